@@ -1,0 +1,260 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* rdmaring: public API of librdmaring, the shared-ring RDMA engine. */
+#ifndef RDMARING_H
+#define RDMARING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Threads: one poller thread per engine makes every verbs and rdma_cm call;
+ * each IO thread owns a fixed set of connections and is the only thread that
+ * may send on them or see their events. An IO thread is either run by the
+ * engine (rring_io_run, the default) or driven by the application from its
+ * own event loop (rring_io_fd + rring_io_process; set io-threads-external).
+ *
+ * All functions return 0 or a negative errno unless documented otherwise.
+ */
+
+struct rring_engine; /* one poller, N IO threads, the connection table */
+struct rring_io;     /* one IO thread's rings and connections */
+struct rring_conn;   /* one RC connection, owned by one IO thread */
+
+/* ---- Configuration (defaults, ranges; rring_params_set keys in quotes) --- */
+
+/* "io-threads": IO threads per engine. */
+#define RRING_DEFAULT_IO_THREADS 1
+#define RRING_DEFAULT_IO_THREADS_MIN 1
+#define RRING_DEFAULT_IO_THREADS_MAX 64
+/* "ring-entries": slots in each submission and completion ring (power of 2). */
+#define RRING_DEFAULT_RING_ENTRIES 4096
+#define RRING_DEFAULT_RING_ENTRIES_MIN 2
+#define RRING_DEFAULT_RING_ENTRIES_MAX (1 << 24)
+/* "poll-idle-us": busy-poll this long after the last work before sleeping. */
+#define RRING_DEFAULT_POLL_IDLE_US 50
+#define RRING_DEFAULT_POLL_IDLE_US_MIN 0
+#define RRING_DEFAULT_POLL_IDLE_US_MAX 10000000
+/* "poller-cpu": CPU of the poller; -1 auto (device's node), -2 do not pin. */
+#define RRING_CPU_AUTO (-1)
+#define RRING_CPU_NONE (-2)
+#define RRING_DEFAULT_POLLER_CPU RRING_CPU_AUTO
+#define RRING_DEFAULT_POLLER_CPU_MIN RRING_CPU_NONE
+#define RRING_DEFAULT_POLLER_CPU_MAX 4095
+/* "numa-node": memory and CPU node; -1 auto (the device's node). */
+#define RRING_DEFAULT_NUMA_NODE (-1)
+#define RRING_DEFAULT_NUMA_NODE_MIN (-1)
+#define RRING_DEFAULT_NUMA_NODE_MAX 1023
+/* "io-thread-cpus": list "0,2,4-7" (used cyclically), "auto" or "none". */
+#define RRING_IO_CPUS_AUTO 0
+#define RRING_IO_CPUS_NONE (-1)
+/* "cq-entries": completion queue depth per device. */
+#define RRING_DEFAULT_CQ_ENTRIES 8192
+#define RRING_DEFAULT_CQ_ENTRIES_MIN 64
+#define RRING_DEFAULT_CQ_ENTRIES_MAX (1 << 22)
+/* "comp-vector": completion vector of the CQ; -1 lets the engine choose. */
+#define RRING_DEFAULT_COMP_VECTOR (-1)
+#define RRING_DEFAULT_COMP_VECTOR_MIN (-1)
+#define RRING_DEFAULT_COMP_VECTOR_MAX 1023
+/* "rx-size": receive buffer per connection (Valkey's rdma-rx-size). */
+#define RRING_DEFAULT_RX_SIZE (1 << 20)
+#define RRING_DEFAULT_RX_SIZE_MIN (64 << 10)
+#define RRING_DEFAULT_RX_SIZE_MAX (16 << 20)
+/* "max-connections": open connections per engine (more are rejected). */
+#define RRING_DEFAULT_MAX_CONNECTIONS 10000
+#define RRING_DEFAULT_MAX_CONNECTIONS_MIN 1
+#define RRING_DEFAULT_MAX_CONNECTIONS_MAX 1000000
+/* "msg-depth": message-layer receive buffers and send slots per connection. */
+#define RRING_DEFAULT_MSG_DEPTH 8
+#define RRING_DEFAULT_MSG_DEPTH_MIN 1
+#define RRING_DEFAULT_MSG_DEPTH_MAX 1024
+/* "io-threads-external": 1 = the application drives the IO threads. */
+#define RRING_DEFAULT_IO_EXTERNAL 0
+/* "sysfs-root": where sysfs is mounted (tests point it at a fake tree). */
+#define RRING_DEFAULT_SYSFS_ROOT "/sys"
+#define RRING_SYSFS_ROOT_MAX 256
+#define RRING_MAX_IO_CPUS 256
+
+/*
+ * Engine parameters. Append-only: new fields go at the end and `size` tells
+ * the library how much of the struct the caller knows. Fill with
+ * rring_params_init(), then change fields or call rring_params_set().
+ */
+struct rring_params {
+	uint32_t size;		 /* sizeof(struct rring_params), set by init */
+	uint32_t io_threads;	 /* "io-threads" */
+	uint32_t ring_entries;	 /* "ring-entries" */
+	uint32_t poll_idle_us;	 /* "poll-idle-us" */
+	int32_t poller_cpu;	 /* "poller-cpu" */
+	int32_t numa_node;	 /* "numa-node" */
+	int32_t io_cpus_mode;	 /* RRING_IO_CPUS_AUTO/_NONE, or count */
+	int32_t io_cpus[RRING_MAX_IO_CPUS]; /* "io-thread-cpus" list */
+	uint32_t cq_entries;	 /* "cq-entries" */
+	int32_t comp_vector;	 /* "comp-vector" */
+	uint32_t rx_size;	 /* "rx-size" */
+	uint32_t max_connections; /* "max-connections" */
+	uint32_t msg_depth;	 /* "msg-depth" */
+	uint32_t io_external;	 /* "io-threads-external" */
+	char sysfs_root[RRING_SYSFS_ROOT_MAX]; /* "sysfs-root" */
+};
+
+/* Fill p with the RRING_DEFAULT_* values. Any thread. */
+void rring_params_init(struct rring_params *p);
+
+/*
+ * Set one parameter from strings ("rx-size", "65536"). On error returns
+ * -EINVAL (or -ENOENT for an unknown key) and writes a message naming the
+ * key, the bad value and what is allowed into err (if err). Any thread.
+ */
+int rring_params_set(struct rring_params *p, const char *key,
+		     const char *value, char *err, size_t errlen);
+
+/* Check all fields together; same error convention as rring_params_set. */
+int rring_params_validate(const struct rring_params *p, char *err,
+			  size_t errlen);
+
+/* ---- Events ------------------------------------------------------------ */
+
+enum rring_event_type {
+	RRING_EVENT_CONNECTED = 1, /* rring_connect() established */
+	RRING_EVENT_ACCEPTED,	   /* inbound connection established */
+	RRING_EVENT_RECV,	   /* message: data/len valid during the call */
+	RRING_EVENT_SEND_DONE,	   /* the send with this tag completed */
+	RRING_EVENT_CLOSED,	   /* last event of conn; status 0 or -errno */
+};
+
+struct rring_event {
+	enum rring_event_type type;
+	int status;		/* CLOSED: 0 (orderly) or -errno */
+	struct rring_conn *conn;
+	void *conn_ctx;		/* rring_conn_ctx(conn) */
+	const void *data;	/* RECV */
+	uint32_t len;		/* RECV, SEND_DONE */
+	uint64_t tag;		/* SEND_DONE: the tag given to rring_conn_send */
+};
+
+/* Called on the IO thread that owns ev->conn, from rring_io_process. */
+struct rring_handlers {
+	void (*event)(struct rring_io *io, const struct rring_event *ev,
+		      void *arg);
+	/* Optional log sink (level: 0 error, 1 warning, 2 info, 3 debug);
+	 * any thread; stderr when NULL. */
+	void (*log)(int level, const char *msg, void *arg);
+	void *arg;
+};
+
+/* ---- Engine lifecycle --------------------------------------------------- */
+
+/* Create an engine (no threads yet). NULL on error with errno set; a
+ * validation message goes to the log. Any thread. */
+struct rring_engine *rring_engine_create(const struct rring_params *p,
+					 const struct rring_handlers *h);
+
+/* Start the poller (and the IO threads unless io-threads-external). Returns
+ * when the poller is ready. The thread that created the engine. */
+int rring_engine_start(struct rring_engine *e);
+
+/* Close every connection, stop and join all engine threads. Idempotent. The
+ * thread that created the engine; external IO threads must have returned. */
+int rring_engine_stop(struct rring_engine *e);
+
+/* Stop (if needed) and free everything. The thread that created it. */
+void rring_engine_destroy(struct rring_engine *e);
+
+/* Number of IO threads and the i-th IO thread handle. Any thread. */
+unsigned int rring_engine_io_count(const struct rring_engine *e);
+struct rring_io *rring_engine_io(struct rring_engine *e, unsigned int i);
+
+/* ---- Connections (management: any thread) ------------------------------ */
+
+/* Listen on addr (IPv4/IPv6 literal, NULL = any) and port. Blocks until the
+ * poller has bound it; accepted connections report RRING_EVENT_ACCEPTED
+ * with conn_ctx = ctx. Any thread, after rring_engine_start. */
+int rring_listen(struct rring_engine *e, const char *addr, uint16_t port,
+		 void *ctx);
+
+/* Start connecting to addr:port; the owner IO thread gets CONNECTED or
+ * CLOSED (with the error) with conn_ctx = ctx. *conn_id (if non-NULL) is the
+ * connection's id. Any thread, after rring_engine_start. */
+int rring_connect(struct rring_engine *e, const char *addr, uint16_t port,
+		  void *ctx, uint64_t *conn_id);
+
+/* ---- IO threads ---------------------------------------------------------- */
+
+/* A file descriptor that becomes readable when the IO thread has work;
+ * call rring_io_process then. Any thread. */
+int rring_io_fd(const struct rring_io *io);
+
+/* Process up to max completions of this IO thread, invoking the event
+ * handler; returns how many. Clears the readiness of rring_io_fd once
+ * nothing is left. The IO thread (the first caller becomes it). */
+int rring_io_process(struct rring_io *io, unsigned int max);
+
+/* Run this IO thread until the engine stops: process, then sleep on the
+ * eventfd with the NEED_WAKEUP protocol. The IO thread. */
+int rring_io_run(struct rring_io *io);
+
+/* Index of io in its engine (0..io_threads-1). Any thread. */
+unsigned int rring_io_index(const struct rring_io *io);
+
+/* ---- Data path (the owner IO thread only; others get -EPERM) ---------- */
+
+/* Send one message of len <= rx-size (copied); SEND_DONE carries tag.
+ * -EAGAIN when all msg-depth send slots are in flight, -ENOTCONN after
+ * close, -EMSGSIZE when too large. Owner IO thread. */
+int rring_conn_send(struct rring_conn *c, const void *data, uint32_t len,
+		    uint64_t tag);
+
+/* Start an orderly close; CLOSED follows as the last event. Idempotent.
+ * Owner IO thread. */
+int rring_conn_close(struct rring_conn *c);
+
+/* Per-connection application pointer. Owner IO thread. */
+void rring_conn_set_ctx(struct rring_conn *c, void *ctx);
+void *rring_conn_ctx(const struct rring_conn *c);
+
+/* Immutable facts about a connection. Any thread holding an event for it. */
+uint64_t rring_conn_id(const struct rring_conn *c);
+struct rring_io *rring_conn_io(const struct rring_conn *c);
+
+/* ---- Statistics ------------------------------------------------------------ */
+
+struct rring_io_stats {
+	uint32_t ring_depth;	   /* completion entries waiting now */
+	uint32_t sq_depth;	   /* submission entries waiting now */
+	uint64_t overflow;	   /* completions that waited on overflow */
+	uint64_t completions;	   /* completion entries consumed */
+	uint64_t rx_bytes;	   /* message bytes received */
+	uint64_t tx_bytes;	   /* message bytes sent (completed) */
+	uint64_t wakeups;	   /* times the poller woke this thread */
+	uint64_t connections;	   /* connections owned now */
+};
+
+struct rring_poller_stats {
+	double busy_fraction;	   /* share of time not asleep, 0..1 */
+	uint64_t batches;	   /* CQ polls that returned work */
+	uint64_t cqes;		   /* work completions routed */
+	uint64_t post_calls;	   /* ibv_post_send/recv calls */
+	uint64_t wrs_posted;	   /* work requests posted */
+	uint64_t sleeps;	   /* times the poller slept */
+	uint64_t dropped;	   /* completions of closing/unknown QPs */
+	uint64_t connections;	   /* open connections */
+};
+
+struct rring_stats {
+	struct rring_poller_stats poller;
+	unsigned int n_io;
+	struct rring_io_stats io[RRING_DEFAULT_IO_THREADS_MAX];
+};
+
+/* Snapshot (approximate, never blocking the data path). Any thread. */
+int rring_engine_stats(struct rring_engine *e, struct rring_stats *s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RDMARING_H */
