@@ -1,0 +1,432 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* rdmaring: sender state machine: queued iovecs -> RDMA_WRITE_WITH_IMM actions into the peer's window. */
+
+/*
+ * The sender turns queued requests (iovecs of caller-owned registered
+ * memory) into RDMA_WRITE_WITH_IMM actions that land in the window the peer
+ * advertised with RegisterXferMemory. It never calls verbs: the owner IO
+ * thread asks rring_wire_send_next() for a write, hands it to the poller,
+ * and feeds the completion back. One instance per connection, touched only
+ * by the owner thread.
+ *
+ * The byte stream of all requests has three offsets:
+ *
+ *   acked <= posted <= queued
+ *   acked : bytes whose write completed (delivered to the peer's memory)
+ *   posted: bytes handed out as write actions
+ *   queued: bytes of all queued requests
+ *
+ * A request ending at stream offset E is delivered when acked >= E, and
+ * only then. Writes complete in order on an RC QP, so a signaled completion
+ * acknowledges every earlier unsignaled write. A write is signaled when it
+ * carries the last byte of a request, when signal_every writes went
+ * unsignaled, or when it takes the last slot of the in-flight budget (so
+ * the budget is always freed by some completion).
+ *
+ * States (a handler per state for each event):
+ *
+ *   state             queue    peer_buffer           next                   write_done  close
+ *   WAIT_PEER_BUFFER  enqueue  -> READY              -EAGAIN                ack         -> CLOSED/ERROR
+ *   READY             enqueue  off 0: replace;       write; off==len:       ack         -> CLOSED/ERROR
+ *                              else -> ERROR         -> WINDOW_FULL
+ *   WINDOW_FULL       enqueue  -> READY (off = 0)    -EAGAIN                ack         -> CLOSED/ERROR
+ *   CLOSED, ERROR     -EPIPE   -EPIPE                -EPIPE                 -EPIPE      no-op
+ *
+ * Rules: a write never crosses the window end; a window is filled exactly
+ * to its end before the sender waits (a write is cut at the window end and
+ * the rest goes into the next window); a re-advertisement resets the write
+ * offset to 0; at most max_inflight writes are outstanding. Re-advertising
+ * a window that is partly written is a protocol violation (the receiver
+ * only re-advertises a buffer that is completely written and consumed).
+ */
+#include <endian.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wire_send.h"
+
+static const char *const state_names[RRING_WIRE_SEND_NR_STATES] = {
+	[RRING_WIRE_SEND_WAIT_PEER_BUFFER] = "WAIT_PEER_BUFFER",
+	[RRING_WIRE_SEND_READY] = "READY",
+	[RRING_WIRE_SEND_WINDOW_FULL] = "WINDOW_FULL",
+	[RRING_WIRE_SEND_CLOSED] = "CLOSED",
+	[RRING_WIRE_SEND_ERROR] = "ERROR",
+};
+
+const char *rring_wire_send_state_str(enum rring_wire_send_state st)
+{
+	if ((unsigned int)st < RRING_WIRE_SEND_NR_STATES)
+		return state_names[st];
+	return "INVALID";
+}
+
+static bool is_pow2(uint32_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+static uint32_t roundup_pow2(uint32_t v)
+{
+	uint32_t r = 1;
+
+	while (r < v)
+		r <<= 1;
+	return r;
+}
+
+void rring_wire_send_params_init(struct rring_wire_send_params *p)
+{
+	p->max_requests = 1024;
+	p->max_iovs = 4096;
+	p->max_inflight = RRING_WIRE_SEND_QUEUE - RRING_WIRE_CTRL_RESERVE;
+	p->signal_every = RRING_WIRE_SIGNAL_EVERY;
+	p->max_sge = RRING_WIRE_MAX_SGE;
+}
+
+static int check_params(const struct rring_wire_send_params *p)
+{
+	if (!is_pow2(p->max_requests) || !is_pow2(p->max_iovs))
+		return -EINVAL;
+	if (!p->max_inflight || p->max_inflight > RRING_WIRE_SEND_QUEUE)
+		return -EINVAL;
+	if (!p->signal_every || !p->max_sge || p->max_sge > RRING_WIRE_MAX_SGE)
+		return -EINVAL;
+	return 0;
+}
+
+int rring_wire_send_init(struct rring_wire_send *s,
+			 const struct rring_wire_send_params *p)
+{
+	uint32_t ninfl;
+
+	memset(s, 0, sizeof(*s));
+	if (check_params(p))
+		return -EINVAL;
+	s->p = *p;
+	ninfl = roundup_pow2(p->max_inflight);
+	s->infl_mask = ninfl - 1;
+	s->reqs = calloc(p->max_requests, sizeof(*s->reqs));
+	if (!s->reqs)
+		goto err;
+	s->segs = calloc(p->max_iovs, sizeof(*s->segs));
+	if (!s->segs)
+		goto err_free_reqs;
+	s->infl = calloc(ninfl, sizeof(*s->infl));
+	if (!s->infl)
+		goto err_free_segs;
+	s->state = RRING_WIRE_SEND_WAIT_PEER_BUFFER;
+	return 0;
+
+err_free_segs:
+	free(s->segs);
+err_free_reqs:
+	free(s->reqs);
+err:
+	memset(s, 0, sizeof(*s));
+	return -ENOMEM;
+}
+
+void rring_wire_send_destroy(struct rring_wire_send *s)
+{
+	free(s->infl);
+	free(s->segs);
+	free(s->reqs);
+	s->infl = NULL;
+	s->segs = NULL;
+	s->reqs = NULL;
+}
+
+static bool is_open(const struct rring_wire_send *s)
+{
+	return s->state == RRING_WIRE_SEND_WAIT_PEER_BUFFER ||
+	       s->state == RRING_WIRE_SEND_READY ||
+	       s->state == RRING_WIRE_SEND_WINDOW_FULL;
+}
+
+/* ---- event: queue ---- */
+
+static int count_iovs(const struct rring_wire_iov *iov, unsigned int iovcnt,
+		      uint32_t *n, uint64_t *total)
+{
+	unsigned int i;
+
+	*n = 0;
+	*total = 0;
+	for (i = 0; i < iovcnt; i++) {
+		if (!iov[i].len)
+			continue;
+		(*n)++;
+		*total += iov[i].len;
+	}
+	return *n ? 0 : -EINVAL;
+}
+
+int rring_wire_send_queue(struct rring_wire_send *s,
+			  const struct rring_wire_iov *iov, unsigned int iovcnt,
+			  uint64_t cookie)
+{
+	struct rring_wire_sreq *r;
+	uint64_t total;
+	unsigned int i;
+	uint32_t n;
+
+	if (!is_open(s))
+		return -EPIPE;
+	if (count_iovs(iov, iovcnt, &n, &total))
+		return -EINVAL;
+	if (s->req_tail - s->req_head == s->p.max_requests ||
+	    s->p.max_iovs - (s->seg_tail - s->seg_head) < n)
+		return -EAGAIN;
+	for (i = 0; i < iovcnt; i++)
+		if (iov[i].len)
+			s->segs[s->seg_tail++ & (s->p.max_iovs - 1)] = iov[i];
+	s->queued += total;
+	r = &s->reqs[s->req_tail++ & (s->p.max_requests - 1)];
+	r->cookie = cookie;
+	r->end = s->queued;
+	return 0;
+}
+
+/* ---- event: the peer advertised its buffer ---- */
+
+static int violation(struct rring_wire_send *s, const char *reason)
+{
+	rring_wire_send_close(s, -EPROTO, reason);
+	return -EPROTO;
+}
+
+static int take_window(struct rring_wire_send *s, uint64_t addr, uint32_t len,
+		       uint32_t rkey)
+{
+	s->win_addr = addr;
+	s->win_len = len;
+	s->win_rkey = rkey;
+	s->win_off = 0;
+	s->stats.windows++;
+	s->state = RRING_WIRE_SEND_READY;
+	return 0;
+}
+
+static int peer_buffer_ready(struct rring_wire_send *s, uint64_t addr,
+			     uint32_t len, uint32_t rkey)
+{
+	if (s->win_off)
+		return violation(s, "peer re-advertised a partly written "
+				    "window");
+	return take_window(s, addr, len, rkey);
+}
+
+static int peer_buffer_closed(struct rring_wire_send *s, uint64_t addr,
+			      uint32_t len, uint32_t rkey)
+{
+	(void)s;
+	(void)addr;
+	(void)len;
+	(void)rkey;
+	return -EPIPE;
+}
+
+typedef int (*peer_buffer_fn)(struct rring_wire_send *, uint64_t, uint32_t,
+			      uint32_t);
+
+static const peer_buffer_fn peer_buffer_handlers[RRING_WIRE_SEND_NR_STATES] = {
+	[RRING_WIRE_SEND_WAIT_PEER_BUFFER] = take_window,
+	[RRING_WIRE_SEND_READY] = peer_buffer_ready,
+	[RRING_WIRE_SEND_WINDOW_FULL] = take_window,
+	[RRING_WIRE_SEND_CLOSED] = peer_buffer_closed,
+	[RRING_WIRE_SEND_ERROR] = peer_buffer_closed,
+};
+
+int rring_wire_send_on_peer_buffer(struct rring_wire_send *s, uint64_t addr,
+				   uint32_t len, uint32_t rkey)
+{
+	if (!is_open(s))
+		return -EPIPE;
+	if (len < RRING_WIRE_RX_SIZE_MIN || len > RRING_WIRE_RX_SIZE_MAX ||
+	    !rkey)
+		return violation(s, "peer advertised an invalid buffer");
+	return peer_buffer_handlers[s->state](s, addr, len, rkey);
+}
+
+/* ---- action: next write ---- */
+
+/* Gather queued iovecs into @w, at most @space bytes. */
+static void gather(struct rring_wire_send *s, struct rring_wire_write *w,
+		   uint32_t space)
+{
+	const uint32_t mask = s->p.max_iovs - 1;
+
+	while (w->num_sge < s->p.max_sge && space &&
+	       s->seg_head != s->seg_tail) {
+		struct rring_wire_iov *seg = &s->segs[s->seg_head & mask];
+		struct rring_wire_iov *sge = &w->sge[w->num_sge++];
+		uint32_t n = seg->len - s->seg_off;
+
+		if (n > space)
+			n = space;
+		sge->addr = seg->addr + s->seg_off;
+		sge->len = n;
+		sge->lkey = seg->lkey;
+		w->length += n;
+		space -= n;
+		s->seg_off += n;
+		if (s->seg_off == seg->len) {
+			s->seg_off = 0;
+			s->seg_head++;
+		}
+	}
+}
+
+/* Does the write ending at s->posted carry the last byte of a request?
+ * Advances req_post past every request it finishes. */
+static bool ends_request(struct rring_wire_send *s)
+{
+	const uint32_t mask = s->p.max_requests - 1;
+	bool ends = false;
+
+	while (s->req_post != s->req_tail &&
+	       s->reqs[s->req_post & mask].end <= s->posted) {
+		s->req_post++;
+		ends = true;
+	}
+	return ends;
+}
+
+static bool want_signal(struct rring_wire_send *s, bool ends)
+{
+	uint64_t inflight = s->infl_tail - s->infl_head;
+
+	return ends || s->since_signal + 1 >= s->p.signal_every ||
+	       inflight + 1 >= s->p.max_inflight;
+}
+
+static void record_write(struct rring_wire_send *s, struct rring_wire_write *w)
+{
+	struct rring_wire_inflight *f;
+
+	w->signaled = want_signal(s, ends_request(s));
+	w->wr_id = s->infl_tail;
+	f = &s->infl[s->infl_tail++ & s->infl_mask];
+	f->end = s->posted;
+	f->signaled = w->signaled;
+	s->since_signal = w->signaled ? 0 : s->since_signal + 1;
+	s->stats.writes++;
+	s->stats.signaled += w->signaled;
+	s->stats.bytes_posted += w->length;
+}
+
+static int next_ready(struct rring_wire_send *s, struct rring_wire_write *w)
+{
+	if (s->posted == s->queued ||
+	    s->infl_tail - s->infl_head >= s->p.max_inflight)
+		return -EAGAIN;
+	memset(w, 0, sizeof(*w));
+	w->remote_addr = s->win_addr + s->win_off;
+	w->rkey = s->win_rkey;
+	gather(s, w, s->win_len - s->win_off);
+	w->imm_data = htobe32(w->length);
+	s->win_off += w->length;
+	s->posted += w->length;
+	record_write(s, w);
+	if (s->win_off == s->win_len)
+		s->state = RRING_WIRE_SEND_WINDOW_FULL;
+	return 0;
+}
+
+static int next_wait(struct rring_wire_send *s, struct rring_wire_write *w)
+{
+	(void)s;
+	(void)w;
+	return -EAGAIN;
+}
+
+static int next_closed(struct rring_wire_send *s, struct rring_wire_write *w)
+{
+	(void)s;
+	(void)w;
+	return -EPIPE;
+}
+
+typedef int (*next_fn)(struct rring_wire_send *, struct rring_wire_write *);
+
+static const next_fn next_handlers[RRING_WIRE_SEND_NR_STATES] = {
+	[RRING_WIRE_SEND_WAIT_PEER_BUFFER] = next_wait,
+	[RRING_WIRE_SEND_READY] = next_ready,
+	[RRING_WIRE_SEND_WINDOW_FULL] = next_wait,
+	[RRING_WIRE_SEND_CLOSED] = next_closed,
+	[RRING_WIRE_SEND_ERROR] = next_closed,
+};
+
+int rring_wire_send_next(struct rring_wire_send *s, struct rring_wire_write *w)
+{
+	return next_handlers[s->state](s, w);
+}
+
+/* ---- event: a signaled write completed ---- */
+
+int rring_wire_send_on_write_done(struct rring_wire_send *s, uint64_t wr_id)
+{
+	const struct rring_wire_inflight *f;
+
+	if (!is_open(s))
+		return -EPIPE;
+	if (wr_id < s->infl_head || wr_id >= s->infl_tail)
+		return -EINVAL;
+	f = &s->infl[wr_id & s->infl_mask];
+	if (!f->signaled)
+		return -EINVAL;
+	s->stats.bytes_acked += f->end - s->acked;
+	s->acked = f->end;
+	s->infl_head = wr_id + 1;
+	return 0;
+}
+
+/* ---- event: close / error ---- */
+
+void rring_wire_send_close(struct rring_wire_send *s, int err,
+			   const char *reason)
+{
+	if (!is_open(s))
+		return;
+	s->state = err ? RRING_WIRE_SEND_ERROR : RRING_WIRE_SEND_CLOSED;
+	s->err = err ? err : -ECONNRESET;
+	s->reason = reason ? reason : "connection closed";
+	/* Writes still in flight never count as delivered. */
+	s->infl_head = s->infl_tail;
+	s->seg_head = s->seg_tail;
+	s->seg_off = 0;
+}
+
+/* ---- reporting ---- */
+
+unsigned int rring_wire_send_reap(struct rring_wire_send *s,
+				  struct rring_wire_send_result *res,
+				  unsigned int max)
+{
+	const uint32_t mask = s->p.max_requests - 1;
+	bool open = is_open(s);
+	unsigned int n = 0;
+
+	while (n < max && s->req_head != s->req_tail) {
+		const struct rring_wire_sreq *r = &s->reqs[s->req_head & mask];
+		bool done = r->end <= s->acked;
+
+		if (!done && open)
+			break;
+		res[n].cookie = r->cookie;
+		res[n].status = done ? 0 : s->err;
+		s->stats.requests_done += done;
+		s->stats.requests_failed += !done;
+		s->req_head++;
+		n++;
+	}
+	if (s->req_post - s->req_head > s->req_tail - s->req_head)
+		s->req_post = s->req_head;
+	return n;
+}
+
+bool rring_wire_send_busy(const struct rring_wire_send *s)
+{
+	return s->req_head != s->req_tail;
+}
