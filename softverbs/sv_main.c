@@ -1,0 +1,449 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/* softverbs: process state, configuration, logging, strict mode and the NIC thread loop. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sv_priv.h"
+
+struct sv_global sv = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.cb_lock = PTHREAD_MUTEX_INITIALIZER,
+	.epfd = -1,
+	.kickfd = -1,
+};
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static int init_err;
+static struct sv_ep kick_ep;
+
+uint64_t sv_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int sv_gettid(void)
+{
+	return (int)syscall(SYS_gettid);
+}
+
+static void vlog(const char *fmt, va_list ap)
+{
+	char buf[512];
+	int n;
+
+	n = snprintf(buf, sizeof(buf), "softverbs[%d:%d]: ", (int)getpid(),
+		     sv_gettid());
+	if (n < 0)
+		return;
+	vsnprintf(buf + n, sizeof(buf) - (size_t)n, fmt, ap);
+	fprintf(stderr, "%s\n", buf);
+}
+
+void sv_log(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (level > sv.cfg.log_level)
+		return;
+	va_start(ap, fmt);
+	vlog(fmt, ap);
+	va_end(ap);
+}
+
+void sv_die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(fmt, ap);
+	va_end(ap);
+	abort();
+}
+
+static unsigned long env_ulong(const char *name, unsigned long max)
+{
+	const char *s = getenv(name);
+	unsigned long long v;
+	char *end;
+
+	if (!s || !*s)
+		return 0;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v > max) {
+		sv_log(SV_LOG_ERR, "ignoring %s=%s (expected 0..%lu)", name, s,
+		       max);
+		return 0;
+	}
+	return (unsigned long)v;
+}
+
+static void read_config(void)
+{
+	const char *ip = getenv("SOFTVERBS_IPV4");
+
+	sv.cfg.log_level = (int)env_ulong("SOFTVERBS_LOG", 3);
+	sv.cfg.delay_us = (unsigned int)env_ulong("SOFTVERBS_DELAY_US", 10000000);
+	sv.cfg.drop_after = env_ulong("SOFTVERBS_DROP_AFTER", ~0ul);
+	sv.cfg.qp_error_after = env_ulong("SOFTVERBS_QP_ERROR_AFTER", ~0ul);
+	sv.cfg.cq_max = (unsigned int)env_ulong("SOFTVERBS_CQ_MAX", SV_MAX_CQE);
+	sv.cfg.strict = env_ulong("SOFTVERBS_STRICT", 1) == 1;
+	sv.cfg.ipv4.s_addr = htonl(INADDR_LOOPBACK);
+	if (ip && inet_pton(AF_INET, ip, &sv.cfg.ipv4) != 1) {
+		sv_log(SV_LOG_ERR, "ignoring SOFTVERBS_IPV4=%s", ip);
+		sv.cfg.ipv4.s_addr = htonl(INADDR_LOOPBACK);
+	}
+}
+
+static void atfork_child(void)
+{
+	/* No NIC thread here; inherited sockets belong to the parent. */
+	sv.forked_child = true;
+	pthread_mutex_init(&sv.lock, NULL);
+	pthread_mutex_init(&sv.cb_lock, NULL);
+}
+
+static void do_init(void)
+{
+	read_config();
+	sv.pid = getpid();
+	sv.next_qpn = ((uint32_t)getpid() * 2654435761u) & SV_QPN_MAX;
+	sv_device_init();
+	pthread_atfork(NULL, NULL, atfork_child);
+	init_err = sv_nic_start();
+}
+
+int sv_init(void)
+{
+	pthread_once(&init_once, do_init);
+	return init_err;
+}
+
+const struct sv_config *sv_config(void)
+{
+	return &sv.cfg;
+}
+
+bool sv_forked_child(void)
+{
+	return sv.forked_child;
+}
+
+/* ---- strict mode ---- */
+
+static void thread_name(int tid, char *buf, size_t len)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/comm", tid);
+	snprintf(buf, len, "?");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+}
+
+static bool thread_alive(int tid)
+{
+	return syscall(SYS_tgkill, getpid(), tid, 0) == 0 || errno != ESRCH;
+}
+
+void sv_strict_touch(struct sv_owner *o, const char *kind, const void *obj)
+{
+	char mine[32], theirs[32];
+	int me, owner;
+
+	if (!sv.cfg.strict || !o)
+		return;
+	me = sv_gettid();
+	owner = atomic_load_explicit(&o->tid, memory_order_relaxed);
+	if (owner == me)
+		return;
+	if (owner == 0 || !thread_alive(owner)) {
+		/* first use, or the previous owner has exited: take over */
+		if (atomic_compare_exchange_strong(&o->tid, &owner, me))
+			return;
+		if (owner == me)
+			return;
+	}
+	thread_name(me, mine, sizeof(mine));
+	thread_name(owner, theirs, sizeof(theirs));
+	sv_die("strict mode: %s %p used by thread %d (%s) but owned by thread %d (%s)",
+	       kind, obj, me, mine, owner, theirs);
+}
+
+/* ---- addressing ---- */
+
+void sv_gid_from_ipv4(uint32_t addr_be, union ibv_gid *gid)
+{
+	memset(gid, 0, sizeof(*gid));
+	gid->raw[10] = 0xff;
+	gid->raw[11] = 0xff;
+	memcpy(&gid->raw[12], &addr_be, 4);
+}
+
+int sv_gid_to_ipv4(const union ibv_gid *gid, uint32_t *addr_be)
+{
+	static const uint8_t prefix[12] = { 0, 0, 0, 0, 0, 0,
+					    0, 0, 0, 0, 0xff, 0xff };
+
+	if (memcmp(gid->raw, prefix, sizeof(prefix)))
+		return -EINVAL;
+	memcpy(addr_be, &gid->raw[12], 4);
+	return 0;
+}
+
+/* ---- async events ---- */
+
+struct sv_context *sv_ctx(struct ibv_context *ctx)
+{
+	struct verbs_context *v = SV_container_of(ctx, struct verbs_context,
+						 context);
+
+	return SV_container_of(v, struct sv_context, vctx);
+}
+
+void sv_async_event(struct sv_context *ctx, const struct ibv_async_event *ev)
+{
+	char one = 1;
+	bool ok = false;
+
+	pthread_mutex_lock(&ctx->ev_lock);
+	if (ctx->ev_count < 256) {
+		ctx->ev[(ctx->ev_head + ctx->ev_count) % 256] = *ev;
+		ctx->ev_count++;
+		ok = true;
+	}
+	pthread_mutex_unlock(&ctx->ev_lock);
+	if (ok && write(ctx->async_wfd, &one, 1) != 1)
+		sv_log(SV_LOG_WARN, "async event pipe full");
+}
+
+/* ---- NIC thread ---- */
+
+void sv_kick(void)
+{
+	uint64_t one = 1;
+
+	/* pairs with the exchange in nic_loop(): one wakeup per pass */
+	if (atomic_exchange(&sv.kick_pending, 1))
+		return;
+	if (write(sv.kickfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		sv_log(SV_LOG_ERR, "kick: %s", strerror(errno));
+}
+
+void sv_nic_add_ep(struct sv_ep *ep, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = ep };
+
+	ep->next = sv.eps;
+	sv.eps = ep;
+	if (epoll_ctl(sv.epfd, EPOLL_CTL_ADD, ep->fd, &ev))
+		sv_log(SV_LOG_ERR, "epoll add fd %d: %s", ep->fd,
+		       strerror(errno));
+}
+
+/* Unregister and schedule for freeing (sv.lock held). */
+void sv_nic_del_ep(struct sv_ep *ep)
+{
+	struct sv_ep **p;
+
+	if (!ep || ep->dead)
+		return;
+	for (p = &sv.eps; *p; p = &(*p)->next) {
+		if (*p == ep) {
+			*p = ep->next;
+			break;
+		}
+	}
+	epoll_ctl(sv.epfd, EPOLL_CTL_DEL, ep->fd, NULL);
+	ep->dead = true;
+	ep->next = sv.dead_eps;
+	sv.dead_eps = ep;
+}
+
+static void free_dead_eps(void)
+{
+	struct sv_ep *ep;
+
+	while ((ep = sv.dead_eps)) {
+		sv.dead_eps = ep->next;
+		if (ep->type == SV_EP_CONN)
+			sv_conn_free(ep->obj);
+		else if (ep->type == SV_EP_LISTEN)
+			close(ep->fd);
+		free(ep);
+	}
+}
+
+static void run_user(struct epoll_event *evs, int n)
+{
+	int i;
+
+	pthread_mutex_lock(&sv.cb_lock);
+	for (i = 0; i < n; i++) {
+		struct sv_ep *ep = evs[i].data.ptr;
+
+		if (ep->type == SV_EP_USER && !ep->dead)
+			ep->fn(ep->obj, evs[i].events);
+	}
+	pthread_mutex_unlock(&sv.cb_lock);
+}
+
+static void handle_events(struct epoll_event *evs, int n, bool *user)
+{
+	uint64_t v;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		struct sv_ep *ep = evs[i].data.ptr;
+
+		if (ep->dead)
+			continue;
+		switch (ep->type) {
+		case SV_EP_KICK:
+			if (read(sv.kickfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+				sv_log(SV_LOG_ERR, "kick read: %s", strerror(errno));
+			/* pairs with the exchange in sv_kick() */
+			atomic_store(&sv.kick_pending, 0);
+			break;
+		case SV_EP_LISTEN:
+			sv_wire_accept(ep);
+			break;
+		case SV_EP_CONN:
+			sv_wire_event(ep, evs[i].events);
+			break;
+		case SV_EP_USER:
+			*user = true;
+			break;
+		}
+	}
+}
+
+static void *nic_loop(void *arg)
+{
+	struct epoll_event evs[64];
+	int timeout = -1;
+
+	(void)arg;
+	for (;;) {
+		bool user = false;
+		struct sv_qp *qp;
+		int n;
+
+		n = epoll_wait(sv.epfd, evs, 64, timeout);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			sv_die("epoll_wait: %s", strerror(errno));
+		}
+		pthread_mutex_lock(&sv.lock);
+		handle_events(evs, n, &user);
+		for (qp = sv.qps; qp; qp = qp->next)
+			sv_qp_progress(qp);
+		timeout = atomic_load(&sv.rnr_waiters) ? 1 : -1;
+		pthread_mutex_unlock(&sv.lock);
+		if (user)
+			run_user(evs, n);
+		pthread_mutex_lock(&sv.lock);
+		free_dead_eps();
+		pthread_mutex_unlock(&sv.lock);
+	}
+	return NULL;
+}
+
+int sv_nic_start(void)
+{
+	sigset_t all, old;
+	int ret;
+
+	sv.epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (sv.epfd < 0)
+		return -errno;
+	sv.kickfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (sv.kickfd < 0) {
+		ret = -errno;
+		goto err_close_ep;
+	}
+	kick_ep.type = SV_EP_KICK;
+	kick_ep.fd = sv.kickfd;
+	sv_nic_add_ep(&kick_ep, EPOLLIN);
+	/* the NIC thread takes no signals of the application */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	ret = -pthread_create(&sv.nic, NULL, nic_loop, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (ret)
+		goto err_close_kick;
+	pthread_setname_np(sv.nic, "sv-nic");
+	pthread_detach(sv.nic);
+	return 0;
+
+err_close_kick:
+	close(sv.kickfd);
+err_close_ep:
+	close(sv.epfd);
+	return ret;
+}
+
+int sv_nic_watch(int fd, uint32_t events, sv_watch_fn fn, void *arg)
+{
+	struct sv_ep *ep;
+	int ret = sv_init();
+
+	if (ret)
+		return ret;
+	ep = calloc(1, sizeof(*ep));
+	if (!ep)
+		return -ENOMEM;
+	ep->type = SV_EP_USER;
+	ep->fd = fd;
+	ep->fn = fn;
+	ep->obj = arg;
+	pthread_mutex_lock(&sv.lock);
+	sv_nic_add_ep(ep, events);
+	pthread_mutex_unlock(&sv.lock);
+	return 0;
+}
+
+int sv_nic_unwatch(int fd)
+{
+	bool on_nic = pthread_equal(pthread_self(), sv.nic);
+	struct sv_ep *ep;
+	int ret = -ENOENT;
+
+	if (!on_nic)
+		pthread_mutex_lock(&sv.cb_lock);
+	pthread_mutex_lock(&sv.lock);
+	for (ep = sv.eps; ep; ep = ep->next) {
+		if (ep->type == SV_EP_USER && ep->fd == fd) {
+			sv_nic_del_ep(ep);
+			ret = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&sv.lock);
+	if (!on_nic)
+		pthread_mutex_unlock(&sv.cb_lock);
+	return ret;
+}

@@ -1,0 +1,276 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* softverbs: private object layouts and functions of the verbs half (not for cm_*.c). */
+#ifndef SV_PRIV_H
+#define SV_PRIV_H
+
+/*
+ * Objects and locks
+ *
+ *   sv.lock (global mutex)  object tables (QPs, MRs), connections, epoll
+ *                           registrations, QP state changes; held by the NIC
+ *                           thread for a whole progress pass.
+ *   qp->lock                send queue indices and QP state as read by
+ *                           post_send; taken inside sv.lock.
+ *   rq->lock                a receive queue (QP's own or an SRQ's).
+ *   cq->lock                completion ring and arming.
+ *   ctx->ev_lock            the context's async event queue.
+ *
+ *   Order: sv.lock -> qp->lock -> rq->lock -> cq->lock -> ctx->ev_lock.
+ *   The data path entry points (post_send, post_recv, poll_cq, req_notify)
+ *   never take sv.lock; they record work and kick the NIC thread.
+ *
+ * Data path
+ *   post_send copies the WR (and inline data) into the send queue and kicks
+ *   the NIC thread. The NIC thread executes each WQE in order: against an
+ *   in-process peer directly (sv_exec_local(), a memcpy into the target MR),
+ *   or by writing header + payload on the QP's requester connection (sv_wire.c);
+ *   the remote NIC thread reads the payload straight into its MR and
+ *   acknowledges. Send completions are generated in send-queue order on
+ *   execution (in-process) or acknowledgement (cross-process).
+ */
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <sys/uio.h>
+#include <infiniband/verbs.h>
+
+#include "sv_internal.h"
+
+#define SV_MAX_SGE 32
+#define SV_MAX_INLINE 256
+#define SV_MAX_QP_WR 16384
+#define SV_MAX_CQE 65536
+#define SV_MAX_MSG (1u << 31)
+#define SV_RNR_STEP_NS 2000000ull /* wait per RNR retry */
+#define SV_container_of(ptr, type, member) \
+	((type *)((char *)(ptr) - offsetof(type, member)))
+
+struct sv_context {
+	struct sv_owner owner;
+	int async_wfd; /* write end of the async event pipe */
+	pthread_mutex_t ev_lock;
+	struct ibv_async_event ev[256];
+	unsigned int ev_head, ev_count;
+	struct verbs_context vctx; /* must be last: ibv_context is its last field */
+};
+
+struct sv_pd {
+	struct ibv_pd ibv;
+	struct sv_owner owner;
+};
+
+struct sv_mr {
+	struct ibv_mr ibv;
+	struct sv_owner owner;
+	uint64_t iova;
+	unsigned int access;
+};
+
+struct sv_channel {
+	struct ibv_comp_channel ibv;
+	struct sv_owner owner;
+	int wfd; /* write end: CQ pointers */
+};
+
+struct sv_cq {
+	struct ibv_cq ibv;
+	struct sv_owner owner;
+	pthread_mutex_t lock;
+	struct ibv_wc *ring;
+	uint32_t cap, head, count;
+	int armed; /* 0, 1 = any, 2 = solicited only */
+	bool overflowed;
+	int refs; /* 1 for the application + 1 per QP; under sv.lock */
+	struct sv_context *ctx;
+};
+
+struct sv_rwqe {
+	uint64_t wr_id;
+	uint32_t num_sge;
+	struct ibv_sge *sge;
+};
+
+/* A receive queue: a QP's own or an SRQ. */
+struct sv_rq {
+	pthread_mutex_t lock;
+	struct sv_rwqe *wqe;
+	struct ibv_sge *sges;
+	uint32_t cap, max_sge;
+	uint32_t head, count; /* head = oldest */
+	uint32_t limit; /* SRQ limit (0 = disarmed) */
+};
+
+struct sv_srq {
+	struct ibv_srq ibv;
+	struct sv_owner owner;
+	struct sv_rq rq;
+	struct sv_context *ctx;
+};
+
+struct sv_swqe {
+	uint64_t wr_id;
+	enum ibv_wr_opcode opcode;
+	unsigned int send_flags;
+	uint32_t imm; /* raw __be32 bits, never swapped */
+	uint32_t rkey;
+	uint64_t raddr;
+	uint32_t num_sge;
+	uint32_t len; /* total payload length */
+	uint32_t msn; /* message number on the wire (cross-process) */
+	int status; /* set when a local error is found at execution */
+	uint64_t rnr_deadline; /* ns, 0 = none (in-process RNR) */
+	struct ibv_sge *sge;
+	uint8_t *inl; /* inline payload (IBV_SEND_INLINE) */
+};
+
+struct sv_conn;
+
+struct sv_qp {
+	struct ibv_qp ibv;
+	struct sv_owner owner;
+	pthread_mutex_t lock;
+	enum ibv_qp_state state;
+	struct ibv_qp_attr attr;
+	struct ibv_qp_cap cap;
+	bool sq_sig_all;
+	struct sv_cq *scq, *rcq;
+	struct sv_srq *srq;
+	struct sv_context *ctx;
+	/* send queue: [done, tx) executed, awaiting ack; [tx, head) posted */
+	struct sv_swqe *sq;
+	struct ibv_sge *sq_sges;
+	uint8_t *sq_inl;
+	uint32_t sq_cap, sq_head, sq_tx, sq_done;
+	struct sv_rq rq;
+	/* connection */
+	uint32_t dest_qpn;
+	bool connected; /* has been to RTR with a destination */
+	struct sv_qp *peer; /* in-process target, or NULL */
+	struct sv_conn *req; /* cross-process: our requests out, responses in */
+	struct sv_conn *resp; /* cross-process: their requests in */
+	struct sv_ep *lep; /* listening socket @softverbs/qp/<qpn> */
+	_Atomic bool peer_gone;
+	unsigned long nmsgs; /* messages executed (fault injection) */
+	struct sv_qp *next; /* sv.qps list */
+};
+
+/* An epoll registration of the NIC thread; freed only by the NIC thread. */
+enum sv_ep_type { SV_EP_KICK, SV_EP_LISTEN, SV_EP_CONN, SV_EP_USER };
+struct sv_ep {
+	enum sv_ep_type type;
+	int fd;
+	bool dead;
+	void *obj; /* sv_qp for LISTEN, sv_conn for CONN, arg for USER */
+	sv_watch_fn fn;
+	struct sv_ep *next; /* sv.eps or sv.dead_eps */
+};
+
+struct sv_global {
+	pthread_mutex_t lock;
+	struct sv_config cfg;
+	pid_t pid;
+	bool forked_child;
+	struct ibv_device *dev;
+	struct sv_qp *qps;
+	/* MRs by key index: key = index << 8 | generation */
+	struct sv_mr **mrs;
+	uint32_t mrs_cap;
+	uint8_t *mr_gen;
+	uint32_t next_qpn;
+	int epfd, kickfd;
+	_Atomic int kick_pending;
+	pthread_t nic;
+	struct sv_ep *eps, *dead_eps;
+	pthread_mutex_t cb_lock; /* held while USER callbacks run */
+	_Atomic int rnr_waiters; /* stalls with a deadline: poll the clock */
+};
+
+extern struct sv_global sv;
+
+/* sv_main.c */
+uint64_t sv_now_ns(void);
+int sv_gettid(void);
+void sv_kick(void);
+struct sv_context *sv_ctx(struct ibv_context *ctx);
+void sv_async_event(struct sv_context *ctx, const struct ibv_async_event *ev);
+int sv_nic_start(void);
+void sv_nic_add_ep(struct sv_ep *ep, uint32_t events);
+void sv_nic_del_ep(struct sv_ep *ep);
+
+/* sv_device.c */
+void sv_device_init(void);
+
+/* sv_verbs.c */
+struct sv_mr *sv_mr_lookup(uint32_t key);
+int sv_sge_to_iov(struct ibv_pd *pd, const struct ibv_sge *sge, uint32_t n,
+		  unsigned int need, struct iovec *iov, uint32_t *iovcnt,
+		  uint64_t *total);
+void sv_cq_push(struct sv_cq *cq, const struct ibv_wc *wc, bool solicited);
+void sv_cq_put(struct sv_cq *cq);
+int sv_rq_init(struct sv_rq *rq, uint32_t cap, uint32_t max_sge);
+void sv_rq_fini(struct sv_rq *rq);
+int sv_rq_post(struct sv_rq *rq, struct ibv_recv_wr *wr,
+	       struct ibv_recv_wr **bad);
+bool sv_rq_take(struct sv_rq *rq, struct sv_rwqe *out, struct ibv_sge *sges);
+int sv_post_srq_recv(struct ibv_srq *srq, struct ibv_recv_wr *wr,
+		     struct ibv_recv_wr **bad);
+int sv_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc);
+int sv_req_notify_cq(struct ibv_cq *cq, int solicited_only);
+void sv_srq_check_limit(struct sv_srq *srq);
+
+/* sv_qp.c */
+int sv_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr,
+		 struct ibv_send_wr **bad);
+int sv_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr,
+		 struct ibv_recv_wr **bad);
+struct sv_qp *sv_qp_lookup(uint32_t qpn);
+void sv_qp_set_err(struct sv_qp *qp);
+void sv_qp_fatal(struct sv_qp *qp, bool peer_gone);
+void sv_qp_drop(struct sv_qp *qp);
+void sv_sq_complete(struct sv_qp *qp, int status);
+void sv_qp_flush(struct sv_qp *qp);
+
+/* sv_nic.c: execution of work requests (sv.lock held) */
+/* A request as seen by the target QP. */
+struct sv_req {
+	uint8_t op; /* enum ibv_wr_opcode */
+	bool solicited;
+	uint8_t rnr_retry;
+	uint32_t imm;
+	uint32_t rkey;
+	uint64_t addr;
+	uint32_t len;
+};
+struct sv_target {
+	int req_status; /* for the requester's completion */
+	int recv_status; /* for the consumed receive, if any */
+	bool has_rwqe;
+	struct sv_rwqe rwqe;
+	struct ibv_sge rsge[SV_MAX_SGE];
+	struct iovec iov[SV_MAX_SGE];
+	uint32_t iovcnt;
+};
+enum sv_prep { SV_PREP_OK, SV_PREP_STALL, SV_PREP_ERR };
+enum sv_prep sv_target_prepare(struct sv_qp *t, const struct sv_req *r,
+			       struct sv_target *tg, uint64_t *rnr_deadline);
+void sv_target_finish(struct sv_qp *t, const struct sv_req *r,
+		      struct sv_target *tg);
+void sv_qp_progress(struct sv_qp *qp);
+void sv_fault_count(struct sv_qp *qp);
+int sv_local_iov(struct sv_qp *qp, struct sv_swqe *w, struct iovec *iov,
+		 uint32_t *cnt);
+size_t sv_iov_copy(const struct iovec *dst, uint32_t dcnt,
+		   const struct iovec *src, uint32_t scnt, size_t len);
+
+/* sv_wire.c: cross-process transport (sv.lock held) */
+int sv_wire_listen(struct sv_qp *qp);
+void sv_wire_unlisten(struct sv_qp *qp);
+void sv_wire_connect(struct sv_qp *qp);
+void sv_wire_close_qp(struct sv_qp *qp, bool graceful);
+void sv_wire_progress(struct sv_qp *qp);
+void sv_wire_event(struct sv_ep *ep, uint32_t events);
+void sv_wire_accept(struct sv_ep *ep);
+void sv_conn_free(struct sv_conn *c);
+
+#endif /* SV_PRIV_H */

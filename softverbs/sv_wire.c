@@ -1,0 +1,744 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/* softverbs: cross-process transport over abstract unix sockets, driven by the NIC thread. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "sv_priv.h"
+
+/*
+ * Each QP listens on "@softverbs/qp/<qpn>". At RTR it connects to its
+ * destination's socket: that requester connection carries its requests out
+ * and the responses back; the peer's connection to us (accepted on our
+ * socket) carries the peer's requests in and our responses out. Streams are
+ * in order, so message numbers (msn) are per connection and acks cumulative.
+ *
+ *   request  = header (op = ibv_wr_opcode) [+ payload for SEND/WRITE]
+ *   response = ACK(msn) | NAK(msn, status) | READ_RESP(msn) + payload
+ *
+ * The responder reads a payload straight into the target memory after the
+ * key, bounds and receive checks (sv_target_prepare()); when it cannot take a
+ * message yet (not RTR, no receive posted) it stops reading the connection,
+ * which backs up into the sender: that is the queueing of early data and of
+ * RNR with rnr_retry 7. Destroying a QP shuts its sockets down (an explicit
+ * close that also works when a forked child holds copies of the fds).
+ */
+
+enum {
+	SV_OP_ACK = 0x80,
+	SV_OP_NAK = 0x81,
+	SV_OP_READ_RESP = 0x82,
+};
+
+struct sv_hdr {
+	uint8_t op;
+	uint8_t solicited;
+	uint8_t rnr_retry;
+	uint8_t status;
+	uint32_t msn;
+	uint32_t imm;
+	uint32_t rkey;
+	uint64_t addr;
+	uint32_t len;
+	uint32_t pad;
+};
+_Static_assert(sizeof(struct sv_hdr) == 32, "wire header is 32 bytes");
+
+struct sv_resp_item {
+	struct sv_hdr hdr;
+	struct iovec iov;
+	struct sv_resp_item *next;
+};
+
+struct sv_conn {
+	struct sv_ep *ep;
+	int fd;
+	bool is_req;
+	struct sv_qp *qp; /* NULL once detached */
+	/* receive side */
+	struct sv_hdr rh;
+	size_t rh_off;
+	bool in_payload, discard;
+	struct iovec riov[SV_MAX_SGE];
+	uint32_t riovcnt;
+	size_t rleft;
+	struct sv_req req; /* responder: request being received */
+	struct sv_target tg;
+	uint64_t rnr_deadline;
+	int nak_status;
+	/* transmit side */
+	struct sv_hdr th;
+	struct iovec tiov[SV_MAX_SGE + 1];
+	uint32_t tiovcnt, tfirst;
+	size_t tleft;
+	bool tbusy, tx_wqe;
+	uint32_t tx_msn;
+	struct sv_resp_item *q_head, *q_tail, *q_cur;
+};
+
+static uint8_t scratch[65536];
+
+static int qp_sockaddr(uint32_t qpn, struct sockaddr_un *a, socklen_t *len)
+{
+	int n;
+
+	memset(a, 0, sizeof(*a));
+	a->sun_family = AF_UNIX;
+	n = snprintf(a->sun_path + 1, sizeof(a->sun_path) - 1, SV_QP_SOCK_FMT,
+		     qpn);
+	*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
+			   (size_t)n);
+	return 0;
+}
+
+/* ---- connection lifetime ---- */
+
+static struct sv_conn *conn_new(int fd, bool is_req, struct sv_qp *qp)
+{
+	struct sv_conn *c = calloc(1, sizeof(*c));
+	struct sv_ep *ep = calloc(1, sizeof(*ep));
+
+	if (!c || !ep) {
+		free(c);
+		free(ep);
+		close(fd);
+		return NULL;
+	}
+	c->fd = fd;
+	c->is_req = is_req;
+	c->qp = qp;
+	c->ep = ep;
+	ep->type = SV_EP_CONN;
+	ep->fd = fd;
+	ep->obj = c;
+	sv_nic_add_ep(ep, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
+	return c;
+}
+
+void sv_conn_free(struct sv_conn *c)
+{
+	struct sv_resp_item *it;
+
+	if (c->rnr_deadline)
+		atomic_fetch_sub(&sv.rnr_waiters, 1);
+	free(c->q_cur);
+	while ((it = c->q_head)) {
+		c->q_head = it->next;
+		free(it);
+	}
+	close(c->fd);
+	free(c);
+}
+
+/* Detach @c from its QP and retire it; @shut sends the explicit close. */
+static void conn_close(struct sv_conn *c, bool shut)
+{
+	struct sv_qp *qp = c->qp;
+
+	if (qp) {
+		if (qp->req == c)
+			qp->req = NULL;
+		if (qp->resp == c)
+			qp->resp = NULL;
+		c->qp = NULL;
+	}
+	if (shut && !sv.forked_child)
+		shutdown(c->fd, SHUT_RDWR);
+	sv_nic_del_ep(c->ep);
+}
+
+/* The peer went away (EOF, reset, close): the QP goes to ERR. */
+static void conn_lost(struct sv_conn *c)
+{
+	struct sv_qp *qp = c->qp;
+
+	conn_close(c, false);
+	if (qp) {
+		sv_log(SV_LOG_DEBUG, "QP %u: peer connection lost",
+		       qp->ibv.qp_num);
+		sv_qp_fatal(qp, true);
+	}
+}
+
+static bool conn_dead(const struct sv_conn *c)
+{
+	return c->ep->dead || !c->qp;
+}
+
+/* ---- QP sockets ---- */
+
+int sv_wire_listen(struct sv_qp *qp)
+{
+	struct sockaddr_un a;
+	socklen_t len;
+	struct sv_ep *ep;
+	uint32_t tries;
+	int fd;
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	for (tries = 0; tries < 1u << 20; tries++) {
+		uint32_t qpn = sv.next_qpn++ & SV_QPN_MAX;
+
+		if (qpn < 2)
+			continue;
+		qp_sockaddr(qpn, &a, &len);
+		if (!bind(fd, (struct sockaddr *)&a, len)) {
+			qp->ibv.qp_num = qpn;
+			break;
+		}
+		if (errno != EADDRINUSE)
+			goto err_close;
+	}
+	if (!qp->ibv.qp_num || listen(fd, 16))
+		goto err_close;
+	ep = calloc(1, sizeof(*ep));
+	if (!ep) {
+		errno = ENOMEM;
+		goto err_close;
+	}
+	ep->type = SV_EP_LISTEN;
+	ep->fd = fd;
+	ep->obj = qp;
+	sv_nic_add_ep(ep, EPOLLIN);
+	qp->lep = ep;
+	return 0;
+
+err_close:
+	tries = (uint32_t)(errno ? errno : EADDRINUSE);
+	close(fd);
+	return -(int)tries;
+}
+
+void sv_wire_unlisten(struct sv_qp *qp)
+{
+	sv_nic_del_ep(qp->lep); /* the fd is closed when the ep is freed */
+	qp->lep = NULL;
+}
+
+void sv_wire_accept(struct sv_ep *ep)
+{
+	struct sv_qp *qp = ep->obj;
+	struct sv_conn *c;
+	int fd;
+
+	while ((fd = accept4(ep->fd, NULL, NULL,
+			     SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+		if (qp->resp)
+			conn_close(qp->resp, true); /* a newer peer replaces it */
+		c = conn_new(fd, false, qp);
+		if (c)
+			qp->resp = c;
+	}
+}
+
+void sv_wire_connect(struct sv_qp *qp)
+{
+	struct sockaddr_un a;
+	socklen_t len;
+	int fd;
+
+	if (qp->req || sv.forked_child)
+		return;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	qp_sockaddr(qp->dest_qpn, &a, &len);
+	if (connect(fd, (struct sockaddr *)&a, len) && errno != EINPROGRESS) {
+		sv_log(SV_LOG_DEBUG, "QP %u: connect to QP %u: %s",
+		       qp->ibv.qp_num, qp->dest_qpn, strerror(errno));
+		close(fd);
+		return;
+	}
+	qp->req = conn_new(fd, true, qp);
+}
+
+void sv_wire_close_qp(struct sv_qp *qp, bool graceful)
+{
+	if (qp->req)
+		conn_close(qp->req, graceful);
+	if (qp->resp)
+		conn_close(qp->resp, graceful);
+}
+
+/* ---- transmit ---- */
+
+/* Write the pending message; 0 when done, -EAGAIN, or -EPIPE. */
+static int conn_flush(struct sv_conn *c)
+{
+	while (c->tleft) {
+		struct msghdr m = {
+			.msg_iov = &c->tiov[c->tfirst],
+			.msg_iovlen = c->tiovcnt - c->tfirst,
+		};
+		ssize_t n = sendmsg(c->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+		size_t left;
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EAGAIN ? -EAGAIN : -EPIPE;
+		}
+		c->tleft -= (size_t)n;
+		left = (size_t)n;
+		while (left && c->tfirst < c->tiovcnt) {
+			struct iovec *v = &c->tiov[c->tfirst];
+
+			if (left < v->iov_len) {
+				v->iov_base = (char *)v->iov_base + left;
+				v->iov_len -= left;
+				left = 0;
+			} else {
+				left -= v->iov_len;
+				c->tfirst++;
+			}
+		}
+	}
+	return 0;
+}
+
+static void tx_start(struct sv_conn *c, const struct iovec *iov, uint32_t cnt,
+		     size_t payload)
+{
+	uint32_t i;
+
+	c->tiov[0].iov_base = &c->th;
+	c->tiov[0].iov_len = sizeof(c->th);
+	for (i = 0; i < cnt; i++)
+		c->tiov[i + 1] = iov[i];
+	c->tiovcnt = cnt + 1;
+	c->tfirst = 0;
+	c->tleft = sizeof(c->th) + payload;
+	c->tbusy = true;
+}
+
+/* Start transmitting the next posted WQE; false when there is none. */
+static bool req_next(struct sv_conn *c)
+{
+	struct sv_qp *qp = c->qp;
+	struct iovec liov[SV_MAX_SGE];
+	struct sv_swqe *w;
+	uint32_t head, lcnt;
+
+	pthread_mutex_lock(&qp->lock);
+	head = qp->sq_head;
+	pthread_mutex_unlock(&qp->lock);
+	if (qp->state != IBV_QPS_RTS || qp->sq_tx == head)
+		return false;
+	w = &qp->sq[qp->sq_tx % qp->sq_cap];
+	if (w->status)
+		return false; /* completes once everything before it is acked */
+	if (sv_local_iov(qp, w, liov, &lcnt)) {
+		w->status = IBV_WC_LOC_PROT_ERR;
+		return false;
+	}
+	if (sv.cfg.delay_us)
+		usleep(sv.cfg.delay_us);
+	memset(&c->th, 0, sizeof(c->th));
+	c->th.op = (uint8_t)w->opcode;
+	c->th.solicited = !!(w->send_flags & IBV_SEND_SOLICITED);
+	c->th.rnr_retry = (uint8_t)qp->attr.rnr_retry;
+	c->th.msn = c->tx_msn++;
+	c->th.imm = w->imm;
+	c->th.rkey = w->rkey;
+	c->th.addr = w->raddr;
+	c->th.len = w->len;
+	w->msn = c->th.msn;
+	if (w->opcode == IBV_WR_RDMA_READ)
+		tx_start(c, NULL, 0, 0);
+	else
+		tx_start(c, liov, lcnt, w->len);
+	c->tx_wqe = true;
+	return true;
+}
+
+static void req_tx(struct sv_conn *c)
+{
+	while (!conn_dead(c)) {
+		int ret;
+
+		if (!c->tbusy && !req_next(c))
+			return;
+		ret = conn_flush(c);
+		if (ret == -EAGAIN)
+			return;
+		if (ret) {
+			conn_lost(c);
+			return;
+		}
+		c->tbusy = false;
+		if (c->tx_wqe) {
+			struct sv_qp *qp = c->qp;
+
+			c->tx_wqe = false;
+			pthread_mutex_lock(&qp->lock);
+			qp->sq_tx++;
+			pthread_mutex_unlock(&qp->lock);
+			sv_fault_count(qp);
+		}
+	}
+}
+
+static void resp_push(struct sv_conn *c, uint8_t op, uint32_t msn, int status,
+		      const struct iovec *iov)
+{
+	struct sv_resp_item *it;
+
+	if (op == SV_OP_ACK && c->q_tail && c->q_tail->hdr.op == SV_OP_ACK) {
+		c->q_tail->hdr.msn = msn; /* cumulative: coalesce */
+		return;
+	}
+	it = calloc(1, sizeof(*it));
+	if (!it) {
+		conn_lost(c);
+		return;
+	}
+	it->hdr.op = op;
+	it->hdr.msn = msn;
+	it->hdr.status = (uint8_t)status;
+	if (iov) {
+		it->iov = *iov;
+		it->hdr.len = (uint32_t)iov->iov_len;
+	}
+	if (c->q_tail)
+		c->q_tail->next = it;
+	else
+		c->q_head = it;
+	c->q_tail = it;
+}
+
+static void resp_tx(struct sv_conn *c)
+{
+	while (!conn_dead(c)) {
+		struct sv_resp_item *it;
+		int ret;
+
+		if (!c->tbusy) {
+			it = c->q_head;
+			if (!it)
+				return;
+			c->q_head = it->next;
+			if (!c->q_head)
+				c->q_tail = NULL;
+			c->q_cur = it;
+			c->th = it->hdr;
+			tx_start(c, &it->iov, it->iov.iov_len ? 1 : 0,
+				 it->iov.iov_len);
+		}
+		ret = conn_flush(c);
+		if (ret == -EAGAIN)
+			return;
+		if (ret) {
+			conn_lost(c);
+			return;
+		}
+		c->tbusy = false;
+		free(c->q_cur);
+		c->q_cur = NULL;
+	}
+}
+
+/* ---- receive ---- */
+
+/* Read the header; 1 when complete, 0 on EAGAIN, -1 when the conn died. */
+static int read_hdr(struct sv_conn *c)
+{
+	while (c->rh_off < sizeof(c->rh)) {
+		ssize_t n = recv(c->fd, (char *)&c->rh + c->rh_off,
+				 sizeof(c->rh) - c->rh_off, MSG_DONTWAIT);
+
+		if (n > 0) {
+			c->rh_off += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return 0;
+		conn_lost(c);
+		return -1;
+	}
+	return 1;
+}
+
+/* Read the payload into riov (or discard it); same returns as read_hdr. */
+static int read_payload(struct sv_conn *c)
+{
+	while (c->rleft) {
+		ssize_t n;
+
+		if (c->discard) {
+			n = recv(c->fd, scratch,
+				 c->rleft < sizeof(scratch) ? c->rleft :
+							      sizeof(scratch),
+				 MSG_DONTWAIT);
+		} else {
+			struct msghdr m = { .msg_iov = c->riov,
+					    .msg_iovlen = c->riovcnt };
+
+			n = recvmsg(c->fd, &m, MSG_DONTWAIT);
+		}
+		if (n > 0) {
+			size_t left = (size_t)n;
+
+			c->rleft -= left;
+			while (!c->discard && left) {
+				if (left < c->riov[0].iov_len) {
+					c->riov[0].iov_base =
+						(char *)c->riov[0].iov_base + left;
+					c->riov[0].iov_len -= left;
+					left = 0;
+				} else {
+					left -= c->riov[0].iov_len;
+					memmove(c->riov, c->riov + 1,
+						--c->riovcnt * sizeof(*c->riov));
+				}
+			}
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return 0;
+		conn_lost(c);
+		return -1;
+	}
+	return 1;
+}
+
+/* Set up reception of @len payload bytes into @iov (NULL: discard). */
+static void payload_start(struct sv_conn *c, const struct iovec *iov,
+			  uint32_t cnt, size_t len)
+{
+	c->in_payload = true;
+	c->discard = !iov;
+	c->rleft = len;
+	c->riovcnt = 0;
+	if (iov) {
+		memcpy(c->riov, iov, cnt * sizeof(*iov));
+		c->riovcnt = cnt;
+	}
+}
+
+/* Requester: complete WQEs acknowledged up to @msn. */
+static void ack_upto(struct sv_qp *qp, uint32_t msn)
+{
+	while (qp->sq_done != qp->sq_tx) {
+		struct sv_swqe *w = &qp->sq[qp->sq_done % qp->sq_cap];
+
+		if ((int32_t)(w->msn - msn) > 0)
+			break;
+		sv_sq_complete(qp, IBV_WC_SUCCESS);
+	}
+}
+
+static struct sv_swqe *oldest_with_msn(struct sv_qp *qp, uint32_t msn)
+{
+	struct sv_swqe *w;
+
+	if (qp->sq_done == qp->sq_tx)
+		return NULL;
+	w = &qp->sq[qp->sq_done % qp->sq_cap];
+	return w->msn == msn ? w : NULL;
+}
+
+static void req_got_hdr(struct sv_conn *c)
+{
+	struct sv_qp *qp = c->qp;
+	struct iovec liov[SV_MAX_SGE];
+	struct sv_swqe *w;
+	uint32_t lcnt;
+
+	switch (c->rh.op) {
+	case SV_OP_ACK:
+		ack_upto(qp, c->rh.msn);
+		break;
+	case SV_OP_NAK:
+		ack_upto(qp, c->rh.msn - 1);
+		if (oldest_with_msn(qp, c->rh.msn)) {
+			sv_sq_complete(qp, c->rh.status);
+			sv_qp_set_err(qp);
+		}
+		break;
+	case SV_OP_READ_RESP:
+		ack_upto(qp, c->rh.msn - 1);
+		w = oldest_with_msn(qp, c->rh.msn);
+		if (!w || w->opcode != IBV_WR_RDMA_READ ||
+		    sv_local_iov(qp, w, liov, &lcnt)) {
+			payload_start(c, NULL, 0, c->rh.len);
+			break;
+		}
+		payload_start(c, liov, lcnt, c->rh.len);
+		break;
+	default:
+		sv_log(SV_LOG_ERR, "QP %u: bad response op %u", qp->ibv.qp_num,
+		       c->rh.op);
+		conn_lost(c);
+	}
+}
+
+static void req_rx(struct sv_conn *c)
+{
+	while (!conn_dead(c)) {
+		if (!c->in_payload) {
+			if (read_hdr(c) <= 0)
+				return;
+			c->rh_off = 0;
+			req_got_hdr(c);
+			continue;
+		}
+		if (read_payload(c) <= 0)
+			return;
+		c->in_payload = false;
+		if (!c->discard && c->qp && oldest_with_msn(c->qp, c->rh.msn))
+			sv_sq_complete(c->qp, IBV_WC_SUCCESS);
+	}
+}
+
+/* Responder: a request header is in c->rh; false when stalled. */
+static bool resp_got_hdr(struct sv_conn *c)
+{
+	struct sv_req *r = &c->req;
+	size_t payload;
+
+	r->op = c->rh.op;
+	r->solicited = c->rh.solicited;
+	r->rnr_retry = c->rh.rnr_retry;
+	r->imm = c->rh.imm;
+	r->rkey = c->rh.rkey;
+	r->addr = c->rh.addr;
+	r->len = c->rh.len;
+	payload = r->op == IBV_WR_RDMA_READ ? 0 : r->len;
+	if (r->op > IBV_WR_RDMA_READ) {
+		conn_lost(c);
+		return false;
+	}
+	switch (sv_target_prepare(c->qp, r, &c->tg, &c->rnr_deadline)) {
+	case SV_PREP_STALL:
+		return false;
+	case SV_PREP_ERR:
+		c->nak_status = c->tg.req_status;
+		payload_start(c, NULL, 0, payload);
+		break;
+	case SV_PREP_OK:
+		c->nak_status = 0;
+		if (r->op == IBV_WR_RDMA_READ) {
+			struct iovec none = { 0 };
+
+			resp_push(c, SV_OP_READ_RESP, c->rh.msn, 0,
+				  c->tg.iovcnt ? &c->tg.iov[0] : &none);
+			payload_start(c, NULL, 0, 0);
+			c->nak_status = -1; /* no ack: the response is it */
+		} else {
+			payload_start(c, c->tg.iov, c->tg.iovcnt, payload);
+		}
+		break;
+	}
+	c->rh_off = 0;
+	return true;
+}
+
+static void resp_done(struct sv_conn *c)
+{
+	c->in_payload = false;
+	if (c->qp)
+		sv_target_finish(c->qp, &c->req, &c->tg);
+	if (c->nak_status > 0)
+		resp_push(c, SV_OP_NAK, c->rh.msn, c->nak_status, NULL);
+	else if (!c->nak_status)
+		resp_push(c, SV_OP_ACK, c->rh.msn, 0, NULL);
+}
+
+static void resp_rx(struct sv_conn *c)
+{
+	while (!conn_dead(c)) {
+		if (!c->in_payload) {
+			if (c->rh_off < sizeof(c->rh) && read_hdr(c) <= 0)
+				return;
+			if (!resp_got_hdr(c))
+				return;
+		}
+		if (read_payload(c) <= 0)
+			return;
+		resp_done(c);
+	}
+}
+
+/* ---- NIC thread entry points ---- */
+
+void sv_wire_event(struct sv_ep *ep, uint32_t events)
+{
+	struct sv_conn *c = ep->obj;
+
+	(void)events;
+	if (c->is_req) {
+		req_rx(c);
+		req_tx(c);
+	} else {
+		resp_rx(c);
+		resp_tx(c);
+	}
+}
+
+/* A WQE that failed locally completes once everything before it did. */
+static void check_blocked(struct sv_qp *qp)
+{
+	struct sv_swqe *w;
+
+	if (qp->sq_done != qp->sq_tx || qp->sq_tx == qp->sq_head)
+		return;
+	w = &qp->sq[qp->sq_tx % qp->sq_cap];
+	if (w->status) {
+		sv_sq_complete(qp, w->status);
+		sv_qp_set_err(qp);
+	}
+}
+
+static void ensure_requester(struct sv_qp *qp)
+{
+	uint32_t head;
+
+	if (qp->req || qp->peer)
+		return;
+	qp->peer = sv_qp_lookup(qp->dest_qpn);
+	if (qp->peer) {
+		sv_kick();
+		return;
+	}
+	pthread_mutex_lock(&qp->lock);
+	head = qp->sq_head;
+	pthread_mutex_unlock(&qp->lock);
+	if (qp->sq_done == head)
+		return;
+	sv_wire_connect(qp);
+	if (!qp->req) {
+		/* nobody at that QP number: retries exhausted */
+		sv_sq_complete(qp, IBV_WC_RETRY_EXC_ERR);
+		sv_qp_set_err(qp);
+	}
+}
+
+void sv_wire_progress(struct sv_qp *qp)
+{
+	if (qp->state == IBV_QPS_RTS && qp->connected &&
+	    !atomic_load(&qp->peer_gone))
+		ensure_requester(qp);
+	if (qp->req) {
+		req_rx(qp->req);
+		if (qp->req)
+			req_tx(qp->req);
+	}
+	if (qp->state == IBV_QPS_RTS && !qp->peer)
+		check_blocked(qp);
+	if (qp->resp) {
+		resp_rx(qp->resp);
+		if (qp->resp)
+			resp_tx(qp->resp);
+	}
+}
