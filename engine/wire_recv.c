@@ -3,8 +3,9 @@
 
 /*
  * Our receive buffer has two offsets, 0 <= rd_off <= wr_off <= buf_len:
- * wr_off grows by the byte count of each RDMA_WRITE_WITH_IMM the peer
- * completes into it, rd_off by what the application consumes. When the
+ * wr_off grows by the count carried in the immediate of each
+ * RDMA_WRITE_WITH_IMM the peer completes into it (as Valkey's receiver
+ * does; wc.byte_len must agree), rd_off by what the application consumes. When the
  * buffer is completely written and completely consumed (rd_off == buf_len)
  * both reset to 0 and we advertise the buffer again with
  * RegisterXferMemory; the peer then starts writing at offset 0 again. This
@@ -36,8 +37,10 @@
  * opcode, an advertisement outside 64 KiB..16 MiB or with a zero rkey,
  * SetClientFeature with features, a feature message the role does not
  * expect, write-with-imm before we advertised, a count larger than the
- * buffer, a count that overruns the buffer.
+ * buffer, a count that overruns the buffer, a count that differs from
+ * wc.byte_len.
  */
+#include <endian.h>
 #include <errno.h>
 #include <string.h>
 
@@ -244,14 +247,17 @@ int rring_wire_recv_on_ctrl(struct rring_wire_recv *r, const void *buf,
 
 /* ---- event: RDMA_WRITE_WITH_IMM landed ---- */
 
-static int write_idle(struct rring_wire_recv *r, uint32_t n)
+/* @n is the count from the immediate (host order), @byte_len what the
+ * provider reports as written; a compliant peer makes them equal. */
+static int write_idle(struct rring_wire_recv *r, uint32_t n, uint32_t byte_len)
 {
 	(void)n;
+	(void)byte_len;
 	return violation(r, -EPROTO, "write-with-imm before we advertised "
 				     "a buffer");
 }
 
-static int write_open(struct rring_wire_recv *r, uint32_t n)
+static int write_open(struct rring_wire_recv *r, uint32_t n, uint32_t byte_len)
 {
 	if (n > r->p.buf_len)
 		return violation(r, -EPROTO, "write-with-imm count larger "
@@ -259,6 +265,9 @@ static int write_open(struct rring_wire_recv *r, uint32_t n)
 	if (n > r->p.buf_len - r->wr_off)
 		return violation(r, -EPROTO, "write-with-imm overruns the "
 					     "advertised buffer");
+	if (n != byte_len)
+		return violation(r, -EPROTO, "write-with-imm count differs "
+					     "from the bytes written");
 	r->wr_off += n;
 	r->stats.writes++;
 	r->stats.bytes_received += n;
@@ -267,22 +276,24 @@ static int write_open(struct rring_wire_recv *r, uint32_t n)
 	return 0;
 }
 
-static int write_full(struct rring_wire_recv *r, uint32_t n)
+static int write_full(struct rring_wire_recv *r, uint32_t n, uint32_t byte_len)
 {
 	if (n > r->p.buf_len)
-		return write_open(r, n);
+		return write_open(r, n, byte_len);
 	return violation(r, -EPROTO, "write-with-imm into a buffer not "
 				     "advertised again");
 }
 
-static int write_closed(struct rring_wire_recv *r, uint32_t n)
+static int write_closed(struct rring_wire_recv *r, uint32_t n,
+			uint32_t byte_len)
 {
 	(void)r;
 	(void)n;
+	(void)byte_len;
 	return -EPIPE;
 }
 
-typedef int (*write_fn)(struct rring_wire_recv *, uint32_t);
+typedef int (*write_fn)(struct rring_wire_recv *, uint32_t, uint32_t);
 
 static const write_fn write_handlers[RRING_WIRE_RECV_NR_STATES] = {
 	[RRING_WIRE_RECV_IDLE] = write_idle,
@@ -292,9 +303,10 @@ static const write_fn write_handlers[RRING_WIRE_RECV_NR_STATES] = {
 	[RRING_WIRE_RECV_ERROR] = write_closed,
 };
 
-int rring_wire_recv_on_write_imm(struct rring_wire_recv *r, uint32_t byte_len)
+int rring_wire_recv_on_write_imm(struct rring_wire_recv *r, uint32_t imm_data,
+				 uint32_t byte_len)
 {
-	return write_handlers[r->state](r, byte_len);
+	return write_handlers[r->state](r, be32toh(imm_data), byte_len);
 }
 
 /* ---- consumer ---- */

@@ -99,10 +99,12 @@ int rring_wire_recv_on_established(struct rring_wire_recv *r, uint64_t now_ms);
 int rring_wire_recv_on_ctrl(struct rring_wire_recv *r, const void *buf,
 			    uint32_t byte_len, struct rring_wire_msg *msg);
 
-/* Owner thread. Event: IBV_WC_RECV_RDMA_WITH_IMM with wc.byte_len
- * @byte_len. -EPROTO (ERROR) if nothing is advertised or the bytes would
- * overrun the buffer; -EPIPE if closed. */
-int rring_wire_recv_on_write_imm(struct rring_wire_recv *r, uint32_t byte_len);
+/* Owner thread. Event: IBV_WC_RECV_RDMA_WITH_IMM with wc.imm_data
+ * @imm_data (big-endian count, passed unchanged) and wc.byte_len
+ * @byte_len. -EPROTO (ERROR) if nothing is advertised, the count overruns
+ * the buffer or differs from @byte_len; -EPIPE if closed. */
+int rring_wire_recv_on_write_imm(struct rring_wire_recv *r, uint32_t imm_data,
+				 uint32_t byte_len);
 
 /* Owner thread. Unread bytes: [*off, *off + *len) of the buffer. 0, or
  * -EAGAIN if nothing is unread. */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* rdmaring: property test: random event sequences into the wire state machines never crash, never write out of the window, always end in a named state. */
 #include <criterion/criterion.h>
+#include <endian.h>
 #include <errno.h>
 #include <string.h>
 
@@ -269,7 +270,10 @@ static void r_event(struct rng *r, struct rring_wire_recv *w, uint64_t *now)
 	switch (pick(r, 10)) {
 	case 0: rring_wire_recv_on_established(w, *now); break;
 	case 1: case 2: r_ctrl(r, w); break;
-	case 3: case 4: rring_wire_recv_on_write_imm(w, small); break;
+	case 3: case 4:
+		rring_wire_recv_on_write_imm(w, htobe32(small), pick(r, 8) ?
+					     small : fuzz_len(r));
+		break;
 	case 5: case 6:
 		rring_wire_recv_consume(w, pick(r, 2) ? w->wr_off - w->rd_off : small);
 		break;

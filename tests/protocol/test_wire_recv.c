@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* rdmaring: receiver state machine: offsets, re-advertisement, handshake, violations. */
 #include <criterion/criterion.h>
+#include <endian.h>
 #include <errno.h>
 #include <string.h>
 
@@ -31,6 +32,12 @@ static void setup_server(void)
 }
 
 TestSuite(wire_recv, .init = setup_server);
+
+/* A compliant write-with-imm completion of @n bytes. */
+static int imm(uint32_t n)
+{
+	return rring_wire_recv_on_write_imm(&r, htobe32(n), n);
+}
 
 static void expect_ctrl(const struct rring_wire_msg *want)
 {
@@ -98,13 +105,13 @@ Test(wire_recv, offsets_and_readvertise_when_full_and_consumed)
 	rring_wire_recv_on_established(&r, 0);
 	expect_advert();
 	cr_assert_eq(rring_wire_recv_peek(&r, &off, &len), -EAGAIN);
-	cr_assert_eq(rring_wire_recv_on_write_imm(&r, 1000), 0);
+	cr_assert_eq(imm(1000), 0);
 	cr_assert_eq(rring_wire_recv_peek(&r, &off, &len), 0);
 	cr_assert_eq(off, 0);
 	cr_assert_eq(len, 1000);
 	cr_assert_eq(rring_wire_recv_consume(&r, 1001), -EINVAL);
 	cr_assert_eq(rring_wire_recv_consume(&r, 600), 0);
-	cr_assert_eq(rring_wire_recv_on_write_imm(&r, KB64 - 1000), 0);
+	cr_assert_eq(imm(KB64 - 1000), 0);
 	cr_assert_eq(r.state, RRING_WIRE_RECV_FULL);
 	rring_wire_recv_peek(&r, &off, &len);
 	cr_assert_eq(off, 600);
@@ -121,31 +128,40 @@ Test(wire_recv, offsets_and_readvertise_when_full_and_consumed)
 
 Test(wire_recv, write_before_advertise_is_violation)
 {
-	expect_violation(rring_wire_recv_on_write_imm(&r, 10), -EPROTO,
+	expect_violation(imm(10), -EPROTO,
 			 "before we advertised");
-	cr_assert_eq(rring_wire_recv_on_write_imm(&r, 10), -EPIPE);
+	cr_assert_eq(imm(10), -EPIPE);
 }
 
 Test(wire_recv, count_larger_than_buffer_is_violation)
 {
 	rring_wire_recv_on_established(&r, 0);
-	expect_violation(rring_wire_recv_on_write_imm(&r, KB64 + 1), -EPROTO,
+	expect_violation(imm(KB64 + 1), -EPROTO,
 			 "larger than the buffer");
 }
 
 Test(wire_recv, overrun_is_violation)
 {
 	rring_wire_recv_on_established(&r, 0);
-	cr_assert_eq(rring_wire_recv_on_write_imm(&r, KB64 - 10), 0);
-	expect_violation(rring_wire_recv_on_write_imm(&r, 11), -EPROTO,
+	cr_assert_eq(imm(KB64 - 10), 0);
+	expect_violation(imm(11), -EPROTO,
 			 "overruns");
+}
+
+Test(wire_recv, count_is_the_big_endian_immediate)
+{
+	rring_wire_recv_on_established(&r, 0);
+	cr_assert_eq(rring_wire_recv_on_write_imm(&r, htobe32(300), 300), 0);
+	cr_assert_eq(r.wr_off, 300);
+	expect_violation(rring_wire_recv_on_write_imm(&r, htobe32(300), 299),
+			 -EPROTO, "differs");
 }
 
 Test(wire_recv, write_into_full_buffer_is_violation)
 {
 	rring_wire_recv_on_established(&r, 0);
-	cr_assert_eq(rring_wire_recv_on_write_imm(&r, KB64), 0);
-	expect_violation(rring_wire_recv_on_write_imm(&r, 1), -EPROTO,
+	cr_assert_eq(imm(KB64), 0);
+	expect_violation(imm(1), -EPROTO,
 			 "not advertised again");
 }
 

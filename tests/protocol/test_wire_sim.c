@@ -285,7 +285,8 @@ static void execute(struct sim *s, const struct rring_wire_write *w)
 	}
 	s->wire_off += w->length;
 	s->wire_posted += w->length;
-	cr_assert_eq(rring_wire_recv_on_write_imm(&s->brcv, w->length), 0,
+	cr_assert_eq(rring_wire_recv_on_write_imm(&s->brcv, w->imm_data,
+						  w->length), 0,
 		     "%s", s->brcv.reason);
 	if (!w->signaled)
 		return;
