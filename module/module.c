@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* rdmaring module: load (arguments, configs, INFO) and unload. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "module.h"
+
+#define RDM_EXPORT __attribute__((visibility("default")))
+
+struct rdm_module rdm_mod;
+
+/* Load arguments as (pointer, length) pairs for the pure parser. */
+static int parse_load_args(RedisModuleCtx *ctx, RedisModuleString **argv,
+			   int argc)
+{
+	const char **ptrs;
+	size_t *lens;
+	char err[400];
+	int i, ret;
+
+	if (argc <= 0)
+		return 0;
+	ptrs = calloc((size_t)argc, sizeof(*ptrs));
+	lens = calloc((size_t)argc, sizeof(*lens));
+	if (!ptrs || !lens) {
+		ret = -ENOMEM;
+		snprintf(err, sizeof(err), "out of memory");
+		goto out;
+	}
+	for (i = 0; i < argc; i++)
+		ptrs[i] = RedisModule_StringPtrLen(argv[i], &lens[i]);
+	ret = rdm_knobs_parse_args(&rdm_mod.knobs, argc, ptrs, lens, err,
+				   sizeof(err));
+out:
+	if (ret)
+		RedisModule_Log(ctx, RDM_LOG_WARNING, "%s; module not loaded",
+				err);
+	free(ptrs);
+	free(lens);
+	return ret;
+}
+
+static void log_knobs(RedisModuleCtx *ctx)
+{
+	const long long *n = rdm_mod.knobs.num;
+
+	RedisModule_Log(ctx, RDM_LOG_NOTICE,
+			"loaded: bind='%s' port=%lld io-threads=%lld "
+			"rx-size=%lld comp-vector=%lld poll-idle-us=%lld "
+			"ring-entries=%lld poller-cpu=%lld numa-node=%lld "
+			"max-clients=%lld",
+			rdm_mod.knobs.bind, n[RDM_KNOB_PORT],
+			n[RDM_KNOB_IO_THREADS], n[RDM_KNOB_RX_SIZE],
+			n[RDM_KNOB_COMP_VECTOR], n[RDM_KNOB_POLL_IDLE_US],
+			n[RDM_KNOB_RING_ENTRIES], n[RDM_KNOB_POLLER_CPU],
+			n[RDM_KNOB_NUMA_NODE], n[RDM_KNOB_MAX_CLIENTS]);
+	if (!rdm_mod.ops.running)
+		RedisModule_Log(ctx, RDM_LOG_NOTICE,
+				"RDMA data path not built in yet; "
+				"no clients are served");
+}
+
+RDM_EXPORT int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv,
+				  int argc);
+RDM_EXPORT int RedisModule_OnUnload(RedisModuleCtx *ctx);
+
+int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc)
+{
+	if (rdm_api_init(ctx, RDM_MODULE_NAME, RDM_MODULE_VERSION,
+			 REDISMODULE_APIVER_1) != REDISMODULE_OK)
+		return REDISMODULE_ERR;
+	memset(&rdm_mod, 0, sizeof(rdm_mod));
+	rdm_knobs_init(&rdm_mod.knobs);
+	if (parse_load_args(ctx, argv, argc))
+		return REDISMODULE_ERR;
+	if (rdm_config_register(ctx) != REDISMODULE_OK)
+		goto err_release_config;
+	if (rdm_info_register(ctx) != REDISMODULE_OK) {
+		RedisModule_Log(ctx, RDM_LOG_WARNING,
+				"cannot register the INFO section");
+		goto err_release_config;
+	}
+	log_knobs(ctx);
+	return REDISMODULE_OK;
+
+err_release_config:
+	rdm_config_release();
+	return REDISMODULE_ERR;
+}
+
+int RedisModule_OnUnload(RedisModuleCtx *ctx)
+{
+	char msg[300];
+
+	if (rdm_unload_check(&rdm_mod.ops, msg, sizeof(msg))) {
+		RedisModule_Log(ctx, RDM_LOG_WARNING, "%s", msg);
+		return REDISMODULE_ERR;
+	}
+	rdm_config_release();
+	RedisModule_Log(ctx, RDM_LOG_NOTICE, "unloaded");
+	return REDISMODULE_OK;
+}
+
+void rdm_module_set_engine(const struct rdm_engine_ops *ops)
+{
+	if (ops)
+		rdm_mod.ops = *ops;
+	else
+		memset(&rdm_mod.ops, 0, sizeof(rdm_mod.ops));
+}

@@ -1,0 +1,208 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+# rdmaring tests: load rdmaring.so into Debian's redis-server and check load
+# arguments, CONFIG GET/SET of rdmaring.*, INFO rdmaring, refusal of bad load
+# arguments, MODULE UNLOAD/LOAD and a clean shutdown.
+# Usage: module_integration.sh MODULE.so [redis-server] [redis-cli]
+set -u
+
+MOD=$(realpath "${1:?usage: $0 rdmaring.so [redis-server] [redis-cli]}")
+SERVER=${2:-/usr/bin/redis-server}
+CLI=${3:-/usr/bin/redis-cli}
+TMP=$(mktemp -d /tmp/rdmaring-it.XXXXXX)
+PID=
+PORT=
+RC=
+CHECKS=0
+
+cleanup() {
+	if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
+		kill -9 "$PID" 2>/dev/null
+		wait "$PID" 2>/dev/null
+	fi
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 2' INT TERM
+
+fail() {
+	echo "FAIL: $*"
+	for f in "$TMP"/*.log; do
+		[ -f "$f" ] && { echo "--- $f"; tail -n 30 "$f"; }
+	done
+	exit 1
+}
+
+ok() {
+	CHECKS=$((CHECKS + 1))
+	echo "ok $CHECKS - $*"
+}
+
+# A TCP port nobody listens on (bash's /dev/tcp connect fails).
+free_port() {
+	local p i
+	for i in $(seq 1 50); do
+		p=$((20000 + (RANDOM % 20000)))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+cli() {
+	timeout 10 "$CLI" -p "$PORT" "$@" 2>&1
+}
+
+# start NAME ARGS...: redis-server in the background on a fresh port.
+start() {
+	local name=$1
+	shift
+	PORT=$(free_port) || fail "no free port"
+	"$SERVER" --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no \
+		--dir "$TMP" --daemonize no --enable-module-command local \
+		--logfile "$TMP/$name.log" "$@" &
+	PID=$!
+}
+
+# wait_ready: PONG within 10 s, or fail (also when the server died).
+wait_ready() {
+	local deadline=$((SECONDS + 10))
+	while [ $SECONDS -lt $deadline ]; do
+		[ "$(cli ping)" = PONG ] && return 0
+		kill -0 "$PID" 2>/dev/null || fail "server exited during start"
+		sleep 0.05
+	done
+	fail "server not ready within 10 s"
+}
+
+# wait_exit: the server process ends within 10 s; its exit status in RC.
+# (Not in a $(...) subshell: only this shell can reap its child.)
+wait_exit() {
+	local deadline=$((SECONDS + 10))
+	while [ $SECONDS -lt $deadline ]; do
+		if ! kill -0 "$PID" 2>/dev/null; then
+			wait "$PID"
+			RC=$?
+			PID=
+			return 0
+		fi
+		sleep 0.05
+	done
+	fail "server did not exit within 10 s"
+}
+
+expect_eq() { # what got want
+	[ "$2" = "$3" ] || fail "$1: got '$2', want '$3'"
+	ok "$1"
+}
+
+expect_has() { # what text needle
+	case "$2" in
+	*"$3"*) ok "$1" ;;
+	*) fail "$1: '$2' does not contain '$3'" ;;
+	esac
+}
+
+cfg() {
+	cli config get "rdmaring.$1" | sed -n 2p
+}
+
+[ -x "$SERVER" ] || fail "no $SERVER"
+[ -f "$MOD" ] || fail "no module $MOD"
+RDMA_PORT=$(free_port) || fail "no free port"
+
+# ---- 1. load with Valkey-style arguments plus our own
+start main "--loadmodule" "$MOD" "port=$RDMA_PORT" "io-threads=2" \
+	"bind=127.0.0.1" "rx-size=65536" "poll-idle-us=50"
+wait_ready
+expect_has "MODULE LIST shows rdmaring" "$(cli module list)" rdmaring
+expect_eq "port from load args" "$(cfg port)" "$RDMA_PORT"
+expect_eq "io-threads from load args" "$(cfg io-threads)" 2
+expect_eq "bind from load args" "$(cfg bind)" 127.0.0.1
+expect_eq "rx-size from load args" "$(cfg rx-size)" 65536
+expect_eq "comp-vector default" "$(cfg comp-vector)" -1
+expect_eq "ring-entries default" "$(cfg ring-entries)" 1024
+expect_eq "ten knobs" "$(cli config get 'rdmaring.*' | wc -l)" 20
+
+# ---- 2. CONFIG SET: runtime knobs apply, restart-only knobs are refused
+expect_eq "set poll-idle-us" "$(cli config set rdmaring.poll-idle-us 250)" OK
+expect_eq "poll-idle-us applied" "$(cfg poll-idle-us)" 250
+expect_eq "set max-clients" "$(cli config set rdmaring.max-clients 77)" OK
+expect_eq "max-clients applied" "$(cfg max-clients)" 77
+out=$(cli config set rdmaring.io-threads 4)
+expect_has "io-threads refused" "$out" "cannot change while the server runs"
+expect_has "io-threads refusal says restart" "$out" restart
+expect_eq "io-threads unchanged" "$(cfg io-threads)" 2
+out=$(cli config set rdmaring.port $((RDMA_PORT + 1)))
+expect_has "port refused" "$out" "rdmaring.port cannot change"
+out=$(cli config set rdmaring.bind 0.0.0.0)
+expect_has "bind refused" "$out" restart
+expect_eq "same value accepted" "$(cli config set rdmaring.io-threads 2)" OK
+out=$(cli config set rdmaring.ring-entries 100)
+expect_has "ring-entries needs a power of two" "$out" "power of two"
+out=$(cli config set rdmaring.max-clients 0)
+expect_has "range enforced" "$out" "ERR"
+expect_eq "max-clients kept" "$(cfg max-clients)" 77
+expect_has "runtime change logged" "$(cat "$TMP/main.log")" \
+	"poll-idle-us set to 250"
+
+# ---- 3. INFO rdmaring
+info=$(cli info rdmaring | tr -d '\r')
+expect_has "INFO section" "$info" "# rdmaring"
+expect_has "INFO clients" "$info" "rdmaring_connected_clients:0"
+expect_has "INFO busy" "$info" "rdmaring_poller_busy_pct:0"
+expect_has "INFO transfers" "$info" "rdmaring_transfers_in_progress:0"
+expect_has "INFO io thread 1" "$info" \
+	"rdmaring_io_thread_1:ring_depth=0,ring_overflow=0,completions=0,bytes_in=0,bytes_out=0,wakeups=0"
+expect_eq "INFO one line per IO thread" \
+	"$(echo "$info" | grep -c '^rdmaring_io_thread_')" 2
+
+# ---- 4. MODULE UNLOAD: no threads run yet, so it stops cleanly; reload
+expect_eq "unload without engine" "$(cli module unload rdmaring)" OK
+out=$(cli module list)
+case "$out" in *rdmaring*) fail "still listed after unload" ;; esac
+ok "unloaded"
+out=$(cli module load "$MOD" rx-size=12)
+expect_has "MODULE LOAD with a bad argument fails" "$out" ERR
+expect_has "bad runtime load logged" "$(cat "$TMP/main.log")" \
+	"bad value '12' for rx-size: expected an integer from 65536 to 16777216"
+expect_eq "MODULE LOAD again" "$(cli module load "$MOD" port=0 io-threads=3)" OK
+expect_eq "reloaded knob" "$(cfg io-threads)" 3
+expect_eq "reloaded default" "$(cfg port)" 0
+
+# ---- 5. clean shutdown
+cli shutdown nosave >/dev/null
+wait_exit
+expect_eq "clean shutdown exit status" "$RC" 0
+
+# ---- 6. config-file values override load arguments
+start cfgfile --loadmodule "$MOD" port=6000 --rdmaring.port 7001 \
+	--rdmaring.poll-idle-us 9
+wait_ready
+expect_eq "config value wins over load arg" "$(cfg port)" 7001
+expect_eq "config value for runtime knob" "$(cfg poll-idle-us)" 9
+cli shutdown nosave >/dev/null
+wait_exit
+expect_eq "second shutdown" "$RC" 0
+
+# ---- 7. bad load arguments: the server refuses to start, log says why
+bad_start() { # name arg expected-log
+	start "$1" --loadmodule "$MOD" "$2"
+	wait_exit
+	[ "$RC" != 0 ] || fail "$1: server started with $2"
+	expect_has "$1 refused, log names key/value/range" \
+		"$(cat "$TMP/$1.log")" "$3"
+}
+bad_start badport port=70000 \
+	"bad value '70000' for port: expected an integer from 0 to 65535"
+bad_start badthreads io-threads=abc \
+	"bad value 'abc' for io-threads: expected an integer from 1 to 128"
+bad_start badring ring-entries=1000 \
+	"bad value '1000' for ring-entries: expected a power of two from 64 to 65536"
+bad_start badkey colour=blue "unknown argument 'colour'"
+bad_start badbind bind=not-an-address "bad value 'not-an-address' for bind"
+
+echo "PASS: $CHECKS checks"
+exit 0
