@@ -289,6 +289,7 @@ void sv_qp_progress(struct sv_qp *qp)
 		sv_wire_progress(qp);
 		return;
 	}
+	sv_qp_check_gone(qp);
 	if (qp->state == IBV_QPS_RTS && qp->peer) {
 		pthread_mutex_lock(&qp->lock);
 		head = qp->sq_head;

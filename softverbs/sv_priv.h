@@ -228,6 +228,7 @@ struct sv_qp *sv_qp_lookup(uint32_t qpn);
 void sv_qp_set_err(struct sv_qp *qp);
 void sv_qp_fatal(struct sv_qp *qp, bool peer_gone);
 void sv_qp_drop(struct sv_qp *qp);
+void sv_qp_check_gone(struct sv_qp *qp);
 void sv_sq_complete(struct sv_qp *qp, int status);
 void sv_qp_flush(struct sv_qp *qp);
 

@@ -153,13 +153,33 @@ void sv_qp_set_err(struct sv_qp *qp)
 	sv_kick();
 }
 
-/* The connection is gone (peer destroyed, died, dropped): QP to ERR. */
+/*
+ * The connection is gone (peer destroyed, died, dropped). As on hardware the
+ * QP learns it when it next needs the peer: the oldest outstanding send
+ * completes with IBV_WC_RETRY_EXC_ERR and the QP goes to ERR (flushing the
+ * rest, receives included). See sv_qp_check_gone().
+ */
 void sv_qp_fatal(struct sv_qp *qp, bool peer_gone)
 {
 	if (peer_gone)
 		atomic_store(&qp->peer_gone, true);
-	if (qp->state != IBV_QPS_RESET)
-		sv_qp_set_err(qp);
+	sv_qp_check_gone(qp);
+	sv_kick();
+}
+
+void sv_qp_check_gone(struct sv_qp *qp)
+{
+	uint32_t head;
+
+	if (!atomic_load(&qp->peer_gone) || qp->state != IBV_QPS_RTS)
+		return;
+	pthread_mutex_lock(&qp->lock);
+	head = qp->sq_head;
+	pthread_mutex_unlock(&qp->lock);
+	if (qp->sq_done == head)
+		return;
+	sv_sq_complete(qp, IBV_WC_RETRY_EXC_ERR);
+	sv_qp_set_err(qp);
 }
 
 /* Fault injection: drop the connection, both ends go to ERR. */

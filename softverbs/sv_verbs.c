@@ -2,6 +2,7 @@
 /* softverbs: protection domains, memory regions, completion channels, CQs, SRQs and AHs. */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -407,6 +408,8 @@ int sv_poll_cq(struct ibv_cq *ibcq, int n, struct ibv_wc *wc)
 		cq->count--;
 	}
 	pthread_mutex_unlock(&cq->lock);
+	if (!i)
+		sched_yield(); /* let the NIC thread run on a busy machine */
 	return i;
 }
 

@@ -135,11 +135,16 @@ void sv_conn_free(struct sv_conn *c)
 	free(c);
 }
 
+static void resp_tx(struct sv_conn *c);
+
 /* Detach @c from its QP and retire it; @shut sends the explicit close. */
 static void conn_close(struct sv_conn *c, bool shut)
 {
-	struct sv_qp *qp = c->qp;
+	struct sv_qp *qp;
 
+	if (shut && !sv.forked_child && !c->is_req)
+		resp_tx(c); /* best effort: pending acks go out first */
+	qp = c->qp;
 	if (qp) {
 		if (qp->req == c)
 			qp->req = NULL;
@@ -644,15 +649,22 @@ static bool resp_got_hdr(struct sv_conn *c)
 	return true;
 }
 
+/*
+ * The request is complete: acknowledge it first, then make the receive
+ * completion visible, as hardware acks before the CQE is polled. An
+ * application that sees its last receive and destroys the QP thus never
+ * cuts off the peer's send completion.
+ */
 static void resp_done(struct sv_conn *c)
 {
 	c->in_payload = false;
-	if (c->qp)
-		sv_target_finish(c->qp, &c->req, &c->tg);
 	if (c->nak_status > 0)
 		resp_push(c, SV_OP_NAK, c->rh.msn, c->nak_status, NULL);
 	else if (!c->nak_status)
 		resp_push(c, SV_OP_ACK, c->rh.msn, 0, NULL);
+	resp_tx(c);
+	if (c->qp)
+		sv_target_finish(c->qp, &c->req, &c->tg);
 }
 
 static void resp_rx(struct sv_conn *c)
