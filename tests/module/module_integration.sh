@@ -3,12 +3,15 @@
 # rdmaring tests: load rdmaring.so into Debian's redis-server and check load
 # arguments, CONFIG GET/SET of rdmaring.*, INFO rdmaring, refusal of bad load
 # arguments, MODULE UNLOAD/LOAD and a clean shutdown.
-# Usage: module_integration.sh MODULE.so [redis-server] [redis-cli]
+# Then checks that the module's RESP parser answers malformed input with the
+# exact reply redis-server sends a TCP client (compared live).
+# Usage: module_integration.sh MODULE.so [redis-server] [redis-cli] [resp_oracle]
 set -u
 
 MOD=$(realpath "${1:?usage: $0 rdmaring.so [redis-server] [redis-cli]}")
 SERVER=${2:-/usr/bin/redis-server}
 CLI=${3:-/usr/bin/redis-cli}
+ORACLE=${4:-}
 TMP=$(mktemp -d /tmp/rdmaring-it.XXXXXX)
 PID=
 PORT=
@@ -203,6 +206,71 @@ bad_start badring ring-entries=1000 \
 	"bad value '1000' for ring-entries: expected a power of two from 64 to 65536"
 bad_start badkey colour=blue "unknown argument 'colour'"
 bad_start badbind bind=not-an-address "bad value 'not-an-address' for bind"
+
+# ---- 8. protocol errors: our parser's reply equals redis-server's over TCP
+# tcp_reply FILE: the server's whole answer (it closes after the error).
+tcp_reply() {
+	timeout 5 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+		cat "$2" >&3 2>/dev/null; cat <&3' _ "$PORT" "$1" 2>/dev/null
+}
+
+# same_error NAME ORACLE-ARGS...: for the bytes in $IN, last line equal,
+# and as many replies before it as the parser found commands (PINGs).
+# (Input comes from a file, not a pipe: a pipe would run this function in a
+# subshell, where fail and the check counter do not reach the script.)
+IN="$TMP/proto-input"
+same_error() {
+	local name=$1 in="$IN" srv ours n
+	shift
+	srv=$(tcp_reply "$in" | tr -d '\r')
+	ours=$("$ORACLE" "$@" <"$in" | tr -d '\r')
+	[ -n "$srv" ] || fail "$name: no reply from the server"
+	expect_eq "$name: error text as redis-server" \
+		"$(echo "$ours" | tail -n 1)" "$(echo "$srv" | tail -n 1)"
+	n=$(echo "$ours" | sed -n 's/^commands //p')
+	expect_eq "$name: commands before the error" \
+		"$(($(echo "$srv" | wc -l) - 1))" "$n"
+}
+
+if [ -n "$ORACLE" ]; then
+	start proto --loadmodule "$MOD"
+	wait_ready
+	printf '*abc\r\n' >"$IN"
+	same_error mbulk-junk
+	printf '*2147483648\r\n' >"$IN"
+	same_error mbulk-too-many
+	printf '*1\r\n$-5\r\n' >"$IN"
+	same_error bulk-negative
+	printf '*1\r\n$+3\r\n' >"$IN"
+	same_error bulk-plus
+	printf '*1\r\nfoo\r\n' >"$IN"
+	same_error expected-dollar
+	printf '*1\r\n\r\n' >"$IN"
+	same_error expected-dollar-cr
+	printf 'set "foo\r\n' >"$IN"
+	same_error unbalanced
+	printf 'set "foo"bar\r\n' >"$IN"
+	same_error quote-then-text
+	printf 'PING\r\n*1\r\n$4\r\nPING\r\n*x\r\n' >"$IN"
+	same_error after-two
+	head -c 70000 /dev/zero | tr '\0' a >"$IN"
+	same_error big-inline
+	{ printf '*'; head -c 70000 /dev/zero | tr '\0' 1; } >"$IN"
+	same_error big-mbulk-count
+	expect_eq "set proto-max-bulk-len" \
+		"$(cli config set proto-max-bulk-len 1048576)" OK
+	printf '*1\r\n$1048577\r\n' >"$IN"
+	same_error over-max-bulk \
+		--max-bulk 1048576
+	expect_eq "set requirepass" "$(cli config set requirepass s3cret)" OK
+	printf '*11\r\n' >"$IN"
+	same_error unauth-mbulk --auth
+	printf '*1\r\n$16385\r\n' >"$IN"
+	same_error unauth-bulk --auth
+	cli -a s3cret --no-auth-warning shutdown nosave >/dev/null
+	wait_exit
+	expect_eq "protocol server shutdown" "$RC" 0
+fi
 
 echo "PASS: $CHECKS checks"
 exit 0
