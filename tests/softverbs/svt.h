@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* softverbs tests: helpers to build connected QPs in-process and across a fork. */
+#ifndef SVT_H
+#define SVT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <infiniband/verbs.h>
+
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define SVT_SCALE 10
+#else
+#define SVT_SCALE 1
+#endif
+
+/* One end: context, PD, CQs (optionally on a channel), RC QP, one buffer MR. */
+struct svt_side {
+	struct ibv_context *ctx;
+	struct ibv_pd *pd;
+	struct ibv_comp_channel *ch;
+	struct ibv_cq *scq, *rcq;
+	struct ibv_qp *qp;
+	uint8_t *buf;
+	size_t len;
+	struct ibv_mr *mr;
+};
+
+/* What a peer needs to reach a side (exchanged over a pipe across fork). */
+struct svt_info {
+	uint32_t qpn;
+	uint32_t rkey;
+	uint64_t addr;
+};
+
+struct svt_opts {
+	size_t buflen; /* default 1 MiB */
+	int cqe; /* default 256 */
+	bool channel;
+	unsigned int access; /* MR access; default all */
+	unsigned int qp_access; /* QP remote access; default all */
+	uint32_t max_wr; /* default 128 */
+	uint8_t rnr_retry; /* default 7 */
+	int sq_sig_all;
+};
+
+void svt_opts_init(struct svt_opts *o);
+/* Open the device and build a side with its QP in INIT. */
+void svt_open(struct svt_side *s, const struct svt_opts *o);
+/* INIT -> RTR -> RTS towards @remote_qpn, as ibv_rc_pingpong does. */
+void svt_connect(struct svt_side *s, uint32_t remote_qpn, uint8_t rnr_retry);
+/* Two connected in-process sides. */
+void svt_pair(struct svt_side *a, struct svt_side *b, const struct svt_opts *o);
+void svt_close(struct svt_side *s);
+void svt_info(const struct svt_side *s, struct svt_info *info);
+
+/* Post one WR on @s: local [off, off+len) of s->buf. Returns ibv_post_send's value. */
+int svt_post(struct svt_side *s, enum ibv_wr_opcode op, size_t off, uint32_t len,
+	     uint64_t raddr, uint32_t rkey, uint32_t imm_be, unsigned int flags,
+	     uint64_t wr_id);
+/* Post one receive of [off, off+len) (len 0: zero SGEs). */
+int svt_post_recv(struct svt_side *s, size_t off, uint32_t len, uint64_t wr_id);
+/* Poll until @n completions arrived or @timeout_ms passed; returns how many. */
+int svt_poll(struct ibv_cq *cq, struct ibv_wc *wc, int n, int timeout_ms);
+/* Current QP state from ibv_query_qp. */
+enum ibv_qp_state svt_state(struct ibv_qp *qp);
+
+/* Pipes to a forked peer. */
+void svt_write_all(int fd, const void *p, size_t n);
+void svt_read_all(int fd, void *p, size_t n);
+/* Wait for a child, return its exit status (or 128 + signal). */
+int svt_wait_child(int pid);
+uint32_t svt_sum(const uint8_t *p, size_t n);
+
+#endif /* SVT_H */
