@@ -22,19 +22,25 @@
  *                  window when the command lies in it (zero copy), else
  *                  into the parser's carry buffer. Valid until the next
  *                  rdm_resp_parse / rdm_resp_absorb call.
- *   RDM_RESP_AGAIN the window ends inside a command. Two ways on:
- *                  - keep the bytes (consumed is 0 in this case) and call
- *                    again with a window that starts at the same byte and
- *                    is longer; parsing resumes where it stopped;
+ *   RDM_RESP_AGAIN the window ends inside a command (or is used up).
+ *                  *consumed bytes (skipped empty commands, or input taken
+ *                  into the carry buffer) may be released; inside a command
+ *                  in direct mode *consumed is 0. Two ways on:
+ *                  - keep the bytes and call again with a window that
+ *                    starts at the same byte and is longer; parsing resumes
+ *                    where it stopped (offsets, not pointers, are kept);
  *                  - or, when the window cannot grow (receive buffer full,
- *                    or p->need exceeds it), hand the bytes to the parser
- *                    with rdm_resp_absorb and release them. The parser
- *                    copies them, and later windows only once, into its
- *                    carry buffer, sized from the bulk length when known,
- *                    so a 10 MB argument costs one allocation and one copy.
- *                  p->need is a lower bound of the window length the
- *                  command needs (counted from the window start), or 0.
- *                  In carry mode consumed equals the window length.
+ *                    or p->need exceeds it), hand the rest of the window to
+ *                    the parser with rdm_resp_absorb and release it. The
+ *                    parser copies it, and later input only as far as the
+ *                    command needs, into its carry buffer, sized from the
+ *                    bulk length once known, so a 10 MB argument costs one
+ *                    allocation and one copy. While bytes are carried
+ *                    (rdm_resp_pending > 0) rdm_resp_parse takes input from
+ *                    the window; *consumed says how much.
+ *                  p->need is a lower bound of the bytes the command needs
+ *                  counted from the start of the window (direct mode) or of
+ *                  the carried bytes (carry mode), or 0 when unknown.
  *   RDM_RESP_ERROR protocol error. p->err holds the text a TCP client gets
  *                  ("Protocol error: invalid bulk length"); send
  *                  "-ERR <text>\r\n" (rdm_resp_error_reply) after the
