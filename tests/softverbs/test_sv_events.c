@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/* softverbs conformance: completion channels, arming, solicited events, async events, CQ overflow. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "svt.h"
+
+static struct svt_side a, b;
+
+static void setup(void)
+{
+	struct svt_opts o;
+
+	svt_opts_init(&o);
+	o.channel = true;
+	svt_pair(&a, &b, &o);
+}
+
+static void teardown(void)
+{
+	if (a.ctx)
+		svt_close(&a);
+	if (b.ctx)
+		svt_close(&b);
+}
+
+static bool readable(int fd, int timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, timeout_ms) == 1 && (p.revents & POLLIN);
+}
+
+TestSuite(sv_events, .fini = teardown, .timeout = 30);
+
+Test(sv_events, channel_delivers_one_event_per_arming, .init = setup)
+{
+	struct ibv_cq *cq;
+	struct ibv_wc wc;
+	void *cq_ctx;
+
+	cr_assert_eq(ibv_req_notify_cq(b.rcq, 0), 0);
+	cr_assert_eq(svt_post_recv(&b, 0, 64, 1), 0);
+	cr_assert_eq(svt_post_recv(&b, 64, 64, 2), 0);
+	cr_assert_eq(svt_post(&a, IBV_WR_SEND, 0, 8, 0, 0, 0, 0, 1), 0);
+	cr_assert(readable(b.ch->fd, 5000), "channel fd not readable");
+	cr_assert_eq(ibv_get_cq_event(b.ch, &cq, &cq_ctx), 0);
+	cr_assert_eq(cq, b.rcq);
+	cr_assert_eq(cq_ctx, &b);
+	ibv_ack_cq_events(cq, 1);
+	cr_assert_eq(svt_poll(b.rcq, &wc, 1, 5000), 1);
+	/* not re-armed: the second completion raises no event */
+	cr_assert_eq(svt_post(&a, IBV_WR_SEND, 0, 8, 0, 0, 0, 0, 2), 0);
+	cr_assert_eq(svt_poll(b.rcq, &wc, 1, 5000), 1);
+	cr_assert(!readable(b.ch->fd, 0), "event without arming");
+}
+
+Test(sv_events, solicited_only_ignores_unsolicited, .init = setup)
+{
+	struct ibv_cq *cq;
+	struct ibv_wc wc;
+	void *cq_ctx;
+
+	cr_assert_eq(ibv_req_notify_cq(b.rcq, 1), 0);
+	cr_assert_eq(svt_post_recv(&b, 0, 64, 1), 0);
+	cr_assert_eq(svt_post_recv(&b, 64, 64, 2), 0);
+	cr_assert_eq(svt_post(&a, IBV_WR_SEND, 0, 8, 0, 0, 0, 0, 1), 0);
+	cr_assert_eq(svt_poll(b.rcq, &wc, 1, 5000), 1);
+	cr_assert(!readable(b.ch->fd, 0), "event for an unsolicited send");
+	cr_assert_eq(svt_post(&a, IBV_WR_SEND, 0, 8, 0, 0, 0,
+			      IBV_SEND_SOLICITED, 2), 0);
+	cr_assert(readable(b.ch->fd, 5000));
+	cr_assert_eq(ibv_get_cq_event(b.ch, &cq, &cq_ctx), 0);
+	cr_assert_eq(cq, b.rcq);
+	ibv_ack_cq_events(cq, 1);
+}
+
+Test(sv_events, nonblocking_channel_returns_eagain, .init = setup)
+{
+	struct ibv_cq *cq;
+	void *cq_ctx;
+	int fl = fcntl(b.ch->fd, F_GETFL);
+
+	cr_assert_eq(fcntl(b.ch->fd, F_SETFL, fl | O_NONBLOCK), 0);
+	errno = 0;
+	cr_assert_eq(ibv_get_cq_event(b.ch, &cq, &cq_ctx), -1);
+	cr_assert_eq(errno, EAGAIN);
+}
+
+Test(sv_events, send_cq_event_on_completion, .init = setup)
+{
+	struct ibv_cq *cq;
+	void *cq_ctx;
+
+	cr_assert_eq(ibv_req_notify_cq(a.scq, 0), 0);
+	cr_assert_eq(svt_post(&a, IBV_WR_RDMA_WRITE, 0, 8, (uintptr_t)b.buf,
+			      b.mr->rkey, 0, IBV_SEND_SIGNALED, 1), 0);
+	cr_assert_eq(ibv_get_cq_event(a.ch, &cq, &cq_ctx), 0); /* blocking */
+	cr_assert_eq(cq, a.scq);
+	ibv_ack_cq_events(cq, 1);
+}
+
+Test(sv_events, cq_overflow_raises_cq_err_async_event)
+{
+	struct svt_opts o;
+	struct ibv_async_event ev;
+	int i;
+
+	svt_opts_init(&o);
+	o.cqe = 4;
+	svt_pair(&a, &b, &o);
+	for (i = 0; i < 8; i++)
+		cr_assert_eq(svt_post(&a, IBV_WR_RDMA_WRITE, 0, 8,
+				      (uintptr_t)b.buf, b.mr->rkey, 0,
+				      IBV_SEND_SIGNALED, (uint64_t)i), 0);
+	cr_assert(readable(a.ctx->async_fd, 5000), "no async event");
+	cr_assert_eq(ibv_get_async_event(a.ctx, &ev), 0);
+	cr_assert_eq(ev.event_type, IBV_EVENT_CQ_ERR);
+	cr_assert_eq(ev.element.cq, a.scq);
+	ibv_ack_async_event(&ev);
+}
+
+Test(sv_events, cq_can_be_destroyed_before_its_qp, .init = setup)
+{
+	cr_assert_eq(ibv_destroy_cq(b.rcq), 0);
+	cr_assert_eq(ibv_destroy_cq(b.scq), 0);
+	cr_assert_eq(ibv_destroy_qp(b.qp), 0);
+	cr_assert_eq(ibv_dereg_mr(b.mr), 0);
+	cr_assert_eq(ibv_destroy_comp_channel(b.ch), 0);
+	cr_assert_eq(ibv_dealloc_pd(b.pd), 0);
+	cr_assert_eq(ibv_close_device(b.ctx), 0);
+	free(b.buf);
+	memset(&b, 0, sizeof(b));
+}
+
+Test(sv_events, srq_receives_and_limit_event)
+{
+	struct svt_opts o;
+	struct ibv_srq_init_attr si = { 0 };
+	struct ibv_qp_init_attr init = { 0 };
+	struct ibv_srq_attr sa = { 0 };
+	struct ibv_async_event ev;
+	struct ibv_recv_wr rw = { 0 }, *bad;
+	struct ibv_sge sge;
+	struct ibv_wc wc;
+	struct ibv_srq *srq;
+	struct ibv_qp *qp;
+	struct ibv_qp_attr qa = { 0 };
+	int i;
+
+	svt_opts_init(&o);
+	svt_open(&a, &o);
+	svt_open(&b, &o);
+	si.attr.max_wr = 16;
+	si.attr.max_sge = 1;
+	srq = ibv_create_srq(b.pd, &si);
+	cr_assert(srq);
+	init.send_cq = b.scq;
+	init.recv_cq = b.rcq;
+	init.srq = srq;
+	init.qp_type = IBV_QPT_RC;
+	init.cap.max_send_wr = 4;
+	init.cap.max_send_sge = 1;
+	qp = ibv_create_qp(b.pd, &init);
+	cr_assert(qp);
+	qa.qp_state = IBV_QPS_INIT;
+	qa.port_num = 1;
+	cr_assert_eq(ibv_modify_qp(qp, &qa, IBV_QP_STATE | IBV_QP_PKEY_INDEX |
+				   IBV_QP_PORT | IBV_QP_ACCESS_FLAGS), 0);
+	cr_assert_eq(ibv_destroy_qp(b.qp), 0);
+	b.qp = qp;
+	svt_connect(&a, qp->qp_num, 7);
+	svt_connect(&b, a.qp->qp_num, 7);
+	for (i = 0; i < 4; i++) {
+		sge = (struct ibv_sge){ (uintptr_t)b.buf + (size_t)i * 64, 64,
+					b.mr->lkey };
+		rw.wr_id = (uint64_t)i;
+		rw.sg_list = &sge;
+		rw.num_sge = 1;
+		cr_assert_eq(ibv_post_srq_recv(srq, &rw, &bad), 0);
+	}
+	sa.srq_limit = 3;
+	cr_assert_eq(ibv_modify_srq(srq, &sa, IBV_SRQ_LIMIT), 0);
+	a.buf[0] = 9;
+	cr_assert_eq(svt_post(&a, IBV_WR_SEND, 0, 64, 0, 0, 0, 0, 1), 0);
+	cr_assert_eq(svt_poll(b.rcq, &wc, 1, 5000), 1);
+	cr_assert_eq(wc.status, IBV_WC_SUCCESS);
+	cr_assert_eq(wc.wr_id, 0);
+	cr_assert_eq(wc.qp_num, qp->qp_num);
+	cr_assert_eq(b.buf[0], 9);
+	cr_assert_eq(svt_post(&a, IBV_WR_SEND, 0, 64, 0, 0, 0, 0, 2), 0);
+	cr_assert(readable(b.ctx->async_fd, 5000));
+	cr_assert_eq(ibv_get_async_event(b.ctx, &ev), 0);
+	cr_assert_eq(ev.event_type, IBV_EVENT_SRQ_LIMIT_REACHED);
+	cr_assert_eq(ev.element.srq, srq);
+	ibv_ack_async_event(&ev);
+	cr_assert_eq(svt_poll(b.rcq, &wc, 1, 5000), 1);
+	cr_assert_eq(ibv_destroy_qp(qp), 0);
+	b.qp = NULL;
+	cr_assert_eq(ibv_destroy_srq(srq), 0);
+}

@@ -1,0 +1,336 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/* softverbs conformance: cross-process peers over the socket transport, peer loss and fork. */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "svt.h"
+
+/*
+ * The peer runs in a forked child (forked before softverbs is initialised in
+ * the parent) and obeys commands from a pipe; every command is answered, so
+ * the two processes synchronise through the pipes only.
+ */
+struct cmd {
+	char op; /* R recv, P poll recv, S sum, F fill, D destroy QP, K block, Q quit */
+	uint32_t off, len;
+	uint64_t wr_id;
+};
+
+struct reply {
+	int status, opcode;
+	uint32_t byte_len, imm, flags, sum;
+	uint64_t wr_id;
+};
+
+static struct svt_side a;
+static int to_child = -1, from_child = -1, child = -1;
+static struct svt_info peer;
+
+static void child_loop(int in, int out)
+{
+	struct svt_side b;
+	struct svt_opts o;
+	struct svt_info me, them;
+	struct cmd c;
+	struct reply r;
+	struct ibv_wc wc;
+	size_t i;
+
+	svt_opts_init(&o);
+	o.buflen = 2 << 20;
+	svt_open(&b, &o);
+	svt_info(&b, &me);
+	svt_write_all(out, &me, sizeof(me));
+	svt_read_all(in, &them, sizeof(them));
+	svt_connect(&b, them.qpn, 7);
+	for (;;) {
+		svt_read_all(in, &c, sizeof(c));
+		memset(&r, 0, sizeof(r));
+		switch (c.op) {
+		case 'R':
+			r.status = svt_post_recv(&b, c.off, c.len, c.wr_id);
+			break;
+		case 'P':
+			if (svt_poll(b.rcq, &wc, 1, 10000) != 1) {
+				r.status = -1;
+				break;
+			}
+			r.status = wc.status;
+			r.opcode = wc.opcode;
+			r.byte_len = wc.byte_len;
+			r.imm = wc.imm_data;
+			r.flags = wc.wc_flags;
+			r.wr_id = wc.wr_id;
+			r.sum = svt_sum(b.buf + c.off, c.len);
+			break;
+		case 'S':
+			r.sum = svt_sum(b.buf + c.off, c.len);
+			break;
+		case 'F':
+			for (i = 0; i < c.len; i++)
+				b.buf[c.off + i] = (uint8_t)(i * 7 + c.wr_id);
+			r.sum = svt_sum(b.buf + c.off, c.len);
+			break;
+		case 'D':
+			r.status = ibv_destroy_qp(b.qp);
+			b.qp = NULL;
+			break;
+		case 'K':
+			svt_write_all(out, &r, sizeof(r));
+			for (;;)
+				pause();
+		case 'Q':
+			svt_close(&b);
+			svt_write_all(out, &r, sizeof(r));
+			_exit(0);
+		}
+		svt_write_all(out, &r, sizeof(r));
+	}
+}
+
+static void setup(void)
+{
+	struct svt_opts o;
+	struct svt_info me;
+	int p2c[2], c2p[2];
+
+	cr_assert_eq(pipe(p2c), 0);
+	cr_assert_eq(pipe(c2p), 0);
+	child = fork();
+	cr_assert_geq(child, 0);
+	if (!child) {
+		close(p2c[1]);
+		close(c2p[0]);
+		child_loop(p2c[0], c2p[1]);
+		_exit(1);
+	}
+	close(p2c[0]);
+	close(c2p[1]);
+	to_child = p2c[1];
+	from_child = c2p[0];
+	svt_opts_init(&o);
+	o.buflen = 2 << 20;
+	svt_open(&a, &o);
+	svt_read_all(from_child, &peer, sizeof(peer));
+	svt_connect(&a, peer.qpn, 7);
+	svt_info(&a, &me);
+	svt_write_all(to_child, &me, sizeof(me));
+}
+
+static struct reply ask(char op, uint32_t off, uint32_t len, uint64_t wr_id)
+{
+	struct cmd c = { .op = op, .off = off, .len = len, .wr_id = wr_id };
+	struct reply r;
+
+	svt_write_all(to_child, &c, sizeof(c));
+	svt_read_all(from_child, &r, sizeof(r));
+	return r;
+}
+
+static void teardown(void)
+{
+	if (child > 0) {
+		kill(child, SIGKILL);
+		svt_wait_child(child);
+	}
+	if (a.ctx)
+		svt_close(&a);
+}
+
+static void fill(uint8_t *p, size_t n, unsigned int seed)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		p[i] = (uint8_t)(i * 13 + seed);
+}
+
+static void expect_send(enum ibv_wc_status st, enum ibv_wc_opcode op)
+{
+	struct ibv_wc wc;
+
+	cr_assert_eq(svt_poll(a.scq, &wc, 1, 10000), 1, "no send completion");
+	cr_assert_eq(wc.status, st, "status %s", ibv_wc_status_str(wc.status));
+	if (st == IBV_WC_SUCCESS)
+		cr_assert_eq(wc.opcode, op);
+}
+
+TestSuite(sv_xproc, .init = setup, .fini = teardown, .timeout = 60);
+
+Test(sv_xproc, send_arrives_even_before_the_receive_is_posted)
+{
+	struct reply r;
+
+	fill(a.buf, 65536, 1);
+	cr_assert_eq(svt_post(&a, IBV_WR_SEND, 0, 65536, 0, 0, 0,
+			      IBV_SEND_SIGNALED, 1), 0);
+	r = ask('R', 4096, 65536, 7);
+	cr_assert_eq(r.status, 0);
+	r = ask('P', 4096, 65536, 0);
+	cr_assert_eq(r.status, IBV_WC_SUCCESS);
+	cr_assert_eq(r.opcode, IBV_WC_RECV);
+	cr_assert_eq(r.byte_len, 65536);
+	cr_assert_eq(r.wr_id, 7);
+	cr_assert_eq(r.sum, svt_sum(a.buf, 65536));
+	expect_send(IBV_WC_SUCCESS, IBV_WC_SEND);
+}
+
+Test(sv_xproc, rdma_write_of_one_megabyte)
+{
+	struct reply r;
+
+	fill(a.buf, 1 << 20, 2);
+	cr_assert_eq(svt_post(&a, IBV_WR_RDMA_WRITE, 0, 1 << 20,
+			      peer.addr + 4096, peer.rkey, 0,
+			      IBV_SEND_SIGNALED, 1), 0);
+	expect_send(IBV_WC_SUCCESS, IBV_WC_RDMA_WRITE);
+	r = ask('S', 4096, 1 << 20, 0);
+	cr_assert_eq(r.sum, svt_sum(a.buf, 1 << 20));
+}
+
+Test(sv_xproc, write_with_imm_completes_on_the_peer)
+{
+	struct reply r;
+	uint32_t imm = htonl(0xa1b2c3d4);
+
+	cr_assert_eq(ask('R', 0, 0, 3).status, 0);
+	fill(a.buf, 300000, 3);
+	cr_assert_eq(svt_post(&a, IBV_WR_RDMA_WRITE_WITH_IMM, 0, 300000,
+			      peer.addr, peer.rkey, imm, IBV_SEND_SIGNALED, 1),
+		     0);
+	r = ask('P', 0, 300000, 0);
+	cr_assert_eq(r.status, IBV_WC_SUCCESS);
+	cr_assert_eq(r.opcode, IBV_WC_RECV_RDMA_WITH_IMM);
+	cr_assert(r.flags & IBV_WC_WITH_IMM);
+	cr_assert_eq(r.imm, imm);
+	cr_assert_eq(r.byte_len, 300000);
+	cr_assert_eq(r.wr_id, 3);
+	cr_assert_eq(r.sum, svt_sum(a.buf, 300000));
+	expect_send(IBV_WC_SUCCESS, IBV_WC_RDMA_WRITE);
+}
+
+Test(sv_xproc, rdma_read_is_served_by_the_peer_nic_thread)
+{
+	struct reply r = ask('F', 1000, 500000, 9);
+
+	cr_assert_eq(svt_post(&a, IBV_WR_RDMA_READ, 0, 500000,
+			      peer.addr + 1000, peer.rkey, 0,
+			      IBV_SEND_SIGNALED, 1), 0);
+	expect_send(IBV_WC_SUCCESS, IBV_WC_RDMA_READ);
+	cr_assert_eq(svt_sum(a.buf, 500000), r.sum);
+}
+
+Test(sv_xproc, mixed_stream_stays_in_order)
+{
+	int i, n = 120 / SVT_SCALE;
+	struct reply r;
+
+	for (i = 0; i < n; i++)
+		cr_assert_eq(ask('R', (uint32_t)i * 16, 16, (uint64_t)i).status, 0);
+	for (i = 0; i < n; i++) {
+		memcpy(a.buf + (size_t)i * 16, &i, sizeof(i));
+		cr_assert_eq(svt_post(&a, i % 2 ? IBV_WR_SEND :
+						  IBV_WR_RDMA_WRITE_WITH_IMM,
+				      (size_t)i * 16, 16,
+				      peer.addr + 1000000 + (size_t)i * 16,
+				      peer.rkey, htonl((uint32_t)i),
+				      i % 16 == 15 ? IBV_SEND_SIGNALED : 0,
+				      (uint64_t)i), 0);
+		if (i % 16 == 15)
+			expect_send(IBV_WC_SUCCESS,
+				    i % 2 ? IBV_WC_SEND : IBV_WC_RDMA_WRITE);
+	}
+	for (i = 0; i < n; i++) {
+		r = ask('P', 0, 0, 0);
+		cr_assert_eq(r.status, IBV_WC_SUCCESS);
+		cr_assert_eq(r.wr_id, (uint64_t)i, "out of order");
+		cr_assert_eq(r.opcode, i % 2 ? IBV_WC_RECV :
+					       IBV_WC_RECV_RDMA_WITH_IMM);
+	}
+}
+
+Test(sv_xproc, bad_rkey_is_remote_access_error)
+{
+	cr_assert_eq(svt_post(&a, IBV_WR_RDMA_WRITE, 0, 100000, peer.addr,
+			      peer.rkey + 1, 0, IBV_SEND_SIGNALED, 1), 0);
+	expect_send(IBV_WC_REM_ACCESS_ERR, 0);
+	cr_assert_eq(svt_state(a.qp), IBV_QPS_ERR);
+	/* the stream stays usable for the peer: payload was consumed */
+	cr_assert_eq(ask('S', 0, 16, 0).status, 0);
+}
+
+Test(sv_xproc, peer_destroy_fails_the_next_send_and_flushes)
+{
+	struct ibv_wc wc;
+
+	cr_assert_eq(svt_post_recv(&a, 0, 64, 5), 0);
+	cr_assert_eq(ask('D', 0, 0, 0).status, 0);
+	cr_assert_eq(svt_post(&a, IBV_WR_SEND, 0, 8, 0, 0, 0, 0, 1), 0);
+	expect_send(IBV_WC_RETRY_EXC_ERR, 0);
+	cr_assert_eq(svt_poll(a.rcq, &wc, 1, 5000), 1);
+	cr_assert_eq(wc.status, IBV_WC_WR_FLUSH_ERR);
+	cr_assert_eq(wc.wr_id, 5);
+}
+
+Test(sv_xproc, peer_death_fails_the_next_send)
+{
+	cr_assert_eq(ask('K', 0, 0, 0).status, 0);
+	kill(child, SIGKILL);
+	cr_assert_eq(svt_wait_child(child), 128 + SIGKILL);
+	child = -1;
+	cr_assert_eq(svt_post(&a, IBV_WR_RDMA_WRITE, 0, 8, peer.addr,
+			      peer.rkey, 0, IBV_SEND_SIGNALED, 1), 0);
+	expect_send(IBV_WC_RETRY_EXC_ERR, 0);
+}
+
+Test(sv_xproc, forked_child_holding_sockets_disturbs_nobody)
+{
+	int gate[2], i, pid;
+	struct reply r;
+	char go;
+
+	/* traffic first, so both connections exist */
+	fill(a.buf, 4096, 4);
+	cr_assert_eq(svt_post(&a, IBV_WR_RDMA_WRITE, 0, 4096, peer.addr,
+			      peer.rkey, 0, IBV_SEND_SIGNALED, 1), 0);
+	expect_send(IBV_WC_SUCCESS, IBV_WC_RDMA_WRITE);
+	/* a BGSAVE-like child: inherits every fd, lives a while, exits */
+	cr_assert_eq(pipe(gate), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (!pid) {
+		close(gate[1]);
+		if (read(gate[0], &go, 1) < 0)
+			_exit(2);
+		_exit(0);
+	}
+	close(gate[0]);
+	for (i = 0; i < 10; i++) {
+		cr_assert_eq(ask('R', 0, 4096, (uint64_t)i).status, 0);
+		cr_assert_eq(svt_post(&a, IBV_WR_SEND, 0, 4096, 0, 0, 0,
+				      IBV_SEND_SIGNALED, (uint64_t)i), 0);
+		expect_send(IBV_WC_SUCCESS, IBV_WC_SEND);
+		r = ask('P', 0, 4096, 0);
+		cr_assert_eq(r.status, IBV_WC_SUCCESS);
+		if (i == 4) {
+			close(gate[1]); /* let the child exit mid-stream */
+			cr_assert_eq(svt_wait_child(pid), 0);
+		}
+	}
+	cr_assert_eq(svt_state(a.qp), IBV_QPS_RTS);
+	cr_assert_eq(svt_post(&a, IBV_WR_RDMA_READ, 0, 4096, peer.addr,
+			      peer.rkey, 0, IBV_SEND_SIGNALED, 1), 0);
+	expect_send(IBV_WC_SUCCESS, IBV_WC_RDMA_READ);
+	r = ask('Q', 0, 0, 0);
+	cr_assert_eq(svt_wait_child(child), 0);
+	child = -1;
+}
+
+Test(sv_xproc, ibv_fork_init_succeeds)
+{
+	cr_assert_eq(ibv_fork_init(), 0);
+}
