@@ -126,7 +126,7 @@ expect_eq "io-threads from load args" "$(cfg io-threads)" 2
 expect_eq "bind from load args" "$(cfg bind)" 127.0.0.1
 expect_eq "rx-size from load args" "$(cfg rx-size)" 65536
 expect_eq "comp-vector default" "$(cfg comp-vector)" -1
-expect_eq "ring-entries default" "$(cfg ring-entries)" 1024
+expect_eq "ring-entries default" "$(cfg ring-entries)" 4096
 expect_eq "ten knobs" "$(cli config get 'rdmaring.*' | wc -l)" 20
 
 # ---- 2. CONFIG SET: runtime knobs apply, restart-only knobs are refused
@@ -201,9 +201,9 @@ bad_start() { # name arg expected-log
 bad_start badport port=70000 \
 	"bad value '70000' for port: expected an integer from 0 to 65535"
 bad_start badthreads io-threads=abc \
-	"bad value 'abc' for io-threads: expected an integer from 1 to 128"
+	"bad value 'abc' for io-threads: expected an integer from 1 to 64"
 bad_start badring ring-entries=1000 \
-	"bad value '1000' for ring-entries: expected a power of two from 64 to 65536"
+	"bad value '1000' for ring-entries: expected a power of two from 64 to 16777216"
 bad_start badkey colour=blue "unknown argument 'colour'"
 bad_start badbind bind=not-an-address "bad value 'not-an-address' for bind"
 
