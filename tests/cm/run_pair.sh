@@ -1,0 +1,114 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+# rdma_cm tool test runner: an unmodified rdma-core server and client over
+# LD_PRELOAD=libsoftverbs.so on a free rdma_cm port.
+#
+# run_pair.sh --lib LIB [--expect-server RE] [--expect-client RE]
+#             [--client-lines 'RE=N'] --server CMD... --client CMD...
+# @PORT@ in the commands is replaced by the port. The server is started in
+# the background; readiness is its listening abstract socket
+# "@softverbs/cm/<ip>:<port>" in /proc/net/unix (bounded wait). Both exit
+# statuses must be 0 and the outputs must match. The server is killed on
+# every exit path.
+set -u
+
+lib= expect_server= expect_client= client_lines=
+server=() client=()
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--lib) lib=$2; shift 2 ;;
+	--expect-server) expect_server=$2; shift 2 ;;
+	--expect-client) expect_client=$2; shift 2 ;;
+	--client-lines) client_lines=$2; shift 2 ;;
+	--server) shift
+		while [ $# -gt 0 ] && [ "$1" != --client ]; do server+=("$1"); shift; done ;;
+	--client) shift
+		while [ $# -gt 0 ]; do client+=("$1"); shift; done ;;
+	*) echo "run_pair.sh: unknown argument $1" >&2; exit 2 ;;
+	esac
+done
+if [ -z "$lib" ] || [ ${#server[@]} -eq 0 ] || [ ${#client[@]} -eq 0 ]; then
+	echo "usage: run_pair.sh --lib LIB --server CMD... --client CMD..." >&2
+	exit 2
+fi
+
+tmp=$(mktemp -d)
+spid=
+cleanup() {
+	if [ -n "$spid" ] && kill -0 "$spid" 2>/dev/null; then
+		kill -TERM "$spid" 2>/dev/null
+		sleep 0.2
+		kill -KILL "$spid" 2>/dev/null
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+fail() {
+	echo "FAIL: $*"
+	echo "--- server (${server[*]}) output:"
+	cat "$tmp/server.out" 2>/dev/null
+	echo "--- client (${client[*]}) output:"
+	cat "$tmp/client.out" 2>/dev/null
+	exit 1
+}
+
+listening() { # port
+	grep -qE "@softverbs/cm/[^ ]*:$1\$" /proc/net/unix
+}
+
+# A port no rdma_cm id of this host uses (the machine may be shared).
+port=
+for _ in $(seq 1 50); do
+	p=$((20000 + RANDOM % 10000))
+	if ! listening "$p"; then port=$p; break; fi
+done
+[ -n "$port" ] || fail "no free rdma_cm port"
+
+server=("${server[@]//@PORT@/$port}")
+client=("${client[@]//@PORT@/$port}")
+
+LD_PRELOAD=$lib timeout 90 "${server[@]}" >"$tmp/server.out" 2>&1 &
+spid=$!
+
+# Ready when the server's listener shows up (10 s at most).
+for _ in $(seq 1 200); do
+	listening "$port" && break
+	kill -0 "$spid" 2>/dev/null || break
+	sleep 0.05
+done
+listening "$port" || fail "server did not listen on port $port"
+
+LD_PRELOAD=$lib timeout 60 "${client[@]}" >"$tmp/client.out" 2>&1
+crc=$?
+
+# The server exits by itself once the client is done (30 s at most).
+for _ in $(seq 1 600); do
+	kill -0 "$spid" 2>/dev/null || break
+	sleep 0.05
+done
+if kill -0 "$spid" 2>/dev/null; then
+	fail "server still running 30 s after the client (client rc $crc)"
+fi
+wait "$spid"
+src=$?
+spid=
+
+[ "$crc" -eq 0 ] || fail "client exit status $crc"
+[ "$src" -eq 0 ] || fail "server exit status $src"
+if [ -n "$expect_server" ] && ! grep -qE -- "$expect_server" "$tmp/server.out"; then
+	fail "server output lacks /$expect_server/"
+fi
+if [ -n "$expect_client" ] && ! grep -qE -- "$expect_client" "$tmp/client.out"; then
+	fail "client output lacks /$expect_client/"
+fi
+if [ -n "$client_lines" ]; then
+	re=${client_lines%=*}
+	want=${client_lines##*=}
+	got=$(grep -cE -- "$re" "$tmp/client.out")
+	[ "$got" -eq "$want" ] || fail "client printed $got lines /$re/, want $want"
+fi
+echo "PASS: port $port; server: ${server[*]}; client: ${client[*]}"
+tail -n 3 "$tmp/client.out"
+exit 0
