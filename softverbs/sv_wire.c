@@ -702,8 +702,12 @@ void sv_wire_event(struct sv_ep *ep, uint32_t events)
 static void check_blocked(struct sv_qp *qp)
 {
 	struct sv_swqe *w;
+	uint32_t head;
 
-	if (qp->sq_done != qp->sq_tx || qp->sq_tx == qp->sq_head)
+	pthread_mutex_lock(&qp->lock);
+	head = qp->sq_head;
+	pthread_mutex_unlock(&qp->lock);
+	if (qp->sq_done != qp->sq_tx || qp->sq_tx == head)
 		return;
 	w = &qp->sq[qp->sq_tx % qp->sq_cap];
 	if (w->status) {
