@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* rdmaring: encode and validate Valkey RDMA control messages. */
 
+/* clang-format off */
 /*
  * Layout (DESIGN.md "Valkey RDMA protocol facts"), 32 bytes, big-endian:
  *
@@ -14,6 +15,7 @@
  * ignored on receipt (a Valkey sender zeroes them; being strict there would
  * buy nothing).
  */
+/* clang-format on */
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>
@@ -69,14 +71,18 @@ static int check(const struct rring_wire_msg *m, const char **why)
 		return 0;
 	case RRING_WIRE_OP_SET_CLIENT_FEATURE:
 		if (m->features)
-			return fail(why, "SetClientFeature with unsupported "
-					 "non-zero features", -EOPNOTSUPP);
+			return fail(why,
+				    "SetClientFeature with unsupported "
+				    "non-zero features",
+				    -EOPNOTSUPP);
 		return 0;
 	case RRING_WIRE_OP_REGISTER_XFER_MEMORY:
 		if (m->length < RRING_WIRE_RX_SIZE_MIN ||
 		    m->length > RRING_WIRE_RX_SIZE_MAX)
-			return fail(why, "RegisterXferMemory length outside "
-					 "64 KiB..16 MiB", -ERANGE);
+			return fail(
+			    why,
+			    "RegisterXferMemory length outside 64 KiB..16 MiB",
+			    -ERANGE);
 		if (!m->rkey)
 			return fail(why, "RegisterXferMemory with zero rkey",
 				    -EINVAL);
@@ -168,12 +174,14 @@ void rring_wire_msg_feature_reply(struct rring_wire_msg *reply,
 
 const char *rring_wire_msg_opcode_str(uint16_t opcode)
 {
+	/* clang-format off */
 	static const char *const names[] = {
 		[RRING_WIRE_OP_GET_SERVER_FEATURE] = "GetServerFeature",
 		[RRING_WIRE_OP_SET_CLIENT_FEATURE] = "SetClientFeature",
 		[RRING_WIRE_OP_KEEPALIVE] = "Keepalive",
 		[RRING_WIRE_OP_REGISTER_XFER_MEMORY] = "RegisterXferMemory",
 	};
+	/* clang-format on */
 
 	if (opcode < sizeof(names) / sizeof(names[0]))
 		return names[opcode];

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* rdmaring: Valkey RDMA control messages (32 bytes, big-endian) and protocol sizes. */
+/* rdmaring: Valkey RDMA control messages (32 bytes, big-endian), sizes. */
 #ifndef RRING_WIRE_MSG_H
 #define RRING_WIRE_MSG_H
 
@@ -10,17 +10,18 @@
  * must agree on the message size; the queue depths are what a Valkey peer
  * posts, so that our writes never outrun its receive WRs.
  */
-#define RRING_WIRE_MSG_SIZE 32u		    /* every control message */
-#define RRING_WIRE_RECV_WRS 1024u	    /* receive WRs posted per connection */
-#define RRING_WIRE_CQ_DEPTH 2048u	    /* completion queue entries */
-#define RRING_WIRE_SEND_QUEUE 1024u	    /* send queue WRs */
-#define RRING_WIRE_SIGNAL_EVERY 512u	    /* one signaled send in this many */
-#define RRING_WIRE_CTRL_RESERVE 64u	    /* send WRs kept for control messages */
+#define RRING_WIRE_MSG_SIZE 32u	     /* every control message */
+#define RRING_WIRE_RECV_WRS 1024u    /* receive WRs posted per connection */
+#define RRING_WIRE_CQ_DEPTH 2048u    /* completion queue entries */
+#define RRING_WIRE_SEND_QUEUE 1024u  /* send queue WRs */
+#define RRING_WIRE_SIGNAL_EVERY 512u /* one signaled send in this many */
+#define RRING_WIRE_CTRL_RESERVE 64u  /* send WRs kept for control messages */
 #define RRING_WIRE_DEFAULT_RX_SIZE (1u << 20) /* receive buffer, bytes */
 #define RRING_WIRE_RX_SIZE_MIN (64u << 10)
 #define RRING_WIRE_RX_SIZE_MAX (16u << 20)
-#define RRING_WIRE_KEEPALIVE_MS 3000u	    /* server keepalive period */
-#define RRING_WIRE_INVALID_OPCODE 0xffffu   /* marks a free send slot; never sent */
+#define RRING_WIRE_KEEPALIVE_MS 3000u /* server keepalive period */
+/* Marks a free send slot in Valkey; never sent, refused on receipt. */
+#define RRING_WIRE_INVALID_OPCODE 0xffffu
 
 enum rring_wire_opcode {
 	RRING_WIRE_OP_GET_SERVER_FEATURE = 0,

@@ -1,15 +1,16 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* rdmaring: receiver state machine: receive window offsets, re-advertisement, control plane. */
+/* rdmaring: receiver state machine: window offsets and control plane. */
 
+/* clang-format off */
 /*
  * Our receive buffer has two offsets, 0 <= rd_off <= wr_off <= buf_len:
  * wr_off grows by the count carried in the immediate of each
  * RDMA_WRITE_WITH_IMM the peer completes into it (as Valkey's receiver
- * does; wc.byte_len must agree), rd_off by what the application consumes. When the
- * buffer is completely written and completely consumed (rd_off == buf_len)
- * both reset to 0 and we advertise the buffer again with
- * RegisterXferMemory; the peer then starts writing at offset 0 again. This
- * is Valkey's behaviour, so a Valkey peer and we agree on every offset.
+ * does; wc.byte_len must agree), rd_off by what the application consumes.
+ * When the buffer is completely written and completely consumed
+ * (rd_off == buf_len) both reset to 0 and we advertise the buffer again
+ * with RegisterXferMemory; the peer then starts writing at offset 0 again.
+ * This is Valkey's behaviour, so a Valkey peer and we agree on every offset.
  *
  * The same machine runs the control plane of the connection: it validates
  * every control message (via the codec), answers GetServerFeature as a
@@ -19,16 +20,16 @@
  *
  * States and events (a handler per state for each data-path event):
  *
- *   state    established       ctrl msg       write_imm(n)             consume(n)
- *   IDLE     advertise,        decode,        violation -> ERROR       n must be 0
- *            -> OPEN           route
- *   OPEN     -EALREADY         decode,        n fits: wr_off += n,     rd_off += n
- *                              route          ==len -> FULL;
- *                                             else violation -> ERROR
- *   FULL     -EALREADY         decode,        violation -> ERROR       rd_off += n;
- *                              route                                   ==len: reset,
- *                                                                      advertise -> OPEN
- *   CLOSED,  -EPIPE            -EPIPE         -EPIPE                   -EPIPE
+ *   state   established   ctrl msg   write_imm(n)          consume(n)
+ *   IDLE    advertise,    decode,    violation -> ERROR    only n = 0
+ *           -> OPEN       route
+ *   OPEN    -EALREADY     decode,    fits: wr_off += n,    rd_off += n
+ *                         route      at end -> FULL;
+ *                                    else violation
+ *   FULL    -EALREADY     decode,    violation -> ERROR    rd_off += n; all
+ *                         route                            consumed: reset,
+ *                                                          advertise -> OPEN
+ *   CLOSED, -EPIPE        -EPIPE     -EPIPE                -EPIPE
  *   ERROR
  *
  * Control messages are accepted in IDLE too: the peer's RegisterXferMemory
@@ -40,12 +41,14 @@
  * buffer, a count that overruns the buffer, a count that differs from
  * wc.byte_len.
  */
+/* clang-format on */
 #include <endian.h>
 #include <errno.h>
 #include <string.h>
 
 #include "wire_recv.h"
 
+/* clang-format off */
 static const char *const state_names[RRING_WIRE_RECV_NR_STATES] = {
 	[RRING_WIRE_RECV_IDLE] = "IDLE",
 	[RRING_WIRE_RECV_OPEN] = "OPEN",
@@ -53,6 +56,7 @@ static const char *const state_names[RRING_WIRE_RECV_NR_STATES] = {
 	[RRING_WIRE_RECV_CLOSED] = "CLOSED",
 	[RRING_WIRE_RECV_ERROR] = "ERROR",
 };
+/* clang-format on */
 
 const char *rring_wire_recv_state_str(enum rring_wire_recv_state st)
 {
@@ -131,8 +135,9 @@ static int advertise(struct rring_wire_recv *r)
 	r->rd_off = 0;
 	r->state = RRING_WIRE_RECV_OPEN;
 	if (!outbox_push(r, &m))
-		return violation(r, -ENOBUFS, "control outbox full: "
-					      "cannot advertise buffer");
+		return violation(
+		    r, -ENOBUFS,
+		    "control outbox full: cannot advertise buffer");
 	r->stats.advertisements++;
 	return 0;
 }
@@ -190,16 +195,16 @@ static int on_get_feature(struct rring_wire_recv *r,
 	if (r->p.role == RRING_WIRE_ROLE_SERVER) {
 		rring_wire_msg_feature_reply(&reply, m);
 		if (!outbox_push(r, &reply))
-			return violation(r, -ENOBUFS, "peer floods "
-						      "GetServerFeature");
+			return violation(r, -ENOBUFS,
+					 "peer floods GetServerFeature");
 		return 0;
 	}
 	if (!r->feature_pending)
-		return violation(r, -EPROTO, "unsolicited GetServerFeature "
-					     "reply");
+		return violation(r, -EPROTO,
+				 "unsolicited GetServerFeature reply");
 	if (m->select != r->feature_select)
-		return violation(r, -EPROTO, "GetServerFeature reply with "
-					     "wrong select");
+		return violation(r, -EPROTO,
+				 "GetServerFeature reply with wrong select");
 	r->feature_pending = false;
 	r->peer_features = m->features; /* none defined: used for nothing */
 	return 0;
@@ -210,8 +215,8 @@ static int on_set_feature(struct rring_wire_recv *r,
 {
 	(void)m; /* the codec refused non-zero features already */
 	if (r->p.role != RRING_WIRE_ROLE_SERVER)
-		return violation(r, -EPROTO, "SetClientFeature sent to a "
-					     "client");
+		return violation(r, -EPROTO,
+				 "SetClientFeature sent to a client");
 	return 0;
 }
 
@@ -253,21 +258,23 @@ static int write_idle(struct rring_wire_recv *r, uint32_t n, uint32_t byte_len)
 {
 	(void)n;
 	(void)byte_len;
-	return violation(r, -EPROTO, "write-with-imm before we advertised "
-				     "a buffer");
+	return violation(r, -EPROTO,
+			 "write-with-imm before we advertised a buffer");
 }
 
 static int write_open(struct rring_wire_recv *r, uint32_t n, uint32_t byte_len)
 {
 	if (n > r->p.buf_len)
-		return violation(r, -EPROTO, "write-with-imm count larger "
-					     "than the buffer");
+		return violation(r, -EPROTO,
+				 "write-with-imm count larger than the buffer");
 	if (n > r->p.buf_len - r->wr_off)
-		return violation(r, -EPROTO, "write-with-imm overruns the "
-					     "advertised buffer");
+		return violation(
+		    r, -EPROTO,
+		    "write-with-imm overruns the advertised buffer");
 	if (n != byte_len)
-		return violation(r, -EPROTO, "write-with-imm count differs "
-					     "from the bytes written");
+		return violation(
+		    r, -EPROTO,
+		    "write-with-imm count differs from the bytes written");
 	r->wr_off += n;
 	r->stats.writes++;
 	r->stats.bytes_received += n;
@@ -280,8 +287,8 @@ static int write_full(struct rring_wire_recv *r, uint32_t n, uint32_t byte_len)
 {
 	if (n > r->p.buf_len)
 		return write_open(r, n, byte_len);
-	return violation(r, -EPROTO, "write-with-imm into a buffer not "
-				     "advertised again");
+	return violation(r, -EPROTO,
+			 "write-with-imm into a buffer not advertised again");
 }
 
 static int write_closed(struct rring_wire_recv *r, uint32_t n,
@@ -295,6 +302,7 @@ static int write_closed(struct rring_wire_recv *r, uint32_t n,
 
 typedef int (*write_fn)(struct rring_wire_recv *, uint32_t, uint32_t);
 
+/* clang-format off */
 static const write_fn write_handlers[RRING_WIRE_RECV_NR_STATES] = {
 	[RRING_WIRE_RECV_IDLE] = write_idle,
 	[RRING_WIRE_RECV_OPEN] = write_open,
@@ -302,6 +310,7 @@ static const write_fn write_handlers[RRING_WIRE_RECV_NR_STATES] = {
 	[RRING_WIRE_RECV_CLOSED] = write_closed,
 	[RRING_WIRE_RECV_ERROR] = write_closed,
 };
+/* clang-format on */
 
 int rring_wire_recv_on_write_imm(struct rring_wire_recv *r, uint32_t imm_data,
 				 uint32_t byte_len)

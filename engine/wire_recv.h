@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* rdmaring: per-connection receiver state machine (receive window, control plane, handshake). */
+/* rdmaring: per-connection receiver state machine and control plane. */
 #ifndef RRING_WIRE_RECV_H
 #define RRING_WIRE_RECV_H
 
@@ -50,7 +50,7 @@ struct rring_wire_recv_params {
 struct rring_wire_recv_stats {
 	uint64_t advertisements; /* RegisterXferMemory queued, first included */
 	uint64_t readvertisements;
-	uint64_t writes;	 /* write-with-imm completions accepted */
+	uint64_t writes; /* write-with-imm completions accepted */
 	uint64_t bytes_received;
 	uint64_t bytes_consumed;
 	uint64_t ctrl_received;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* rdmaring: sender state machine: queued iovecs -> RDMA_WRITE_WITH_IMM actions into the peer's window. */
+/* rdmaring: sender state machine: iovecs to RDMA writes in the peer window. */
 
+/* clang-format off */
 /*
  * The sender turns queued requests (iovecs of caller-owned registered
  * memory) into RDMA_WRITE_WITH_IMM actions that land in the window the peer
@@ -25,12 +26,15 @@
  *
  * States (a handler per state for each event):
  *
- *   state             queue    peer_buffer           next                   write_done  close
- *   WAIT_PEER_BUFFER  enqueue  -> READY              -EAGAIN                ack         -> CLOSED/ERROR
- *   READY             enqueue  off 0: replace;       write; off==len:       ack         -> CLOSED/ERROR
- *                              else -> ERROR         -> WINDOW_FULL
- *   WINDOW_FULL       enqueue  -> READY (off = 0)    -EAGAIN                ack         -> CLOSED/ERROR
- *   CLOSED, ERROR     -EPIPE   -EPIPE                -EPIPE                 -EPIPE      no-op
+ *   state             queue    peer_buffer        next            write_done
+ *   WAIT_PEER_BUFFER  enqueue  -> READY           -EAGAIN         ack
+ *   READY             enqueue  off 0: replace;    write; end of   ack
+ *                              else -> ERROR      window ->
+ *                                                 WINDOW_FULL
+ *   WINDOW_FULL       enqueue  -> READY, off 0    -EAGAIN         ack
+ *   CLOSED, ERROR     -EPIPE   -EPIPE             -EPIPE          -EPIPE
+ *
+ * close: any open state -> CLOSED (orderly) or ERROR; no-op once closed.
  *
  * Rules: a write never crosses the window end; a window is filled exactly
  * to its end before the sender waits (a write is cut at the window end and
@@ -39,6 +43,7 @@
  * a window that is partly written is a protocol violation (the receiver
  * only re-advertises a buffer that is completely written and consumed).
  */
+/* clang-format on */
 #include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -46,6 +51,7 @@
 
 #include "wire_send.h"
 
+/* clang-format off */
 static const char *const state_names[RRING_WIRE_SEND_NR_STATES] = {
 	[RRING_WIRE_SEND_WAIT_PEER_BUFFER] = "WAIT_PEER_BUFFER",
 	[RRING_WIRE_SEND_READY] = "READY",
@@ -53,6 +59,7 @@ static const char *const state_names[RRING_WIRE_SEND_NR_STATES] = {
 	[RRING_WIRE_SEND_CLOSED] = "CLOSED",
 	[RRING_WIRE_SEND_ERROR] = "ERROR",
 };
+/* clang-format on */
 
 const char *rring_wire_send_state_str(enum rring_wire_send_state st)
 {
@@ -212,8 +219,8 @@ static int peer_buffer_ready(struct rring_wire_send *s, uint64_t addr,
 			     uint32_t len, uint32_t rkey)
 {
 	if (s->win_off)
-		return violation(s, "peer re-advertised a partly written "
-				    "window");
+		return violation(s,
+				 "peer re-advertised a partly written window");
 	return take_window(s, addr, len, rkey);
 }
 
@@ -230,6 +237,7 @@ static int peer_buffer_closed(struct rring_wire_send *s, uint64_t addr,
 typedef int (*peer_buffer_fn)(struct rring_wire_send *, uint64_t, uint32_t,
 			      uint32_t);
 
+/* clang-format off */
 static const peer_buffer_fn peer_buffer_handlers[RRING_WIRE_SEND_NR_STATES] = {
 	[RRING_WIRE_SEND_WAIT_PEER_BUFFER] = take_window,
 	[RRING_WIRE_SEND_READY] = peer_buffer_ready,
@@ -237,6 +245,7 @@ static const peer_buffer_fn peer_buffer_handlers[RRING_WIRE_SEND_NR_STATES] = {
 	[RRING_WIRE_SEND_CLOSED] = peer_buffer_closed,
 	[RRING_WIRE_SEND_ERROR] = peer_buffer_closed,
 };
+/* clang-format on */
 
 int rring_wire_send_on_peer_buffer(struct rring_wire_send *s, uint64_t addr,
 				   uint32_t len, uint32_t rkey)
@@ -350,6 +359,7 @@ static int next_closed(struct rring_wire_send *s, struct rring_wire_write *w)
 
 typedef int (*next_fn)(struct rring_wire_send *, struct rring_wire_write *);
 
+/* clang-format off */
 static const next_fn next_handlers[RRING_WIRE_SEND_NR_STATES] = {
 	[RRING_WIRE_SEND_WAIT_PEER_BUFFER] = next_wait,
 	[RRING_WIRE_SEND_READY] = next_ready,
@@ -357,6 +367,7 @@ static const next_fn next_handlers[RRING_WIRE_SEND_NR_STATES] = {
 	[RRING_WIRE_SEND_CLOSED] = next_closed,
 	[RRING_WIRE_SEND_ERROR] = next_closed,
 };
+/* clang-format on */
 
 int rring_wire_send_next(struct rring_wire_send *s, struct rring_wire_write *w)
 {

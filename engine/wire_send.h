@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* rdmaring: per-connection sender state machine (RDMA_WRITE_WITH_IMM into the peer's window). */
+/* rdmaring: per-connection sender state machine (peer window writes). */
 #ifndef RRING_WIRE_SEND_H
 #define RRING_WIRE_SEND_H
 
@@ -145,8 +145,7 @@ int rring_wire_send_on_peer_buffer(struct rring_wire_send *s, uint64_t addr,
 /* Owner thread. Action: fill @w with the next write to post. 0, -EAGAIN
  * (nothing may be posted now: no data, no window, or no send budget), or
  * -EPIPE (closed). */
-int rring_wire_send_next(struct rring_wire_send *s,
-			 struct rring_wire_write *w);
+int rring_wire_send_next(struct rring_wire_send *s, struct rring_wire_write *w);
 
 /* Owner thread. Event: the signaled write @wr_id completed successfully;
  * it and every earlier write count as delivered. -EINVAL if @wr_id is not

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* rdmaring: property test: random event sequences into the wire state machines never crash, never write out of the window, always end in a named state. */
+/* rdmaring: property test: random events into the wire state machines. */
 #include <criterion/criterion.h>
 #include <endian.h>
 #include <errno.h>
@@ -41,8 +41,13 @@ static uint32_t pick(struct rng *r, uint32_t n)
 static uint32_t fuzz_len(struct rng *r)
 {
 	static const uint32_t edges[] = {
-		0, 1, 31, 32, 33, 65535, 65536, 65537, 1u << 20,
-		(16u << 20) - 1, 16u << 20, (16u << 20) + 1, 0xffffffffu,
+	    0,		 1,
+	    31,		 32,
+	    33,		 65535,
+	    65536,	 65537,
+	    1u << 20,	 (16u << 20) - 1,
+	    16u << 20,	 (16u << 20) + 1,
+	    0xffffffffu,
 	};
 
 	if (pick(r, 2))
@@ -75,8 +80,10 @@ static void s_queue(struct sfuzz *f)
 	unsigned int n = pick(&f->r, 4);
 
 	for (unsigned int i = 0; i < n; i++)
-		iov[i] = (struct rring_wire_iov){ rnd(&f->r), pick(&f->r, 3) ?
-			pick(&f->r, 200000) : fuzz_len(&f->r), pick(&f->r, 9) };
+		iov[i] = (struct rring_wire_iov){
+		    rnd(&f->r),
+		    pick(&f->r, 3) ? pick(&f->r, 200000) : fuzz_len(&f->r),
+		    pick(&f->r, 9)};
 	if (rring_wire_send_queue(&f->s, iov, n, f->next_cookie) == 0)
 		f->next_cookie++;
 }
@@ -122,9 +129,10 @@ static void s_next(struct sfuzz *f)
 
 static void s_done(struct sfuzz *f)
 {
-	uint64_t id = f->nsig && pick(&f->r, 4) ?
-			      f->signaled[pick(&f->r, f->nsig < 64 ? f->nsig : 64)] :
-			      rnd(&f->r) % 64;
+	uint64_t id =
+	    f->nsig && pick(&f->r, 4)
+		? f->signaled[pick(&f->r, f->nsig < 64 ? f->nsig : 64)]
+		: rnd(&f->r) % 64;
 
 	cov.acks += rring_wire_send_on_write_done(&f->s, id) == 0;
 }
@@ -172,18 +180,35 @@ static void sender_run(uint64_t seed)
 	cr_assert_eq(rring_wire_send_init(&f.s, &p), 0);
 	for (int i = 0; i < FUZZ_EVENTS; i++) {
 		switch (pick(&f.r, 16)) {
-		case 0: case 1: case 2: s_queue(&f); break;
+		case 0:
+		case 1:
+		case 2:
+			s_queue(&f);
+			break;
 		case 3:
 			if (!pick(&f.r, 64))
 				s_peer_buffer(&f, false);
 			break;
-		case 4: case 5: case 6: case 7: case 8: s_next(&f); break;
-		case 9: case 10: case 11: s_done(&f); break;
-		case 12: case 13: s_reap(&f); break;
+		case 4:
+		case 5:
+		case 6:
+		case 7:
+		case 8:
+			s_next(&f);
+			break;
+		case 9:
+		case 10:
+		case 11:
+			s_done(&f);
+			break;
+		case 12:
+		case 13:
+			s_reap(&f);
+			break;
 		case 14:
 			if (!pick(&f.r, 128))
-				rring_wire_send_close(&f.s, -(int)pick(&f.r, 2) * EIO,
-						      NULL);
+				rring_wire_send_close(
+				    &f.s, -(int)pick(&f.r, 2) * EIO, NULL);
 			break;
 		default:
 			/* mostly when a compliant peer would re-advertise */
@@ -210,17 +235,18 @@ Test(wire_fuzz, sender_random_events)
 		sender_run(seed);
 	cr_log_info("writes %lu window_full %lu acks %lu delivered %lu "
 		    "failed %lu end WAIT %lu READY %lu FULL %lu CLOSED %lu "
-		    "ERROR %lu", cov.writes, cov.window_full, cov.acks,
-		    cov.delivered, cov.failed, cov.end_state[0],
-		    cov.end_state[1], cov.end_state[2], cov.end_state[3],
-		    cov.end_state[4]);
+		    "ERROR %lu",
+		    cov.writes, cov.window_full, cov.acks, cov.delivered,
+		    cov.failed, cov.end_state[0], cov.end_state[1],
+		    cov.end_state[2], cov.end_state[3], cov.end_state[4]);
 	cr_assert_gt(cov.writes, FUZZ_RUNS * 10ULL);
 	cr_assert_gt(cov.window_full, FUZZ_RUNS / 10);
 	cr_assert_gt(cov.acks, FUZZ_RUNS);
 	cr_assert_gt(cov.delivered, FUZZ_RUNS);
 	cr_assert_gt(cov.failed, FUZZ_RUNS / 10);
 	for (int st = 0; st < RRING_WIRE_SEND_NR_STATES; st++)
-		cr_assert_gt(cov.end_state[st], 0, "state %d never ended in", st);
+		cr_assert_gt(cov.end_state[st], 0, "state %d never ended in",
+			     st);
 }
 
 /* ---- receiver ---- */
@@ -268,14 +294,22 @@ static void r_event(struct rng *r, struct rring_wire_recv *w, uint64_t *now)
 	uint32_t small = pick(r, 4) ? pick(r, 70000) : fuzz_len(r);
 
 	switch (pick(r, 10)) {
-	case 0: rring_wire_recv_on_established(w, *now); break;
-	case 1: case 2: r_ctrl(r, w); break;
-	case 3: case 4:
-		rring_wire_recv_on_write_imm(w, htobe32(small), pick(r, 8) ?
-					     small : fuzz_len(r));
+	case 0:
+		rring_wire_recv_on_established(w, *now);
 		break;
-	case 5: case 6:
-		rring_wire_recv_consume(w, pick(r, 2) ? w->wr_off - w->rd_off : small);
+	case 1:
+	case 2:
+		r_ctrl(r, w);
+		break;
+	case 3:
+	case 4:
+		rring_wire_recv_on_write_imm(w, htobe32(small),
+					     pick(r, 8) ? small : fuzz_len(r));
+		break;
+	case 5:
+	case 6:
+		rring_wire_recv_consume(w, pick(r, 2) ? w->wr_off - w->rd_off
+						      : small);
 		break;
 	case 7:
 		*now += pick(r, 5000);
@@ -283,8 +317,8 @@ static void r_event(struct rng *r, struct rring_wire_recv *w, uint64_t *now)
 		break;
 	case 8:
 		if (rring_wire_recv_next_ctrl(w, out) == 0)
-			cr_assert_eq(rring_wire_msg_decode(out, 32, &m, NULL), 0,
-				     "we only send what we accept");
+			cr_assert_eq(rring_wire_msg_decode(out, 32, &m, NULL),
+				     0, "we only send what we accept");
 		break;
 	default:
 		if (!pick(r, 16))
@@ -297,7 +331,7 @@ static void receiver_run(uint64_t seed)
 {
 	struct rring_wire_recv_params p;
 	struct rring_wire_recv w;
-	struct rng r = { seed * 0x2545f4914f6cdd1dULL + 3 };
+	struct rng r = {seed * 0x2545f4914f6cdd1dULL + 3};
 	uint64_t now = 0;
 
 	rring_wire_recv_params_init(&p);
@@ -327,7 +361,7 @@ Test(wire_fuzz, receiver_random_events)
  * whatever it accepts encodes back to an accepted message. */
 Test(wire_fuzz, codec_garbage)
 {
-	struct rng r = { 12345 };
+	struct rng r = {12345};
 
 	for (int i = 0; i < 100000; i++) {
 		uint8_t buf[32], again[32];

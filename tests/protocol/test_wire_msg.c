@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* rdmaring: byte-for-byte conformance of the Valkey RDMA control messages and every malformed decode. */
+/* rdmaring: Valkey RDMA control messages byte for byte; malformed decodes. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <string.h>
@@ -47,11 +47,13 @@ Test(wire_msg, sizes_match_valkey)
 
 Test(wire_msg, get_server_feature_bytes)
 {
+	/* clang-format off */
 	static const uint8_t want[32] = {
 		0x00, 0x00,			   /* opcode 0 */
 		0xbe, 0xef,			   /* select */
 		[24] = 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef,
 	};
+	/* clang-format on */
 	struct rring_wire_msg m;
 
 	rring_wire_msg_get_feature(&m, 0xbeef);
@@ -61,7 +63,7 @@ Test(wire_msg, get_server_feature_bytes)
 
 Test(wire_msg, set_client_feature_bytes)
 {
-	static const uint8_t want[32] = { 0x00, 0x01, 0x12, 0x34 };
+	static const uint8_t want[32] = {0x00, 0x01, 0x12, 0x34};
 	struct rring_wire_msg m;
 
 	rring_wire_msg_set_feature(&m, 0x1234, 0);
@@ -70,7 +72,7 @@ Test(wire_msg, set_client_feature_bytes)
 
 Test(wire_msg, keepalive_bytes)
 {
-	static const uint8_t want[32] = { 0x00, 0x02 };
+	static const uint8_t want[32] = {0x00, 0x02};
 	struct rring_wire_msg m;
 
 	rring_wire_msg_keepalive(&m);
@@ -79,12 +81,14 @@ Test(wire_msg, keepalive_bytes)
 
 Test(wire_msg, register_xfer_memory_bytes)
 {
+	/* clang-format off */
 	static const uint8_t want[32] = {
 		0x00, 0x03,
 		[16] = 0x00, 0x00, 0x7f, 0x12, 0x34, 0x56, 0x70, 0x00, /* addr */
 		[24] = 0x00, 0x10, 0x00, 0x00, /* length 1 MiB */
 		[28] = 0xde, 0xad, 0xbe, 0xef, /* rkey */
 	};
+	/* clang-format on */
 	struct rring_wire_msg m;
 
 	rring_wire_msg_register(&m, 0x00007f1234567000ULL, 1u << 20,
@@ -108,7 +112,7 @@ Test(wire_msg, register_bounds_inclusive)
 
 Test(wire_msg, feature_reply_echoes_select_with_zero_features)
 {
-	static const uint8_t want[32] = { 0x00, 0x00, 0x00, 0x07 };
+	static const uint8_t want[32] = {0x00, 0x00, 0x00, 0x07};
 	struct rring_wire_msg req, reply;
 	uint8_t buf[32];
 
@@ -146,8 +150,8 @@ static void expect_refused(const uint8_t *buf, uint32_t len, int err,
 
 Test(wire_msg, decode_wrong_byte_len)
 {
-	uint8_t buf[64] = { 0x00, 0x02 };
-	uint32_t lens[] = { 0, 1, 16, 31, 33, 64, 0xffffffffu };
+	uint8_t buf[64] = {0x00, 0x02};
+	uint32_t lens[] = {0, 1, 16, 31, 33, 64, 0xffffffffu};
 
 	for (unsigned int i = 0; i < sizeof(lens) / sizeof(lens[0]); i++)
 		expect_refused(buf, lens[i], -EBADMSG, "byte_len");
@@ -155,11 +159,11 @@ Test(wire_msg, decode_wrong_byte_len)
 
 Test(wire_msg, decode_unknown_opcode)
 {
-	uint16_t ops[] = { 4, 5, 0x0100, 0x0300, 0x7fff, 0xfffe,
-			   RRING_WIRE_INVALID_OPCODE };
+	uint16_t ops[] = {
+	    4, 5, 0x0100, 0x0300, 0x7fff, 0xfffe, RRING_WIRE_INVALID_OPCODE};
 
 	for (unsigned int i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
-		uint8_t buf[32] = { (uint8_t)(ops[i] >> 8), (uint8_t)ops[i] };
+		uint8_t buf[32] = {(uint8_t)(ops[i] >> 8), (uint8_t)ops[i]};
 
 		expect_refused(buf, 32, -EPROTO, "opcode");
 	}
@@ -182,8 +186,8 @@ static void make_register(uint8_t *buf, uint32_t len, uint32_t rkey)
 
 Test(wire_msg, decode_register_length_out_of_range)
 {
-	uint32_t lens[] = { 0, 1, 4096, 65535, (16u << 20) + 1, 0x80000000u,
-			    0xffffffffu };
+	uint32_t lens[] = {
+	    0, 1, 4096, 65535, (16u << 20) + 1, 0x80000000u, 0xffffffffu};
 	uint8_t buf[32];
 
 	for (unsigned int i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
@@ -203,7 +207,7 @@ Test(wire_msg, decode_register_zero_rkey)
 Test(wire_msg, decode_set_client_feature_nonzero_refused)
 {
 	for (unsigned int bit = 0; bit < 64; bit += 9) {
-		uint8_t buf[32] = { 0x00, 0x01 };
+		uint8_t buf[32] = {0x00, 0x01};
 		uint64_t f = 1ULL << bit;
 
 		for (int i = 0; i < 8; i++)

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* rdmaring: receiver state machine: offsets, re-advertisement, handshake, violations. */
+/* rdmaring: receiver state machine: offsets, handshake, violations. */
 #include <criterion/criterion.h>
 #include <endian.h>
 #include <errno.h>
@@ -128,24 +128,21 @@ Test(wire_recv, offsets_and_readvertise_when_full_and_consumed)
 
 Test(wire_recv, write_before_advertise_is_violation)
 {
-	expect_violation(imm(10), -EPROTO,
-			 "before we advertised");
+	expect_violation(imm(10), -EPROTO, "before we advertised");
 	cr_assert_eq(imm(10), -EPIPE);
 }
 
 Test(wire_recv, count_larger_than_buffer_is_violation)
 {
 	rring_wire_recv_on_established(&r, 0);
-	expect_violation(imm(KB64 + 1), -EPROTO,
-			 "larger than the buffer");
+	expect_violation(imm(KB64 + 1), -EPROTO, "larger than the buffer");
 }
 
 Test(wire_recv, overrun_is_violation)
 {
 	rring_wire_recv_on_established(&r, 0);
 	cr_assert_eq(imm(KB64 - 10), 0);
-	expect_violation(imm(11), -EPROTO,
-			 "overruns");
+	expect_violation(imm(11), -EPROTO, "overruns");
 }
 
 Test(wire_recv, count_is_the_big_endian_immediate)
@@ -161,13 +158,12 @@ Test(wire_recv, write_into_full_buffer_is_violation)
 {
 	rring_wire_recv_on_established(&r, 0);
 	cr_assert_eq(imm(KB64), 0);
-	expect_violation(imm(1), -EPROTO,
-			 "not advertised again");
+	expect_violation(imm(1), -EPROTO, "not advertised again");
 }
 
 Test(wire_recv, wrong_byte_len_is_violation)
 {
-	uint8_t buf[64] = { 0, 2 };
+	uint8_t buf[64] = {0, 2};
 	struct rring_wire_msg m;
 
 	expect_violation(rring_wire_recv_on_ctrl(&r, buf, 33, &m), -EBADMSG,
@@ -176,7 +172,7 @@ Test(wire_recv, wrong_byte_len_is_violation)
 
 Test(wire_recv, unknown_opcode_is_violation)
 {
-	uint8_t buf[32] = { 0, 4 };
+	uint8_t buf[32] = {0, 4};
 	struct rring_wire_msg m;
 
 	expect_violation(rring_wire_recv_on_ctrl(&r, buf, 32, &m), -EPROTO,
@@ -186,16 +182,16 @@ Test(wire_recv, unknown_opcode_is_violation)
 Test(wire_recv, bad_advertisement_is_violation)
 {
 	/* length 0x01001000 (16 MiB + 4 KiB), rkey 1 */
-	uint8_t too_big[32] = { 0, 3, [24] = 0x01, [26] = 0x10, [31] = 1 };
+	uint8_t too_big[32] = {0, 3, [24] = 0x01, [26] = 0x10, [31] = 1};
 	/* length 1 MiB, rkey 0 */
-	uint8_t no_key[32] = { 0, 3, [25] = 0x10 };
+	uint8_t no_key[32] = {0, 3, [25] = 0x10};
 	struct rring_wire_msg out;
 
 	expect_violation(rring_wire_recv_on_ctrl(&r, too_big, 32, &out),
 			 -ERANGE, "length");
 	init_role(RRING_WIRE_ROLE_CLIENT, false);
-	expect_violation(rring_wire_recv_on_ctrl(&r, no_key, 32, &out),
-			 -EINVAL, "rkey");
+	expect_violation(rring_wire_recv_on_ctrl(&r, no_key, 32, &out), -EINVAL,
+			 "rkey");
 }
 
 Test(wire_recv, peer_advertisement_is_routed)
@@ -229,7 +225,7 @@ Test(wire_recv, server_answers_get_server_feature)
 
 Test(wire_recv, set_client_feature_nonzero_refused)
 {
-	uint8_t buf[32] = { 0, 1, [31] = 1 };
+	uint8_t buf[32] = {0, 1, [31] = 1};
 	struct rring_wire_msg out;
 
 	expect_violation(rring_wire_recv_on_ctrl(&r, buf, 32, &out),

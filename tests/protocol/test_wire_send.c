@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* rdmaring: sender state machine: windows, signaling, budget, delivery accounting. */
+/* rdmaring: sender state machine: windows, signaling, budget, delivery. */
 #include <criterion/criterion.h>
 #include <endian.h>
 #include <errno.h>
@@ -29,7 +29,7 @@ static void teardown(void)
 
 static void queue1(uint64_t addr, uint32_t len, uint64_t cookie)
 {
-	struct rring_wire_iov iov = { addr, len, 5 };
+	struct rring_wire_iov iov = {addr, len, 5};
 
 	cr_assert_eq(rring_wire_send_queue(&s, &iov, 1, cookie), 0);
 }
@@ -61,8 +61,8 @@ Test(wire_send, waits_for_peer_buffer)
 	cr_assert_eq(s.state, RRING_WIRE_SEND_WAIT_PEER_BUFFER);
 	queue1(0x1000, 100, 1);
 	cr_assert_eq(rring_wire_send_next(&s, &w), -EAGAIN);
-	cr_assert_eq(rring_wire_send_on_peer_buffer(&s, WIN_ADDR, KB64,
-						    WIN_KEY), 0);
+	cr_assert_eq(
+	    rring_wire_send_on_peer_buffer(&s, WIN_ADDR, KB64, WIN_KEY), 0);
 	cr_assert_eq(s.state, RRING_WIRE_SEND_READY);
 	cr_assert_eq(rring_wire_send_next(&s, &w), 0);
 	cr_assert_eq(w.remote_addr, WIN_ADDR);
@@ -111,7 +111,8 @@ Test(wire_send, large_message_fills_window_exactly_then_waits)
 			cr_assert_eq(s.state, RRING_WIRE_SEND_WINDOW_FULL);
 			cr_assert_eq(s.win_off, KB64);
 			cr_assert_eq(rring_wire_send_on_peer_buffer(
-					     &s, WIN_ADDR, KB64, WIN_KEY), 0);
+					 &s, WIN_ADDR, KB64, WIN_KEY),
+				     0);
 			windows++;
 			continue;
 		}
@@ -144,7 +145,7 @@ Test(wire_send, one_in_signal_every_is_signaled)
 	/* one request of 32 iovecs: 32 writes, only the last ends it */
 	struct rring_wire_iov iov[32];
 	for (int i = 0; i < 32; i++)
-		iov[i] = (struct rring_wire_iov){ 0x1000 + 100 * i, 100, 1 };
+		iov[i] = (struct rring_wire_iov){0x1000 + 100 * i, 100, 1};
 	cr_assert_eq(rring_wire_send_queue(&s, iov, 32, 7), 0);
 	while (rring_wire_send_next(&s, &w) == 0) {
 		n++;
@@ -172,7 +173,7 @@ Test(wire_send, inflight_budget_limits_writes)
 	cr_assert_eq(rring_wire_send_init(&s, &p), 0);
 	rring_wire_send_on_peer_buffer(&s, WIN_ADDR, KB64, WIN_KEY);
 	for (int i = 0; i < 16; i++)
-		iov[i] = (struct rring_wire_iov){ 0x1000 + 10 * i, 10, 1 };
+		iov[i] = (struct rring_wire_iov){0x1000 + 10 * i, 10, 1};
 	cr_assert_eq(rring_wire_send_queue(&s, iov, 16, 1), 0);
 	for (int i = 0; i < 4; i++) {
 		cr_assert_eq(rring_wire_send_next(&s, &w), 0);
@@ -193,8 +194,7 @@ Test(wire_send, sge_gathering_respects_window_end)
 {
 	struct rring_wire_write w;
 	struct rring_wire_iov iov[3] = {
-		{ 0x1000, KB64 - 10, 1 }, { 0x900000, 4, 2 }, { 0xa00000, 50, 3 }
-	};
+	    {0x1000, KB64 - 10, 1}, {0x900000, 4, 2}, {0xa00000, 50, 3}};
 
 	rring_wire_send_on_peer_buffer(&s, WIN_ADDR, KB64, WIN_KEY);
 	cr_assert_eq(rring_wire_send_queue(&s, iov, 3, 1), 0);
@@ -219,13 +219,14 @@ Test(wire_send, readvertise_of_partly_written_window_is_violation)
 	struct rring_wire_send_result res;
 
 	rring_wire_send_on_peer_buffer(&s, WIN_ADDR, KB64, WIN_KEY);
-	cr_assert_eq(rring_wire_send_on_peer_buffer(&s, WIN_ADDR, KB64,
-						    WIN_KEY), 0,
-		     "duplicate advertisement of an untouched window is fine");
+	cr_assert_eq(
+	    rring_wire_send_on_peer_buffer(&s, WIN_ADDR, KB64, WIN_KEY), 0,
+	    "duplicate advertisement of an untouched window is fine");
 	queue1(0x1000, 10, 1);
 	cr_assert_eq(rring_wire_send_next(&s, &w), 0);
-	cr_assert_eq(rring_wire_send_on_peer_buffer(&s, WIN_ADDR, KB64,
-						    WIN_KEY), -EPROTO);
+	cr_assert_eq(
+	    rring_wire_send_on_peer_buffer(&s, WIN_ADDR, KB64, WIN_KEY),
+	    -EPROTO);
 	cr_assert_eq(s.state, RRING_WIRE_SEND_ERROR);
 	cr_assert_not_null(strstr(s.reason, "re-advertised"));
 	cr_assert_eq(rring_wire_send_reap(&s, &res, 1), 1);
@@ -268,15 +269,16 @@ Test(wire_send, close_reports_exactly_unacked_requests)
 	cr_assert_eq(s.stats.requests_done, 2);
 	cr_assert_eq(s.stats.requests_failed, 3);
 	cr_assert(!rring_wire_send_busy(&s));
-	cr_assert_eq(rring_wire_send_queue(&s, &(struct rring_wire_iov){ 1, 1, 1 },
-					   1, 9), -EPIPE);
+	cr_assert_eq(
+	    rring_wire_send_queue(&s, &(struct rring_wire_iov){1, 1, 1}, 1, 9),
+	    -EPIPE);
 	cr_assert_eq(rring_wire_send_next(&s, &w), -EPIPE);
 }
 
 Test(wire_send, queue_limits_and_empty_request)
 {
 	struct rring_wire_send_params p;
-	struct rring_wire_iov iov[3] = { { 1, 0, 1 }, { 2, 0, 1 }, { 3, 0, 1 } };
+	struct rring_wire_iov iov[3] = {{1, 0, 1}, {2, 0, 1}, {3, 0, 1}};
 
 	cr_assert_eq(rring_wire_send_queue(&s, iov, 3, 1), -EINVAL);
 	rring_wire_send_destroy(&s);

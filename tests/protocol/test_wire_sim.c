@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* rdmaring: two-party simulation of the wire protocol without verbs: sender and receiver machines joined by a fake wire. */
+/* rdmaring: two-party simulation of the wire protocol over a fake wire. */
 
 /*
  * Party A (client) and party B (server) each have a sender, a receiver and
@@ -72,7 +72,7 @@ static uint8_t *arena;
 
 static void make_arena(void)
 {
-	struct rng r = { 0x9e3779b97f4a7c15ULL };
+	struct rng r = {0x9e3779b97f4a7c15ULL};
 
 	arena = malloc(ARENA_SIZE);
 	cr_assert_not_null(arena);
@@ -186,8 +186,8 @@ static void party_init(struct sim *s, int i)
 	cr_assert_not_null(x->buf);
 	rring_wire_send_params_init(&sp);
 	sp.max_sge = s->c.max_sge ? s->c.max_sge : sp.max_sge;
-	sp.max_inflight = s->c.max_inflight ? s->c.max_inflight :
-					      sp.max_inflight;
+	sp.max_inflight =
+	    s->c.max_inflight ? s->c.max_inflight : sp.max_inflight;
 	sp.max_requests = 256;
 	cr_assert_eq(rring_wire_send_init(&x->snd, &sp), 0);
 	x->cq_cap = 2048;
@@ -233,8 +233,9 @@ static void on_window(struct party *x, const struct rring_wire_msg *m)
 		cr_assert_eq(x->wire_off, m->length,
 			     "%s: re-advertised before the window was full",
 			     x->name);
-	cr_assert_eq(rring_wire_send_on_peer_buffer(&x->snd, m->addr,
-						    m->length, m->rkey), 0);
+	cr_assert_eq(rring_wire_send_on_peer_buffer(&x->snd, m->addr, m->length,
+						    m->rkey),
+		     0);
 	x->have_window = true;
 	x->wire_off = 0;
 	x->windows_seen++;
@@ -248,9 +249,9 @@ static void pump(struct party *x)
 	struct rring_wire_msg m;
 
 	while (rring_wire_recv_next_ctrl(&x->rcv, buf) == 0) {
-		cr_assert_eq(rring_wire_recv_on_ctrl(&y->rcv, buf, sizeof(buf),
-						     &m), 0, "%s: %s", y->name,
-			     y->rcv.reason);
+		cr_assert_eq(
+		    rring_wire_recv_on_ctrl(&y->rcv, buf, sizeof(buf), &m), 0,
+		    "%s: %s", y->name, y->rcv.reason);
 		if (m.opcode == RRING_WIRE_OP_REGISTER_XFER_MEMORY)
 			on_window(y, &m);
 	}
@@ -266,10 +267,13 @@ static void queue_msgs(struct party *x)
 		uint32_t a = m->len / 3, b = m->len / 3;
 
 		/* split into up to three iovecs (zero-length ones skipped) */
-		iov[0] = (struct rring_wire_iov){ (uintptr_t)arena + m->off, a, 11 };
-		iov[1] = (struct rring_wire_iov){ iov[0].addr + a, b, 12 };
-		iov[2] = (struct rring_wire_iov){ iov[1].addr + b, m->len - a - b, 13 };
-		if (rring_wire_send_queue(&x->snd, iov, 3, x->nqueued) == -EAGAIN)
+		iov[0] =
+		    (struct rring_wire_iov){(uintptr_t)arena + m->off, a, 11};
+		iov[1] = (struct rring_wire_iov){iov[0].addr + a, b, 12};
+		iov[2] = (struct rring_wire_iov){iov[1].addr + b,
+						 m->len - a - b, 13};
+		if (rring_wire_send_queue(&x->snd, iov, 3, x->nqueued) ==
+		    -EAGAIN)
 			return;
 		x->nqueued++;
 	}
@@ -308,9 +312,9 @@ static void execute(struct party *x, const struct rring_wire_write *w)
 	}
 	x->wire_off += w->length;
 	x->wire_posted += w->length;
-	cr_assert_eq(rring_wire_recv_on_write_imm(&y->rcv, w->imm_data,
-						  w->length), 0,
-		     "%s: %s", y->name, y->rcv.reason);
+	cr_assert_eq(
+	    rring_wire_recv_on_write_imm(&y->rcv, w->imm_data, w->length), 0,
+	    "%s: %s", y->name, y->rcv.reason);
 	if (!w->signaled)
 		return;
 	cr_assert_lt(x->cq_tail - x->cq_head, x->cq_cap);
@@ -380,11 +384,11 @@ static void reap(struct party *x)
 			struct msg *m = &x->msgs[x->nreaped];
 
 			cr_assert_eq(res[i].cookie, x->nreaped, "out of order");
-			cr_assert_eq(res[i].status == 0, m->end <= x->wire_acked,
-				     "%s msg %u end %lu acked %lu status %d",
-				     x->name, x->nreaped, (unsigned long)m->end,
-				     (unsigned long)x->wire_acked,
-				     res[i].status);
+			cr_assert_eq(
+			    res[i].status == 0, m->end <= x->wire_acked,
+			    "%s msg %u end %lu acked %lu status %d", x->name,
+			    x->nreaped, (unsigned long)m->end,
+			    (unsigned long)x->wire_acked, res[i].status);
 			m->status = res[i].status;
 			x->nreaped++;
 		}
@@ -568,12 +572,17 @@ static void run_cut(const struct cfg *c, uint64_t seed)
 
 TestSuite(wire_sim, .init = make_arena, .fini = free_arena, .timeout = 240);
 
-#define BOTH(x) { x, x }
+#define BOTH(x)                                                                \
+	{                                                                      \
+		x, x                                                           \
+	}
 
 Test(wire_sim, small_messages_pack_into_64k_window)
 {
-	struct cfg c = { .window = BOTH(KB64), .nmsg = BOTH(10000 / SIM_SCALE),
-			 .min_len = 1, .max_len = 300 };
+	struct cfg c = {.window = BOTH(KB64),
+			.nmsg = BOTH(10000 / SIM_SCALE),
+			.min_len = 1,
+			.max_len = 300};
 
 	for (uint64_t seed = 1; seed <= 4; seed++)
 		run_full(&c, seed);
@@ -581,8 +590,10 @@ Test(wire_sim, small_messages_pack_into_64k_window)
 
 Test(wire_sim, small_messages_pack_into_1m_window)
 {
-	struct cfg c = { .window = BOTH(MB1), .nmsg = BOTH(10000 / SIM_SCALE),
-			 .min_len = 1, .max_len = 2000 };
+	struct cfg c = {.window = BOTH(MB1),
+			.nmsg = BOTH(10000 / SIM_SCALE),
+			.min_len = 1,
+			.max_len = 2000};
 
 	for (uint64_t seed = 10; seed <= 12; seed++)
 		run_full(&c, seed);
@@ -590,26 +601,32 @@ Test(wire_sim, small_messages_pack_into_1m_window)
 
 Test(wire_sim, ten_mb_messages_cross_64k_windows)
 {
-	struct cfg c = { .window = BOTH(KB64), .nmsg = { 4 / SIM_SCALE + 1, 2 },
-			 .min_len = MB10, .max_len = MB10 };
+	struct cfg c = {.window = BOTH(KB64),
+			.nmsg = {4 / SIM_SCALE + 1, 2},
+			.min_len = MB10,
+			.max_len = MB10};
 
 	run_full(&c, 20);
 }
 
 Test(wire_sim, ten_mb_messages_cross_1m_windows)
 {
-	struct cfg c = { .window = BOTH(MB1), .nmsg = { 4 / SIM_SCALE + 1, 2 },
-			 .min_len = MB10, .max_len = MB10 };
+	struct cfg c = {.window = BOTH(MB1),
+			.nmsg = {4 / SIM_SCALE + 1, 2},
+			.min_len = MB10,
+			.max_len = MB10};
 
 	run_full(&c, 21);
 }
 
 Test(wire_sim, sizes_1_byte_to_10_mb_both_windows)
 {
-	struct cfg c = { .nmsg = BOTH(60 / SIM_SCALE), .min_len = 1,
-			 .max_len = MB10, .log_sizes = true };
-	uint32_t windows[][2] = { { KB64, KB64 }, { MB1, MB1 }, { KB64, MB1 },
-				  { 16u << 20, KB64 } };
+	struct cfg c = {.nmsg = BOTH(60 / SIM_SCALE),
+			.min_len = 1,
+			.max_len = MB10,
+			.log_sizes = true};
+	uint32_t windows[][2] = {
+	    {KB64, KB64}, {MB1, MB1}, {KB64, MB1}, {16u << 20, KB64}};
 
 	for (int w = 0; w < 4; w++) {
 		c.window[0] = windows[w][0];
@@ -621,17 +638,22 @@ Test(wire_sim, sizes_1_byte_to_10_mb_both_windows)
 
 Test(wire_sim, exact_multiple_of_window_readvertises_last_window)
 {
-	struct cfg c = { .window = BOTH(KB64), .nmsg = BOTH(64),
-			 .min_len = 4096, .max_len = 4096 }; /* 4 windows */
+	struct cfg c = {.window = BOTH(KB64),
+			.nmsg = BOTH(64),
+			.min_len = 4096,
+			.max_len = 4096}; /* 4 windows */
 
 	run_full(&c, 40);
 }
 
 Test(wire_sim, one_sge_and_tiny_send_budget)
 {
-	struct cfg c = { .window = BOTH(KB64), .nmsg = BOTH(1000 / SIM_SCALE),
-			 .min_len = 1, .max_len = 100000, .max_sge = 1,
-			 .max_inflight = 3 };
+	struct cfg c = {.window = BOTH(KB64),
+			.nmsg = BOTH(1000 / SIM_SCALE),
+			.min_len = 1,
+			.max_len = 100000,
+			.max_sge = 1,
+			.max_inflight = 3};
 
 	for (uint64_t seed = 50; seed <= 52; seed++)
 		run_full(&c, seed);
@@ -639,21 +661,25 @@ Test(wire_sim, one_sge_and_tiny_send_budget)
 
 Test(wire_sim, one_direction_only)
 {
-	struct cfg c = { .window = BOTH(KB64), .nmsg = { 3000, 0 },
-			 .min_len = 1, .max_len = 5000 };
+	struct cfg c = {.window = BOTH(KB64),
+			.nmsg = {3000, 0},
+			.min_len = 1,
+			.max_len = 5000};
 
 	run_full(&c, 60);
 }
 
 Test(wire_sim, cut_at_random_point_reports_exactly)
 {
-	struct rng r = { 77 };
-	uint32_t windows[] = { KB64, MB1 };
+	struct rng r = {77};
+	uint32_t windows[] = {KB64, MB1};
 
 	for (int i = 0; i < 40 / SIM_SCALE; i++) {
-		struct cfg c = { .window = { windows[i % 2], windows[i / 2 % 2] },
-				 .nmsg = BOTH(60), .min_len = 1,
-				 .max_len = 3u << 20, .log_sizes = true };
+		struct cfg c = {.window = {windows[i % 2], windows[i / 2 % 2]},
+				.nmsg = BOTH(60),
+				.min_len = 1,
+				.max_len = 3u << 20,
+				.log_sizes = true};
 
 		c.cut_at = rnd_range(&r, 1, 16u << 20);
 		c.max_inflight = i % 3 ? 0 : 5;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* rdmaring: interoperation of the wire machines with a model of Valkey 8's RDMA transport (src/rdma.c). */
+/* rdmaring: wire machines against a model of Valkey 8's RDMA transport. */
 
 /*
  * The model below restates, independently of engine/wire_*.c, what
@@ -122,7 +122,7 @@ struct stream {
 
 static void stream_init(struct stream *s, uint64_t len, uint64_t seed)
 {
-	struct rng r = { seed };
+	struct rng r = {seed};
 
 	s->data = malloc(len);
 	cr_assert_not_null(s->data);
@@ -136,8 +136,7 @@ static void check_bytes(struct stream *s, const uint8_t *p, uint32_t n)
 {
 	cr_assert_leq(s->checked + n, s->len);
 	cr_assert_eq(memcmp(s->data + s->checked, p, n), 0,
-		     "corrupt at stream offset %lu",
-		     (unsigned long)s->checked);
+		     "corrupt at stream offset %lu", (unsigned long)s->checked);
 	s->checked += n;
 }
 
@@ -149,9 +148,9 @@ static void run_valkey_sender(uint32_t our_len, uint32_t their_len,
 	struct rring_wire_recv_params p;
 	struct rring_wire_recv r;
 	struct rring_wire_msg m;
-	struct valkey v = { 0 };
+	struct valkey v = {0};
 	struct stream st;
-	struct rng rg = { seed };
+	struct rng rg = {seed};
 	uint8_t *ours = aligned_alloc(4096, our_len);
 	uint8_t cmd[32];
 	uint64_t steps = 0;
@@ -186,16 +185,19 @@ static void run_valkey_sender(uint32_t our_len, uint32_t their_len,
 		if (n > total - st.sent)
 			n = (uint32_t)(total - st.sent);
 		if (st.sent < total && v.tx_len) {
-			uint32_t w = vk_write(&v, st.data + st.sent, n, &imm, &sig);
+			uint32_t w =
+			    vk_write(&v, st.data + st.sent, n, &imm, &sig);
 
 			if (w) {
 				st.sent += w;
-				cr_assert_eq(rring_wire_recv_on_write_imm(&r, imm, w),
-					     0, "%s", r.reason);
+				cr_assert_eq(
+				    rring_wire_recv_on_write_imm(&r, imm, w), 0,
+				    "%s", r.reason);
 			}
 		}
 		if (rring_wire_recv_peek(&r, &off, &len) == 0) {
-			n = rnd(&rg) % 2 ? len : (uint32_t)(rnd(&rg) % (len + 1));
+			n = rnd(&rg) % 2 ? len
+					 : (uint32_t)(rnd(&rg) % (len + 1));
 			check_bytes(&st, ours + off, n);
 			cr_assert_eq(rring_wire_recv_consume(&r, n), 0);
 		}
@@ -229,9 +231,9 @@ static void run_valkey_receiver(uint32_t their_len, uint64_t total,
 	struct rring_wire_write w;
 	struct rring_wire_send_result res[16];
 	struct rring_wire_msg m;
-	struct valkey v = { 0 };
+	struct valkey v = {0};
 	struct stream st;
-	struct rng rg = { seed };
+	struct rng rg = {seed};
 	uint8_t cmd[32];
 	uint64_t queued = 0, steps = 0, done = 0, nreq = 0;
 	uint64_t last_sig = 0;
@@ -246,13 +248,13 @@ static void run_valkey_receiver(uint32_t their_len, uint64_t total,
 
 	vk_register_bytes(&v, cmd);
 	cr_assert_eq(rring_wire_msg_decode(cmd, 32, &m, NULL), 0);
-	cr_assert_eq(rring_wire_send_on_peer_buffer(&s, m.addr, m.length,
-						    m.rkey), 0);
+	cr_assert_eq(
+	    rring_wire_send_on_peer_buffer(&s, m.addr, m.length, m.rkey), 0);
 	while (done < nreq || queued < total) {
 		while (queued < total) {
 			uint32_t n = (uint32_t)(rnd(&rg) % max_msg) + 1;
-			struct rring_wire_iov iov = { (uintptr_t)st.data + queued,
-						      n, 1 };
+			struct rring_wire_iov iov = {
+			    (uintptr_t)st.data + queued, n, 1};
 
 			if (n > total - queued)
 				iov.len = n = (uint32_t)(total - queued);
@@ -274,7 +276,8 @@ static void run_valkey_receiver(uint32_t their_len, uint64_t total,
 			}
 			vk_recv_imm(&v, w.imm_data);
 			cr_assert_eq(w.remote_addr - (uintptr_t)v.rx + w.length,
-				     v.rx_offset, "write where Valkey expects it");
+				     v.rx_offset,
+				     "write where Valkey expects it");
 			if (w.signaled) {
 				last_sig = w.wr_id;
 				have_sig = true;
@@ -282,7 +285,8 @@ static void run_valkey_receiver(uint32_t their_len, uint64_t total,
 		}
 		/* the latest signaled completion acknowledges all before it */
 		if (have_sig)
-			cr_assert_eq(rring_wire_send_on_write_done(&s, last_sig), 0);
+			cr_assert_eq(
+			    rring_wire_send_on_write_done(&s, last_sig), 0);
 		for (unsigned int n; (n = rring_wire_send_reap(&s, res, 16));)
 			for (unsigned int i = 0; i < n; i++) {
 				cr_assert_eq(res[i].cookie, done++);
@@ -290,14 +294,17 @@ static void run_valkey_receiver(uint32_t their_len, uint64_t total,
 			}
 		/* connRdmaEventHandler: read everything, re-register if full */
 		if (v.rx_pos < v.rx_offset) {
-			check_bytes(&st, v.rx + v.rx_pos, v.rx_offset - v.rx_pos);
+			check_bytes(&st, v.rx + v.rx_pos,
+				    v.rx_offset - v.rx_pos);
 			v.rx_pos = v.rx_offset;
 		}
 		if (v.rx_pos == v.rx_len && rnd(&rg) % 4 == 0) {
 			vk_register_bytes(&v, cmd);
-			cr_assert_eq(rring_wire_msg_decode(cmd, 32, &m, NULL), 0);
+			cr_assert_eq(rring_wire_msg_decode(cmd, 32, &m, NULL),
+				     0);
 			cr_assert_eq(rring_wire_send_on_peer_buffer(
-					     &s, m.addr, m.length, m.rkey), 0);
+					 &s, m.addr, m.length, m.rkey),
+				     0);
 		}
 		cr_assert_lt(++steps, 10000000);
 	}
@@ -330,7 +337,7 @@ Test(wire_valkey, valkey_parses_our_advertisement)
 {
 	struct rring_wire_recv_params p;
 	struct rring_wire_recv r;
-	struct valkey v = { 0 };
+	struct valkey v = {0};
 	uint8_t cmd[32];
 
 	rring_wire_recv_params_init(&p);
