@@ -39,7 +39,9 @@
  * Rules: a write never crosses the window end; a window is filled exactly
  * to its end before the sender waits (a write is cut at the window end and
  * the rest goes into the next window); a re-advertisement resets the write
- * offset to 0; at most max_inflight writes are outstanding. Re-advertising
+ * offset to 0; at most max_inflight writes are outstanding, each at most
+ * max_write bytes (so the peer can consume a big value while the rest of
+ * it is still on the way). Re-advertising
  * a window that is partly written is a protocol violation (the receiver
  * only re-advertises a buffer that is completely written and consumed).
  */
@@ -89,6 +91,7 @@ void rring_wire_send_params_init(struct rring_wire_send_params *p)
 	p->max_inflight = RRING_WIRE_SEND_QUEUE - RRING_WIRE_CTRL_RESERVE;
 	p->signal_every = RRING_WIRE_SIGNAL_EVERY;
 	p->max_sge = RRING_WIRE_MAX_SGE;
+	p->max_write = RRING_WIRE_DEFAULT_MAX_WRITE;
 }
 
 static int check_params(const struct rring_wire_send_params *p)
@@ -98,6 +101,8 @@ static int check_params(const struct rring_wire_send_params *p)
 	if (!p->max_inflight || p->max_inflight > RRING_WIRE_SEND_QUEUE)
 		return -EINVAL;
 	if (!p->signal_every || !p->max_sge || p->max_sge > RRING_WIRE_MAX_SGE)
+		return -EINVAL;
+	if (!p->max_write || p->max_write > RRING_WIRE_RX_SIZE_MAX)
 		return -EINVAL;
 	return 0;
 }
@@ -182,6 +187,8 @@ int rring_wire_send_queue(struct rring_wire_send *s,
 		return -EPIPE;
 	if (count_iovs(iov, iovcnt, &n, &total))
 		return -EINVAL;
+	if (n > s->p.max_iovs)
+		return -E2BIG;
 	if (s->req_tail - s->req_head == s->p.max_requests ||
 	    s->p.max_iovs - (s->seg_tail - s->seg_head) < n)
 		return -EAGAIN;
@@ -327,13 +334,16 @@ static void record_write(struct rring_wire_send *s, struct rring_wire_write *w)
 
 static int next_ready(struct rring_wire_send *s, struct rring_wire_write *w)
 {
+	uint32_t space;
+
 	if (s->posted == s->queued ||
 	    s->infl_tail - s->infl_head >= s->p.max_inflight)
 		return -EAGAIN;
 	memset(w, 0, sizeof(*w));
 	w->remote_addr = s->win_addr + s->win_off;
 	w->rkey = s->win_rkey;
-	gather(s, w, s->win_len - s->win_off);
+	space = s->win_len - s->win_off;
+	gather(s, w, space < s->p.max_write ? space : s->p.max_write);
 	w->imm_data = htobe32(w->length);
 	s->win_off += w->length;
 	s->posted += w->length;

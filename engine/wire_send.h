@@ -16,6 +16,9 @@
  */
 
 #define RRING_WIRE_MAX_SGE 4u /* scatter entries per write action */
+/* Largest single write: the receiver sees a write's bytes only when it
+ * completes, so cutting big values lets the consumer start sooner. */
+#define RRING_WIRE_DEFAULT_MAX_WRITE (1u << 20)
 
 enum rring_wire_send_state {
 	/* No RegisterXferMemory from the peer yet: nothing may be written. */
@@ -64,6 +67,7 @@ struct rring_wire_send_params {
 	uint32_t max_inflight; /* writes posted and not completed */
 	uint32_t signal_every; /* signal at least one write in this many */
 	uint32_t max_sge;      /* 1..RRING_WIRE_MAX_SGE */
+	uint32_t max_write;    /* bytes per write, 1..RX_SIZE_MAX */
 };
 
 struct rring_wire_sreq {
@@ -120,7 +124,7 @@ struct rring_wire_send {
 };
 
 /* Any thread. Defaults: 1024 requests, 4096 iovecs, SEND_QUEUE minus
- * CTRL_RESERVE writes in flight, signal one in 512, 4 sges. */
+ * CTRL_RESERVE writes in flight, signal one in 512, 4 sges, 1 MiB writes. */
 void rring_wire_send_params_init(struct rring_wire_send_params *p);
 
 /* Owner thread. -EINVAL (bad params), -ENOMEM. Starts in WAIT_PEER_BUFFER. */
@@ -131,7 +135,8 @@ void rring_wire_send_destroy(struct rring_wire_send *s);
 
 /* Owner thread. Event: queue one request of @iovcnt iovecs (zero-length
  * ones skipped, total > 0). Memory stays caller-owned until the request is
- * reaped. -EAGAIN queue full, -EINVAL empty, -EPIPE closed. */
+ * reaped. -EAGAIN queue full, -EINVAL empty, -E2BIG more iovecs than
+ * max_iovs, -EPIPE closed. */
 int rring_wire_send_queue(struct rring_wire_send *s,
 			  const struct rring_wire_iov *iov, unsigned int iovcnt,
 			  uint64_t cookie);

@@ -177,6 +177,8 @@ static void sender_run(uint64_t seed)
 	p.max_inflight = 1 + pick(&f.r, 8);
 	p.signal_every = 1 + pick(&f.r, 8);
 	p.max_sge = 1 + pick(&f.r, RRING_WIRE_MAX_SGE);
+	p.max_write = pick(&f.r, 2) ? RRING_WIRE_DEFAULT_MAX_WRITE
+				    : 1 + pick(&f.r, 100000);
 	cr_assert_eq(rring_wire_send_init(&f.s, &p), 0);
 	for (int i = 0; i < FUZZ_EVENTS; i++) {
 		switch (pick(&f.r, 16)) {

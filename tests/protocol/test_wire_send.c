@@ -300,3 +300,45 @@ Test(wire_send, state_names)
 	cr_assert_str_eq(rring_wire_send_state_str(RRING_WIRE_SEND_NR_STATES),
 			 "INVALID");
 }
+
+Test(wire_send, writes_capped_at_max_write)
+{
+	struct rring_wire_send_params p;
+	struct rring_wire_write w;
+	uint32_t n = 0, total = 0;
+
+	rring_wire_send_destroy(&s);
+	rring_wire_send_params_init(&p);
+	cr_assert_eq(p.max_write, 1u << 20);
+	p.max_write = 10000;
+	cr_assert_eq(rring_wire_send_init(&s, &p), 0);
+	rring_wire_send_on_peer_buffer(&s, WIN_ADDR, KB64, WIN_KEY);
+	queue1(0x1000, KB64, 1);
+	while (rring_wire_send_next(&s, &w) == 0) {
+		cr_assert_eq(w.remote_addr, WIN_ADDR + total);
+		cr_assert_leq(w.length, 10000);
+		total += w.length;
+		n++;
+	}
+	cr_assert_eq(total, KB64);
+	cr_assert_eq(n, 7);
+	cr_assert_eq(s.state, RRING_WIRE_SEND_WINDOW_FULL);
+	p.max_write = 0;
+	cr_assert_eq(rring_wire_send_init(&(struct rring_wire_send){0}, &p),
+		     -EINVAL);
+}
+
+Test(wire_send, request_with_more_iovecs_than_capacity_is_refused)
+{
+	struct rring_wire_send_params p;
+	struct rring_wire_iov iov[5];
+
+	rring_wire_send_destroy(&s);
+	rring_wire_send_params_init(&p);
+	p.max_iovs = 4;
+	cr_assert_eq(rring_wire_send_init(&s, &p), 0);
+	for (int i = 0; i < 5; i++)
+		iov[i] = (struct rring_wire_iov){0x1000 * (i + 1), 10, 1};
+	cr_assert_eq(rring_wire_send_queue(&s, iov, 5, 1), -E2BIG);
+	cr_assert_eq(rring_wire_send_queue(&s, iov, 4, 1), 0);
+}

@@ -102,6 +102,7 @@ struct cfg {
 	bool log_sizes; /* log-uniform sizes */
 	uint32_t max_sge;
 	uint32_t max_inflight;
+	uint32_t max_write;
 	uint64_t cut_at; /* cut after this many bytes posted by A; 0 never */
 };
 
@@ -188,6 +189,7 @@ static void party_init(struct sim *s, int i)
 	sp.max_sge = s->c.max_sge ? s->c.max_sge : sp.max_sge;
 	sp.max_inflight =
 	    s->c.max_inflight ? s->c.max_inflight : sp.max_inflight;
+	sp.max_write = s->c.max_write ? s->c.max_write : sp.max_write;
 	sp.max_requests = 256;
 	cr_assert_eq(rring_wire_send_init(&x->snd, &sp), 0);
 	x->cq_cap = 2048;
@@ -646,14 +648,15 @@ Test(wire_sim, exact_multiple_of_window_readvertises_last_window)
 	run_full(&c, 40);
 }
 
-Test(wire_sim, one_sge_and_tiny_send_budget)
+Test(wire_sim, one_sge_tiny_send_budget_small_writes)
 {
 	struct cfg c = {.window = BOTH(KB64),
 			.nmsg = BOTH(1000 / SIM_SCALE),
 			.min_len = 1,
 			.max_len = 100000,
 			.max_sge = 1,
-			.max_inflight = 3};
+			.max_inflight = 3,
+			.max_write = 5000};
 
 	for (uint64_t seed = 50; seed <= 52; seed++)
 		run_full(&c, seed);
@@ -683,6 +686,7 @@ Test(wire_sim, cut_at_random_point_reports_exactly)
 
 		c.cut_at = rnd_range(&r, 1, 16u << 20);
 		c.max_inflight = i % 3 ? 0 : 5;
+		c.max_write = i % 4 ? 0 : 3000 + 1000 * (uint32_t)i;
 		run_cut(&c, 100 + (uint64_t)i);
 	}
 }
