@@ -78,11 +78,13 @@ int rring_wire_recv_init(struct rring_wire_recv *r,
 {
 	memset(r, 0, sizeof(*r));
 	if (p->buf_len < RRING_WIRE_RX_SIZE_MIN ||
-	    p->buf_len > RRING_WIRE_RX_SIZE_MAX || !p->rkey)
+	    p->buf_len > RRING_WIRE_RX_SIZE_MAX || !p->rkey ||
+	    (p->role != RRING_WIRE_ROLE_SERVER &&
+	     p->role != RRING_WIRE_ROLE_CLIENT)) {
+		r->state = RRING_WIRE_RECV_CLOSED;
+		r->reason = "invalid parameters";
 		return -EINVAL;
-	if (p->role != RRING_WIRE_ROLE_SERVER &&
-	    p->role != RRING_WIRE_ROLE_CLIENT)
-		return -EINVAL;
+	}
 	r->p = *p;
 	r->state = RRING_WIRE_RECV_IDLE;
 	return 0;

@@ -81,8 +81,9 @@ struct rring_wire_recv {
 /* Any thread. Defaults: server role, no buffer, keepalive 3 s. */
 void rring_wire_recv_params_init(struct rring_wire_recv_params *p);
 
-/* Owner thread. -EINVAL for a buffer outside RX_SIZE_MIN..MAX or a zero
- * rkey. Starts in IDLE. No allocation: nothing to destroy. */
+/* Owner thread. -EINVAL (machine left CLOSED) for a buffer outside
+ * RX_SIZE_MIN..MAX or a zero rkey. Starts in IDLE. No allocation: nothing
+ * to destroy. */
 int rring_wire_recv_init(struct rring_wire_recv *r,
 			 const struct rring_wire_recv_params *p);
 

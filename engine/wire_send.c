@@ -113,8 +113,10 @@ int rring_wire_send_init(struct rring_wire_send *s,
 	uint32_t ninfl;
 
 	memset(s, 0, sizeof(*s));
-	if (check_params(p))
+	if (check_params(p)) {
+		rring_wire_send_destroy(s);
 		return -EINVAL;
+	}
 	s->p = *p;
 	ninfl = roundup_pow2(p->max_inflight);
 	s->infl_mask = ninfl - 1;
@@ -132,21 +134,26 @@ int rring_wire_send_init(struct rring_wire_send *s,
 
 err_free_segs:
 	free(s->segs);
+	s->segs = NULL;
 err_free_reqs:
 	free(s->reqs);
+	s->reqs = NULL;
 err:
-	memset(s, 0, sizeof(*s));
+	rring_wire_send_destroy(s);
 	return -ENOMEM;
 }
 
+/* Also the state after a failed init: every event answers -EPIPE and
+ * nothing touches the (absent) arrays. */
 void rring_wire_send_destroy(struct rring_wire_send *s)
 {
 	free(s->infl);
 	free(s->segs);
 	free(s->reqs);
-	s->infl = NULL;
-	s->segs = NULL;
-	s->reqs = NULL;
+	memset(s, 0, sizeof(*s));
+	s->state = RRING_WIRE_SEND_CLOSED;
+	s->err = -EPIPE;
+	s->reason = "destroyed";
 }
 
 static bool is_open(const struct rring_wire_send *s)

@@ -127,10 +127,12 @@ struct rring_wire_send {
  * CTRL_RESERVE writes in flight, signal one in 512, 4 sges, 1 MiB writes. */
 void rring_wire_send_params_init(struct rring_wire_send_params *p);
 
-/* Owner thread. -EINVAL (bad params), -ENOMEM. Starts in WAIT_PEER_BUFFER. */
+/* Owner thread. -EINVAL (bad params), -ENOMEM. Starts in WAIT_PEER_BUFFER;
+ * after a failure the machine is CLOSED and destroy is still allowed. */
 int rring_wire_send_init(struct rring_wire_send *s,
 			 const struct rring_wire_send_params *p);
-/* Owner thread. Idempotent. */
+/* Owner thread. Idempotent; leaves the machine CLOSED with nothing to
+ * reap (reap requests first to learn their outcome). */
 void rring_wire_send_destroy(struct rring_wire_send *s);
 
 /* Owner thread. Event: queue one request of @iovcnt iovecs (zero-length

@@ -84,6 +84,8 @@ Test(wire_recv, params_validated)
 	p.buf_len = KB64;
 	p.rkey = 0;
 	cr_assert_eq(rring_wire_recv_init(&r, &p), -EINVAL);
+	cr_assert_eq(r.state, RRING_WIRE_RECV_CLOSED);
+	cr_assert_eq(rring_wire_recv_on_established(&r, 0), -EPIPE);
 }
 
 Test(wire_recv, established_advertises_buffer)

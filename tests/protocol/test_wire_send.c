@@ -44,6 +44,11 @@ Test(wire_send, params_validated)
 	rring_wire_send_params_init(&p);
 	p.max_requests = 1000;
 	cr_assert_eq(rring_wire_send_init(&t, &p), -EINVAL);
+	cr_assert_eq(t.state, RRING_WIRE_SEND_CLOSED, "failed init is dead");
+	cr_assert_eq(
+	    rring_wire_send_queue(&t, &(struct rring_wire_iov){1, 1, 1}, 1, 0),
+	    -EPIPE);
+	rring_wire_send_destroy(&t);
 	rring_wire_send_params_init(&p);
 	p.max_sge = RRING_WIRE_MAX_SGE + 1;
 	cr_assert_eq(rring_wire_send_init(&t, &p), -EINVAL);
