@@ -170,9 +170,10 @@ struct rring_io *rring_engine_io(struct rring_engine *e, unsigned int i);
 
 /* ---- Connections (management: any thread) ------------------------------ */
 
-/* Listen on addr (IPv4/IPv6 literal, NULL = any) and port. Blocks until the
- * poller has bound it; accepted connections report RRING_EVENT_ACCEPTED
- * with conn_ctx = ctx. Any thread, after rring_engine_start. */
+/* Listen on addr (IPv4/IPv6 literal, NULL = any) and port (0: any free
+ * port). Blocks until the poller has bound it and returns the bound port
+ * (> 0) or -errno. Accepted connections report RRING_EVENT_ACCEPTED with
+ * conn_ctx = ctx. Any thread, after rring_engine_start. */
 int rring_listen(struct rring_engine *e, const char *addr, uint16_t port,
 		 void *ctx);
 
@@ -219,6 +220,19 @@ void *rring_conn_ctx(const struct rring_conn *c);
 /* Immutable facts about a connection. Any thread holding an event for it. */
 uint64_t rring_conn_id(const struct rring_conn *c);
 struct rring_io *rring_conn_io(const struct rring_conn *c);
+
+/* What any thread may learn about a live connection by id. */
+struct rring_conn_info {
+	uint64_t id;
+	unsigned int io_index;	/* owner IO thread */
+	int outbound;		/* 1: rring_connect, 0: accepted */
+	uint32_t qp_num;	/* 0 before the QP exists */
+};
+
+/* Look a connection up by id in the table (under RCU; registers the calling
+ * thread with urcu on first use). -ENOENT once it is gone. Any thread. */
+int rring_engine_conn_info(struct rring_engine *e, uint64_t id,
+			   struct rring_conn_info *out);
 
 /* ---- Statistics ------------------------------------------------------------ */
 

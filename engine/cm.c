@@ -1,0 +1,432 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/* rdmaring: rdma_cm events, devices, connection setup and teardown (poller). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+
+/*
+ * Every function here runs on the poller thread. A connection's lifecycle
+ * (enum rr_conn_state) advances on rdma_cm events, on its first work
+ * completion (established) and on its owner's submissions (close, ack):
+ *
+ *   RESOLVING   --addr+route resolved, QP created, rdma_connect--> CONNECTING
+ *   (accept)    --QP created, rdma_accept---------------------->  CONNECTING
+ *   CONNECTING  --ESTABLISHED event or first completion--------> ESTABLISHED
+ *   any         --error, DISCONNECTED, owner's close-----------> CLOSING
+ *   CLOSING     --owner's CLOSE_ACK (or never told the owner)--> destroyed
+ */
+
+#define RR_RESOLVE_MS 2000
+#define RR_BACKLOG 1024
+
+static int set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
+
+int rr_cm_init(struct rring_engine *e)
+{
+	struct ibv_device **list;
+	int n = 0;
+
+	list = ibv_get_device_list(&n);
+	if (list && n > 0)
+		snprintf(e->dev_name, sizeof(e->dev_name), "%s",
+			 ibv_get_device_name(list[0]));
+	if (list)
+		ibv_free_device_list(list);
+	e->cm_ch = rdma_create_event_channel();
+	if (!e->cm_ch) {
+		rr_log(&e->h, RR_LOG_ERR, "rdma_create_event_channel: %s",
+		       strerror(errno));
+		return errno ? -errno : -ENODEV;
+	}
+	return set_nonblock(e->cm_ch->fd);
+}
+
+static void dev_fini(struct rr_dev *d)
+{
+	if (d->unacked)
+		ibv_ack_cq_events(d->cq, d->unacked);
+	d->unacked = 0;
+	if (d->cq)
+		ibv_destroy_cq(d->cq);
+	if (d->ch)
+		ibv_destroy_comp_channel(d->ch);
+	if (d->pd)
+		ibv_dealloc_pd(d->pd);
+	memset(d, 0, sizeof(*d));
+}
+
+void rr_cm_fini(struct rring_engine *e)
+{
+	struct rr_listener *l, *next;
+	int i;
+
+	for (l = e->listeners; l; l = next) {
+		next = l->next;
+		rdma_destroy_id(l->id);
+		free(l);
+	}
+	e->listeners = NULL;
+	for (i = 0; i < e->n_devs; i++)
+		dev_fini(&e->devs[i]);
+	e->n_devs = 0;
+	if (e->cm_ch)
+		rdma_destroy_event_channel(e->cm_ch);
+	e->cm_ch = NULL;
+}
+
+static int comp_vector(struct rring_engine *e, struct ibv_context *verbs)
+{
+	int nv = verbs->num_comp_vectors > 0 ? verbs->num_comp_vectors : 1;
+	int v = e->p.comp_vector >= 0 ? e->p.comp_vector
+		: e->place.poller_cpu >= 0 ? e->place.poller_cpu
+					    : 0;
+
+	return v % nv;
+}
+
+/* The shared PD, channel and CQ of a device, created on first use. */
+static struct rr_dev *get_dev(struct rring_engine *e, struct ibv_context *v)
+{
+	struct rr_dev *d;
+	int i;
+
+	for (i = 0; i < e->n_devs; i++)
+		if (e->devs[i].verbs == v)
+			return &e->devs[i];
+	if (e->n_devs == RR_MAX_DEVS) {
+		errno = ENOSPC;
+		return NULL;
+	}
+	d = &e->devs[e->n_devs];
+	d->verbs = v;
+	d->pd = ibv_alloc_pd(v);
+	if (!d->pd)
+		goto err;
+	d->ch = ibv_create_comp_channel(v);
+	if (!d->ch || set_nonblock(d->ch->fd))
+		goto err;
+	d->cq = ibv_create_cq(v, (int)e->p.cq_entries, NULL, d->ch,
+			      comp_vector(e, v));
+	if (!d->cq)
+		goto err;
+	if (rr_poller_add_dev(e, e->n_devs))
+		goto err;
+	e->n_devs++;
+	return d;
+err:
+	rr_log(&e->h, RR_LOG_ERR, "cannot set up device %s: %s",
+	       ibv_get_device_name(v->device), strerror(errno));
+	dev_fini(d);
+	return NULL;
+}
+
+/* QP, buffers, initial receives, table entry. 0 or -errno. */
+static int setup_qp(struct rring_engine *e, struct rring_conn *c)
+{
+	struct ibv_qp_init_attr attr;
+	int ret;
+
+	c->dev = get_dev(e, c->cm_id->verbs);
+	if (!c->dev)
+		return -errno;
+	memset(&attr, 0, sizeof(attr));
+	attr.send_cq = c->dev->cq;
+	attr.recv_cq = c->dev->cq;
+	attr.qp_type = IBV_QPT_RC;
+	attr.sq_sig_all = 0;
+	rr_msg_qp_caps(e, &attr.cap);
+	if (rdma_create_qp(c->cm_id, c->dev->pd, &attr))
+		return -errno;
+	c->qp_num = c->cm_id->qp->qp_num;
+	ret = rr_msg_setup(e, c);
+	if (ret)
+		return ret;
+	rr_table_add_qp(e, c);
+	return 0;
+}
+
+static void conn_param(struct rdma_conn_param *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->responder_resources = 1;
+	p->initiator_depth = 1;
+	p->retry_count = 7;
+	p->rnr_retry_count = 7;
+}
+
+/* ---- Teardown --------------------------------------------------------------- */
+
+void rr_conn_begin_close(struct rring_engine *e, struct rring_conn *c,
+			 int status)
+{
+	enum rr_conn_state prev = c->state;
+	struct rr_cqe q;
+
+	if (prev == RR_CONN_CLOSING)
+		return;
+	c->state = RR_CONN_CLOSING;
+	c->close_status = status;
+	if (c->cm_id && prev != RR_CONN_RESOLVING)
+		rdma_disconnect(c->cm_id); /* errors: already down */
+	if (!c->outbound && prev != RR_CONN_ESTABLISHED) {
+		/* The owner never heard of it: no handshake needed. */
+		c->reap_next = e->reap;
+		e->reap = c;
+		return;
+	}
+	memset(&q, 0, sizeof(q));
+	q.type = RR_CQE_CLOSE;
+	q.conn = c;
+	q.status = status;
+	rr_poller_push(e, c->owner, &q);
+}
+
+void rr_conn_destroy(struct rring_engine *e, struct rring_conn *c)
+{
+	/* Route what is still queued for this QP (dropped: CLOSING) so a
+	 * reused qp_num cannot receive a stale completion. */
+	if (c->dev)
+		while (rr_poller_poll_cq(e, c->dev->cq) > 0)
+			;
+	if (c->cm_id && c->cm_id->qp)
+		rdma_destroy_qp(c->cm_id);
+	rr_msg_teardown(e, c);
+	if (c->cm_id)
+		rdma_destroy_id(c->cm_id);
+	c->cm_id = NULL;
+	rr_table_del(e, c);
+}
+
+static void reap(struct rring_engine *e)
+{
+	struct rring_conn *c, *next;
+
+	c = e->reap;
+	e->reap = NULL;
+	for (; c; c = next) {
+		next = c->reap_next;
+		rr_conn_destroy(e, c);
+	}
+}
+
+void rr_conn_close_all(struct rring_engine *e)
+{
+	struct cds_lfht_iter it;
+	struct rring_conn *c;
+
+	rcu_read_lock();
+	cds_lfht_for_each_entry(e->by_id, &it, c, id_node)
+		rr_conn_begin_close(e, c, -ESHUTDOWN);
+	rcu_read_unlock();
+	reap(e);
+}
+
+/* ---- Listen and connect (control requests) ------------------------------------ */
+
+int rr_cm_listen(struct rring_engine *e, struct rr_ctl *ctl)
+{
+	struct rr_listener *l = calloc(1, sizeof(*l));
+	int ret;
+
+	if (!l)
+		return -ENOMEM;
+	l->ctx = ctl->ctx;
+	if (rdma_create_id(e->cm_ch, &l->id, l, RDMA_PS_TCP)) {
+		ret = -errno;
+		free(l);
+		return ret;
+	}
+	if (rdma_bind_addr(l->id, (struct sockaddr *)&ctl->addr) ||
+	    rdma_listen(l->id, RR_BACKLOG)) {
+		ret = -errno;
+		rdma_destroy_id(l->id);
+		free(l);
+		return ret;
+	}
+	l->next = e->listeners;
+	e->listeners = l;
+	return ntohs(rdma_get_src_port(l->id));
+}
+
+void rr_cm_connect(struct rring_engine *e, struct rr_ctl *ctl)
+{
+	struct rring_conn *c = rr_conn_new(e, ctl->conn_id, rr_pick_owner(e));
+
+	if (!c) {
+		rr_log(&e->h, RR_LOG_ERR, "connect: out of memory");
+		return;
+	}
+	c->outbound = 1;
+	c->ctx = ctl->ctx;
+	c->state = RR_CONN_RESOLVING;
+	rr_table_add(e, c);
+	if (e->stopping) {
+		rr_conn_begin_close(e, c, -ESHUTDOWN);
+		return;
+	}
+	if (e->n_conns > e->p.max_connections) {
+		rr_conn_begin_close(e, c, -EMFILE);
+		return;
+	}
+	if (rdma_create_id(e->cm_ch, &c->cm_id, c, RDMA_PS_TCP) ||
+	    rdma_resolve_addr(c->cm_id, NULL, (struct sockaddr *)&ctl->addr,
+			      RR_RESOLVE_MS))
+		rr_conn_begin_close(e, c, errno ? -errno : -EIO);
+}
+
+/* ---- Events ------------------------------------------------------------------ */
+
+static void on_connect_request(struct rring_engine *e,
+			       struct rdma_cm_event *ev)
+{
+	struct rr_listener *l = ev->listen_id->context;
+	struct rdma_conn_param param;
+	struct rring_conn *c;
+	int ret;
+
+	if (e->stopping || e->n_conns >= e->p.max_connections) {
+		rdma_reject(ev->id, NULL, 0);
+		e->reject_id = ev->id; /* ours; destroyed after the ack */
+		return;
+	}
+	c = rr_conn_new(e, __atomic_fetch_add(&e->next_conn_id, 1,
+					      __ATOMIC_RELAXED),
+			rr_pick_owner(e));
+	if (!c) {
+		rdma_reject(ev->id, NULL, 0);
+		e->reject_id = ev->id;
+		return;
+	}
+	c->cm_id = ev->id;
+	c->cm_id->context = c;
+	c->ctx = l->ctx;
+	c->state = RR_CONN_CONNECTING;
+	rr_table_add(e, c);
+	ret = setup_qp(e, c);
+	conn_param(&param);
+	if (!ret && rdma_accept(c->cm_id, &param))
+		ret = errno ? -errno : -EIO;
+	if (ret) {
+		rr_log(&e->h, RR_LOG_WARN, "accept failed: %s", strerror(-ret));
+		rdma_reject(c->cm_id, NULL, 0);
+		rr_conn_begin_close(e, c, ret);
+	}
+}
+
+static void on_route_resolved(struct rring_engine *e, struct rring_conn *c)
+{
+	struct rdma_conn_param param;
+	int ret = setup_qp(e, c);
+
+	conn_param(&param);
+	c->state = RR_CONN_CONNECTING;
+	if (!ret && rdma_connect(c->cm_id, &param))
+		ret = errno ? -errno : -EIO;
+	if (ret)
+		rr_conn_begin_close(e, c, ret);
+}
+
+static int event_errno(enum rdma_cm_event_type t)
+{
+	switch (t) {
+	case RDMA_CM_EVENT_ADDR_ERROR:
+	case RDMA_CM_EVENT_ROUTE_ERROR:
+		return -EHOSTUNREACH;
+	case RDMA_CM_EVENT_UNREACHABLE:
+		return -ENETUNREACH;
+	case RDMA_CM_EVENT_REJECTED:
+		return -ECONNREFUSED;
+	case RDMA_CM_EVENT_CONNECT_ERROR:
+		return -ECONNABORTED;
+	case RDMA_CM_EVENT_DEVICE_REMOVAL:
+		return -ENODEV;
+	default:
+		return -EIO;
+	}
+}
+
+static void on_conn_event(struct rring_engine *e, struct rdma_cm_event *ev)
+{
+	struct rring_conn *c = ev->id->context;
+
+	if (!c || c->state == RR_CONN_CLOSING)
+		return;
+	switch (ev->event) {
+	case RDMA_CM_EVENT_ADDR_RESOLVED:
+		if (c->state == RR_CONN_RESOLVING &&
+		    rdma_resolve_route(c->cm_id, RR_RESOLVE_MS))
+			rr_conn_begin_close(e, c, -errno);
+		break;
+	case RDMA_CM_EVENT_ROUTE_RESOLVED:
+		if (c->state == RR_CONN_RESOLVING)
+			on_route_resolved(e, c);
+		break;
+	case RDMA_CM_EVENT_ESTABLISHED:
+		if (c->state == RR_CONN_CONNECTING) {
+			struct rr_cqe q = { .type = RR_CQE_ESTABLISHED,
+					    .conn = c };
+
+			c->state = RR_CONN_ESTABLISHED;
+			rr_poller_push(e, c->owner, &q);
+		}
+		break;
+	case RDMA_CM_EVENT_DISCONNECTED:
+		rr_conn_begin_close(e, c,
+				    c->state == RR_CONN_ESTABLISHED
+					    ? 0
+					    : -ECONNRESET);
+		break;
+	case RDMA_CM_EVENT_TIMEWAIT_EXIT:
+	case RDMA_CM_EVENT_CONNECT_RESPONSE:
+		break;
+	default:
+		rr_conn_begin_close(e, c, event_errno(ev->event));
+		break;
+	}
+}
+
+static int is_listener(struct rring_engine *e, struct rdma_cm_id *id)
+{
+	struct rr_listener *l;
+
+	for (l = e->listeners; l; l = l->next)
+		if (l->id == id)
+			return 1;
+	return 0;
+}
+
+/* Handle every pending rdma_cm event; returns how many. */
+int rr_cm_events(struct rring_engine *e)
+{
+	struct rdma_cm_event *ev;
+	int n = 0;
+
+	while (rdma_get_cm_event(e->cm_ch, &ev) == 0) {
+		n++;
+		if (ev->event == RDMA_CM_EVENT_CONNECT_REQUEST)
+			on_connect_request(e, ev);
+		else if (!is_listener(e, ev->id))
+			on_conn_event(e, ev);
+		else if (ev->event == RDMA_CM_EVENT_DEVICE_REMOVAL)
+			rr_log(&e->h, RR_LOG_ERR, "listener's device removed");
+		rdma_ack_cm_event(ev);
+		if (e->reject_id)
+			rdma_destroy_id(e->reject_id);
+		e->reject_id = NULL;
+		reap(e);
+	}
+	reap(e);
+	return n;
+}

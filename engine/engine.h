@@ -1,0 +1,320 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* rdmaring: internal engine types shared by poller, IO threads and layers. */
+#ifndef RRING_ENGINE_H
+#define RRING_ENGINE_H
+
+#include <infiniband/verbs.h>
+#include <pthread.h>
+#include <rdma/rdma_cma.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <urcu.h> /* memb flavour */
+#include <urcu/rculfhash.h>
+
+#include "barrier.h"
+#include "log.h"
+#include "rdmaring.h"
+#include "ring.h"
+#include "rr_numa.h"
+
+/* ---- Ring entries --------------------------------------------------------- */
+
+/* Submission entry: IO thread -> poller. The poller only posts these. */
+enum rr_sqe_op {
+	RR_SQE_POST_SEND = 1,	/* SEND of [addr, len) with lkey */
+	RR_SQE_POST_WRITE_IMM,	/* RDMA_WRITE_WITH_IMM to remote_addr/rkey */
+	RR_SQE_POST_RECV,	/* receive into [addr, len) (len 0: no SGE) */
+	RR_SQE_REG_MR,		/* register [addr, len); result as RR_CQE_MR */
+	RR_SQE_DEREG_MR,	/* deregister the ibv_mr in wr_id */
+	RR_SQE_CLOSE,		/* owner asks to close conn */
+	RR_SQE_CLOSE_ACK,	/* owner dropped conn after RR_CQE_CLOSE */
+};
+
+#define RR_SQE_F_SIGNALED 0x1	/* request a send completion */
+#define RR_SQE_F_INLINE 0x2	/* IBV_SEND_INLINE */
+
+struct rr_sqe {
+	uint8_t op;		/* enum rr_sqe_op */
+	uint8_t flags;		/* RR_SQE_F_* */
+	uint16_t pad;
+	uint32_t len;
+	struct rring_conn *conn;
+	uint64_t wr_id;		/* returned in the completion */
+	uint64_t addr;
+	uint32_t lkey;
+	uint32_t rkey;
+	uint64_t remote_addr;
+	uint32_t imm;		/* network order, passed through */
+	uint32_t access;	/* REG_MR: IBV_ACCESS_* */
+	uint64_t reserved;
+};
+_Static_assert(sizeof(struct rr_sqe) == 64, "one cache line per sqe");
+
+/* Completion entry: poller -> owner IO thread. */
+enum rr_cqe_type {
+	RR_CQE_WC = 1,		/* a work completion of conn */
+	RR_CQE_ESTABLISHED,	/* conn is connected (before any of its WCs) */
+	RR_CQE_CLOSE,		/* conn is closing: last entry for it */
+	RR_CQE_MR,		/* result of RR_SQE_REG_MR */
+};
+
+struct rr_cqe {
+	uint8_t type;		/* enum rr_cqe_type */
+	uint8_t opcode;		/* enum ibv_wc_opcode */
+	uint8_t wc_status;	/* enum ibv_wc_status */
+	uint8_t wc_flags;	/* IBV_WC_WITH_IMM ... */
+	int32_t status;		/* CLOSE, MR: 0 or -errno */
+	struct rring_conn *conn;
+	uint64_t wr_id;
+	uint32_t byte_len;
+	uint32_t imm;		/* network order */
+	uint64_t aux;		/* MR: struct ibv_mr * */
+	uint32_t lkey, rkey;	/* MR */
+};
+_Static_assert(sizeof(struct rr_cqe) == 48, "cqe size");
+
+/* ---- Connections ------------------------------------------------------------ */
+
+/* Lifecycle, as the poller sees it. Only the poller reads or writes it. */
+enum rr_conn_state {
+	RR_CONN_RESOLVING = 1,	/* rring_connect: address/route lookup */
+	RR_CONN_CONNECTING,	/* QP created; connect/accept in progress */
+	RR_CONN_ESTABLISHED,	/* owner got RR_CQE_ESTABLISHED */
+	RR_CONN_CLOSING,	/* owner got RR_CQE_CLOSE; awaiting its ack */
+};
+
+/* Lifecycle, as the owner IO thread sees it. Only the owner touches it. */
+enum rr_owner_state {
+	RR_OWN_NEW = 0,		/* created, not established yet */
+	RR_OWN_OPEN,		/* established: send allowed */
+	RR_OWN_CLOSE_SENT,	/* rring_conn_close submitted */
+	RR_OWN_CLOSED,		/* CLOSE handled, ack submitted: hands off */
+};
+
+/* Message layer buffers (msg.c): allocated and registered by the poller at
+ * setup, then used by the owner until it acknowledges the close. */
+struct rr_msg_bufs {
+	unsigned char *area;	/* depth recv buffers, then depth send slots */
+	size_t area_size;
+	struct ibv_mr *mr;	/* poller-only handle */
+	uint32_t lkey;
+	uint32_t depth;
+	uint32_t rx_size;
+};
+
+struct rring_conn {
+	/* Immutable after creation (published with the table insert). */
+	uint64_t id;
+	struct rring_engine *e;
+	struct rring_io *owner;
+	int outbound;
+	uint32_t qp_num;	/* set before the QP table insert */
+
+	/* Poller-private. */
+	enum rr_conn_state state;
+	int close_status;
+	struct rdma_cm_id *cm_id;
+	struct rr_dev *dev;
+	struct cds_lfht_node id_node;
+	struct cds_lfht_node qp_node;
+	int in_qp_table;
+	struct rcu_head rcu;
+	struct rr_msg_bufs mb;
+	struct rring_conn *reap_next;	/* destroy after the cm event ack */
+
+	/* Owner-private (own cache line). */
+	_Alignas(RRING_CACHELINE) enum rr_owner_state ostate;
+	void *ctx;
+	uint32_t send_free;	/* free send slots on the stack */
+	uint16_t *send_stack;	/* free slot indices */
+	uint64_t *send_tag;	/* per slot */
+	uint32_t *send_len;	/* per slot, 0 when free */
+};
+
+struct rr_listener {
+	struct rdma_cm_id *id;
+	void *ctx;
+	struct rr_listener *next;
+};
+
+/* One verbs device (context from rdma_cm) and its shared objects. */
+struct rr_dev {
+	struct ibv_context *verbs;
+	struct ibv_pd *pd;
+	struct ibv_comp_channel *ch;
+	struct ibv_cq *cq;
+	unsigned int unacked;	/* CQ events read, not yet acked */
+	int armed;		/* ibv_req_notify_cq done, no event since */
+};
+#define RR_MAX_DEVS 4
+
+/* ---- IO threads ----------------------------------------------------------------- */
+
+/* A completion entry that found the owner's ring full (io_uring overflow). */
+struct rr_overflow {
+	struct rr_cqe *buf;
+	uint32_t head, tail, cap; /* FIFO; cap a power of two */
+};
+
+struct rring_io {
+	/* Immutable after start. */
+	struct rring_engine *e;
+	unsigned int idx;
+	int cpu;
+	int efd;		/* eventfd: poller wakes this IO thread */
+	struct rring_spsc *cq;	/* completions: poller -> io */
+	struct rring_spsc *sq;	/* submissions: io -> poller */
+	void *mem;		/* both rings' structs and slots */
+	size_t mem_size;
+	pthread_t thread;
+	int has_thread;
+
+	/* Poller-private. */
+	_Alignas(RRING_CACHELINE) struct rr_overflow ovf;
+	uint32_t b_idx, b_avail, b_used; /* open batch on cq */
+	int b_open;
+	int wake;		/* wake at the end of this loop */
+	unsigned int n_conns;	/* load, for least-loaded assignment */
+	struct rring_io *next_touched;
+
+	/* Owner-private. */
+	_Alignas(RRING_CACHELINE) pthread_t owner_tid;
+	_Atomic int owner_set;
+	int in_process;
+	uint32_t sq_idx, sq_avail, sq_used; /* open batch on sq */
+
+	/* Statistics: each counter has one writer, relaxed. */
+	_Alignas(RRING_CACHELINE) _Atomic uint64_t st_overflow; /* poller */
+	_Atomic uint64_t st_wakeups;	/* poller */
+	_Alignas(RRING_CACHELINE) _Atomic uint64_t st_completions; /* io */
+	_Atomic uint64_t st_rx_bytes;	/* io */
+	_Atomic uint64_t st_tx_bytes;	/* io */
+	_Atomic uint64_t st_conns;	/* io */
+};
+
+/* ---- Engine ------------------------------------------------------------------------ */
+
+enum rr_ctl_op { RR_CTL_LISTEN = 1, RR_CTL_CONNECT, RR_CTL_STOP };
+
+/* A request from any thread to the poller (control path, mutex + eventfd). */
+struct rr_ctl {
+	enum rr_ctl_op op;
+	struct sockaddr_storage addr;
+	void *ctx;
+	uint64_t conn_id;
+	int waited;		/* a caller waits on done/result */
+	int done;
+	int result;
+	struct rr_ctl *next;
+};
+
+#define RR_QPN_CACHE 4096	/* direct-mapped qp_num -> conn, poller only */
+
+struct rring_engine {
+	struct rring_params p;
+	struct rring_handlers h;
+	struct rr_placement place;
+	unsigned int n_io;
+	struct rring_io **io;
+
+	/* Control queue. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct rr_ctl *ctl_head, *ctl_tail;
+	_Atomic int ctl_pending;
+	int started, stopped, poller_ready, poller_exited;
+	int start_err;
+	pthread_t creator;
+
+	/* Poller thread and its private state. */
+	pthread_t poller;
+	int poller_efd;		/* wakes the poller */
+	_Atomic int stop_io;	/* IO threads return */
+	_Atomic int shutdown;	/* poller is done; rring_io_process fails */
+	int stopping;		/* poller: closing everything */
+	int epfd;
+	struct rdma_event_channel *cm_ch;
+	struct rr_dev devs[RR_MAX_DEVS];
+	int n_devs;
+	char dev_name[64];
+	struct rr_listener *listeners;
+	struct rring_conn *reap;	/* never told the owner: destroy soon */
+	struct rdma_cm_id *reject_id;	/* rejected request: destroy after ack */
+	unsigned int n_ovf;		/* IO threads with a non-empty overflow */
+	int cm_ready;			/* epoll saw the cm fd readable */
+	struct cds_lfht *by_id, *by_qpn;
+	struct rring_conn *qpn_cache[RR_QPN_CACHE];
+	uint64_t next_conn_id;	/* atomic via __atomic builtins */
+	unsigned int rr_next;	/* round-robin tie breaker */
+	unsigned int n_conns;
+	struct rring_io *touched; /* IO threads with an open batch */
+
+	/* Poller statistics (poller writes, relaxed). */
+	_Atomic uint64_t st_batches, st_cqes, st_post_calls, st_wrs;
+	_Atomic uint64_t st_sleeps, st_dropped, st_sleep_ns, st_conns;
+	_Atomic uint64_t st_sleep_since; /* start of the current sleep, or 0 */
+	uint64_t start_ns;
+};
+
+/* ---- Internal functions ------------------------------------------------------ */
+
+uint64_t rr_now_ns(void);
+void rr_wake_fd(int fd);
+
+/* engine.c: rings of every IO thread on node (also used by the bench). */
+int rr_engine_alloc_rings(struct rring_engine *e, int node);
+void rr_engine_free_rings(struct rring_engine *e);
+struct rring_engine *rr_engine_new(const struct rring_params *p,
+				   const struct rring_handlers *h);
+void rr_ctl_complete(struct rring_engine *e, struct rr_ctl *c, int result);
+
+/* conn_table.c: poller writes; lookups under rcu_read_lock. */
+int rr_table_init(struct rring_engine *e);
+void rr_table_fini(struct rring_engine *e);
+struct rring_conn *rr_conn_new(struct rring_engine *e, uint64_t id,
+			       struct rring_io *owner);
+void rr_table_add(struct rring_engine *e, struct rring_conn *c);
+void rr_table_add_qp(struct rring_engine *e, struct rring_conn *c);
+void rr_table_del(struct rring_engine *e, struct rring_conn *c);
+struct rring_conn *rr_table_by_qpn(struct rring_engine *e, uint32_t qpn);
+struct rring_io *rr_pick_owner(struct rring_engine *e);
+
+/* poller.c */
+void *rr_poller_main(void *arg);
+void rr_poller_push(struct rring_engine *e, struct rring_io *io,
+		    const struct rr_cqe *cqe);
+void rr_poller_route_wcs(struct rring_engine *e, const struct ibv_wc *wc,
+			 int n);
+int rr_poller_poll_cq(struct rring_engine *e, struct ibv_cq *cq);
+void rr_poller_flush(struct rring_engine *e);
+int rr_poller_flush_overflows(struct rring_engine *e);
+int rr_poller_drain_sq(struct rring_engine *e, struct rring_io *io);
+/* A device was opened: its completion channel joins the poller's epoll. */
+int rr_poller_add_dev(struct rring_engine *e, int dev_idx);
+
+/* cm.c: rdma_cm events and connection setup/teardown (poller). */
+int rr_cm_init(struct rring_engine *e);
+void rr_cm_fini(struct rring_engine *e);
+int rr_cm_events(struct rring_engine *e);
+int rr_cm_listen(struct rring_engine *e, struct rr_ctl *c);
+void rr_cm_connect(struct rring_engine *e, struct rr_ctl *c);
+void rr_conn_begin_close(struct rring_engine *e, struct rring_conn *c,
+			 int status);
+void rr_conn_destroy(struct rring_engine *e, struct rring_conn *c);
+void rr_conn_close_all(struct rring_engine *e);
+
+/* io.c */
+int rr_io_submit(struct rring_io *io, const struct rr_sqe *sqe);
+void rr_io_flush(struct rring_io *io);
+int rr_io_check_owner(struct rring_conn *c, const char *fn);
+void rr_io_event(struct rring_io *io, const struct rring_event *ev);
+
+/* msg.c: the simple message layer (issue 6 replaces it with the wire). */
+int rr_msg_setup(struct rring_engine *e, struct rring_conn *c);
+void rr_msg_teardown(struct rring_engine *e, struct rring_conn *c);
+void rr_msg_qp_caps(const struct rring_engine *e, struct ibv_qp_cap *cap);
+void rr_msg_on_wc(struct rring_io *io, struct rring_conn *c,
+		  const struct rr_cqe *cqe);
+void rr_msg_on_close(struct rring_io *io, struct rring_conn *c);
+
+#endif /* RRING_ENGINE_H */

@@ -1,0 +1,285 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/* rdmaring: IO threads: consume completions, submit work, sleep and wake. */
+#include <errno.h>
+#include <poll.h>
+#include <sched.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine.h"
+
+/*
+ * An IO thread consumes its completion ring (poller -> io) and produces on
+ * its submission ring (io -> poller). Submissions are batched: entries are
+ * written into reserved slots and published with one release store when
+ * rring_io_process finishes a batch (or at once when called outside it),
+ * followed by one NEED_WAKEUP check that wakes a sleeping poller.
+ *
+ * Sleeping mirrors the poller: rring_spsc_prepare_sleep on the completion
+ * ring (flag, full fence, re-check), then block on the eventfd that the
+ * poller writes when it publishes with the flag set.
+ */
+
+#define RR_IO_BATCH 64
+
+static void io_publish(struct rring_io *io)
+{
+	if (!io->sq_used)
+		return;
+	rring_spsc_publish(io->sq, io->sq_used);
+	io->sq_idx += io->sq_used;
+	io->sq_avail -= io->sq_used;
+	io->sq_used = 0;
+	/* Full fence inside pairs with prepare_sleep in poller_sleep. */
+	if (rring_spsc_needs_wakeup(io->sq))
+		rr_wake_fd(io->e->poller_efd);
+}
+
+void rr_io_flush(struct rring_io *io)
+{
+	io_publish(io);
+}
+
+int rr_io_submit(struct rring_io *io, const struct rr_sqe *sqe)
+{
+	if (rring_unlikely(io->sq_used == io->sq_avail)) {
+		io_publish(io);
+		/* The poller drains every ring each loop and never blocks,
+		 * so a full submission ring empties soon. */
+		while ((io->sq_avail = rring_spsc_reserve(
+				io->sq, rring_spsc_capacity(io->sq),
+				&io->sq_idx)) == 0) {
+			if (atomic_load_explicit(&io->e->shutdown,
+						 memory_order_acquire))
+				return -ESHUTDOWN;
+			sched_yield();
+		}
+	}
+	memcpy(rring_spsc_slot(io->sq, io->sq_idx + io->sq_used), sqe,
+	       sizeof(*sqe));
+	io->sq_used++;
+	if (!io->in_process)
+		io_publish(io);
+	return 0;
+}
+
+int rr_io_check_owner(struct rring_conn *c, const char *fn)
+{
+	struct rring_io *io = c->owner;
+
+	/* Acquire pairs with the release in set_owner. */
+	if (rring_likely(atomic_load_explicit(&io->owner_set,
+					      memory_order_acquire) &&
+			 pthread_equal(io->owner_tid, pthread_self())))
+		return 0;
+	rr_log(&io->e->h, RR_LOG_ERR,
+	       "%s: conn %llu belongs to IO thread %u; called from another "
+	       "thread",
+	       fn, (unsigned long long)c->id, io->idx);
+	return -EPERM;
+}
+
+static void set_owner(struct rring_io *io)
+{
+	if (rring_likely(atomic_load_explicit(&io->owner_set,
+					      memory_order_relaxed)))
+		return;
+	io->owner_tid = pthread_self();
+	/* Release pairs with the acquire in rr_io_check_owner. */
+	atomic_store_explicit(&io->owner_set, 1, memory_order_release);
+}
+
+void rr_io_event(struct rring_io *io, const struct rring_event *ev)
+{
+	io->e->h.event(io, ev, io->e->h.arg);
+}
+
+static void conn_event(struct rring_io *io, struct rring_conn *c,
+		       enum rring_event_type type, int status)
+{
+	struct rring_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.type = type;
+	ev.status = status;
+	ev.conn = c;
+	ev.conn_ctx = c->ctx;
+	rr_io_event(io, &ev);
+}
+
+static void on_established(struct rring_io *io, struct rring_conn *c)
+{
+	c->ostate = RR_OWN_OPEN;
+	atomic_fetch_add_explicit(&io->st_conns, 1, memory_order_relaxed);
+	conn_event(io, c, c->outbound ? RRING_EVENT_CONNECTED
+				       : RRING_EVENT_ACCEPTED, 0);
+}
+
+/* The last entry for c: report, drop state, acknowledge. After the ack
+ * the poller may free c, so c is not touched again. */
+static void on_close(struct rring_io *io, struct rring_conn *c, int status)
+{
+	struct rr_sqe ack;
+
+	if (c->ostate == RR_OWN_OPEN || c->ostate == RR_OWN_CLOSE_SENT)
+		atomic_fetch_sub_explicit(&io->st_conns, 1,
+					  memory_order_relaxed);
+	rr_msg_on_close(io, c);
+	c->ostate = RR_OWN_CLOSED;
+	conn_event(io, c, RRING_EVENT_CLOSED, status);
+	memset(&ack, 0, sizeof(ack));
+	ack.op = RR_SQE_CLOSE_ACK;
+	ack.conn = c;
+	rr_io_submit(io, &ack);
+}
+
+static void dispatch(struct rring_io *io, const struct rr_cqe *q)
+{
+	switch (q->type) {
+	case RR_CQE_WC:
+		rr_msg_on_wc(io, q->conn, q);
+		return;
+	case RR_CQE_ESTABLISHED:
+		on_established(io, q->conn);
+		return;
+	case RR_CQE_CLOSE:
+		on_close(io, q->conn, q->status);
+		return;
+	case RR_CQE_MR:
+		/* No user of raw registrations yet (the wire layer will be). */
+		return;
+	}
+	rr_log(&io->e->h, RR_LOG_ERR, "io %u: unknown completion type %u",
+	       io->idx, q->type);
+}
+
+static int drain_efd(struct rring_io *io)
+{
+	uint64_t v;
+
+	return read(io->efd, &v, sizeof(v)) == sizeof(v);
+}
+
+int rring_io_process(struct rring_io *io, unsigned int max)
+{
+	unsigned int done = 0;
+	uint32_t idx, i, n;
+
+	if (rring_unlikely(!io->cq))
+		return -EINVAL;
+	set_owner(io);
+	io->in_process = 1;
+	while (done < max) {
+		uint32_t want = max - done < RR_IO_BATCH ? max - done
+							 : RR_IO_BATCH;
+
+		n = rring_spsc_peek(io->cq, want, &idx);
+		if (!n)
+			break;
+		for (i = 0; i < n; i++)
+			dispatch(io, rring_spsc_slot(io->cq, idx + i));
+		rring_spsc_release(io->cq, n);
+		done += n;
+	}
+	io->in_process = 0;
+	io_publish(io);
+	if (done)
+		atomic_fetch_add_explicit(&io->st_completions, done,
+					  memory_order_relaxed);
+	if (io->e->p.io_external) {
+		/* Leave rring_io_fd readable exactly when work is left. */
+		if (done == max) {
+			rr_wake_fd(io->efd);
+		} else {
+			drain_efd(io);
+			if (!rring_spsc_prepare_sleep(io->cq)) {
+				rring_spsc_cancel_sleep(io->cq);
+				rr_wake_fd(io->efd);
+			}
+		}
+	}
+	if (!done && atomic_load_explicit(&io->e->shutdown,
+					  memory_order_acquire))
+		return -ESHUTDOWN;
+	return (int)done;
+}
+
+int rring_io_run(struct rring_io *io)
+{
+	struct rring_engine *e = io->e;
+	uint64_t idle_since = 0, idle_ns = (uint64_t)e->p.poll_idle_us * 1000;
+	struct pollfd pfd = { .fd = io->efd, .events = POLLIN };
+	int n;
+
+	while (!atomic_load_explicit(&e->stop_io, memory_order_acquire)) {
+		n = rring_io_process(io, 256);
+		if (n > 0) {
+			idle_since = 0;
+			continue;
+		}
+		if (!idle_since)
+			idle_since = rr_now_ns();
+		if (rr_now_ns() - idle_since < idle_ns) {
+			rring_cpu_relax();
+			continue;
+		}
+		if (rring_spsc_prepare_sleep(io->cq)) {
+			poll(&pfd, 1, -1);
+			drain_efd(io);
+		}
+		rring_spsc_cancel_sleep(io->cq);
+		idle_since = 0;
+	}
+	return 0;
+}
+
+int rring_io_fd(const struct rring_io *io)
+{
+	return io->efd;
+}
+
+unsigned int rring_io_index(const struct rring_io *io)
+{
+	return io->idx;
+}
+
+/* ---- Connection calls (owner thread) ----------------------------------------- */
+
+int rring_conn_close(struct rring_conn *c)
+{
+	struct rr_sqe q;
+	int ret;
+
+	if (!c)
+		return -EINVAL;
+	ret = rr_io_check_owner(c, __func__);
+	if (ret)
+		return ret;
+	if (c->ostate != RR_OWN_OPEN)
+		return 0;
+	c->ostate = RR_OWN_CLOSE_SENT;
+	memset(&q, 0, sizeof(q));
+	q.op = RR_SQE_CLOSE;
+	q.conn = c;
+	return rr_io_submit(c->owner, &q);
+}
+
+void rring_conn_set_ctx(struct rring_conn *c, void *ctx)
+{
+	c->ctx = ctx;
+}
+
+void *rring_conn_ctx(const struct rring_conn *c)
+{
+	return c->ctx;
+}
+
+uint64_t rring_conn_id(const struct rring_conn *c)
+{
+	return c->id;
+}
+
+struct rring_io *rring_conn_io(const struct rring_conn *c)
+{
+	return c->owner;
+}
