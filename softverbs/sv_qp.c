@@ -594,6 +594,10 @@ int sv_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
 			break;
 		qp->sq_head++;
 	}
+	if (ret)
+		sv_log(SV_LOG_INFO, "QP %u: post_send: %s (state %d, %u of %u in use)",
+		       qp->ibv.qp_num, strerror(ret), qp->state,
+		       qp->sq_head - qp->sq_done, qp->sq_cap);
 	pthread_mutex_unlock(&qp->lock);
 	if (ret && bad)
 		*bad = wr;

@@ -705,6 +705,13 @@ void sv_wire_event(struct sv_ep *ep, uint32_t events)
 		req_rx(c);
 		req_tx(c);
 	} else {
+		/*
+		 * Acks for our own requests first: the peer wrote them before
+		 * it could post what arrives here, as one wire would order
+		 * them (ibv_send_lat with a send queue of 1 relies on it).
+		 */
+		if (c->qp && c->qp->req)
+			req_rx(c->qp->req);
 		resp_rx(c);
 		resp_tx(c);
 	}
