@@ -29,6 +29,7 @@ struct reply {
 static struct svt_side a;
 static int to_child = -1, from_child = -1, child = -1;
 static struct svt_info peer;
+static uint8_t my_rnr_retry = 7;
 
 static void child_loop(int in, int out)
 {
@@ -116,7 +117,7 @@ static void setup(void)
 	o.buflen = 2 << 20;
 	svt_open(&a, &o);
 	svt_read_all(from_child, &peer, sizeof(peer));
-	svt_connect(&a, peer.qpn, 7);
+	svt_connect(&a, peer.qpn, my_rnr_retry);
 	svt_info(&a, &me);
 	svt_write_all(to_child, &me, sizeof(me));
 }
@@ -333,4 +334,35 @@ Test(sv_xproc, forked_child_holding_sockets_disturbs_nobody)
 Test(sv_xproc, ibv_fork_init_succeeds)
 {
 	cr_assert_eq(ibv_fork_init(), 0);
+}
+
+static void setup_rnr1(void)
+{
+	my_rnr_retry = 1;
+	setup();
+}
+
+TestSuite(sv_xproc_rnr, .init = setup_rnr1, .fini = teardown, .timeout = 60);
+
+Test(sv_xproc_rnr, finite_rnr_retry_fails_without_a_receive)
+{
+	cr_assert_eq(svt_post(&a, IBV_WR_SEND, 0, 100000, 0, 0, 0,
+			      IBV_SEND_SIGNALED, 1), 0);
+	expect_send(IBV_WC_RNR_RETRY_EXC_ERR, 0);
+	cr_assert_eq(svt_state(a.qp), IBV_QPS_ERR);
+	/* the peer discarded the payload and is still in business */
+	cr_assert_eq(ask('S', 0, 16, 0).status, 0);
+}
+
+Test(sv_xproc_rnr, receive_posted_in_time_succeeds)
+{
+	struct reply r;
+
+	cr_assert_eq(ask('R', 0, 4096, 1).status, 0);
+	cr_assert_eq(svt_post(&a, IBV_WR_SEND_WITH_IMM, 0, 4096, 0, 0, 5,
+			      IBV_SEND_SIGNALED | IBV_SEND_SOLICITED, 1), 0);
+	expect_send(IBV_WC_SUCCESS, IBV_WC_SEND);
+	r = ask('P', 0, 4096, 0);
+	cr_assert_eq(r.status, IBV_WC_SUCCESS);
+	cr_assert_eq(r.imm, 5);
 }
