@@ -102,6 +102,10 @@ static void conn_free_rcu(struct rcu_head *head)
 {
 	struct rring_conn *c = caa_container_of(head, struct rring_conn, rcu);
 
+	/* Acquire pairs with the release in rr_table_del: the grace period
+	 * already orders them; this makes it visible to ThreadSanitizer,
+	 * which cannot see urcu's membarrier-based ordering. */
+	(void)atomic_load_explicit(&c->retired, memory_order_acquire);
 	free(c->send_stack);
 	free(c->send_tag);
 	free(c->send_len);
@@ -122,6 +126,8 @@ void rr_table_del(struct rring_engine *e, struct rring_conn *c)
 	c->owner->n_conns--;
 	e->n_conns--;
 	atomic_store_explicit(&e->st_conns, e->n_conns, memory_order_relaxed);
+	/* Release pairs with the acquire in conn_free_rcu. */
+	atomic_store_explicit(&c->retired, 1, memory_order_release);
 	call_rcu(&c->rcu, conn_free_rcu);
 }
 

@@ -121,6 +121,7 @@ struct rring_conn {
 	struct rcu_head rcu;
 	struct rr_msg_bufs mb;
 	struct rring_conn *reap_next;	/* destroy after the cm event ack */
+	_Atomic int retired;		/* removed; freed after grace period */
 
 	/* Owner-private (own cache line). */
 	_Alignas(RRING_CACHELINE) enum rr_owner_state ostate;

@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: BSD-3-Clause
 /* rdmaring tests: echo over softverbs, in one process and across a fork. */
 #define _GNU_SOURCE
+#ifdef RRING_TEST_NO_CRITERION
+#include "no_criterion.h" /* TSan builds: see that header */
+#else
 #include <criterion/criterion.h>
+#endif
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -256,8 +260,10 @@ Test(echo, connect_refused_reports_closed, .timeout = 60)
 /* The server in a child process: softverbs' cross-process path.
  * TODO: disabled: over softverbs' socket transport the client's sends are
  * never acknowledged (connections establish, no data arrives); enable when
- * softverbs' cross-process data path works with rdma_cm-made QPs. */
-Test(echo, across_processes, .timeout = 120, .disabled = true)
+ * softverbs' cross-process data path works with rdma_cm-made QPs
+ * (build with -DRRING_TEST_XPROC to run it). */
+#ifdef RRING_TEST_XPROC
+Test(echo, across_processes, .timeout = 120)
 {
 	static struct pair t;
 	int port_pipe[2], done_pipe[2], status, done;
@@ -309,3 +315,4 @@ Test(echo, across_processes, .timeout = 120, .disabled = true)
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		  "server child status %#x", status);
 }
+#endif /* RRING_TEST_XPROC */
