@@ -274,7 +274,7 @@ int rdma_disconnect(struct rdma_cm_id *id)
 	case CM_REP_RCVD:
 		cm_qp_to_err(c);
 		cm_msg_init(&m, CM_MSG_DREQ, NULL, 0);
-		if (!c->peer_gone && c->pid == getpid() && !sv_forked_child())
+		if (!c->peer_gone && c->pid == getpid())
 			cm_send(c, &m);
 		c->state = CM_DISCONNECTED;
 		ret = cm_queue_event(c, c, RDMA_CM_EVENT_DISCONNECTED, 0, NULL,
@@ -356,5 +356,8 @@ err:
 int rdma_notify(struct rdma_cm_id *id, enum ibv_event_type event)
 {
 	(void)event;
-	return id ? 0 : cm_err(EINVAL);
+	if (!id)
+		return cm_err(EINVAL);
+	sv_strict_touch(&cm_id_of(id)->owner, "cm_id", id);
+	return 0; /* IBV_EVENT_COMM_EST: the handshake already completed */
 }

@@ -23,8 +23,6 @@ static void finish_conn_req(struct cm_event *e)
 	struct cm_channel *priv = NULL;
 
 	e->ev.listen_id = &l->id;
-	k->user_owned = true;
-	k->listen = NULL;
 	k->id.context = l->id.context;
 	k->id.ps = l->id.ps;
 	k->id.qp_type = l->id.qp_type;
@@ -114,8 +112,14 @@ int rdma_get_cm_event(struct rdma_event_channel *channel,
 	for (;;) {
 		pthread_mutex_lock(&cm_lock);
 		e = cm_channel_pop(c);
-		if (e)
+		if (e) {
 			e->owner->reported++;
+			/* From now on the child is the caller's, not the listener's. */
+			if (e->ev.event == RDMA_CM_EVENT_CONNECT_REQUEST) {
+				e->target->user_owned = true;
+				e->target->listen = NULL;
+			}
+		}
 		pthread_mutex_unlock(&cm_lock);
 		if (e)
 			break;

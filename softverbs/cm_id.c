@@ -215,8 +215,8 @@ static void say_goodbye(struct cm_id *c)
 {
 	struct cm_msg m;
 
-	if (c->fd < 0 || c->peer_gone || c->pid != getpid() ||
-	    sv_forked_child())
+	/* Sockets inherited across fork() belong to the parent. */
+	if (c->fd < 0 || c->peer_gone || c->pid != getpid())
 		return;
 	if (c->state == CM_REQ_RCVD) {
 		cm_msg_init(&m, CM_MSG_REJ, NULL, 0);

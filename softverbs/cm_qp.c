@@ -271,6 +271,7 @@ int rdma_create_srq_ex(struct rdma_cm_id *id,
 
 	if (!id || !attr)
 		return cm_err(EINVAL);
+	sv_strict_touch(&cm_id_of(id)->owner, "cm_id", id);
 	if ((attr->comp_mask & IBV_SRQ_INIT_ATTR_TYPE) &&
 	    attr->srq_type != IBV_SRQT_BASIC)
 		return cm_err(ENOSYS); /* XRC and tag matching: not here */
@@ -310,6 +311,7 @@ void rdma_destroy_srq(struct rdma_cm_id *id)
 {
 	if (!id)
 		return;
+	sv_strict_touch(&cm_id_of(id)->owner, "cm_id", id);
 	if (id->srq)
 		ibv_destroy_srq(id->srq);
 	id->srq = NULL;
