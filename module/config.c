@@ -96,6 +96,9 @@ static int register_knob(RedisModuleCtx *ctx, const struct rdm_knob_desc *d)
 	unsigned int flags = REDISMODULE_CONFIG_DEFAULT;
 	void *priv = (void *)d;
 
+	if (d->flags & RDM_KNOB_F_HIDDEN)
+		flags |= REDISMODULE_CONFIG_HIDDEN;
+
 	if (d->type == RDM_KNOB_STR)
 		return RedisModule_RegisterStringConfig(
 		    ctx, d->name, rdm_mod.knobs.bind, flags, get_bind, set_bind,

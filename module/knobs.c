@@ -45,6 +45,10 @@ static const struct rdm_knob_desc knob_table[RDM_KNOB_NR] = {
 			      RDM_KNOB_F_RUNTIME, RDM_DEFAULT_MAX_CLIENTS,
 			      RDM_MAX_CLIENTS_MIN, RDM_MAX_CLIENTS_MAX, NULL,
 			      NULL},
+    [RDM_KNOB_LOOPBACK_PORT] = {RDM_KNOB_LOOPBACK_PORT, "loopback-port",
+				RDM_KNOB_NUM, RDM_KNOB_F_HIDDEN,
+				RDM_DEFAULT_LOOPBACK_PORT, 0, 65535, NULL,
+				"0 = off; TCP on 127.0.0.1, for tests"},
 };
 
 void rdm_knobs_init(struct rdm_knobs *k)

@@ -35,8 +35,9 @@
 #define RDM_DEFAULT_RING_ENTRIES 4096
 #define RDM_RING_ENTRIES_MIN 64
 #define RDM_RING_ENTRIES_MAX (1 << 24)
-#define RDM_DEFAULT_POLLER_CPU (-1) /* -1: a CPU on the NIC's node, -2: none   \
-				     */
+#define RDM_DEFAULT_POLLER_CPU                                                 \
+	(-1) /* -1: a CPU on the NIC's node, -2: none                          \
+	      */
 #define RDM_POLLER_CPU_MIN (-2)
 #define RDM_POLLER_CPU_MAX 4095
 #define RDM_DEFAULT_NUMA_NODE (-1) /* -1: the NIC's node */
@@ -45,6 +46,8 @@
 #define RDM_DEFAULT_MAX_CLIENTS 10000
 #define RDM_MAX_CLIENTS_MIN 1
 #define RDM_MAX_CLIENTS_MAX 1000000
+/* Testing aid: serve the module's data path over TCP on 127.0.0.1:port. */
+#define RDM_DEFAULT_LOOPBACK_PORT 0 /* 0: off */
 
 enum rdm_knob_id {
 	RDM_KNOB_BIND,
@@ -57,6 +60,7 @@ enum rdm_knob_id {
 	RDM_KNOB_POLLER_CPU,
 	RDM_KNOB_NUMA_NODE,
 	RDM_KNOB_MAX_CLIENTS,
+	RDM_KNOB_LOOPBACK_PORT,
 	RDM_KNOB_NR,
 };
 
@@ -67,6 +71,7 @@ enum rdm_knob_type {
 
 #define RDM_KNOB_F_RUNTIME (1u << 0) /* CONFIG SET applies at once */
 #define RDM_KNOB_F_POW2 (1u << 1)    /* value must be a power of two */
+#define RDM_KNOB_F_HIDDEN (1u << 2)  /* testing aid, not in CONFIG GET * */
 
 struct rdm_knob_desc {
 	enum rdm_knob_id id;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "loopback.h"
 #include "module.h"
 
 #define RDM_EXPORT __attribute__((visibility("default")))
@@ -62,6 +63,56 @@ static void log_knobs(RedisModuleCtx *ctx)
 				"no clients are served");
 }
 
+static bool lb_running(void *priv)
+{
+	(void)priv;
+	return rdm_loopback_running();
+}
+
+static int lb_stop(void *priv)
+{
+	(void)priv;
+	return rdm_loopback_stop();
+}
+
+static void lb_stats(void *priv, struct rdm_stats *s)
+{
+	(void)priv;
+	rdm_loopback_stats(s);
+}
+
+/* The TCP stand-in for the RDMA transport (hidden knob loopback-port). */
+static int start_loopback(RedisModuleCtx *ctx)
+{
+	static const struct rdm_engine_ops ops = {
+	    .running = lb_running, .stop = lb_stop, .stats = lb_stats};
+	long long port = rdm_mod.knobs.num[RDM_KNOB_LOOPBACK_PORT];
+	int ret;
+
+	if (!port)
+		return 0;
+	ret = rdm_dispatch_start(ctx);
+	if (ret)
+		goto err;
+	ret = rdm_loopback_start((uint16_t)port,
+				 (size_t)rdm_mod.knobs.num[RDM_KNOB_RX_SIZE]);
+	if (ret) {
+		rdm_dispatch_stop();
+		goto err;
+	}
+	rdm_module_set_engine(&ops);
+	RedisModule_Log(ctx, RDM_LOG_NOTICE,
+			"serving the data path over TCP on 127.0.0.1:%lld "
+			"(loopback-port, for tests)",
+			port);
+	return 0;
+err:
+	RedisModule_Log(ctx, RDM_LOG_WARNING,
+			"cannot serve on loopback-port %lld: %s", port,
+			strerror(-ret));
+	return ret;
+}
+
 RDM_EXPORT int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv,
 				  int argc);
 RDM_EXPORT int RedisModule_OnUnload(RedisModuleCtx *ctx);
@@ -82,6 +133,8 @@ int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc)
 				"cannot register the INFO section");
 		goto err_release_config;
 	}
+	if (start_loopback(ctx))
+		goto err_release_config;
 	log_knobs(ctx);
 	return REDISMODULE_OK;
 
@@ -98,6 +151,8 @@ int RedisModule_OnUnload(RedisModuleCtx *ctx)
 		RedisModule_Log(ctx, RDM_LOG_WARNING, "%s", msg);
 		return REDISMODULE_ERR;
 	}
+	rdm_dispatch_stop();
+	rdm_module_set_engine(NULL);
 	rdm_config_release();
 	RedisModule_Log(ctx, RDM_LOG_NOTICE, "unloaded");
 	return REDISMODULE_OK;

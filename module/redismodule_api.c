@@ -22,6 +22,7 @@ RedisModuleString *(*RedisModule_CreateStringPrintf)(RedisModuleCtx *,
 						     const char *, ...);
 void (*RedisModule_FreeString)(RedisModuleCtx *, RedisModuleString *);
 const char *(*RedisModule_StringPtrLen)(const RedisModuleString *, size_t *);
+int (*RedisModule_StringToLongLong)(const RedisModuleString *, long long *);
 int (*RedisModule_ReplyWithError)(RedisModuleCtx *, const char *);
 int (*RedisModule_ReplyWithSimpleString)(RedisModuleCtx *, const char *);
 int (*RedisModule_ReplyWithLongLong)(RedisModuleCtx *, long long);
@@ -49,6 +50,8 @@ void (*RedisModule_SetContextUser)(RedisModuleCtx *, const RedisModuleUser *);
 int (*RedisModule_EventLoopAdd)(int, int, RedisModuleEventLoopFunc, void *);
 int (*RedisModule_EventLoopDel)(int, int);
 int (*RedisModule_EventLoopAddOneShot)(RedisModuleEventLoopOneShotFunc, void *);
+RedisModuleTimerID (*RedisModule_CreateTimer)(RedisModuleCtx *, long long,
+					      RedisModuleTimerProc, void *);
 int (*RedisModule_RegisterNumericConfig)(RedisModuleCtx *, const char *,
 					 long long, unsigned int, long long,
 					 long long,
@@ -102,6 +105,7 @@ static const struct api_entry api_table[] = {
     API(CreateStringPrintf),
     API(FreeString),
     API(StringPtrLen),
+    API(StringToLongLong),
     API(ReplyWithError),
     API(ReplyWithSimpleString),
     API(ReplyWithLongLong),
@@ -126,6 +130,7 @@ static const struct api_entry api_table[] = {
     API(EventLoopAdd),
     API(EventLoopDel),
     API(EventLoopAddOneShot),
+    API(CreateTimer),
     API(RegisterNumericConfig),
     API(RegisterStringConfig),
     API(LoadConfigs),

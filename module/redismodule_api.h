@@ -104,6 +104,8 @@ typedef void (*RedisModuleInfoFunc)(RedisModuleInfoCtx *ctx,
 				    int for_crash_report);
 typedef void (*RedisModuleEventLoopFunc)(int fd, void *user_data, int mask);
 typedef void (*RedisModuleEventLoopOneShotFunc)(void *user_data);
+typedef uint64_t RedisModuleTimerID;
+typedef void (*RedisModuleTimerProc)(RedisModuleCtx *ctx, void *data);
 
 typedef long long (*RedisModuleConfigGetNumericFunc)(const char *name,
 						     void *privdata);
@@ -149,6 +151,8 @@ extern void (*RedisModule_FreeString)(RedisModuleCtx *ctx,
 				      RedisModuleString *str);
 extern const char *(*RedisModule_StringPtrLen)(const RedisModuleString *str,
 					       size_t *len);
+extern int (*RedisModule_StringToLongLong)(const RedisModuleString *str,
+					   long long *ll);
 
 /* Replies to a module command. */
 extern int (*RedisModule_ReplyWithError)(RedisModuleCtx *ctx, const char *err);
@@ -185,7 +189,7 @@ extern void (*RedisModule_FreeModuleUser)(RedisModuleUser *user);
 extern int (*RedisModule_ACLCheckCommandPermissions)(RedisModuleUser *user,
 						     RedisModuleString **argv,
 						     int argc);
-/* optional: Redis 7.0.x builds differ; the engine integration checks. */
+/* optional; not used: in 7.0.15 RM_Call with "C" crashes on an ACL denial */
 extern void (*RedisModule_SetContextUser)(RedisModuleCtx *ctx,
 					  const RedisModuleUser *user);
 
@@ -196,6 +200,12 @@ extern int (*RedisModule_EventLoopAdd)(int fd, int mask,
 extern int (*RedisModule_EventLoopDel)(int fd, int mask);
 extern int (*RedisModule_EventLoopAddOneShot)(
     RedisModuleEventLoopOneShotFunc func, void *user_data);
+
+/* Timers: a callback's context propagates what it ran when it ends. */
+extern RedisModuleTimerID (*RedisModule_CreateTimer)(RedisModuleCtx *ctx,
+						     long long period,
+						     RedisModuleTimerProc cb,
+						     void *data);
 
 /* Configs. */
 extern int (*RedisModule_RegisterNumericConfig)(

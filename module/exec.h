@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* rdmaring module: client sessions, command jobs and their main-thread run. */
+#ifndef RDM_EXEC_H
+#define RDM_EXEC_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "mpsc.h"
+#include "redismodule_api.h"
+#include "resp.h"
+
+/*
+ * Data path between a transport's IO thread and the main thread:
+ *   IO thread: parse a command (rdm_resp_parse), rdm_job_new (arguments
+ *     become RedisModuleStrings, one copy), rdm_dispatch_submit.
+ *   main thread (event loop, through the dispatch eventfd): a batch of jobs,
+ *     each run by rdm_exec_job: NOAUTH, connection-state commands (AUTH,
+ *     SELECT, HELLO, QUIT, RESET), the command policy, then RedisModule_Call
+ *     as the session's user in the session's database, propagated like a
+ *     TCP client's command. The job goes to the owner's reply queue.
+ *   IO thread: sends job->out (the reply's RESP2 bytes, in the CallReply's
+ *     own memory), then rdm_dispatch_release hands the job back to the main
+ *     thread, which frees it.
+ * A session's jobs are run in submission order (one FIFO queue). While a
+ * session is not authenticated its transport submits one command at a time
+ * and waits for the reply (as Redis runs each command before parsing the
+ * next): AUTH decides the parser's limits for what follows.
+ */
+
+/* One client connection's server-side state. */
+struct rdm_session {
+	uint64_t id;
+	/* written by the main thread, read by the IO thread (parser limits) */
+	atomic_bool authenticated;
+	/* main thread only */
+	bool auth_known; /* authenticated decided from the default user */
+	bool quit;	 /* QUIT ran: later commands are dropped */
+	int db;
+	char user[128]; /* ACL user of the connection */
+};
+
+enum rdm_job_kind {
+	RDM_JOB_COMMAND, /* run on the main thread */
+	RDM_JOB_REPLY,	 /* result ready for the owner IO thread */
+	RDM_JOB_RELEASE, /* sent; the main thread frees it */
+};
+
+struct rdm_job {
+	struct rdm_mpsc_node node; /* first member */
+	enum rdm_job_kind kind;
+	struct rdm_session *s;
+	struct rdm_mpsc *reply_q;   /* the owner IO thread's queue */
+	void *owner;		    /* transport's per-connection pointer */
+	struct rdm_job *order_next; /* transport's reply order list */
+	bool ready;		    /* owner IO thread: result arrived */
+	int argc;
+	RedisModuleString **argv;
+	/* result */
+	RedisModuleCallReply *reply;
+	const char *out; /* bytes to send */
+	size_t out_len;
+	bool close_after; /* QUIT: close once sent */
+	char msg[320];	  /* module-made reply */
+};
+
+/* rdm_session_init - fresh session (authentication decided at first use on
+ * the main thread, as Redis decides it when the client is created). */
+void rdm_session_init(struct rdm_session *s, uint64_t id);
+
+/* rdm_job_new - command job from parsed arguments; copies them into
+ * RedisModuleStrings. NULL on allocation failure. Owner IO thread. */
+struct rdm_job *rdm_job_new(struct rdm_session *s, struct rdm_mpsc *reply_q,
+			    void *owner, const struct rdm_resp_arg *argv,
+			    int argc);
+
+/* rdm_job_new_static - ready-made reply (e.g. a protocol error) that does
+ * not visit the main thread; free with rdm_job_free. Owner IO thread. */
+struct rdm_job *rdm_job_new_static(struct rdm_session *s, void *owner,
+				   const char *out, size_t len,
+				   bool close_after);
+
+/* rdm_job_free - main thread (or any thread for a job without a reply and
+ * arguments, e.g. from rdm_job_new_static). */
+void rdm_job_free(struct rdm_job *j);
+
+/* rdm_exec_job - run a command job and fill its result. Main thread. */
+void rdm_exec_job(RedisModuleCtx *ctx, struct rdm_job *j);
+
+/* Dispatch: the main thread's job queue, registered with the event loop. */
+int rdm_dispatch_start(RedisModuleCtx *ctx);
+/* rdm_dispatch_stop - unregister; frees queued jobs. Main thread, after
+ * every producer stopped. */
+void rdm_dispatch_stop(void);
+/* rdm_dispatch_submit / rdm_dispatch_release - any thread. */
+void rdm_dispatch_submit(struct rdm_job *j);
+void rdm_dispatch_release(struct rdm_job *j);
+
+#endif /* RDM_EXEC_H */
