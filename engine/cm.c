@@ -224,11 +224,17 @@ static void reap(struct rring_engine *e)
 void rr_conn_close_all(struct rring_engine *e)
 {
 	struct cds_lfht_iter it;
-	struct rring_conn *c;
+	struct cds_lfht_node *node;
 
+	/* Not cds_lfht_for_each_entry: its container_of on the final NULL
+	 * node is undefined behaviour (UBSan reports it). */
 	rcu_read_lock();
-	cds_lfht_for_each_entry(e->by_id, &it, c, id_node)
-		rr_conn_begin_close(e, c, -ESHUTDOWN);
+	for (cds_lfht_first(e->by_id, &it);
+	     (node = cds_lfht_iter_get_node(&it)) != NULL;
+	     cds_lfht_next(e->by_id, &it))
+		rr_conn_begin_close(e, caa_container_of(node, struct rring_conn,
+							id_node),
+				    -ESHUTDOWN);
 	rcu_read_unlock();
 	reap(e);
 }
