@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* rdmaring module: client sessions, command jobs and their main-thread run. */
 #define _GNU_SOURCE /* memmem */
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -14,11 +15,16 @@
 
 #define POLICY_ARGS_MAX 64 /* XREAD options precede STREAMS */
 
+/* Does a new client start authenticated (default user on, nopass)? The
+ * main thread refreshes it whenever it decides for a session, so a new
+ * connection's first command is parsed with the right limits. */
+static atomic_bool auth_open_hint;
+
 void rdm_session_init(struct rdm_session *s, uint64_t id)
 {
 	memset(s, 0, sizeof(*s));
 	s->id = id;
-	atomic_init(&s->authenticated, false);
+	atomic_init(&s->authenticated, atomic_load(&auth_open_hint));
 	snprintf(s->user, sizeof(s->user), "default");
 }
 
@@ -204,7 +210,10 @@ out:
 
 static void session_reset_auth(RedisModuleCtx *ctx, struct rdm_session *s)
 {
-	atomic_store(&s->authenticated, default_user_open(ctx));
+	bool open = default_user_open(ctx);
+
+	atomic_store(&auth_open_hint, open);
+	atomic_store(&s->authenticated, open);
 	s->auth_known = true;
 	snprintf(s->user, sizeof(s->user), "default");
 }
@@ -360,6 +369,18 @@ static bool no_auth_cmd(RedisModuleString *name)
 	       name_is(name, "quit") || name_is(name, "reset");
 }
 
+/* The command name as Redis prints it (its table name: lower case). */
+static const char *lower_name(RedisModuleString *a, char *buf, size_t size)
+{
+	size_t i, len;
+	const char *p = RedisModule_StringPtrLen(a, &len);
+
+	for (i = 0; i < len && i < size - 1; i++)
+		buf[i] = (char)tolower((unsigned char)p[i]);
+	buf[i] = '\0';
+	return buf;
+}
+
 /*
  * ACLs: Redis 7.0.15 crashes when RM_Call's 'C' flag (run as the context
  * user) refuses a command (it logs the denial through the temporary
@@ -374,6 +395,7 @@ static bool acl_allows(RedisModuleCtx *ctx, struct rdm_job *j)
 	RedisModuleCallReply *r;
 	RedisModuleUser *user;
 	const char *txt = NULL;
+	char name[129];
 	bool ok = true;
 	size_t len = 0;
 
@@ -405,8 +427,8 @@ static bool acl_allows(RedisModuleCtx *ctx, struct rdm_job *j)
 		if (memmem(txt, len, "' command", 9))
 			reply_msg(j,
 				  "-NOPERM this user has no permissions to run "
-				  "the '%.128s' command",
-				  RedisModule_StringPtrLen(j->argv[0], NULL));
+				  "the '%s' command",
+				  lower_name(j->argv[0], name, sizeof(name)));
 		else if (memmem(txt, len, "' channel", 9))
 			reply_msg(j, "-NOPERM this user has no permissions to "
 				     "access one of the channels used as "
@@ -547,6 +569,7 @@ int rdm_dispatch_start(RedisModuleCtx *ctx)
 
 	if (ret)
 		return ret;
+	atomic_store(&auth_open_hint, default_user_open(ctx));
 	/* Only used to create timers, on the main thread. */
 	exec_ctx = RedisModule_GetDetachedThreadSafeContext(ctx);
 	if (!exec_ctx)
