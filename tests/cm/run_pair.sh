@@ -4,7 +4,7 @@
 # LD_PRELOAD=libsoftverbs.so on a free rdma_cm port.
 #
 # run_pair.sh --lib LIB [--expect-server RE] [--expect-client RE]
-#             [--client-lines 'RE=N'] [--retry-if RE]
+#             [--client-lines 'RE=N'] [--retry-if RE] [--server-stays]
 #             --server CMD... --client CMD...
 # @PORT@ in the commands is replaced by the port. The server is started in
 # the background; readiness is its listening abstract socket
@@ -12,9 +12,11 @@
 # statuses must be 0 and the outputs must match. The server is killed on
 # every exit path. --retry-if: when a failed client's output matches RE (a
 # race inside the tool itself), run the pair again, 3 attempts in all.
+# --server-stays: the server never exits by itself (cmtime -b); it is
+# killed once the client is done and its exit status is not checked.
 set -u
 
-lib= expect_server= expect_client= client_lines= retry_if=
+lib= expect_server= expect_client= client_lines= retry_if= server_stays=
 server=() client=()
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -23,6 +25,7 @@ while [ $# -gt 0 ]; do
 	--expect-client) expect_client=$2; shift 2 ;;
 	--client-lines) client_lines=$2; shift 2 ;;
 	--retry-if) retry_if=$2; shift 2 ;;
+	--server-stays) server_stays=1; shift ;;
 	--server) shift
 		while [ $# -gt 0 ] && [ "$1" != --client ]; do server+=("$1"); shift; done ;;
 	--client) shift
@@ -110,6 +113,13 @@ run_once() {
 	# 2 s after a failed client, which it may still be waiting for).
 	local n=600
 	[ "$crc" -eq 0 ] || n=40
+	if [ -n "$server_stays" ]; then
+		kill_server
+		wait "$spid"
+		src=0
+		spid=
+		return
+	fi
 	for _ in $(seq 1 $n); do
 		kill -0 "$spid" 2>/dev/null || break
 		sleep 0.05
