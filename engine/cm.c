@@ -157,6 +157,23 @@ static int setup_qp(struct rring_engine *e, struct rring_conn *c)
 	return 0;
 }
 
+/* The shared CQ must hold every work request that n connections can have
+ * outstanding, or it overflows (fatal for the CQ). */
+static int cq_has_room(struct rring_engine *e, unsigned int n)
+{
+	struct ibv_qp_cap cap;
+
+	rr_msg_qp_caps(e, &cap);
+	if ((uint64_t)n * (cap.max_send_wr + cap.max_recv_wr) <=
+	    e->p.cq_entries)
+		return 1;
+	rr_log(&e->h, RR_LOG_WARN,
+	       "connection %u refused: cq-entries %u too small for "
+	       "%u work requests per connection",
+	       n, e->p.cq_entries, cap.max_send_wr + cap.max_recv_wr);
+	return 0;
+}
+
 static void conn_param(struct rdma_conn_param *p)
 {
 	memset(p, 0, sizeof(*p));
@@ -195,11 +212,13 @@ void rr_conn_begin_close(struct rring_engine *e, struct rring_conn *c,
 
 void rr_conn_destroy(struct rring_engine *e, struct rring_conn *c)
 {
+	int i;
+
 	/* Route what is still queued for this QP (dropped: CLOSING) so a
 	 * reused qp_num cannot receive a stale completion. */
-	if (c->dev)
-		while (rr_poller_poll_cq(e, c->dev->cq) > 0)
-			;
+	for (i = 0; c->dev && i < 16; i++)
+		if (rr_poller_poll_cq(e, c->dev->cq) == 0)
+			break;
 	if (c->cm_id && c->cm_id->qp)
 		rdma_destroy_qp(c->cm_id);
 	rr_msg_teardown(e, c);
@@ -282,7 +301,7 @@ void rr_cm_connect(struct rring_engine *e, struct rr_ctl *ctl)
 		rr_conn_begin_close(e, c, -ESHUTDOWN);
 		return;
 	}
-	if (e->n_conns > e->p.max_connections) {
+	if (e->n_conns > e->p.max_connections || !cq_has_room(e, e->n_conns)) {
 		rr_conn_begin_close(e, c, -EMFILE);
 		return;
 	}
@@ -302,7 +321,8 @@ static void on_connect_request(struct rring_engine *e,
 	struct rring_conn *c;
 	int ret;
 
-	if (e->stopping || e->n_conns >= e->p.max_connections) {
+	if (e->stopping || e->n_conns >= e->p.max_connections ||
+	    !cq_has_room(e, e->n_conns + 1)) {
 		rdma_reject(ev->id, NULL, 0);
 		e->reject_id = ev->id; /* ours; destroyed after the ack */
 		return;

@@ -158,7 +158,9 @@ struct rring_engine *rring_engine_create(const struct rring_params *p,
 int rring_engine_start(struct rring_engine *e);
 
 /* Close every connection, stop and join all engine threads. Idempotent. The
- * thread that created the engine; external IO threads must have returned. */
+ * thread that created the engine. With io-threads-external, the
+ * application keeps calling rring_io_process on every IO thread until it
+ * returns -ESHUTDOWN (the closes need the owners' acknowledgements). */
 int rring_engine_stop(struct rring_engine *e);
 
 /* Stop (if needed) and free everything. The thread that created it. */
