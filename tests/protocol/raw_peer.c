@@ -1137,6 +1137,10 @@ static int overrun(struct raw_peer *p, uint64_t deadline)
 		p->win_off += 4096;
 		p->st.bytes_sent += 4096;
 	}
+	/* The staging bytes below may still be read by the NIC. */
+	ret = raw_peer_flush(p, deadline);
+	if (ret)
+		return ret;
 	/* Inside the peer's MR (from its start), but past its window. */
 	n = p->win_len - p->win_off + 4096;
 	memset(p->tx, 0xa5, n);
