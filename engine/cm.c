@@ -146,11 +146,11 @@ static int setup_qp(struct rring_engine *e, struct rring_conn *c)
 	attr.recv_cq = c->dev->cq;
 	attr.qp_type = IBV_QPT_RC;
 	attr.sq_sig_all = 0;
-	rr_msg_qp_caps(e, &attr.cap);
+	e->layer->qp_caps(e, &attr.cap);
 	if (rdma_create_qp(c->cm_id, c->dev->pd, &attr))
 		return -errno;
 	c->qp_num = c->cm_id->qp->qp_num;
-	ret = rr_msg_setup(e, c);
+	ret = e->layer->setup(e, c);
 	if (ret)
 		return ret;
 	rr_table_add_qp(e, c);
@@ -163,7 +163,7 @@ static int cq_has_room(struct rring_engine *e, unsigned int n)
 {
 	struct ibv_qp_cap cap;
 
-	rr_msg_qp_caps(e, &cap);
+	e->layer->qp_caps(e, &cap);
 	if ((uint64_t)n * (cap.max_send_wr + cap.max_recv_wr) <=
 	    e->p.cq_entries)
 		return 1;
@@ -221,7 +221,7 @@ void rr_conn_destroy(struct rring_engine *e, struct rring_conn *c)
 			break;
 	if (c->cm_id && c->cm_id->qp)
 		rdma_destroy_qp(c->cm_id);
-	rr_msg_teardown(e, c);
+	e->layer->teardown(e, c);
 	if (c->cm_id)
 		rdma_destroy_id(c->cm_id);
 	c->cm_id = NULL;

@@ -126,6 +126,7 @@ struct rring_conn {
 	/* Owner-private (own cache line). */
 	_Alignas(RRING_CACHELINE) enum rr_owner_state ostate;
 	void *ctx;
+	void *layer_priv;	/* the data layer's per-connection state */
 	uint32_t send_free;	/* free send slots on the stack */
 	uint16_t *send_stack;	/* free slot indices */
 	uint64_t *send_tag;	/* per slot */
@@ -214,6 +215,7 @@ struct rr_ctl {
 struct rring_engine {
 	struct rring_params p;
 	struct rring_handlers h;
+	const struct rr_layer_ops *layer; /* the data layer (msg.c) */
 	struct rr_placement place;
 	unsigned int n_io;
 	struct rring_io **io;
@@ -309,6 +311,30 @@ int rr_io_submit(struct rring_io *io, const struct rr_sqe *sqe);
 void rr_io_flush(struct rring_io *io);
 int rr_io_check_owner(struct rring_conn *c, const char *fn);
 void rr_io_event(struct rring_io *io, const struct rring_event *ev);
+
+/*
+ * A data layer: what runs on top of the poller's descriptors. msg.c is the
+ * simple message layer; the Valkey wire protocol is the next one. Poller
+ * hooks run on the poller (the only place verbs objects are made); owner
+ * hooks run on the connection's owner IO thread, in ring order, and never
+ * after on_close. The layer submits work with rr_io_submit (RR_SQE_*).
+ */
+struct rr_layer_ops {
+	/* Poller: QP capacities; buffers, MRs and first receives before
+	 * connect/accept; release after the QP is destroyed. */
+	void (*qp_caps)(const struct rring_engine *e, struct ibv_qp_cap *cap);
+	int (*setup)(struct rring_engine *e, struct rring_conn *c);
+	void (*teardown)(struct rring_engine *e, struct rring_conn *c);
+	/* Owner: established (before any completion), each completion,
+	 * the close (last call for c), a registration result. */
+	void (*on_established)(struct rring_io *io, struct rring_conn *c);
+	void (*on_wc)(struct rring_io *io, struct rring_conn *c,
+		      const struct rr_cqe *q);
+	void (*on_close)(struct rring_io *io, struct rring_conn *c);
+	void (*on_mr)(struct rring_io *io, const struct rr_cqe *q);
+};
+
+extern const struct rr_layer_ops rr_msg_layer;
 
 /* msg.c: the simple message layer (issue 6 replaces it with the wire). */
 int rr_msg_setup(struct rring_engine *e, struct rring_conn *c);

@@ -111,6 +111,8 @@ static void on_established(struct rring_io *io, struct rring_conn *c)
 {
 	c->ostate = RR_OWN_OPEN;
 	atomic_fetch_add_explicit(&io->st_conns, 1, memory_order_relaxed);
+	if (io->e->layer->on_established)
+		io->e->layer->on_established(io, c);
 	conn_event(io, c, c->outbound ? RRING_EVENT_CONNECTED
 				       : RRING_EVENT_ACCEPTED, 0);
 }
@@ -124,7 +126,7 @@ static void on_close(struct rring_io *io, struct rring_conn *c, int status)
 	if (c->ostate == RR_OWN_OPEN || c->ostate == RR_OWN_CLOSE_SENT)
 		atomic_fetch_sub_explicit(&io->st_conns, 1,
 					  memory_order_relaxed);
-	rr_msg_on_close(io, c);
+	io->e->layer->on_close(io, c);
 	c->ostate = RR_OWN_CLOSED;
 	conn_event(io, c, RRING_EVENT_CLOSED, status);
 	memset(&ack, 0, sizeof(ack));
@@ -137,7 +139,7 @@ static void dispatch(struct rring_io *io, const struct rr_cqe *q)
 {
 	switch (q->type) {
 	case RR_CQE_WC:
-		rr_msg_on_wc(io, q->conn, q);
+		io->e->layer->on_wc(io, q->conn, q);
 		return;
 	case RR_CQE_ESTABLISHED:
 		on_established(io, q->conn);
@@ -146,7 +148,8 @@ static void dispatch(struct rring_io *io, const struct rr_cqe *q)
 		on_close(io, q->conn, q->status);
 		return;
 	case RR_CQE_MR:
-		/* No user of raw registrations yet (the wire layer will be). */
+		if (io->e->layer->on_mr)
+			io->e->layer->on_mr(io, q);
 		return;
 	}
 	rr_log(&io->e->h, RR_LOG_ERR, "io %u: unknown completion type %u",

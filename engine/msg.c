@@ -15,8 +15,8 @@
  * reposts the buffer through its submission ring, and copies each send
  * into a free slot. wr_id = kind << 32 | slot.
  *
- * The Valkey wire protocol (issue 6) replaces this layer; the boundary is
- * rr_msg_* in engine.h plus the RR_SQE_POST_* descriptors.
+ * The Valkey wire protocol (issue 6) replaces this layer: the boundary is
+ * struct rr_layer_ops (engine.h) plus the RR_SQE_* descriptors.
  */
 
 #define RR_WR_RECV 1ull
@@ -207,3 +207,13 @@ int rring_conn_send(struct rring_conn *c, const void *data, uint32_t len,
 	q.lkey = c->mb.lkey;
 	return rr_io_submit(c->owner, &q);
 }
+
+const struct rr_layer_ops rr_msg_layer = {
+	.qp_caps = rr_msg_qp_caps,
+	.setup = rr_msg_setup,
+	.teardown = rr_msg_teardown,
+	.on_established = NULL,
+	.on_wc = rr_msg_on_wc,
+	.on_close = rr_msg_on_close,
+	.on_mr = NULL,
+};
