@@ -40,6 +40,7 @@ struct raw_peer {
 	bool server;
 	enum rp_state state;
 	int err; /* sticky once closed: -ECONNRESET, -EPROTO, -ECONNABORTED */
+	enum ibv_wc_status wc_error; /* first error other than a flush */
 	const char *violation;
 
 	struct rdma_event_channel *ch;
@@ -485,6 +486,8 @@ static int on_wc(struct raw_peer *p, const struct ibv_wc *wc)
 {
 	if (wc->status != IBV_WC_SUCCESS) {
 		/* Flushes after a disconnect, or a transport error. */
+		if (wc->status != IBV_WC_WR_FLUSH_ERR && !p->wc_error)
+			p->wc_error = wc->status;
 		if (!(wc->wr_id & RECV_TAG) && wc->wr_id > p->done_seq)
 			p->done_seq = wc->wr_id;
 		set_closed(p, -ECONNRESET);
@@ -1215,6 +1218,16 @@ void raw_peer_rx_buffer(const struct raw_peer *p, uint64_t *addr, uint32_t *len,
 bool raw_peer_closed(const struct raw_peer *p)
 {
 	return p->state == RP_CLOSED;
+}
+
+int raw_peer_error(const struct raw_peer *p)
+{
+	return p->err;
+}
+
+int raw_peer_wc_error(const struct raw_peer *p)
+{
+	return (int)p->wc_error;
 }
 
 const char *raw_peer_violation(const struct raw_peer *p)

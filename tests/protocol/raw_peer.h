@@ -38,6 +38,17 @@
  * blocking call takes an absolute deadline (raw_peer_deadline()) and
  * returns -ETIMEDOUT when it passes: a test never hangs.
  *
+ * Against rdmaring: the engine runs its own poller and IO threads, so the
+ * raw peer can block in the test's thread. Engine as server:
+ * port = rring_listen(e, "127.0.0.1", 0, ...); raw_peer_connect(); then
+ * raw_peer_send() a pattern and check it in the RECV handler, or have the
+ * handler rring_conn_send() and raw_peer_recv() it. Engine as client:
+ * raw_peer_listen(port 0); rring_connect(e, "127.0.0.1",
+ * raw_peer_port(p), ...); raw_peer_accept(). Misbehaviour: set
+ * opts.misbehave, connect, raw_peer_misbehave(), then raw_peer_wait_closed()
+ * must return 0 (the engine closed) and the engine must report CLOSED with
+ * an error status for that connection only.
+ *
  * Errors: 0 or a positive count, or a negative errno: -ETIMEDOUT deadline,
  * -ECONNRESET the connection is closed (peer disconnected or flushed),
  * -EPROTO the peer broke the protocol (see raw_peer_violation()),
@@ -192,6 +203,12 @@ void raw_peer_rx_buffer(const struct raw_peer *p, uint64_t *addr, uint32_t *len,
 			uint32_t *rkey);
 /* Connection state: true once DISCONNECTED, a flush or a violation. */
 bool raw_peer_closed(const struct raw_peer *p);
+/* Why it closed: 0 while open, else -ECONNRESET (disconnected or flushed),
+ * -EPROTO (peer violation), -ECONNABORTED (we disconnected), -EIO. */
+int raw_peer_error(const struct raw_peer *p);
+/* The first completion error other than IBV_WC_WR_FLUSH_ERR (an enum
+ * ibv_wc_status; 0 if none): a transport error rather than a disconnect. */
+int raw_peer_wc_error(const struct raw_peer *p);
 /* The violation the peer committed (static text), or NULL. */
 const char *raw_peer_violation(const struct raw_peer *p);
 const struct raw_peer_stats *raw_peer_stats(const struct raw_peer *p);

@@ -658,6 +658,11 @@ static void client_violates(enum raw_peer_misbehave mb, uint32_t value,
 		  "violation \"%s\", want \"%s\"", v, why);
 	cr_assert_null(raw_peer_violation(c), "client saw: %s",
 		       raw_peer_violation(c));
+	/* the client was disconnected, its own operations all succeeded */
+	cr_assert_eq(raw_peer_error(c), -ECONNRESET);
+	cr_assert_eq(raw_peer_wc_error(c), 0, "client wc error %d",
+		     raw_peer_wc_error(c));
+	cr_assert_eq(raw_peer_error(x.srv), -EPROTO);
 	raw_peer_close(c);
 	raw_peer_close(x.srv);
 }
@@ -733,7 +738,10 @@ static void server_violates(enum raw_peer_misbehave mb, const char *why)
 	cr_assert_eq(ret, 0, "client did not close: %s", strerror(-ret));
 	pthread_join(th, NULL);
 	cr_assert_str_eq(raw_peer_violation(c), why);
+	cr_assert_eq(raw_peer_error(c), -EPROTO);
 	cr_assert_eq(x.srv_ret, 0, "server sees the close");
+	cr_assert_eq(raw_peer_error(x.srv), -ECONNRESET);
+	cr_assert_eq(raw_peer_wc_error(x.srv), 0);
 	raw_peer_close(c);
 	raw_peer_close(x.srv);
 }
