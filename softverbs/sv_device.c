@@ -299,6 +299,8 @@ int ibv_close_device(struct ibv_context *context)
 {
 	struct sv_context *c = sv_ctx(context);
 
+	sv_log(SV_LOG_DEBUG, "closing context %p (async fds %d, %d)",
+	       (void *)context, context->async_fd, c->async_wfd);
 	close(context->async_fd);
 	close(c->async_wfd);
 	pthread_mutex_destroy(&c->ev_lock);

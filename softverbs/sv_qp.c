@@ -340,6 +340,7 @@ int ibv_destroy_qp(struct ibv_qp *ibqp)
 	struct sv_swqe *w;
 
 	sv_strict_touch(&qp->owner, "QP", qp);
+	sv_log(SV_LOG_DEBUG, "destroying QP %u", qp->ibv.qp_num);
 	pthread_mutex_lock(&sv.lock);
 	unlink_qp(qp);
 	sv_wire_close_qp(qp, true);
@@ -472,6 +473,8 @@ int ibv_modify_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *attr,
 		ret = check_values(attr, mask);
 	if (ret)
 		goto out;
+	sv_log(SV_LOG_DEBUG, "QP %u: modify %d -> %d mask 0x%x", qp->ibv.qp_num,
+	       cur, next, mask);
 	store_attr(qp, attr, mask);
 	if (next == IBV_QPS_RTR && cur == IBV_QPS_INIT)
 		to_rtr(qp);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -58,6 +59,7 @@ struct sv_resp_item {
 struct sv_conn {
 	struct sv_ep *ep;
 	int fd;
+	ino_t ino; /* to notice the fd being closed behind our back */
 	bool is_req;
 	struct sv_qp *qp; /* NULL once detached */
 	/* receive side */
@@ -98,6 +100,13 @@ static int qp_sockaddr(uint32_t qpn, struct sockaddr_un *a, socklen_t *len)
 
 /* ---- connection lifetime ---- */
 
+static ino_t fd_ino(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) ? 0 : st.st_ino;
+}
+
 /* Larger socket buffers: fewer wakeups per megabyte (best effort). */
 static void sock_tune(int fd)
 {
@@ -121,6 +130,7 @@ static struct sv_conn *conn_new(int fd, bool is_req, struct sv_qp *qp)
 		return NULL;
 	}
 	sock_tune(fd);
+	c->ino = fd_ino(fd);
 	c->fd = fd;
 	c->is_req = is_req;
 	c->qp = qp;
@@ -143,7 +153,9 @@ void sv_conn_free(struct sv_conn *c)
 		c->q_head = it->next;
 		free(it);
 	}
-	close(c->fd);
+	if (close(c->fd))
+		sv_log(SV_LOG_WARN, "close(%d) of a QP socket: %s (closed behind softverbs' back?)",
+		       c->fd, strerror(errno));
 	free(c);
 }
 
@@ -169,17 +181,26 @@ static void conn_close(struct sv_conn *c, bool shut)
 	sv_nic_del_ep(c->ep);
 }
 
-/* The peer went away (EOF, reset, close): the QP goes to ERR. */
-static void conn_lost(struct sv_conn *c)
+/* The peer went away (EOF, reset, close): the QP loses its peer. */
+static void conn_lost_why(struct sv_conn *c, const char *why)
 {
 	struct sv_qp *qp = c->qp;
 
+	if (fd_ino(c->fd) != c->ino)
+		sv_log(SV_LOG_ERR, "QP %u: socket fd %d was closed or replaced behind softverbs' back",
+		       qp ? qp->ibv.qp_num : 0, c->fd);
 	conn_close(c, false);
 	if (qp) {
-		sv_log(SV_LOG_DEBUG, "QP %u: peer connection lost",
-		       qp->ibv.qp_num);
+		sv_log(SV_LOG_DEBUG, "QP %u: %s connection lost: %s",
+		       qp->ibv.qp_num, c->is_req ? "requester" : "responder",
+		       why);
 		sv_qp_fatal(qp, true);
 	}
+}
+
+static void conn_lost(struct sv_conn *c)
+{
+	conn_lost_why(c, errno ? strerror(errno) : "closed");
 }
 
 static bool conn_dead(const struct sv_conn *c)
@@ -247,8 +268,11 @@ void sv_wire_accept(struct sv_ep *ep)
 
 	while ((fd = accept4(ep->fd, NULL, NULL,
 			     SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
-		if (qp->resp)
+		if (qp->resp) {
+			sv_log(SV_LOG_DEBUG, "QP %u: new peer connection replaces the old",
+			       qp->ibv.qp_num);
 			conn_close(qp->resp, true); /* a newer peer replaces it */
+		}
 		c = conn_new(fd, false, qp);
 		if (c)
 			qp->resp = c;
@@ -478,7 +502,7 @@ static int read_hdr(struct sv_conn *c)
 			continue;
 		if (n < 0 && errno == EAGAIN)
 			return 0;
-		conn_lost(c);
+		conn_lost_why(c, n ? strerror(errno) : "EOF");
 		return -1;
 	}
 	return 1;
@@ -633,7 +657,7 @@ static bool resp_got_hdr(struct sv_conn *c)
 	r->len = c->rh.len;
 	payload = r->op == IBV_WR_RDMA_READ ? 0 : r->len;
 	if (r->op > IBV_WR_RDMA_READ) {
-		conn_lost(c);
+		conn_lost_why(c, "bad request op");
 		return false;
 	}
 	switch (sv_target_prepare(c->qp, r, &c->tg, &c->rnr_deadline)) {

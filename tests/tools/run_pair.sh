@@ -52,7 +52,8 @@ while [ "$(date +%s)" -lt "$end" ]; do
 	fi
 	kill -0 $spid 2>/dev/null || break
 	# rdma_cm servers listen on softverbs' abstract sockets, not TCP
-	if ss -lxH 2>/dev/null | grep -q "softverbs/cm/.*:$port"; then
+	if ss -lxH 2>/dev/null | grep -q "softverbs/cm/.*:$port "; then
+		tcp=yes # ready just the same: no retries
 		break
 	fi
 	sleep 0.05
@@ -60,8 +61,9 @@ done
 
 crc=1
 while :; do
-	eval "timeout $deadline $client" >"$tmp/client.out" 2>&1
+	eval "timeout $deadline $client" >>"$tmp/client.out" 2>&1
 	crc=$?
+	echo "--- client attempt exit $crc" >>"$tmp/client.out"
 	[ $crc -eq 0 ] && break
 	[ $tcp = yes ] && break
 	kill -0 $spid 2>/dev/null || break
