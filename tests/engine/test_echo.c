@@ -290,6 +290,45 @@ Test(echo, max_connections_rejects_the_rest, .timeout = 60)
 	check_errors(&t);
 }
 
+/* The application's thread looks connections up by id (RCU lookup). */
+Test(echo, conn_info_from_the_main_thread, .timeout = 60)
+{
+	static struct pair t;
+	struct rring_conn_info ci;
+	uint64_t ids[4];
+	int i;
+
+	server_up(&t, 2, -1);
+	t.ce = engine(2, echo_client_event, NULL);
+	for (i = 0; i < 4; i++) {
+		t.cl[i].cnt = &t.cnt;
+		t.cl[i].idx = i;
+		t.cl[i].total = MSGS;
+		t.cl[i].close_after = -1;
+		cr_assert_eq(rring_connect(t.ce, "127.0.0.1", (uint16_t)t.port,
+					   &t.cl[i], &ids[i]),
+			     0);
+	}
+	cr_assert_eq(echo_wait(&t.cnt, &t.cnt.done, 4, DEADLINE_MS), 4);
+	check_errors(&t);
+	for (i = 0; i < 4; i++) {
+		cr_assert_eq(rring_engine_conn_info(t.ce, ids[i], &ci), 0);
+		cr_assert_eq(ci.id, ids[i]);
+		cr_assert_eq(ci.outbound, 1);
+		cr_assert_lt(ci.io_index, 2);
+		cr_assert_eq(ci.io_index,
+			     rring_io_index(rring_conn_io(t.cl[i].conn)));
+		cr_assert_neq(ci.qp_num, 0);
+	}
+	cr_assert_eq(rring_engine_conn_info(t.ce, 999999, &ci), -ENOENT);
+	cr_assert_eq(rring_engine_stop(t.ce), 0);
+	for (i = 0; i < 4; i++) /* gone after close */
+		cr_assert_eq(rring_engine_conn_info(t.ce, ids[i], &ci),
+			     -ENOENT);
+	teardown(&t);
+	check_errors(&t);
+}
+
 /* The server in a child process: softverbs' cross-process path.
  * TODO: disabled: over softverbs' socket transport the client's sends are
  * never acknowledged (connections establish, no data arrives); enable when
