@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 #include <criterion/criterion.h>
@@ -576,4 +577,52 @@ Test(cm_misc, migrate_id_moves_events)
 	cr_assert_eq(rdma_destroy_id(id), 0);
 	rdma_destroy_event_channel(a);
 	rdma_destroy_event_channel(b);
+}
+
+Test(cm_sync, create_ep_to_a_foreign_host_fails_with_the_event_status)
+{
+	struct rdma_addrinfo hints = { .ai_port_space = RDMA_PS_TCP }, *res;
+	struct rdma_cm_id *id = NULL;
+
+	cr_assert_eq(rdma_getaddrinfo("192.0.2.1", "7471", &hints, &res), 0);
+	cr_assert_eq(rdma_create_ep(&id, res, NULL, NULL), -1);
+	cr_assert_eq(errno, EHOSTUNREACH, "ADDR_ERROR's status: %s",
+		     strerror(errno));
+	cr_assert_null(id);
+	rdma_freeaddrinfo(res);
+}
+
+Test(cm_sync, connect_without_listener_is_econnrefused)
+{
+	struct rdma_addrinfo hints = { .ai_port_space = RDMA_PS_TCP }, *res;
+	struct rdma_conn_param p = { .qp_num = 3 };
+	struct rdma_event_channel *ch = rdma_create_event_channel();
+	struct rdma_cm_id *id, *l;
+	char service[8];
+
+	/* A port that was free a moment ago. */
+	snprintf(service, sizeof(service), "%u", cmt_listen(ch, &l));
+	cr_assert_eq(rdma_destroy_id(l), 0);
+	cr_assert_eq(rdma_getaddrinfo("127.0.0.1", service, &hints, &res), 0);
+	cr_assert_eq(rdma_create_ep(&id, res, NULL, NULL), 0);
+	cr_assert_not_null(id->verbs);
+	cr_assert_eq(id->event->event, RDMA_CM_EVENT_ROUTE_RESOLVED);
+	cr_assert_eq(rdma_connect(id, &p), -1);
+	cr_assert_eq(errno, ECONNREFUSED);
+	cr_assert_eq(id->event->event, RDMA_CM_EVENT_UNREACHABLE);
+	rdma_destroy_ep(id);
+	rdma_freeaddrinfo(res);
+	rdma_destroy_event_channel(ch);
+}
+
+Test(cm_sync, get_request_needs_a_synchronous_listener)
+{
+	struct rdma_event_channel *ch = rdma_create_event_channel();
+	struct rdma_cm_id *l, *id;
+
+	cmt_listen(ch, &l);
+	cr_assert_eq(rdma_get_request(l, &id), -1);
+	cr_assert_eq(errno, EINVAL);
+	cr_assert_eq(rdma_destroy_id(l), 0);
+	rdma_destroy_event_channel(ch);
 }
