@@ -85,15 +85,15 @@ static bool is_interface_addr(const struct sockaddr *sa)
 		else if (sa->sa_family == AF_INET6 &&
 			 i->ifa_addr->sa_family == AF_INET6)
 			found = !memcmp(
-				&((const struct sockaddr_in6 *)sa)->sin6_addr,
-				&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr,
-				sizeof(struct in6_addr));
+			    &((const struct sockaddr_in6 *)sa)->sin6_addr,
+			    &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr,
+			    sizeof(struct in6_addr));
 	}
 	freeifaddrs(ifa);
 	return found;
 }
 
-/* This host: 0.0.0.0, 127.0.0.0/8, ::, ::1, SOFTVERBS_IPV4, interface addresses. */
+/* This host: 0.0.0.0, 127/8, ::, ::1, SOFTVERBS_IPV4, interface addresses. */
 bool cm_addr_is_local(const struct sockaddr *sa)
 {
 	uint32_t v4;
@@ -124,7 +124,8 @@ static void addr_name(const struct sockaddr *sa, char *buf, size_t len)
 	if (addr_v4(sa, &v4)) {
 		in.s_addr = v4;
 		inet_ntop(AF_INET, &in, ip, sizeof(ip));
-		snprintf(buf, len, CM_SOCK_PREFIX "%s:%u", ip, cm_addr_port(sa));
+		snprintf(buf, len, CM_SOCK_PREFIX "%s:%u", ip,
+			 cm_addr_port(sa));
 		return;
 	}
 	inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, ip,

@@ -97,7 +97,8 @@ int cm_queue_event(struct cm_id *owner, struct cm_id *target,
 	struct rdma_conn_param *p;
 
 	if (!e) {
-		sv_log(SV_LOG_ERR, "cm: no memory for %s", rdma_event_str(type));
+		sv_log(SV_LOG_ERR, "cm: no memory for %s",
+		       rdma_event_str(type));
 		return -ENOMEM;
 	}
 	e->owner = owner;
@@ -200,7 +201,8 @@ void rdma_destroy_event_channel(struct rdma_event_channel *channel)
 	sv_strict_touch(&c->owner, "rdma_event_channel", c);
 	pthread_mutex_lock(&cm_lock);
 	if (c->head)
-		sv_log(SV_LOG_WARN, "cm: channel %p destroyed with events queued",
+		sv_log(SV_LOG_WARN,
+		       "cm: channel %p destroyed with events queued",
 		       (void *)c);
 	pthread_mutex_unlock(&cm_lock);
 	cm_channel_free(c);

@@ -39,7 +39,8 @@ static uint32_t new_psn(void)
 static void build_req(struct cm_id *c, const struct rdma_conn_param *p,
 		      struct cm_msg *m)
 {
-	cm_msg_init(m, CM_MSG_REQ, c->ep_connect, (unsigned int)c->ep_connect_len);
+	cm_msg_init(m, CM_MSG_REQ, c->ep_connect,
+		    (unsigned int)c->ep_connect_len);
 	if (p && p->private_data && p->private_data_len) {
 		memcpy(m->pdata + m->pdata_len, p->private_data,
 		       p->private_data_len);
@@ -72,8 +73,10 @@ static int connect_listener(int fd, const struct sockaddr *dst)
 		if (i == 0) {
 			memcpy(&any, dst, cm_addr_len(dst));
 		} else {
-			any.ss_family = i == 1 ? dst->sa_family :
-				(dst->sa_family == AF_INET ? AF_INET6 : AF_INET);
+			any.ss_family =
+			    i == 1 ? dst->sa_family
+				   : (dst->sa_family == AF_INET ? AF_INET6
+								: AF_INET);
 			cm_addr_set_port((struct sockaddr *)&any,
 					 cm_addr_port(dst));
 		}
@@ -332,7 +335,8 @@ int rdma_get_request(struct rdma_cm_id *listen, struct rdma_cm_id **id)
 	if (ret)
 		return ret;
 	if (event->status) {
-		ret = cm_err(event->status < 0 ? -event->status : event->status);
+		ret =
+		    cm_err(event->status < 0 ? -event->status : event->status);
 		goto err;
 	}
 	if (event->event != RDMA_CM_EVENT_CONNECT_REQUEST) {

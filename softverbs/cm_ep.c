@@ -101,9 +101,11 @@ int rdma_getaddrinfo(const char *node, const char *service,
 			goto err;
 	}
 	if (hints && hints->ai_src_addr && !rai->ai_src_addr)
-		rai->ai_src_addr = dup_addr(hints->ai_src_addr, &rai->ai_src_len);
+		rai->ai_src_addr =
+		    dup_addr(hints->ai_src_addr, &rai->ai_src_len);
 	if (hints && hints->ai_dst_addr && !rai->ai_dst_addr)
-		rai->ai_dst_addr = dup_addr(hints->ai_dst_addr, &rai->ai_dst_len);
+		rai->ai_dst_addr =
+		    dup_addr(hints->ai_dst_addr, &rai->ai_dst_len);
 	*res = rai;
 	return 0;
 err:

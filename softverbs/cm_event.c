@@ -32,7 +32,8 @@ static void finish_conn_req(struct cm_event *e)
 			cm_channel_move(k, priv);
 			k->sync = true;
 		} else {
-			sv_log(SV_LOG_ERR, "cm: no channel for id %p", (void *)k);
+			sv_log(SV_LOG_ERR, "cm: no channel for id %p",
+			       (void *)k);
 		}
 	}
 }
@@ -114,7 +115,7 @@ int rdma_get_cm_event(struct rdma_event_channel *channel,
 		e = cm_channel_pop(c);
 		if (e) {
 			e->owner->reported++;
-			/* From now on the child is the caller's, not the listener's. */
+			/* The child is the caller's from now on. */
 			if (e->ev.event == RDMA_CM_EVENT_CONNECT_REQUEST) {
 				e->target->user_owned = true;
 				e->target->listen = NULL;
@@ -175,7 +176,8 @@ static const char *const event_names[] = {
 
 const char *rdma_event_str(enum rdma_cm_event_type event)
 {
-	if ((unsigned int)event < sizeof(event_names) / sizeof(event_names[0]) &&
+	if ((unsigned int)event <
+		sizeof(event_names) / sizeof(event_names[0]) &&
 	    event_names[event])
 		return event_names[event];
 	return "UNKNOWN EVENT";

@@ -394,8 +394,9 @@ static int bind_source(struct cm_id *c, struct sockaddr *src,
 		/* A wildcard bind reports the address that reaches @dst. */
 		if (cm_addr_is_any(&c->id.route.addr.src_addr)) {
 			cm_addr_source_for(dst, &ss);
-			cm_addr_set_port((struct sockaddr *)&ss,
-					 cm_addr_port(&c->id.route.addr.src_addr));
+			cm_addr_set_port(
+			    (struct sockaddr *)&ss,
+			    cm_addr_port(&c->id.route.addr.src_addr));
 			memcpy(&c->id.route.addr.src_storage, &ss, sizeof(ss));
 		}
 		return 0;

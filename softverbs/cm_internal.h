@@ -91,20 +91,34 @@ struct cm_msg {
 
 /* Lifecycle of a cm_id. */
 enum cm_state {
-	CM_IDLE, /* created; nothing bound */
-	CM_ADDR_BOUND, /* rdma_bind_addr: socket bound to the address */
-	CM_ADDR_RESOLVED, /* ADDR_RESOLVED queued: source bound, device set */
-	CM_ROUTE_RESOLVED, /* ROUTE_RESOLVED queued: may connect */
-	CM_LISTEN, /* listening on its abstract socket */
-	CM_CONNECT_SENT, /* active: REQ sent, waiting for REP or REJ */
-	CM_REP_RCVD, /* active: CONNECT_RESPONSE queued, no RTU sent yet */
-	CM_REQ_WAIT, /* passive child: accepted socket, no REQ read yet */
-	CM_REQ_RCVD, /* passive child: CONNECT_REQUEST queued or being handled */
-	CM_REP_SENT, /* passive: accepted, waiting for RTU */
-	CM_CONNECTED, /* ESTABLISHED on this side */
-	CM_DISCONNECTED, /* DISCONNECTED queued (once per connection) */
-	CM_REJECTED, /* REJ sent or received */
-	CM_FAILED, /* UNREACHABLE or CONNECT_ERROR queued */
+	/* created; nothing bound */
+	CM_IDLE,
+	/* rdma_bind_addr: socket bound to the address */
+	CM_ADDR_BOUND,
+	/* ADDR_RESOLVED queued: source bound, device set */
+	CM_ADDR_RESOLVED,
+	/* ROUTE_RESOLVED queued: may connect */
+	CM_ROUTE_RESOLVED,
+	/* listening on its abstract socket */
+	CM_LISTEN,
+	/* active: REQ sent, waiting for REP or REJ */
+	CM_CONNECT_SENT,
+	/* active: CONNECT_RESPONSE queued, no RTU sent yet */
+	CM_REP_RCVD,
+	/* passive child: accepted socket, no REQ read yet */
+	CM_REQ_WAIT,
+	/* passive child: CONNECT_REQUEST queued or being handled */
+	CM_REQ_RCVD,
+	/* passive: accepted, waiting for RTU */
+	CM_REP_SENT,
+	/* ESTABLISHED on this side */
+	CM_CONNECTED,
+	/* DISCONNECTED queued (once per connection) */
+	CM_DISCONNECTED,
+	/* REJ sent or received */
+	CM_REJECTED,
+	/* UNREACHABLE or CONNECT_ERROR queued */
+	CM_FAILED,
 };
 
 struct cm_event;

@@ -61,7 +61,8 @@ static void *progress_main(void *arg)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			sv_log(SV_LOG_ERR, "cm: epoll_wait: %s", strerror(errno));
+			sv_log(SV_LOG_ERR, "cm: epoll_wait: %s",
+			       strerror(errno));
 			return NULL;
 		}
 		for (i = 0; i < n; i++)

@@ -105,7 +105,7 @@ static int modify(struct cm_id *c, struct ibv_qp *qp, enum ibv_qp_state s)
 	return ret > 0 ? -ret : ret;
 }
 
-/* cm_lock held: INIT -> INIT with the negotiated access, then RTR (librdmacm). */
+/* cm_lock held: INIT -> INIT with the negotiated access, then RTR. */
 int cm_qp_to_rtr(struct cm_id *c, struct ibv_qp *qp)
 {
 	int ret = modify(c, qp, IBV_QPS_INIT);
@@ -189,6 +189,7 @@ err:
 int rdma_create_qp_ex(struct rdma_cm_id *id, struct ibv_qp_init_attr_ex *attr)
 {
 	struct cm_id *c = cm_id_of(id);
+	uint32_t send_size, recv_size;
 	struct ibv_qp *qp;
 	int ret;
 
@@ -201,8 +202,9 @@ int rdma_create_qp_ex(struct rdma_cm_id *id, struct ibv_qp_init_attr_ex *attr)
 	}
 	if (!attr->pd || attr->pd->context != id->verbs)
 		return cm_err(EINVAL);
-	if (create_cqs(id, attr->send_cq || id->send_cq ? 0 : attr->cap.max_send_wr,
-		       attr->recv_cq || id->recv_cq ? 0 : attr->cap.max_recv_wr))
+	send_size = attr->send_cq || id->send_cq ? 0 : attr->cap.max_send_wr;
+	recv_size = attr->recv_cq || id->recv_cq ? 0 : attr->cap.max_recv_wr;
+	if (create_cqs(id, send_size, recv_size))
 		return -1;
 	if (!attr->send_cq)
 		attr->send_cq = id->send_cq;

@@ -257,15 +257,16 @@ Test(cm_threads, many_connections_from_four_threads, .timeout = 60)
 	struct rdma_cm_event *ev;
 	pthread_t t[4];
 
-	cr_assert_eq(fcntl(ch->fd, F_SETFL, fcntl(ch->fd, F_GETFL) | O_NONBLOCK),
-		     0);
+	cr_assert_eq(
+	    fcntl(ch->fd, F_SETFL, fcntl(ch->fd, F_GETFL) | O_NONBLOCK), 0);
 	ep = epoll_create1(0);
 	cr_assert_eq(epoll_ctl(ep, EPOLL_CTL_ADD, ch->fd, &e), 0);
 	memset(x, 0, sizeof(x));
 	x[0].port = cmt_listen(ch, &listen);
 	for (i = 0; i < 4; i++) {
 		x[i].port = x[0].port;
-		cr_assert_eq(pthread_create(&t[i], NULL, many_client, &x[i]), 0);
+		cr_assert_eq(pthread_create(&t[i], NULL, many_client, &x[i]),
+			     0);
 	}
 	/* A poller: epoll, then drain the non-blocking channel. */
 	while (disc < total) {
