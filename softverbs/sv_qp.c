@@ -88,9 +88,11 @@ static enum ibv_wc_opcode wc_opcode(enum ibv_wr_opcode op)
 void sv_sq_complete(struct sv_qp *qp, int status)
 {
 	struct sv_swqe *w = &qp->sq[qp->sq_done % qp->sq_cap];
+	bool signal = status || qp->sq_sig_all ||
+		      (w->send_flags & IBV_SEND_SIGNALED);
 	struct ibv_wc wc;
 
-	if (status || qp->sq_sig_all || (w->send_flags & IBV_SEND_SIGNALED)) {
+	if (signal) {
 		memset(&wc, 0, sizeof(wc));
 		wc.wr_id = w->wr_id;
 		wc.status = (enum ibv_wc_status)status;
@@ -98,17 +100,19 @@ void sv_sq_complete(struct sv_qp *qp, int status)
 		wc.byte_len = w->len;
 		wc.qp_num = qp->ibv.qp_num;
 		wc.src_qp = qp->dest_qpn;
-		sv_cq_push(qp->scq, &wc, false);
 	}
 	if (w->rnr_deadline) {
 		w->rnr_deadline = 0;
 		atomic_fetch_sub(&sv.rnr_waiters, 1);
 	}
+	/* free the slot before the completion is visible, as hardware does */
 	pthread_mutex_lock(&qp->lock);
 	qp->sq_done++;
 	if ((int32_t)(qp->sq_tx - qp->sq_done) < 0)
 		qp->sq_tx = qp->sq_done;
 	pthread_mutex_unlock(&qp->lock);
+	if (signal)
+		sv_cq_push(qp->scq, &wc, false);
 }
 
 /* Flush every outstanding send and (non-SRQ) receive WQE (sv.lock held). */
