@@ -74,29 +74,55 @@ static void q_rdmaring_fini(struct q_rdmaring *q)
 	free(q->mem);
 }
 
+static inline int q_rdmaring_enq1(struct q_rdmaring *q, uint64_t v)
+{
+	return rring_spsc_push(&q->r, &v) == 0;
+}
+
+static inline int q_rdmaring_deq1(struct q_rdmaring *q, uint64_t *v)
+{
+	return rring_spsc_pop(&q->r, v) == 0;
+}
+
+/* Batches in place: reserve, two straight copies (before and after the
+ * end of the array), one publish. */
 static inline uint32_t q_rdmaring_enq(struct q_rdmaring *q, const uint64_t *v,
 				      uint32_t n)
 {
-	uint32_t idx, i;
+	uint32_t idx, c, i;
+	uint64_t *p;
 
 	n = rring_spsc_reserve(&q->r, n, &idx);
-	for (i = 0; i < n; i++)
-		*(uint64_t *)rring_spsc_slot(&q->r, idx + i) = v[i];
-	if (n)
-		rring_spsc_publish(&q->r, n);
+	if (!n)
+		return 0;
+	c = rring_spsc_contig(&q->r, idx, n);
+	p = rring_spsc_slot(&q->r, idx);
+	for (i = 0; i < c; i++)
+		p[i] = v[i];
+	p = rring_spsc_slot(&q->r, idx + c);
+	for (; i < n; i++)
+		p[i - c] = v[i];
+	rring_spsc_publish(&q->r, n);
 	return n;
 }
 
 static inline uint32_t q_rdmaring_deq(struct q_rdmaring *q, uint64_t *v,
 				      uint32_t n)
 {
-	uint32_t idx, i;
+	uint32_t idx, c, i;
+	const uint64_t *p;
 
 	n = rring_spsc_peek(&q->r, n, &idx);
-	for (i = 0; i < n; i++)
-		v[i] = *(uint64_t *)rring_spsc_slot(&q->r, idx + i);
-	if (n)
-		rring_spsc_release(&q->r, n);
+	if (!n)
+		return 0;
+	c = rring_spsc_contig(&q->r, idx, n);
+	p = rring_spsc_slot(&q->r, idx);
+	for (i = 0; i < c; i++)
+		v[i] = p[i];
+	p = rring_spsc_slot(&q->r, idx + c);
+	for (; i < n; i++)
+		v[i] = p[i - c];
+	rring_spsc_release(&q->r, n);
 	return n;
 }
 
@@ -125,6 +151,34 @@ static int q_plain_init(struct q_plain *q, uint32_t size)
 static void q_plain_fini(struct q_plain *q)
 {
 	free(q->buf);
+}
+
+static inline int q_plain_enq1(struct q_plain *q, uint64_t v)
+{
+	uint32_t tail = atomic_load_explicit(&q->tail, memory_order_relaxed);
+	/* Pairs with the release of head in q_plain_deq1(). */
+	uint32_t head = atomic_load_explicit(&q->head, memory_order_acquire);
+
+	if (tail - head > q->mask)
+		return 0;
+	q->buf[tail & q->mask] = v;
+	/* Pairs with the acquire of tail in q_plain_deq1(). */
+	atomic_store_explicit(&q->tail, tail + 1, memory_order_release);
+	return 1;
+}
+
+static inline int q_plain_deq1(struct q_plain *q, uint64_t *v)
+{
+	uint32_t head = atomic_load_explicit(&q->head, memory_order_relaxed);
+	/* Pairs with the release of tail in q_plain_enq1(). */
+	uint32_t tail = atomic_load_explicit(&q->tail, memory_order_acquire);
+
+	if (tail == head)
+		return 0;
+	*v = q->buf[head & q->mask];
+	/* Pairs with the acquire of head in q_plain_enq1(). */
+	atomic_store_explicit(&q->head, head + 1, memory_order_release);
+	return 1;
 }
 
 static inline uint32_t q_plain_enq(struct q_plain *q, const uint64_t *v,
@@ -182,6 +236,21 @@ static int q_ck_init(struct q_ck *q, uint32_t size)
 static void q_ck_fini(struct q_ck *q)
 {
 	free(q->buf);
+}
+
+static inline int q_ck_enq1(struct q_ck *q, uint64_t v)
+{
+	return ck_ring_enqueue_spsc(&q->ring, q->buf, (void *)(uintptr_t)v);
+}
+
+static inline int q_ck_deq1(struct q_ck *q, uint64_t *v)
+{
+	void *p;
+
+	if (!ck_ring_dequeue_spsc(&q->ring, q->buf, &p))
+		return 0;
+	*v = (uintptr_t)p;
+	return 1;
 }
 
 /* ck_ring has no SPSC batch call: a batch is n single calls. */
@@ -246,23 +315,28 @@ static void q_rte_fini(struct q_rte *q)
 	free(q->r);
 }
 
+static inline int q_rte_enq1(struct q_rte *q, uint64_t v)
+{
+	return rte_ring_sp_enqueue(q->r, (void *)(uintptr_t)v) == 0;
+}
+
+static inline int q_rte_deq1(struct q_rte *q, uint64_t *v)
+{
+	void *p;
+
+	if (rte_ring_sc_dequeue(q->r, &p) != 0)
+		return 0;
+	*v = (uintptr_t)p;
+	return 1;
+}
+
 static inline uint32_t q_rte_enq(struct q_rte *q, const uint64_t *v, uint32_t n)
 {
-	if (n == 1)
-		return rte_ring_sp_enqueue(q->r, (void *)(uintptr_t)v[0]) == 0;
 	return rte_ring_sp_enqueue_burst(q->r, (void *const *)v, n, NULL);
 }
 
 static inline uint32_t q_rte_deq(struct q_rte *q, uint64_t *v, uint32_t n)
 {
-	void *p;
-
-	if (n == 1) {
-		if (rte_ring_sc_dequeue(q->r, &p) != 0)
-			return 0;
-		v[0] = (uintptr_t)p;
-		return 1;
-	}
 	return rte_ring_sc_dequeue_burst(q->r, (void **)v, n, NULL);
 }
 #endif
@@ -309,29 +383,42 @@ static void wait_go(struct run *rn)
 		rring_cpu_relax();
 }
 
-/* The producer sends 1..count; the consumer checks them in order. batch is
- * a run-time value but 1 and BATCH are the only ones used; the loops are
- * specialised for each with the `b` constant below. */
+/* The producer sends 1..count; the consumer checks them in order. Single
+ * mode uses each implementation's one-entry calls, batch mode its batch
+ * calls with up to BATCH entries. */
 #define DEFINE_IMPL(X)                                                         \
-	static inline void X##_produce(struct q_##X *q, uint64_t count,        \
-				       uint32_t b)                             \
+	static void X##_produce1(struct q_##X *q, uint64_t count)              \
 	{                                                                      \
-		uint64_t v[BATCH] = {0}, next = 1;                                 \
+		uint64_t next = 1;                                             \
+		while (next <= count)                                          \
+			next += q_##X##_enq1(q, next);                         \
+	}                                                                      \
+	static uint64_t X##_consume1(struct q_##X *q, uint64_t count)          \
+	{                                                                      \
+		uint64_t v = 0, next = 1, errors = 0;                          \
+		while (next <= count)                                          \
+			if (q_##X##_deq1(q, &v))                               \
+				errors += v != next++;                         \
+		return errors;                                                 \
+	}                                                                      \
+	static void X##_produce(struct q_##X *q, uint64_t count)               \
+	{                                                                      \
+		uint64_t v[BATCH] = {0}, next = 1;                             \
 		uint32_t i, want;                                              \
 		while (next <= count) {                                        \
-			want = count - next + 1 < b ? count - next + 1 : b;    \
+			want = count - next + 1 < BATCH ? count - next + 1     \
+							: BATCH;               \
 			for (i = 0; i < want; i++)                             \
 				v[i] = next + i;                               \
 			next += q_##X##_enq(q, v, want);                       \
 		}                                                              \
 	}                                                                      \
-	static inline uint64_t X##_consume(struct q_##X *q, uint64_t count,    \
-					   uint32_t b)                         \
+	static uint64_t X##_consume(struct q_##X *q, uint64_t count)           \
 	{                                                                      \
-		uint64_t v[BATCH] = {0}, next = 1, errors = 0;                     \
+		uint64_t v[BATCH] = {0}, next = 1, errors = 0;                 \
 		uint32_t i, n;                                                 \
 		while (next <= count) {                                        \
-			n = q_##X##_deq(q, v, b);                              \
+			n = q_##X##_deq(q, v, BATCH);                          \
 			for (i = 0; i < n; i++)                                \
 				errors += v[i] != next + i;                    \
 			next += n;                                             \
@@ -343,9 +430,9 @@ static void wait_go(struct run *rn)
 		struct run *rn = arg;                                          \
 		wait_go(rn);                                                   \
 		if (rn->batch == 1)                                            \
-			X##_produce(rn->q[0], rn->count, 1);                   \
+			X##_produce1(rn->q[0], rn->count);                     \
 		else                                                           \
-			X##_produce(rn->q[0], rn->count, BATCH);               \
+			X##_produce(rn->q[0], rn->count);                      \
 		return NULL;                                                   \
 	}                                                                      \
 	static void *X##_consumer(void *arg)                                   \
@@ -353,9 +440,9 @@ static void wait_go(struct run *rn)
 		struct run *rn = arg;                                          \
 		wait_go(rn);                                                   \
 		if (rn->batch == 1)                                            \
-			rn->errors = X##_consume(rn->q[0], rn->count, 1);      \
+			rn->errors = X##_consume1(rn->q[0], rn->count);        \
 		else                                                           \
-			rn->errors = X##_consume(rn->q[0], rn->count, BATCH);  \
+			rn->errors = X##_consume(rn->q[0], rn->count);         \
 		return NULL;                                                   \
 	}                                                                      \
 	/* Ping: send i on q[0], wait for it back on q[1]. */                  \
@@ -365,9 +452,9 @@ static void wait_go(struct run *rn)
 		uint64_t i, v;                                                 \
 		wait_go(rn);                                                   \
 		for (i = 1; i <= rn->count; i++) {                             \
-			while (!q_##X##_enq(rn->q[0], &i, 1))                  \
+			while (!q_##X##_enq1(rn->q[0], i))                     \
 				;                                              \
-			while (!q_##X##_deq(rn->q[1], &v, 1))                  \
+			while (!q_##X##_deq1(rn->q[1], &v))                    \
 				;                                              \
 			rn->errors += v != i;                                  \
 		}                                                              \
@@ -380,9 +467,9 @@ static void wait_go(struct run *rn)
 		uint64_t i, v;                                                 \
 		wait_go(rn);                                                   \
 		for (i = 1; i <= rn->count; i++) {                             \
-			while (!q_##X##_deq(rn->q[0], &v, 1))                  \
+			while (!q_##X##_deq1(rn->q[0], &v))                    \
 				;                                              \
-			while (!q_##X##_enq(rn->q[1], &v, 1))                  \
+			while (!q_##X##_enq1(rn->q[1], v))                     \
 				;                                              \
 		}                                                              \
 		return NULL;                                                   \
@@ -543,13 +630,14 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: rring-bench-ring [--cpus A,B] [--reps N] [--count N]\n"
 		"                        [--pingpong-count N] [--size N] "
-		"[--json FILE]\n"
+		"[--modes LIST]\n"
+		"                        [--json FILE] [--verbose]\n"
 		"  --cpus A,B          producer and consumer CPUs (default "
 		"0,1)\n"
 		"  --reps N            repetitions, median reported (1..1000, "
 		"default 5)\n"
 		"  --count N           entries per throughput run (1000..1e11, "
-		"default 20000000)\n"
+		"default 10000000)\n"
 		"  --pingpong-count N  round trips per ping-pong run (100..1e10, "
 		"default 1000000)\n"
 		"  --size N            ring entries, power of two (64..1048576, "
@@ -783,7 +871,7 @@ int main(int argc, char **argv)
 	struct opts o = {
 		.cpu = {0, 1},
 		.reps = 5,
-		.count = 20000000,
+		.count = 10000000,
 		.pp_count = 1000000,
 		.size = 1024,
 		.modes = (1u << NMODES) - 1,

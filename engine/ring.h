@@ -280,6 +280,31 @@ static inline void rring_spsc_release(struct rring_spsc *r, uint32_t n)
 	rring_store_release(&r->cons.head, head + n);
 }
 
+/*
+ * Number of the n slots starting at index idx that are contiguous in
+ * memory; the remaining n - contig start again at slot 0. Lets a batch be
+ * copied with two straight copies instead of one slot() per entry.
+ */
+static inline uint32_t rring_spsc_contig(const struct rring_spsc *r,
+					 uint32_t idx, uint32_t n)
+{
+	uint32_t to_end = r->g.mask + 1 - (idx & r->g.mask);
+
+	return n < to_end ? n : to_end;
+}
+
+/* Copy one entry. 8-byte entries (a pointer or a token) get a plain move;
+ * other sizes go through memcpy. (A switch over more constant sizes makes
+ * GCC's -Warray-bounds flag callers whose object is smaller than the
+ * unused cases.) */
+static inline void rring_spsc_copy(void *dst, const void *src, uint32_t size)
+{
+	if (size == 8)
+		memcpy(dst, src, 8);
+	else
+		memcpy(dst, src, size);
+}
+
 /* Producer: copy one entry (entry_size bytes) in. 0 or -EAGAIN if full. */
 static inline int rring_spsc_push(struct rring_spsc *r, const void *e)
 {
@@ -287,7 +312,7 @@ static inline int rring_spsc_push(struct rring_spsc *r, const void *e)
 
 	if (rring_unlikely(rring_spsc_reserve(r, 1, &idx) == 0))
 		return -EAGAIN;
-	memcpy(rring_spsc_slot(r, idx), e, r->g.entry_size);
+	rring_spsc_copy(rring_spsc_slot(r, idx), e, r->g.entry_size);
 	rring_spsc_publish(r, 1);
 	return 0;
 }
@@ -299,7 +324,7 @@ static inline int rring_spsc_pop(struct rring_spsc *r, void *e)
 
 	if (rring_unlikely(rring_spsc_peek(r, 1, &idx) == 0))
 		return -EAGAIN;
-	memcpy(e, rring_spsc_slot(r, idx), r->g.entry_size);
+	rring_spsc_copy(e, rring_spsc_slot(r, idx), r->g.entry_size);
 	rring_spsc_release(r, 1);
 	return 0;
 }

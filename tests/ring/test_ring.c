@@ -263,6 +263,21 @@ Test(ring, slot_addresses)
 	ring_free(&rg);
 }
 
+/* contig() splits a batch at the end of the array. */
+Test(ring, contig_splits_at_the_array_end)
+{
+	struct ring rg;
+
+	ring_new(&rg, 8, 64, 0);
+	cr_assert_eq(rring_spsc_contig(&rg.r, 0, 8), 8);
+	cr_assert_eq(rring_spsc_contig(&rg.r, 5, 8), 3);
+	cr_assert_eq(rring_spsc_contig(&rg.r, 5, 2), 2);
+	cr_assert_eq(rring_spsc_contig(&rg.r, 7, 4), 1);
+	cr_assert_eq(rring_spsc_contig(&rg.r, UINT32_MAX, 4), 1);
+	cr_assert_eq(rring_spsc_contig(&rg.r, 16, 0), 0);
+	ring_free(&rg);
+}
+
 /* Cross the 2^32 wrap of the free-running indices many times over, with
  * random batch sizes on both sides, checking every entry and the count. */
 static void wrap_run(uint32_t n, uint32_t esize, uint32_t start)
