@@ -33,10 +33,10 @@ struct opts {
 	const char *json;
 };
 
-/* ---- Synthetic CQ --------------------------------------------------------- */
+/* ---- Synthetic CQ ------------------------------------------------------- */
 
-static uint32_t *conn_qpn;	/* per connection */
-static unsigned int *conn_owner;	/* per connection: IO index */
+static uint32_t *conn_qpn;	 /* per connection */
+static unsigned int *conn_owner; /* per connection: IO index */
 static long n_conns;
 static uint64_t gen_seq, gen_limit, gen_rng = 88172645463325252ull;
 
@@ -69,7 +69,7 @@ static int synth_poll_cq(struct ibv_cq *cq, int ne, struct ibv_wc *wc)
 	return i;
 }
 
-/* ---- Consumers ---------------------------------------------------------------- */
+/* ---- Consumers ---------------------------------------------------------- */
 
 struct consumer {
 	_Alignas(64) struct rring_io *io;
@@ -113,8 +113,8 @@ static uint64_t consumed_total(struct consumer *cs, long n)
 	long i;
 
 	for (i = 0; i < n; i++)
-		t += atomic_load_explicit(&cs[i].consumed,
-					  memory_order_acquire);
+		t +=
+		    atomic_load_explicit(&cs[i].consumed, memory_order_acquire);
 	return t;
 }
 
@@ -123,7 +123,7 @@ static double now_s(void)
 	return (double)rr_now_ns() / 1e9;
 }
 
-/* ---- Phase 1: routing vs ring only ------------------------------------------ */
+/* ---- Phase 1: routing vs ring only -------------------------------------- */
 
 static double run_routing(struct rring_engine *e, struct ibv_cq *cq,
 			  struct consumer *cs, long nio, uint64_t count)
@@ -159,9 +159,8 @@ static struct rr_cqe *ring_slot(struct rring_io *io, struct rbatch *b)
 			b->idx += b->used;
 			b->used = 0;
 		}
-		b->avail = rring_spsc_reserve(io->cq,
-					      rring_spsc_capacity(io->cq),
-					      &b->idx);
+		b->avail = rring_spsc_reserve(
+		    io->cq, rring_spsc_capacity(io->cq), &b->idx);
 		if (!b->avail)
 			rring_cpu_relax();
 	}
@@ -216,8 +215,7 @@ static double run_ring_only(struct rring_engine *e, struct consumer *cs,
 	return rate;
 }
 
-static void ev_nop(struct rring_io *io, const struct rring_event *ev,
-		   void *arg)
+static void ev_nop(struct rring_io *io, const struct rring_event *ev, void *arg)
 {
 	(void)io;
 	(void)ev;
@@ -228,7 +226,7 @@ static struct rring_engine *synth_engine(long nio, long nconn,
 					 uint32_t ring_entries)
 {
 	struct rring_params p;
-	struct rring_handlers h = { .event = ev_nop };
+	struct rring_handlers h = {.event = ev_nop};
 	struct rring_engine *e;
 	long i;
 
@@ -242,8 +240,8 @@ static struct rring_engine *synth_engine(long nio, long nconn,
 	conn_qpn = calloc((size_t)nconn, sizeof(*conn_qpn));
 	conn_owner = calloc((size_t)nconn, sizeof(*conn_owner));
 	for (i = 0; i < nconn; i++) {
-		struct rring_conn *c = rr_conn_new(e, (uint64_t)i + 1,
-						   rr_pick_owner(e));
+		struct rring_conn *c =
+		    rr_conn_new(e, (uint64_t)i + 1, rr_pick_owner(e));
 
 		/* QP numbers spread like a provider's (24-bit, sparse). */
 		c->qp_num = (uint32_t)((i * 2654435761u) & 0xffffff) | 1;
@@ -262,8 +260,8 @@ static void bench_routing(const struct opts *o, double *route, double *ring,
 	struct ibv_context ctx;
 	struct ibv_cq cq;
 	struct consumer *cs = calloc((size_t)o->io_threads, sizeof(*cs));
-	struct rring_engine *e = synth_engine(o->io_threads, o->connections,
-					       4096);
+	struct rring_engine *e =
+	    synth_engine(o->io_threads, o->connections, 4096);
 	struct rring_stats st;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN), i;
 	double r1, r2, q1, q2;
@@ -315,7 +313,7 @@ struct waker {
 static void *sleeper_main(void *arg)
 {
 	struct waker *w = arg;
-	struct pollfd pfd = { .fd = w->io->efd, .events = POLLIN };
+	struct pollfd pfd = {.fd = w->io->efd, .events = POLLIN};
 	uint32_t idx, n;
 	uint64_t v;
 
@@ -348,9 +346,9 @@ static int cmp_u64(const void *a, const void *b)
 static double bench_wake(const struct opts *o)
 {
 	struct rring_engine *e = synth_engine(1, 1, 64);
-	struct timespec settle = { 0, 2000000 };
+	struct timespec settle = {0, 2000000};
 	uint64_t *lat = calloc((size_t)o->wake_samples, sizeof(*lat));
-	struct waker w = { .io = e ? e->io[0] : NULL };
+	struct waker w = {.io = e ? e->io[0] : NULL};
 	struct ibv_wc wc;
 	pthread_t th;
 	double med;
@@ -383,7 +381,7 @@ static double bench_wake(const struct opts *o)
 	return med;
 }
 
-/* ---- Phase 2: idle CPU over softverbs ------------------------------------- */
+/* ---- Phase 2: idle CPU over softverbs ----------------------------------- */
 
 static pthread_mutex_t idle_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER;
@@ -435,9 +433,10 @@ static double engine_cpu_seconds(void)
 		if (!f)
 			continue;
 		if (fgets(buf, sizeof(buf), f) && (rp = strrchr(buf, ')')) &&
-		    sscanf(rp + 2,
-			   "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-			   &ut, &st) == 2)
+		    sscanf(
+			rp + 2,
+			"%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+			&ut, &st) == 2)
 			ticks += ut + st;
 		fclose(f);
 	}
@@ -448,7 +447,7 @@ static double engine_cpu_seconds(void)
 static struct rring_engine *idle_engine(long nio)
 {
 	struct rring_params p;
-	struct rring_handlers h = { .event = idle_event };
+	struct rring_handlers h = {.event = idle_event};
 	struct rring_engine *e;
 	char err[128];
 
@@ -468,7 +467,7 @@ static struct rring_engine *idle_engine(long nio)
 
 static double bench_idle(const struct opts *o, int nconn)
 {
-	struct timespec win = { o->idle_s, 0 }, settle = { 0, 200000000 };
+	struct timespec win = {o->idle_s, 0}, settle = {0, 200000000};
 	struct rring_engine *se = idle_engine(o->io_threads);
 	struct rring_engine *ce = idle_engine(o->io_threads);
 	int port = rring_listen(se, "127.0.0.1", 0, NULL), i;
@@ -498,7 +497,7 @@ static double bench_idle(const struct opts *o, int nconn)
 	return (c1 - c0) * 100.0 / (double)o->idle_s;
 }
 
-/* ---- Main ------------------------------------------------------------------------- */
+/* ---- Main --------------------------------------------------------------- */
 
 static long arg_long(const char *name, const char *v, long min, long max)
 {
@@ -561,8 +560,10 @@ int main(int argc, char **argv)
 
 	parse(argc, argv, &o);
 	rcu_register_thread();
-	fprintf(stderr, "routing %ld completions over %ld connections, "
-		"%ld IO threads...\n", o.count, o.connections, o.io_threads);
+	fprintf(stderr,
+		"routing %ld completions over %ld connections, "
+		"%ld IO threads...\n",
+		o.count, o.connections, o.io_threads);
 	bench_routing(&o, &route, &ring, &overflow);
 	fprintf(stderr, "wake latency...\n");
 	wake = bench_wake(&o);
@@ -589,9 +590,8 @@ int main(int argc, char **argv)
 			"\"route_to_ring_ratio\":%.3f,\"overflowed\":%llu,"
 			"\"idle_cpu_percent\":%.2f,\"wake_latency_us\":%.1f,"
 			"\"connections\":%ld,\"io_threads\":%ld}\n",
-			route, ring, route / ring,
-			(unsigned long long)overflow, idle, wake,
-			o.connections, o.io_threads);
+			route, ring, route / ring, (unsigned long long)overflow,
+			idle, wake, o.connections, o.io_threads);
 		fclose(f);
 	}
 	rcu_unregister_thread();

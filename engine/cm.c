@@ -89,9 +89,9 @@ void rr_cm_fini(struct rring_engine *e)
 static int comp_vector(struct rring_engine *e, struct ibv_context *verbs)
 {
 	int nv = verbs->num_comp_vectors > 0 ? verbs->num_comp_vectors : 1;
-	int v = e->p.comp_vector >= 0 ? e->p.comp_vector
+	int v = e->p.comp_vector >= 0	   ? e->p.comp_vector
 		: e->place.poller_cpu >= 0 ? e->place.poller_cpu
-					    : 0;
+					   : 0;
 
 	return v % nv;
 }
@@ -183,7 +183,7 @@ static void conn_param(struct rdma_conn_param *p)
 	p->rnr_retry_count = 7;
 }
 
-/* ---- Teardown --------------------------------------------------------------- */
+/* ---- Teardown ----------------------------------------------------------- */
 
 void rr_conn_begin_close(struct rring_engine *e, struct rring_conn *c,
 			 int status)
@@ -251,14 +251,14 @@ void rr_conn_close_all(struct rring_engine *e)
 	for (cds_lfht_first(e->by_id, &it);
 	     (node = cds_lfht_iter_get_node(&it)) != NULL;
 	     cds_lfht_next(e->by_id, &it))
-		rr_conn_begin_close(e, caa_container_of(node, struct rring_conn,
-							id_node),
-				    -ESHUTDOWN);
+		rr_conn_begin_close(
+		    e, caa_container_of(node, struct rring_conn, id_node),
+		    -ESHUTDOWN);
 	rcu_read_unlock();
 	reap(e);
 }
 
-/* ---- Listen and connect (control requests) ------------------------------------ */
+/* ---- Listen and connect (control requests) ------------------------------ */
 
 int rr_cm_listen(struct rring_engine *e, struct rr_ctl *ctl)
 {
@@ -311,10 +311,9 @@ void rr_cm_connect(struct rring_engine *e, struct rr_ctl *ctl)
 		rr_conn_begin_close(e, c, errno ? -errno : -EIO);
 }
 
-/* ---- Events ------------------------------------------------------------------ */
+/* ---- Events ------------------------------------------------------------- */
 
-static void on_connect_request(struct rring_engine *e,
-			       struct rdma_cm_event *ev)
+static void on_connect_request(struct rring_engine *e, struct rdma_cm_event *ev)
 {
 	struct rr_listener *l = ev->listen_id->context;
 	struct rdma_conn_param param;
@@ -327,9 +326,9 @@ static void on_connect_request(struct rring_engine *e,
 		e->reject_id = ev->id; /* ours; destroyed after the ack */
 		return;
 	}
-	c = rr_conn_new(e, __atomic_fetch_add(&e->next_conn_id, 1,
-					      __ATOMIC_RELAXED),
-			rr_pick_owner(e));
+	c = rr_conn_new(
+	    e, __atomic_fetch_add(&e->next_conn_id, 1, __ATOMIC_RELAXED),
+	    rr_pick_owner(e));
 	if (!c) {
 		rdma_reject(ev->id, NULL, 0);
 		e->reject_id = ev->id;
@@ -401,18 +400,16 @@ static void on_conn_event(struct rring_engine *e, struct rdma_cm_event *ev)
 		break;
 	case RDMA_CM_EVENT_ESTABLISHED:
 		if (c->state == RR_CONN_CONNECTING) {
-			struct rr_cqe q = { .type = RR_CQE_ESTABLISHED,
-					    .conn = c };
+			struct rr_cqe q = {.type = RR_CQE_ESTABLISHED,
+					   .conn = c};
 
 			c->state = RR_CONN_ESTABLISHED;
 			rr_poller_push(e, c->owner, &q);
 		}
 		break;
 	case RDMA_CM_EVENT_DISCONNECTED:
-		rr_conn_begin_close(e, c,
-				    c->state == RR_CONN_ESTABLISHED
-					    ? 0
-					    : -ECONNRESET);
+		rr_conn_begin_close(
+		    e, c, c->state == RR_CONN_ESTABLISHED ? 0 : -ECONNRESET);
 		break;
 	case RDMA_CM_EVENT_TIMEWAIT_EXIT:
 	case RDMA_CM_EVENT_CONNECT_RESPONSE:

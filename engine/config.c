@@ -29,7 +29,7 @@ void rring_params_init(struct rring_params *p)
 }
 
 static int fail(char *err, size_t errlen, int ret, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 static int fail(char *err, size_t errlen, int ret, const char *fmt, ...)
 {
@@ -44,8 +44,7 @@ static int fail(char *err, size_t errlen, int ret, const char *fmt, ...)
 }
 
 /* Whole-string base-10 integer in [min, max]. */
-static int parse_ll(const char *s, long long min, long long max,
-		    long long *out)
+static int parse_ll(const char *s, long long min, long long max, long long *out)
 {
 	char *end;
 	long long v;
@@ -62,40 +61,43 @@ static int parse_ll(const char *s, long long min, long long max,
 
 struct int_key {
 	const char *key;
-	size_t off;	/* offset of a 32-bit field */
+	size_t off; /* offset of a 32-bit field */
 	int is_signed;
 	long long min, max;
 	int pow2;
 };
 
 #define UKEY(k, f, lo, hi, p2)                                                 \
-	{ k, offsetof(struct rring_params, f), 0, lo, hi, p2 }
+	{                                                                      \
+		k, offsetof(struct rring_params, f), 0, lo, hi, p2             \
+	}
 #define SKEY(k, f, lo, hi)                                                     \
-	{ k, offsetof(struct rring_params, f), 1, lo, hi, 0 }
+	{                                                                      \
+		k, offsetof(struct rring_params, f), 1, lo, hi, 0              \
+	}
 
 static const struct int_key int_keys[] = {
-	UKEY("io-threads", io_threads, RRING_DEFAULT_IO_THREADS_MIN,
-	     RRING_DEFAULT_IO_THREADS_MAX, 0),
-	UKEY("ring-entries", ring_entries, RRING_DEFAULT_RING_ENTRIES_MIN,
-	     RRING_DEFAULT_RING_ENTRIES_MAX, 1),
-	UKEY("poll-idle-us", poll_idle_us, RRING_DEFAULT_POLL_IDLE_US_MIN,
-	     RRING_DEFAULT_POLL_IDLE_US_MAX, 0),
-	SKEY("poller-cpu", poller_cpu, RRING_DEFAULT_POLLER_CPU_MIN,
-	     RRING_DEFAULT_POLLER_CPU_MAX),
-	SKEY("numa-node", numa_node, RRING_DEFAULT_NUMA_NODE_MIN,
-	     RRING_DEFAULT_NUMA_NODE_MAX),
-	UKEY("cq-entries", cq_entries, RRING_DEFAULT_CQ_ENTRIES_MIN,
-	     RRING_DEFAULT_CQ_ENTRIES_MAX, 0),
-	SKEY("comp-vector", comp_vector, RRING_DEFAULT_COMP_VECTOR_MIN,
-	     RRING_DEFAULT_COMP_VECTOR_MAX),
-	UKEY("rx-size", rx_size, RRING_DEFAULT_RX_SIZE_MIN,
-	     RRING_DEFAULT_RX_SIZE_MAX, 0),
-	UKEY("max-connections", max_connections,
-	     RRING_DEFAULT_MAX_CONNECTIONS_MIN,
-	     RRING_DEFAULT_MAX_CONNECTIONS_MAX, 0),
-	UKEY("msg-depth", msg_depth, RRING_DEFAULT_MSG_DEPTH_MIN,
-	     RRING_DEFAULT_MSG_DEPTH_MAX, 0),
-	UKEY("io-threads-external", io_external, 0, 1, 0),
+    UKEY("io-threads", io_threads, RRING_DEFAULT_IO_THREADS_MIN,
+	 RRING_DEFAULT_IO_THREADS_MAX, 0),
+    UKEY("ring-entries", ring_entries, RRING_DEFAULT_RING_ENTRIES_MIN,
+	 RRING_DEFAULT_RING_ENTRIES_MAX, 1),
+    UKEY("poll-idle-us", poll_idle_us, RRING_DEFAULT_POLL_IDLE_US_MIN,
+	 RRING_DEFAULT_POLL_IDLE_US_MAX, 0),
+    SKEY("poller-cpu", poller_cpu, RRING_DEFAULT_POLLER_CPU_MIN,
+	 RRING_DEFAULT_POLLER_CPU_MAX),
+    SKEY("numa-node", numa_node, RRING_DEFAULT_NUMA_NODE_MIN,
+	 RRING_DEFAULT_NUMA_NODE_MAX),
+    UKEY("cq-entries", cq_entries, RRING_DEFAULT_CQ_ENTRIES_MIN,
+	 RRING_DEFAULT_CQ_ENTRIES_MAX, 0),
+    SKEY("comp-vector", comp_vector, RRING_DEFAULT_COMP_VECTOR_MIN,
+	 RRING_DEFAULT_COMP_VECTOR_MAX),
+    UKEY("rx-size", rx_size, RRING_DEFAULT_RX_SIZE_MIN,
+	 RRING_DEFAULT_RX_SIZE_MAX, 0),
+    UKEY("max-connections", max_connections, RRING_DEFAULT_MAX_CONNECTIONS_MIN,
+	 RRING_DEFAULT_MAX_CONNECTIONS_MAX, 0),
+    UKEY("msg-depth", msg_depth, RRING_DEFAULT_MSG_DEPTH_MIN,
+	 RRING_DEFAULT_MSG_DEPTH_MAX, 0),
+    UKEY("io-threads-external", io_external, 0, 1, 0),
 };
 
 static int set_int(struct rring_params *p, const struct int_key *k,
@@ -107,18 +109,20 @@ static int set_int(struct rring_params *p, const struct int_key *k,
 	/* "auto"/"none" spell the negative sentinels of the signed keys. */
 	if (k->is_signed && value && strcmp(value, "auto") == 0)
 		value = "-1";
-	else if (k->off == offsetof(struct rring_params, poller_cpu) &&
-		 value && strcmp(value, "none") == 0)
+	else if (k->off == offsetof(struct rring_params, poller_cpu) && value &&
+		 strcmp(value, "none") == 0)
 		value = "-2";
 	if (parse_ll(value, k->min, k->max, &v))
-		return fail(err, errlen, -EINVAL,
-			    "%s: invalid value '%s' (allowed: integer %lld..%lld%s)",
-			    k->key, value ? value : "", k->min, k->max,
-			    k->pow2 ? ", power of two" : "");
+		return fail(
+		    err, errlen, -EINVAL,
+		    "%s: invalid value '%s' (allowed: integer %lld..%lld%s)",
+		    k->key, value ? value : "", k->min, k->max,
+		    k->pow2 ? ", power of two" : "");
 	if (k->pow2 && (v & (v - 1)) != 0)
-		return fail(err, errlen, -EINVAL,
-			    "%s: invalid value '%s' (allowed: power of two %lld..%lld)",
-			    k->key, value, k->min, k->max);
+		return fail(
+		    err, errlen, -EINVAL,
+		    "%s: invalid value '%s' (allowed: power of two %lld..%lld)",
+		    k->key, value, k->min, k->max);
 	if (k->is_signed) {
 		int32_t s = (int32_t)v;
 
@@ -187,15 +191,16 @@ static int set_cpu_list(struct rring_params *p, const char *value, char *err,
 		return 0;
 	}
 err_bad:
-	return fail(err, errlen, -EINVAL,
-		    "io-thread-cpus: invalid value '%s' (allowed: 'auto', 'none' "
-		    "or a list like 0,2,4-7 of CPUs 0..%d, at most %d entries)",
-		    value ? value : "", RRING_DEFAULT_POLLER_CPU_MAX,
-		    RRING_MAX_IO_CPUS);
+	return fail(
+	    err, errlen, -EINVAL,
+	    "io-thread-cpus: invalid value '%s' (allowed: 'auto', 'none' "
+	    "or a list like 0,2,4-7 of CPUs 0..%d, at most %d entries)",
+	    value ? value : "", RRING_DEFAULT_POLLER_CPU_MAX,
+	    RRING_MAX_IO_CPUS);
 }
 
-int rring_params_set(struct rring_params *p, const char *key,
-		     const char *value, char *err, size_t errlen)
+int rring_params_set(struct rring_params *p, const char *key, const char *value,
+		     char *err, size_t errlen)
 {
 	size_t i;
 
@@ -207,8 +212,7 @@ int rring_params_set(struct rring_params *p, const char *key,
 	if (strcmp(key, "io-thread-cpus") == 0)
 		return set_cpu_list(p, value, err, errlen);
 	if (strcmp(key, "sysfs-root") == 0) {
-		if (!value || !*value ||
-		    strlen(value) >= sizeof(p->sysfs_root))
+		if (!value || !*value || strlen(value) >= sizeof(p->sysfs_root))
 			return fail(err, errlen, -EINVAL,
 				    "sysfs-root: invalid value '%s' (allowed: "
 				    "a non-empty path shorter than %zu bytes)",
@@ -228,9 +232,10 @@ int rring_params_validate(const struct rring_params *p, char *err,
 	struct rring_params tmp;
 
 	if (!p || p->size < offsetof(struct rring_params, sysfs_root))
-		return fail(err, errlen, -EINVAL,
-			    "params: size %u too small (call rring_params_init)",
-			    p ? p->size : 0);
+		return fail(
+		    err, errlen, -EINVAL,
+		    "params: size %u too small (call rring_params_init)",
+		    p ? p->size : 0);
 	/* Re-run each integer through the same checks as the parser. */
 	tmp = *p;
 	for (i = 0; i < sizeof(int_keys) / sizeof(int_keys[0]); i++) {

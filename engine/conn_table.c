@@ -26,16 +26,16 @@ static unsigned long mix64(uint64_t k)
 
 static int match_id(struct cds_lfht_node *node, const void *key)
 {
-	struct rring_conn *c = caa_container_of(node, struct rring_conn,
-						id_node);
+	struct rring_conn *c =
+	    caa_container_of(node, struct rring_conn, id_node);
 
 	return c->id == *(const uint64_t *)key;
 }
 
 static int match_qpn(struct cds_lfht_node *node, const void *key)
 {
-	struct rring_conn *c = caa_container_of(node, struct rring_conn,
-						qp_node);
+	struct rring_conn *c =
+	    caa_container_of(node, struct rring_conn, qp_node);
 
 	return c->qp_num == *(const uint32_t *)key;
 }
@@ -164,7 +164,7 @@ struct rring_io *rr_pick_owner(struct rring_engine *e)
 	return e->io[best];
 }
 
-/* ---- Lookups from any thread ------------------------------------------------ */
+/* ---- Lookups from any thread -------------------------------------------- */
 
 static pthread_key_t rcu_key;
 static pthread_once_t rcu_key_once = PTHREAD_ONCE_INIT;

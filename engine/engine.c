@@ -29,7 +29,7 @@ void rr_wake_fd(int fd)
 		abort();
 }
 
-/* ---- Rings ---------------------------------------------------------------- */
+/* ---- Rings -------------------------------------------------------------- */
 
 static size_t ring_block_size(const struct rring_params *p)
 {
@@ -53,7 +53,8 @@ static int io_alloc_rings(struct rring_io *io, const struct rring_params *p,
 	io->sq = (struct rring_spsc *)(m + sizeof(struct rring_spsc));
 	m += 2 * sizeof(struct rring_spsc);
 	cq_bytes = rring_spsc_mem_size(p->ring_entries, sizeof(struct rr_cqe));
-	if (rring_spsc_init(io->cq, m, p->ring_entries, sizeof(struct rr_cqe)) ||
+	if (rring_spsc_init(io->cq, m, p->ring_entries,
+			    sizeof(struct rr_cqe)) ||
 	    rring_spsc_init(io->sq, m + cq_bytes, p->ring_entries,
 			    sizeof(struct rr_sqe)))
 		return -EINVAL;
@@ -87,7 +88,7 @@ void rr_engine_free_rings(struct rring_engine *e)
 	}
 }
 
-/* ---- Create / destroy ----------------------------------------------------- */
+/* ---- Create / destroy --------------------------------------------------- */
 
 static void io_free(struct rring_io *io)
 {
@@ -194,7 +195,7 @@ void rring_engine_destroy(struct rring_engine *e)
 	free(e);
 }
 
-/* ---- Start / stop ----------------------------------------------------------- */
+/* ---- Start / stop ------------------------------------------------------- */
 
 static void *io_thread_main(void *arg)
 {
@@ -329,7 +330,7 @@ int rring_engine_stop(struct rring_engine *e)
 	return 0;
 }
 
-/* ---- Listen / connect ---------------------------------------------------------- */
+/* ---- Listen / connect --------------------------------------------------- */
 
 static int parse_addr(const char *addr, uint16_t port,
 		      struct sockaddr_storage *ss)
@@ -399,7 +400,7 @@ int rring_connect(struct rring_engine *e, const char *addr, uint16_t port,
 	return ctl_submit(e, c);
 }
 
-/* ---- Small accessors and stats ------------------------------------------------- */
+/* ---- Small accessors and stats ------------------------------------------ */
 
 unsigned int rring_engine_io_count(const struct rring_engine *e)
 {
@@ -451,7 +452,6 @@ int rring_engine_stats(struct rring_engine *e, struct rring_stats *s)
 	if (since && now > since)
 		sleep += now - since; /* asleep right now */
 	s->poller.busy_fraction =
-		total ? 1.0 - (double)(sleep < total ? sleep : total) / total
-		      : 0.0;
+	    total ? 1.0 - (double)(sleep < total ? sleep : total) / total : 0.0;
 	return 0;
 }

@@ -17,86 +17,86 @@
 #include "ring.h"
 #include "rr_numa.h"
 
-/* ---- Ring entries --------------------------------------------------------- */
+/* ---- Ring entries ------------------------------------------------------- */
 
 /* Submission entry: IO thread -> poller. The poller only posts these. */
 enum rr_sqe_op {
-	RR_SQE_POST_SEND = 1,	/* SEND of [addr, len) with lkey */
-	RR_SQE_POST_WRITE_IMM,	/* RDMA_WRITE_WITH_IMM to remote_addr/rkey */
-	RR_SQE_POST_RECV,	/* receive into [addr, len) (len 0: no SGE) */
-	RR_SQE_REG_MR,		/* register [addr, len); result as RR_CQE_MR */
-	RR_SQE_DEREG_MR,	/* deregister the ibv_mr in wr_id */
-	RR_SQE_CLOSE,		/* owner asks to close conn */
-	RR_SQE_CLOSE_ACK,	/* owner dropped conn after RR_CQE_CLOSE */
+	RR_SQE_POST_SEND = 1,  /* SEND of [addr, len) with lkey */
+	RR_SQE_POST_WRITE_IMM, /* RDMA_WRITE_WITH_IMM to remote_addr/rkey */
+	RR_SQE_POST_RECV,      /* receive into [addr, len) (len 0: no SGE) */
+	RR_SQE_REG_MR,	       /* register [addr, len); result as RR_CQE_MR */
+	RR_SQE_DEREG_MR,       /* deregister the ibv_mr in wr_id */
+	RR_SQE_CLOSE,	       /* owner asks to close conn */
+	RR_SQE_CLOSE_ACK,      /* owner dropped conn after RR_CQE_CLOSE */
 };
 
-#define RR_SQE_F_SIGNALED 0x1	/* request a send completion */
-#define RR_SQE_F_INLINE 0x2	/* IBV_SEND_INLINE */
+#define RR_SQE_F_SIGNALED 0x1 /* request a send completion */
+#define RR_SQE_F_INLINE 0x2   /* IBV_SEND_INLINE */
 
 struct rr_sqe {
-	uint8_t op;		/* enum rr_sqe_op */
-	uint8_t flags;		/* RR_SQE_F_* */
+	uint8_t op;    /* enum rr_sqe_op */
+	uint8_t flags; /* RR_SQE_F_* */
 	uint16_t pad;
 	uint32_t len;
 	struct rring_conn *conn;
-	uint64_t wr_id;		/* returned in the completion */
+	uint64_t wr_id; /* returned in the completion */
 	uint64_t addr;
 	uint32_t lkey;
 	uint32_t rkey;
 	uint64_t remote_addr;
-	uint32_t imm;		/* network order, passed through */
-	uint32_t access;	/* REG_MR: IBV_ACCESS_* */
+	uint32_t imm;	 /* network order, passed through */
+	uint32_t access; /* REG_MR: IBV_ACCESS_* */
 	uint64_t reserved;
 };
 _Static_assert(sizeof(struct rr_sqe) == 64, "one cache line per sqe");
 
 /* Completion entry: poller -> owner IO thread. */
 enum rr_cqe_type {
-	RR_CQE_WC = 1,		/* a work completion of conn */
-	RR_CQE_ESTABLISHED,	/* conn is connected (before any of its WCs) */
-	RR_CQE_CLOSE,		/* conn is closing: last entry for it */
-	RR_CQE_MR,		/* result of RR_SQE_REG_MR */
+	RR_CQE_WC = 1,	    /* a work completion of conn */
+	RR_CQE_ESTABLISHED, /* conn is connected (before any of its WCs) */
+	RR_CQE_CLOSE,	    /* conn is closing: last entry for it */
+	RR_CQE_MR,	    /* result of RR_SQE_REG_MR */
 };
 
 struct rr_cqe {
-	uint8_t type;		/* enum rr_cqe_type */
-	uint8_t opcode;		/* enum ibv_wc_opcode */
-	uint8_t wc_status;	/* enum ibv_wc_status */
-	uint8_t wc_flags;	/* IBV_WC_WITH_IMM ... */
-	int32_t status;		/* CLOSE, MR: 0 or -errno */
+	uint8_t type;	   /* enum rr_cqe_type */
+	uint8_t opcode;	   /* enum ibv_wc_opcode */
+	uint8_t wc_status; /* enum ibv_wc_status */
+	uint8_t wc_flags;  /* IBV_WC_WITH_IMM ... */
+	int32_t status;	   /* CLOSE, MR: 0 or -errno */
 	struct rring_conn *conn;
 	uint64_t wr_id;
 	uint32_t byte_len;
-	uint32_t imm;		/* network order */
-	uint64_t aux;		/* MR: struct ibv_mr * */
-	uint32_t lkey, rkey;	/* MR */
+	uint32_t imm;	     /* network order */
+	uint64_t aux;	     /* MR: struct ibv_mr * */
+	uint32_t lkey, rkey; /* MR */
 };
 _Static_assert(sizeof(struct rr_cqe) == 48, "cqe size");
 
-/* ---- Connections ------------------------------------------------------------ */
+/* ---- Connections -------------------------------------------------------- */
 
 /* Lifecycle, as the poller sees it. Only the poller reads or writes it. */
 enum rr_conn_state {
-	RR_CONN_RESOLVING = 1,	/* rring_connect: address/route lookup */
-	RR_CONN_CONNECTING,	/* QP created; connect/accept in progress */
-	RR_CONN_ESTABLISHED,	/* owner got RR_CQE_ESTABLISHED */
-	RR_CONN_CLOSING,	/* owner got RR_CQE_CLOSE; awaiting its ack */
+	RR_CONN_RESOLVING = 1, /* rring_connect: address/route lookup */
+	RR_CONN_CONNECTING,    /* QP created; connect/accept in progress */
+	RR_CONN_ESTABLISHED,   /* owner got RR_CQE_ESTABLISHED */
+	RR_CONN_CLOSING,       /* owner got RR_CQE_CLOSE; awaiting its ack */
 };
 
 /* Lifecycle, as the owner IO thread sees it. Only the owner touches it. */
 enum rr_owner_state {
-	RR_OWN_NEW = 0,		/* created, not established yet */
-	RR_OWN_OPEN,		/* established: send allowed */
-	RR_OWN_CLOSE_SENT,	/* rring_conn_close submitted */
-	RR_OWN_CLOSED,		/* CLOSE handled, ack submitted: hands off */
+	RR_OWN_NEW = 0,	   /* created, not established yet */
+	RR_OWN_OPEN,	   /* established: send allowed */
+	RR_OWN_CLOSE_SENT, /* rring_conn_close submitted */
+	RR_OWN_CLOSED,	   /* CLOSE handled, ack submitted: hands off */
 };
 
 /* Message layer buffers (msg.c): allocated and registered by the poller at
  * setup, then used by the owner until it acknowledges the close. */
 struct rr_msg_bufs {
-	unsigned char *area;	/* depth recv buffers, then depth send slots */
+	unsigned char *area; /* depth recv buffers, then depth send slots */
 	size_t area_size;
-	struct ibv_mr *mr;	/* poller-only handle */
+	struct ibv_mr *mr; /* poller-only handle */
 	uint32_t lkey;
 	uint32_t depth;
 	uint32_t rx_size;
@@ -108,7 +108,7 @@ struct rring_conn {
 	struct rring_engine *e;
 	struct rring_io *owner;
 	int outbound;
-	uint32_t qp_num;	/* set before the QP table insert */
+	uint32_t qp_num; /* set before the QP table insert */
 
 	/* Poller-private. */
 	enum rr_conn_state state;
@@ -120,17 +120,17 @@ struct rring_conn {
 	int in_qp_table;
 	struct rcu_head rcu;
 	struct rr_msg_bufs mb;
-	struct rring_conn *reap_next;	/* destroy after the cm event ack */
-	_Atomic int retired;		/* removed; freed after grace period */
+	struct rring_conn *reap_next; /* destroy after the cm event ack */
+	_Atomic int retired;	      /* removed; freed after grace period */
 
 	/* Owner-private (own cache line). */
 	_Alignas(RRING_CACHELINE) enum rr_owner_state ostate;
 	void *ctx;
-	void *layer_priv;	/* the data layer's per-connection state */
-	uint32_t send_free;	/* free send slots on the stack */
-	uint16_t *send_stack;	/* free slot indices */
-	uint64_t *send_tag;	/* per slot */
-	uint32_t *send_len;	/* per slot, 0 when free */
+	void *layer_priv;     /* the data layer's per-connection state */
+	uint32_t send_free;   /* free send slots on the stack */
+	uint16_t *send_stack; /* free slot indices */
+	uint64_t *send_tag;   /* per slot */
+	uint32_t *send_len;   /* per slot, 0 when free */
 };
 
 struct rr_listener {
@@ -145,12 +145,12 @@ struct rr_dev {
 	struct ibv_pd *pd;
 	struct ibv_comp_channel *ch;
 	struct ibv_cq *cq;
-	unsigned int unacked;	/* CQ events read, not yet acked */
-	int armed;		/* ibv_req_notify_cq done, no event since */
+	unsigned int unacked; /* CQ events read, not yet acked */
+	int armed;	      /* ibv_req_notify_cq done, no event since */
 };
 #define RR_MAX_DEVS 4
 
-/* ---- IO threads ----------------------------------------------------------------- */
+/* ---- IO threads --------------------------------------------------------- */
 
 /* A completion entry that found the owner's ring full (io_uring overflow). */
 struct rr_overflow {
@@ -163,10 +163,10 @@ struct rring_io {
 	struct rring_engine *e;
 	unsigned int idx;
 	int cpu;
-	int efd;		/* eventfd: poller wakes this IO thread */
-	struct rring_spsc *cq;	/* completions: poller -> io */
-	struct rring_spsc *sq;	/* submissions: io -> poller */
-	void *mem;		/* both rings' structs and slots */
+	int efd;	       /* eventfd: poller wakes this IO thread */
+	struct rring_spsc *cq; /* completions: poller -> io */
+	struct rring_spsc *sq; /* submissions: io -> poller */
+	void *mem;	       /* both rings' structs and slots */
 	size_t mem_size;
 	pthread_t thread;
 	int has_thread;
@@ -175,8 +175,8 @@ struct rring_io {
 	_Alignas(RRING_CACHELINE) struct rr_overflow ovf;
 	uint32_t b_idx, b_avail, b_used; /* open batch on cq */
 	int b_open;
-	int wake;		/* wake at the end of this loop */
-	unsigned int n_conns;	/* load, for least-loaded assignment */
+	int wake;	      /* wake at the end of this loop */
+	unsigned int n_conns; /* load, for least-loaded assignment */
 	struct rring_io *next_touched;
 
 	/* Owner-private. */
@@ -186,15 +186,15 @@ struct rring_io {
 	uint32_t sq_idx, sq_avail, sq_used; /* open batch on sq */
 
 	/* Statistics: each counter has one writer, relaxed. */
-	_Alignas(RRING_CACHELINE) _Atomic uint64_t st_overflow; /* poller */
-	_Atomic uint64_t st_wakeups;	/* poller */
+	_Alignas(RRING_CACHELINE) _Atomic uint64_t st_overflow;	   /* poller */
+	_Atomic uint64_t st_wakeups;				   /* poller */
 	_Alignas(RRING_CACHELINE) _Atomic uint64_t st_completions; /* io */
-	_Atomic uint64_t st_rx_bytes;	/* io */
-	_Atomic uint64_t st_tx_bytes;	/* io */
-	_Atomic uint64_t st_conns;	/* io */
+	_Atomic uint64_t st_rx_bytes;				   /* io */
+	_Atomic uint64_t st_tx_bytes;				   /* io */
+	_Atomic uint64_t st_conns;				   /* io */
 };
 
-/* ---- Engine ------------------------------------------------------------------------ */
+/* ---- Engine ------------------------------------------------------------- */
 
 enum rr_ctl_op { RR_CTL_LISTEN = 1, RR_CTL_CONNECT, RR_CTL_STOP };
 
@@ -204,13 +204,13 @@ struct rr_ctl {
 	struct sockaddr_storage addr;
 	void *ctx;
 	uint64_t conn_id;
-	int waited;		/* a caller waits on done/result */
+	int waited; /* a caller waits on done/result */
 	int done;
 	int result;
 	struct rr_ctl *next;
 };
 
-#define RR_QPN_CACHE 4096	/* direct-mapped qp_num -> conn, poller only */
+#define RR_QPN_CACHE 4096 /* direct-mapped qp_num -> conn, poller only */
 
 struct rring_engine {
 	struct rring_params p;
@@ -231,24 +231,24 @@ struct rring_engine {
 
 	/* Poller thread and its private state. */
 	pthread_t poller;
-	int poller_efd;		/* wakes the poller */
-	_Atomic int stop_io;	/* IO threads return */
-	_Atomic int shutdown;	/* poller is done; rring_io_process fails */
-	int stopping;		/* poller: closing everything */
+	int poller_efd;	      /* wakes the poller */
+	_Atomic int stop_io;  /* IO threads return */
+	_Atomic int shutdown; /* poller is done; rring_io_process fails */
+	int stopping;	      /* poller: closing everything */
 	int epfd;
 	struct rdma_event_channel *cm_ch;
 	struct rr_dev devs[RR_MAX_DEVS];
 	int n_devs;
 	char dev_name[64];
 	struct rr_listener *listeners;
-	struct rring_conn *reap;	/* never told the owner: destroy soon */
-	struct rdma_cm_id *reject_id;	/* rejected request: destroy after ack */
-	unsigned int n_ovf;		/* IO threads with a non-empty overflow */
-	int cm_ready;			/* epoll saw the cm fd readable */
+	struct rring_conn *reap;      /* never told the owner: destroy soon */
+	struct rdma_cm_id *reject_id; /* rejected request: destroy after ack */
+	unsigned int n_ovf;	      /* IO threads with a non-empty overflow */
+	int cm_ready;		      /* epoll saw the cm fd readable */
 	struct cds_lfht *by_id, *by_qpn;
 	struct rring_conn *qpn_cache[RR_QPN_CACHE];
-	uint64_t next_conn_id;	/* atomic via __atomic builtins */
-	unsigned int rr_next;	/* round-robin tie breaker */
+	uint64_t next_conn_id; /* atomic via __atomic builtins */
+	unsigned int rr_next;  /* round-robin tie breaker */
 	unsigned int n_conns;
 	struct rring_io *touched; /* IO threads with an open batch */
 
@@ -259,7 +259,7 @@ struct rring_engine {
 	uint64_t start_ns;
 };
 
-/* ---- Internal functions ------------------------------------------------------ */
+/* ---- Internal functions ------------------------------------------------- */
 
 uint64_t rr_now_ns(void);
 void rr_wake_fd(int fd);

@@ -47,8 +47,8 @@ int rr_io_submit(struct rring_io *io, const struct rr_sqe *sqe)
 		/* The poller drains every ring each loop and never blocks,
 		 * so a full submission ring empties soon. */
 		while ((io->sq_avail = rring_spsc_reserve(
-				io->sq, rring_spsc_capacity(io->sq),
-				&io->sq_idx)) == 0) {
+			    io->sq, rring_spsc_capacity(io->sq),
+			    &io->sq_idx)) == 0) {
 			if (atomic_load_explicit(&io->e->shutdown,
 						 memory_order_acquire))
 				return -ESHUTDOWN;
@@ -68,9 +68,9 @@ int rr_io_check_owner(struct rring_conn *c, const char *fn)
 	struct rring_io *io = c->owner;
 
 	/* Acquire pairs with the release in set_owner. */
-	if (rring_likely(atomic_load_explicit(&io->owner_set,
-					      memory_order_acquire) &&
-			 pthread_equal(io->owner_tid, pthread_self())))
+	if (rring_likely(
+		atomic_load_explicit(&io->owner_set, memory_order_acquire) &&
+		pthread_equal(io->owner_tid, pthread_self())))
 		return 0;
 	rr_log(&io->e->h, RR_LOG_ERR,
 	       "%s: conn %llu belongs to IO thread %u; called from another "
@@ -81,8 +81,8 @@ int rr_io_check_owner(struct rring_conn *c, const char *fn)
 
 static void set_owner(struct rring_io *io)
 {
-	if (rring_likely(atomic_load_explicit(&io->owner_set,
-					      memory_order_relaxed)))
+	if (rring_likely(
+		atomic_load_explicit(&io->owner_set, memory_order_relaxed)))
 		return;
 	io->owner_tid = pthread_self();
 	/* Release pairs with the acquire in rr_io_check_owner. */
@@ -113,8 +113,9 @@ static void on_established(struct rring_io *io, struct rring_conn *c)
 	atomic_fetch_add_explicit(&io->st_conns, 1, memory_order_relaxed);
 	if (io->e->layer->on_established)
 		io->e->layer->on_established(io, c);
-	conn_event(io, c, c->outbound ? RRING_EVENT_CONNECTED
-				       : RRING_EVENT_ACCEPTED, 0);
+	conn_event(io, c,
+		   c->outbound ? RRING_EVENT_CONNECTED : RRING_EVENT_ACCEPTED,
+		   0);
 }
 
 /* The last entry for c: report, drop state, acknowledge. After the ack
@@ -173,8 +174,8 @@ int rring_io_process(struct rring_io *io, unsigned int max)
 	set_owner(io);
 	io->in_process = 1;
 	while (done < max) {
-		uint32_t want = max - done < RR_IO_BATCH ? max - done
-							 : RR_IO_BATCH;
+		uint32_t want =
+		    max - done < RR_IO_BATCH ? max - done : RR_IO_BATCH;
 
 		n = rring_spsc_peek(io->cq, want, &idx);
 		if (!n)
@@ -201,8 +202,8 @@ int rring_io_process(struct rring_io *io, unsigned int max)
 			}
 		}
 	}
-	if (!done && atomic_load_explicit(&io->e->shutdown,
-					  memory_order_acquire))
+	if (!done &&
+	    atomic_load_explicit(&io->e->shutdown, memory_order_acquire))
 		return -ESHUTDOWN;
 	return (int)done;
 }
@@ -211,7 +212,7 @@ int rring_io_run(struct rring_io *io)
 {
 	struct rring_engine *e = io->e;
 	uint64_t idle_since = 0, idle_ns = (uint64_t)e->p.poll_idle_us * 1000;
-	struct pollfd pfd = { .fd = io->efd, .events = POLLIN };
+	struct pollfd pfd = {.fd = io->efd, .events = POLLIN};
 	int n;
 
 	while (!atomic_load_explicit(&e->stop_io, memory_order_acquire)) {
@@ -246,7 +247,7 @@ unsigned int rring_io_index(const struct rring_io *io)
 	return io->idx;
 }
 
-/* ---- Connection calls (owner thread) ----------------------------------------- */
+/* ---- Connection calls (owner thread) ------------------------------------ */
 
 int rring_conn_close(struct rring_conn *c)
 {

@@ -7,8 +7,8 @@
 
 void rr_log(const struct rring_handlers *h, int level, const char *fmt, ...)
 {
-	static const char *const names[] = { "error", "warning", "info",
-					     "debug" };
+	static const char *const names[] = {"error", "warning", "info",
+					    "debug"};
 	char msg[512];
 	va_list ap;
 
@@ -22,5 +22,8 @@ void rr_log(const struct rring_handlers *h, int level, const char *fmt, ...)
 	if (level >= RR_LOG_DEBUG)
 		return;
 	fprintf(stderr, "rdmaring %s: %s\n",
-		names[level < 0 ? 0 : level > 3 ? 3 : level], msg);
+		names[level < 0	  ? 0
+		      : level > 3 ? 3
+				  : level],
+		msg);
 }

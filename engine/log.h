@@ -13,6 +13,6 @@
 /* Format and emit one line through h->log (stderr when h or h->log is NULL;
  * debug lines to stderr only with h->log set). Any thread. */
 void rr_log(const struct rring_handlers *h, int level, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 #endif /* RRING_LOG_H */

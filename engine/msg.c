@@ -79,7 +79,7 @@ int rr_msg_setup(struct rring_engine *e, struct rring_conn *c)
 		return -ENOMEM;
 	c->mb.mr = ibv_reg_mr(c->dev->pd, c->mb.area, c->mb.area_size,
 			      IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
-				      IBV_ACCESS_REMOTE_READ);
+				  IBV_ACCESS_REMOTE_READ);
 	if (!c->mb.mr)
 		return errno ? -errno : -EIO;
 	c->mb.lkey = c->mb.mr->lkey;
@@ -115,8 +115,8 @@ static void repost_recv(struct rring_io *io, struct rring_conn *c,
 	rr_io_submit(io, &q);
 }
 
-static void send_done(struct rring_io *io, struct rring_conn *c,
-		      uint32_t slot, int status)
+static void send_done(struct rring_io *io, struct rring_conn *c, uint32_t slot,
+		      int status)
 {
 	struct rring_event ev;
 
@@ -149,8 +149,7 @@ void rr_msg_on_wc(struct rring_io *io, struct rring_conn *c,
 	if (q->wr_id >> 32 != RR_WR_RECV || slot >= c->mb.depth) {
 		rr_log(&io->e->h, RR_LOG_ERR,
 		       "conn %llu: unexpected completion wr_id %#llx",
-		       (unsigned long long)c->id,
-		       (unsigned long long)q->wr_id);
+		       (unsigned long long)c->id, (unsigned long long)q->wr_id);
 		return;
 	}
 	memset(&ev, 0, sizeof(ev));
@@ -209,11 +208,11 @@ int rring_conn_send(struct rring_conn *c, const void *data, uint32_t len,
 }
 
 const struct rr_layer_ops rr_msg_layer = {
-	.qp_caps = rr_msg_qp_caps,
-	.setup = rr_msg_setup,
-	.teardown = rr_msg_teardown,
-	.on_established = NULL,
-	.on_wc = rr_msg_on_wc,
-	.on_close = rr_msg_on_close,
-	.on_mr = NULL,
+    .qp_caps = rr_msg_qp_caps,
+    .setup = rr_msg_setup,
+    .teardown = rr_msg_teardown,
+    .on_established = NULL,
+    .on_wc = rr_msg_on_wc,
+    .on_close = rr_msg_on_close,
+    .on_mr = NULL,
 };

@@ -60,11 +60,11 @@ int rr_parse_cpulist(const char *s, uint64_t *mask, int max_cpus)
 }
 
 /* First line of root/rel (formatted) into buf; 0, -ENOENT or -EIO. */
-static int read_line(char *buf, size_t len, const char *root,
-		     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int read_line(char *buf, size_t len, const char *root, const char *fmt,
+		     ...) __attribute__((format(printf, 4, 5)));
 
-static int read_line(char *buf, size_t len, const char *root,
-		     const char *fmt, ...)
+static int read_line(char *buf, size_t len, const char *root, const char *fmt,
+		     ...)
 {
 	char rel[PATH_MAX], path[PATH_MAX + RRING_SYSFS_ROOT_MAX];
 	va_list ap;

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: BSD-3-Clause
-/* rdmaring: the poller thread: posts submissions, routes completions, sleeps. */
+/* rdmaring: the poller thread: posts submissions, routes completions, sleeps.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -52,7 +53,7 @@
 #define RR_CM_CHECK_EVERY 1024
 #define RR_ACK_BATCH 64
 
-/* ---- Completion side: batches and overflow -------------------------------- */
+/* ---- Completion side: batches and overflow ------------------------------ */
 
 static struct rr_cqe *ovf_slot(struct rring_engine *e, struct rring_io *io)
 {
@@ -79,10 +80,10 @@ static struct rr_cqe *ovf_slot(struct rring_engine *e, struct rring_io *io)
 		o->head = 0;
 		o->tail = n;
 	}
-	atomic_store_explicit(&io->st_overflow,
-			      atomic_load_explicit(&io->st_overflow,
-						   memory_order_relaxed) + 1,
-			      memory_order_relaxed);
+	atomic_store_explicit(
+	    &io->st_overflow,
+	    atomic_load_explicit(&io->st_overflow, memory_order_relaxed) + 1,
+	    memory_order_relaxed);
 	return &o->buf[o->tail++];
 }
 
@@ -92,9 +93,8 @@ static struct rr_cqe *batch_slot(struct rring_engine *e, struct rring_io *io)
 	if (!io->b_open) {
 		io->b_open = 1;
 		io->b_used = 0;
-		io->b_avail = rring_spsc_reserve(io->cq,
-						 rring_spsc_capacity(io->cq),
-						 &io->b_idx);
+		io->b_avail = rring_spsc_reserve(
+		    io->cq, rring_spsc_capacity(io->cq), &io->b_idx);
 		io->next_touched = e->touched;
 		e->touched = io;
 	}
@@ -102,9 +102,8 @@ static struct rr_cqe *batch_slot(struct rring_engine *e, struct rring_io *io)
 		rring_spsc_publish(io->cq, io->b_used);
 		io->b_idx += io->b_used;
 		io->b_used = 0;
-		io->b_avail = rring_spsc_reserve(io->cq,
-						 rring_spsc_capacity(io->cq),
-						 &io->b_idx);
+		io->b_avail = rring_spsc_reserve(
+		    io->cq, rring_spsc_capacity(io->cq), &io->b_idx);
 		if (io->b_avail == 0)
 			return NULL;
 	}
@@ -171,7 +170,8 @@ void rr_poller_flush(struct rring_engine *e)
 		io->b_open = 0;
 		if (io->b_used)
 			rring_spsc_publish(io->cq, io->b_used);
-		/* Full fence inside pairs with prepare_sleep in the IO thread. */
+		/* Full fence inside pairs with prepare_sleep in the IO thread.
+		 */
 		if (rring_spsc_needs_wakeup(io->cq)) {
 			rr_wake_fd(io->efd);
 			atomic_fetch_add_explicit(&io->st_wakeups, 1,
@@ -180,7 +180,7 @@ void rr_poller_flush(struct rring_engine *e)
 	}
 }
 
-/* ---- Routing -------------------------------------------------------------- */
+/* ---- Routing ------------------------------------------------------------ */
 
 static void mark_established(struct rring_engine *e, struct rring_conn *c)
 {
@@ -198,15 +198,14 @@ static void route_error(struct rring_engine *e, struct rring_conn *c,
 	if (wc->status != IBV_WC_WR_FLUSH_ERR)
 		rr_log(&e->h, RR_LOG_WARN,
 		       "conn %llu: work completion error '%s' (qp %u)",
-		       (unsigned long long)c->id,
-		       ibv_wc_status_str(wc->status), wc->qp_num);
+		       (unsigned long long)c->id, ibv_wc_status_str(wc->status),
+		       wc->qp_num);
 	rr_conn_begin_close(e, c, -EIO);
 }
 
 /* Route n work completions to their owners' rings (the bench calls this
  * with synthetic completions). Publishing waits for rr_poller_flush. */
-void rr_poller_route_wcs(struct rring_engine *e, const struct ibv_wc *wc,
-			 int n)
+void rr_poller_route_wcs(struct rring_engine *e, const struct ibv_wc *wc, int n)
 {
 	uint64_t dropped = 0;
 	int i;
@@ -262,21 +261,21 @@ int rr_poller_poll_cq(struct rring_engine *e, struct ibv_cq *cq)
 		rr_poller_route_wcs(e, wc, n);
 		total += n;
 		atomic_store_explicit(
-			&e->st_batches,
-			atomic_load_explicit(&e->st_batches,
-					     memory_order_relaxed) + 1,
-			memory_order_relaxed);
+		    &e->st_batches,
+		    atomic_load_explicit(&e->st_batches, memory_order_relaxed) +
+			1,
+		    memory_order_relaxed);
 	} while (n == RR_POLL_BATCH && total < 4 * RR_POLL_BATCH);
 	if (total)
 		atomic_store_explicit(
-			&e->st_cqes,
-			atomic_load_explicit(&e->st_cqes, memory_order_relaxed) +
-				(uint64_t)total,
-			memory_order_relaxed);
+		    &e->st_cqes,
+		    atomic_load_explicit(&e->st_cqes, memory_order_relaxed) +
+			(uint64_t)total,
+		    memory_order_relaxed);
 	return total;
 }
 
-/* ---- Submission side ------------------------------------------------------------ */
+/* ---- Submission side ---------------------------------------------------- */
 
 struct post_batch {
 	struct rring_conn *sc, *rc; /* QP owner of the pending chains */
@@ -350,8 +349,9 @@ static void add_send(struct rring_engine *e, struct post_batch *b,
 	wr->wr_id = q->wr_id;
 	wr->sg_list = sge;
 	wr->num_sge = q->len ? 1 : 0;
-	wr->send_flags = (q->flags & RR_SQE_F_SIGNALED ? IBV_SEND_SIGNALED : 0) |
-			 (q->flags & RR_SQE_F_INLINE ? IBV_SEND_INLINE : 0);
+	wr->send_flags =
+	    (q->flags & RR_SQE_F_SIGNALED ? IBV_SEND_SIGNALED : 0) |
+	    (q->flags & RR_SQE_F_INLINE ? IBV_SEND_INLINE : 0);
 	if (q->op == RR_SQE_POST_WRITE_IMM) {
 		wr->opcode = IBV_WR_RDMA_WRITE_WITH_IMM;
 		wr->imm_data = q->imm;
@@ -386,11 +386,11 @@ static void add_recv(struct rring_engine *e, struct post_batch *b,
 static void reg_mr(struct rring_engine *e, struct rring_io *io,
 		   const struct rr_sqe *q)
 {
-	struct rr_cqe r = { .type = RR_CQE_MR, .conn = q->conn,
-			    .wr_id = q->wr_id };
+	struct rr_cqe r = {
+	    .type = RR_CQE_MR, .conn = q->conn, .wr_id = q->wr_id};
 	struct rr_dev *dev = q->conn && q->conn->dev ? q->conn->dev
-			     : e->n_devs	      ? &e->devs[0]
-						      : NULL;
+			     : e->n_devs	     ? &e->devs[0]
+						     : NULL;
 	struct ibv_mr *mr = NULL;
 
 	if (dev)
@@ -462,7 +462,7 @@ int rr_poller_drain_sq(struct rring_engine *e, struct rring_io *io)
 	return total;
 }
 
-/* ---- Control requests --------------------------------------------------------- */
+/* ---- Control requests --------------------------------------------------- */
 
 static int drain_ctl(struct rring_engine *e)
 {
@@ -481,8 +481,9 @@ static int drain_ctl(struct rring_engine *e)
 		next = c->next;
 		switch (c->op) {
 		case RR_CTL_LISTEN:
-			rr_ctl_complete(e, c, e->stopping ? -ESHUTDOWN
-							  : rr_cm_listen(e, c));
+			rr_ctl_complete(e, c,
+					e->stopping ? -ESHUTDOWN
+						    : rr_cm_listen(e, c));
 			break;
 		case RR_CTL_CONNECT:
 			rr_cm_connect(e, c);
@@ -498,7 +499,7 @@ static int drain_ctl(struct rring_engine *e)
 	return n;
 }
 
-/* ---- Sleep ---------------------------------------------------------------------- */
+/* ---- Sleep -------------------------------------------------------------- */
 
 static void read_cq_events(struct rring_engine *e, struct rr_dev *d)
 {
@@ -515,8 +516,7 @@ static void read_cq_events(struct rring_engine *e, struct rr_dev *d)
 	(void)e;
 }
 
-static void handle_epoll(struct rring_engine *e, struct epoll_event *ev,
-			 int n)
+static void handle_epoll(struct rring_engine *e, struct epoll_event *ev, int n)
 {
 	uint64_t v;
 	int i;
@@ -590,7 +590,7 @@ static void poller_sleep(struct rring_engine *e)
 		rring_spsc_cancel_sleep(e->io[i]->sq);
 }
 
-/* ---- Thread ------------------------------------------------------------------------ */
+/* ---- Thread ------------------------------------------------------------- */
 
 static int poller_place(struct rring_engine *e)
 {
@@ -622,7 +622,7 @@ static int poller_place(struct rring_engine *e)
 
 static int epoll_add(int epfd, int fd, uint32_t tag)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = tag };
+	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = tag};
 
 	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
 }
@@ -651,7 +651,8 @@ static int poller_init(struct rring_engine *e)
 
 int rr_poller_add_dev(struct rring_engine *e, int dev_idx)
 {
-	return epoll_add(e->epfd, e->devs[dev_idx].ch->fd, 2 + (uint32_t)dev_idx);
+	return epoll_add(e->epfd, e->devs[dev_idx].ch->fd,
+			 2 + (uint32_t)dev_idx);
 }
 
 static void poller_loop(struct rring_engine *e)

@@ -15,16 +15,16 @@
 
 /* What sysfs says about the machine and the device (parsed, no policy). */
 struct rr_topo {
-	int dev_node;			/* device's node, -1 unknown */
-	int n_nodes;			/* node indices seen + 1 (0: no NUMA) */
-	uint64_t online[RR_CPU_WORDS];	/* online CPUs */
+	int dev_node;		       /* device's node, -1 unknown */
+	int n_nodes;		       /* node indices seen + 1 (0: no NUMA) */
+	uint64_t online[RR_CPU_WORDS]; /* online CPUs */
 	uint64_t node_cpus[RR_MAX_NODES][RR_CPU_WORDS];
 };
 
 /* Where the engine's threads and memory go. -1 CPU: do not pin. */
 struct rr_placement {
 	int poller_cpu;
-	int mem_node;			/* -1: no preference */
+	int mem_node; /* -1: no preference */
 	unsigned int n_io;
 	int io_cpu[RRING_DEFAULT_IO_THREADS_MAX];
 };
@@ -52,8 +52,7 @@ void rr_mem_free(void *p, size_t size);
 
 static inline int rr_cpu_isset(const uint64_t *m, int cpu)
 {
-	return cpu >= 0 && cpu < RR_MAX_CPUS &&
-	       (m[cpu / 64] >> (cpu % 64)) & 1;
+	return cpu >= 0 && cpu < RR_MAX_CPUS && (m[cpu / 64] >> (cpu % 64)) & 1;
 }
 
 #endif /* RRING_NUMA_H */

@@ -84,20 +84,20 @@ struct rring_conn;   /* one RC connection, owned by one IO thread */
  * rring_params_init(), then change fields or call rring_params_set().
  */
 struct rring_params {
-	uint32_t size;		 /* sizeof(struct rring_params), set by init */
-	uint32_t io_threads;	 /* "io-threads" */
-	uint32_t ring_entries;	 /* "ring-entries" */
-	uint32_t poll_idle_us;	 /* "poll-idle-us" */
-	int32_t poller_cpu;	 /* "poller-cpu" */
-	int32_t numa_node;	 /* "numa-node" */
-	int32_t io_cpus_mode;	 /* RRING_IO_CPUS_AUTO/_NONE, or count */
-	int32_t io_cpus[RRING_MAX_IO_CPUS]; /* "io-thread-cpus" list */
-	uint32_t cq_entries;	 /* "cq-entries" */
-	int32_t comp_vector;	 /* "comp-vector" */
-	uint32_t rx_size;	 /* "rx-size" */
-	uint32_t max_connections; /* "max-connections" */
-	uint32_t msg_depth;	 /* "msg-depth" */
-	uint32_t io_external;	 /* "io-threads-external" */
+	uint32_t size;	       /* sizeof(struct rring_params), set by init */
+	uint32_t io_threads;   /* "io-threads" */
+	uint32_t ring_entries; /* "ring-entries" */
+	uint32_t poll_idle_us; /* "poll-idle-us" */
+	int32_t poller_cpu;    /* "poller-cpu" */
+	int32_t numa_node;     /* "numa-node" */
+	int32_t io_cpus_mode;  /* RRING_IO_CPUS_AUTO/_NONE, or count */
+	int32_t io_cpus[RRING_MAX_IO_CPUS];    /* "io-thread-cpus" list */
+	uint32_t cq_entries;		       /* "cq-entries" */
+	int32_t comp_vector;		       /* "comp-vector" */
+	uint32_t rx_size;		       /* "rx-size" */
+	uint32_t max_connections;	       /* "max-connections" */
+	uint32_t msg_depth;		       /* "msg-depth" */
+	uint32_t io_external;		       /* "io-threads-external" */
 	char sysfs_root[RRING_SYSFS_ROOT_MAX]; /* "sysfs-root" */
 };
 
@@ -109,14 +109,14 @@ void rring_params_init(struct rring_params *p);
  * -EINVAL (or -ENOENT for an unknown key) and writes a message naming the
  * key, the bad value and what is allowed into err (if err). Any thread.
  */
-int rring_params_set(struct rring_params *p, const char *key,
-		     const char *value, char *err, size_t errlen);
+int rring_params_set(struct rring_params *p, const char *key, const char *value,
+		     char *err, size_t errlen);
 
 /* Check all fields together; same error convention as rring_params_set. */
 int rring_params_validate(const struct rring_params *p, char *err,
 			  size_t errlen);
 
-/* ---- Events ------------------------------------------------------------ */
+/* ---- Events ------------------------------------------------------------- */
 
 enum rring_event_type {
 	RRING_EVENT_CONNECTED = 1, /* rring_connect() established */
@@ -128,12 +128,12 @@ enum rring_event_type {
 
 struct rring_event {
 	enum rring_event_type type;
-	int status;		/* CLOSED: 0 (orderly) or -errno */
+	int status; /* CLOSED: 0 (orderly) or -errno */
 	struct rring_conn *conn;
-	void *conn_ctx;		/* rring_conn_ctx(conn) */
-	const void *data;	/* RECV */
-	uint32_t len;		/* RECV, SEND_DONE */
-	uint64_t tag;		/* SEND_DONE: the tag given to rring_conn_send */
+	void *conn_ctx;	  /* rring_conn_ctx(conn) */
+	const void *data; /* RECV */
+	uint32_t len;	  /* RECV, SEND_DONE */
+	uint64_t tag;	  /* SEND_DONE: the tag given to rring_conn_send */
 };
 
 /* Called on the IO thread that owns ev->conn, from rring_io_process. */
@@ -170,7 +170,7 @@ void rring_engine_destroy(struct rring_engine *e);
 unsigned int rring_engine_io_count(const struct rring_engine *e);
 struct rring_io *rring_engine_io(struct rring_engine *e, unsigned int i);
 
-/* ---- Connections (management: any thread) ------------------------------ */
+/* ---- Connections (management: any thread) ------------------------------- */
 
 /* Listen on addr (IPv4/IPv6 literal, NULL = any) and port (0: any free
  * port). Blocks until the poller has bound it and returns the bound port
@@ -185,7 +185,7 @@ int rring_listen(struct rring_engine *e, const char *addr, uint16_t port,
 int rring_connect(struct rring_engine *e, const char *addr, uint16_t port,
 		  void *ctx, uint64_t *conn_id);
 
-/* ---- IO threads ---------------------------------------------------------- */
+/* ---- IO threads --------------------------------------------------------- */
 
 /* A file descriptor that becomes readable when the IO thread has work;
  * call rring_io_process then. Any thread. */
@@ -203,7 +203,7 @@ int rring_io_run(struct rring_io *io);
 /* Index of io in its engine (0..io_threads-1). Any thread. */
 unsigned int rring_io_index(const struct rring_io *io);
 
-/* ---- Data path (the owner IO thread only; others get -EPERM) ---------- */
+/* ---- Data path (the owner IO thread only; others get -EPERM) ------------ */
 
 /* Send one message of len <= rx-size (copied); SEND_DONE carries tag.
  * -EAGAIN when all msg-depth send slots are in flight, -ENOTCONN after
@@ -226,9 +226,9 @@ struct rring_io *rring_conn_io(const struct rring_conn *c);
 /* What any thread may learn about a live connection by id. */
 struct rring_conn_info {
 	uint64_t id;
-	unsigned int io_index;	/* owner IO thread */
-	int outbound;		/* 1: rring_connect, 0: accepted */
-	uint32_t qp_num;	/* 0 before the QP exists */
+	unsigned int io_index; /* owner IO thread */
+	int outbound;	       /* 1: rring_connect, 0: accepted */
+	uint32_t qp_num;       /* 0 before the QP exists */
 };
 
 /* Look a connection up by id in the table (under RCU; registers the calling
@@ -236,28 +236,28 @@ struct rring_conn_info {
 int rring_engine_conn_info(struct rring_engine *e, uint64_t id,
 			   struct rring_conn_info *out);
 
-/* ---- Statistics ------------------------------------------------------------ */
+/* ---- Statistics --------------------------------------------------------- */
 
 struct rring_io_stats {
-	uint32_t ring_depth;	   /* completion entries waiting now */
-	uint32_t sq_depth;	   /* submission entries waiting now */
-	uint64_t overflow;	   /* completions that waited on overflow */
-	uint64_t completions;	   /* completion entries consumed */
-	uint64_t rx_bytes;	   /* message bytes received */
-	uint64_t tx_bytes;	   /* message bytes sent (completed) */
-	uint64_t wakeups;	   /* times the poller woke this thread */
-	uint64_t connections;	   /* connections owned now */
+	uint32_t ring_depth;  /* completion entries waiting now */
+	uint32_t sq_depth;    /* submission entries waiting now */
+	uint64_t overflow;    /* completions that waited on overflow */
+	uint64_t completions; /* completion entries consumed */
+	uint64_t rx_bytes;    /* message bytes received */
+	uint64_t tx_bytes;    /* message bytes sent (completed) */
+	uint64_t wakeups;     /* times the poller woke this thread */
+	uint64_t connections; /* connections owned now */
 };
 
 struct rring_poller_stats {
-	double busy_fraction;	   /* share of time not asleep, 0..1 */
-	uint64_t batches;	   /* CQ polls that returned work */
-	uint64_t cqes;		   /* work completions routed */
-	uint64_t post_calls;	   /* ibv_post_send/recv calls */
-	uint64_t wrs_posted;	   /* work requests posted */
-	uint64_t sleeps;	   /* times the poller slept */
-	uint64_t dropped;	   /* completions of closing/unknown QPs */
-	uint64_t connections;	   /* open connections */
+	double busy_fraction; /* share of time not asleep, 0..1 */
+	uint64_t batches;     /* CQ polls that returned work */
+	uint64_t cqes;	      /* work completions routed */
+	uint64_t post_calls;  /* ibv_post_send/recv calls */
+	uint64_t wrs_posted;  /* work requests posted */
+	uint64_t sleeps;      /* times the poller slept */
+	uint64_t dropped;     /* completions of closing/unknown QPs */
+	uint64_t connections; /* open connections */
 };
 
 struct rring_stats {

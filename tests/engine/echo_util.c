@@ -21,7 +21,7 @@ static uint32_t msg_len(int idx, uint32_t seq)
 {
 	return sizeof(struct echo_hdr) +
 	       ((uint32_t)idx * 7u + seq * 13u) %
-		       (ECHO_MAX_MSG - sizeof(struct echo_hdr) + 1);
+		   (ECHO_MAX_MSG - sizeof(struct echo_hdr) + 1);
 }
 
 static unsigned char pattern(int idx, uint32_t seq, uint32_t i)
@@ -81,7 +81,7 @@ int echo_wait(struct echo_counters *c, atomic_int *v, int want, int ms)
 	return now;
 }
 
-/* ---- Client ------------------------------------------------------------ */
+/* ---- Client ------------------------------------------------------------- */
 
 static int client_send_next(struct echo_client *cl)
 {
@@ -180,8 +180,10 @@ void echo_client_event(struct rring_io *io, const struct rring_event *ev,
 					  cl->idx);
 			/* Closed locally: sending now is refused. */
 			if (rring_conn_send(ev->conn, "x", 1, 0) != -ENOTCONN)
-				echo_fail(cl->cnt, "client %d: send after "
-					  "close not refused", cl->idx);
+				echo_fail(cl->cnt,
+					  "client %d: send after "
+					  "close not refused",
+					  cl->idx);
 			break;
 		}
 		if (cl->next_recv == cl->total)
@@ -203,7 +205,7 @@ void echo_client_event(struct rring_io *io, const struct rring_event *ev,
 	}
 }
 
-/* ---- Server ------------------------------------------------------------ */
+/* ---- Server ------------------------------------------------------------- */
 
 static void server_flush(struct echo_server_conn *sc, struct rring_conn *c)
 {
@@ -345,9 +347,10 @@ double echo_engine_cpu_seconds(void)
 		if (!f)
 			continue;
 		if (fgets(buf, sizeof(buf), f) && (rp = strrchr(buf, ')')) &&
-		    sscanf(rp + 2,
-			   "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-			   &ut, &st) == 2)
+		    sscanf(
+			rp + 2,
+			"%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+			&ut, &st) == 2)
 			ticks += ut + st;
 		fclose(f);
 	}

@@ -17,12 +17,12 @@
 struct echo_counters {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	atomic_int done;	/* client conns that got every echo */
-	atomic_int connected;	/* client CONNECTED */
-	atomic_int accepted;	/* server ACCEPTED */
-	atomic_int closed;	/* CLOSED events (either side) */
-	atomic_int errors;	/* any check that failed */
-	atomic_llong bytes;	/* payload bytes checked by clients */
+	atomic_int done;      /* client conns that got every echo */
+	atomic_int connected; /* client CONNECTED */
+	atomic_int accepted;  /* server ACCEPTED */
+	atomic_int closed;    /* CLOSED events (either side) */
+	atomic_int errors;    /* any check that failed */
+	atomic_llong bytes;   /* payload bytes checked by clients */
 	char first_error[256];
 };
 
@@ -31,10 +31,10 @@ struct echo_client {
 	struct echo_counters *cnt;
 	int idx;
 	struct rring_conn *conn;
-	uint32_t total;		/* messages to send and get back */
+	uint32_t total; /* messages to send and get back */
 	uint32_t next_send, next_recv;
-	int blocked;		/* a send got -EAGAIN; retry on SEND_DONE */
-	int close_after;	/* close after this many echoes (-1 never) */
+	int blocked;	 /* a send got -EAGAIN; retry on SEND_DONE */
+	int close_after; /* close after this many echoes (-1 never) */
 	int established, closing, closed, close_status;
 };
 
@@ -42,7 +42,7 @@ struct echo_client {
 struct echo_server_conn {
 	struct echo_counters *cnt;
 	uint32_t received;
-	int close_after;	/* close after this many messages (-1 never) */
+	int close_after; /* close after this many messages (-1 never) */
 	int closed;
 	uint32_t npend;
 	uint32_t pend_len[ECHO_PENDING];
@@ -52,14 +52,14 @@ struct echo_server_conn {
 
 struct echo_server {
 	struct echo_counters *cnt;
-	int close_after;	/* applied to every accepted conn */
-	pthread_mutex_t lock;	/* protects all (list of every conn) */
+	int close_after;      /* applied to every accepted conn */
+	pthread_mutex_t lock; /* protects all (list of every conn) */
 	struct echo_server_conn *all;
 };
 
 void echo_counters_init(struct echo_counters *c);
 void echo_fail(struct echo_counters *c, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 /* Wait until *v >= want or ms pass; returns the last value seen. */
 int echo_wait(struct echo_counters *c, atomic_int *v, int want, int ms);
 

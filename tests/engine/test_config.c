@@ -30,19 +30,26 @@ Test(config, sets_every_integer_key)
 		size_t off;
 		long long want;
 	} cases[] = {
-		{ "io-threads", "8", offsetof(struct rring_params, io_threads), 8 },
-		{ "ring-entries", "1024", offsetof(struct rring_params, ring_entries), 1024 },
-		{ "poll-idle-us", "0", offsetof(struct rring_params, poll_idle_us), 0 },
-		{ "poller-cpu", "3", offsetof(struct rring_params, poller_cpu), 3 },
-		{ "poller-cpu", "none", offsetof(struct rring_params, poller_cpu), -2 },
-		{ "poller-cpu", "auto", offsetof(struct rring_params, poller_cpu), -1 },
-		{ "numa-node", "1", offsetof(struct rring_params, numa_node), 1 },
-		{ "cq-entries", "4096", offsetof(struct rring_params, cq_entries), 4096 },
-		{ "comp-vector", "2", offsetof(struct rring_params, comp_vector), 2 },
-		{ "rx-size", "65536", offsetof(struct rring_params, rx_size), 65536 },
-		{ "rx-size", "16777216", offsetof(struct rring_params, rx_size), 16777216 },
-		{ "max-connections", "100", offsetof(struct rring_params, max_connections), 100 },
-		{ "msg-depth", "4", offsetof(struct rring_params, msg_depth), 4 },
+	    {"io-threads", "8", offsetof(struct rring_params, io_threads), 8},
+	    {"ring-entries", "1024",
+	     offsetof(struct rring_params, ring_entries), 1024},
+	    {"poll-idle-us", "0", offsetof(struct rring_params, poll_idle_us),
+	     0},
+	    {"poller-cpu", "3", offsetof(struct rring_params, poller_cpu), 3},
+	    {"poller-cpu", "none", offsetof(struct rring_params, poller_cpu),
+	     -2},
+	    {"poller-cpu", "auto", offsetof(struct rring_params, poller_cpu),
+	     -1},
+	    {"numa-node", "1", offsetof(struct rring_params, numa_node), 1},
+	    {"cq-entries", "4096", offsetof(struct rring_params, cq_entries),
+	     4096},
+	    {"comp-vector", "2", offsetof(struct rring_params, comp_vector), 2},
+	    {"rx-size", "65536", offsetof(struct rring_params, rx_size), 65536},
+	    {"rx-size", "16777216", offsetof(struct rring_params, rx_size),
+	     16777216},
+	    {"max-connections", "100",
+	     offsetof(struct rring_params, max_connections), 100},
+	    {"msg-depth", "4", offsetof(struct rring_params, msg_depth), 4},
 	};
 	struct rring_params p;
 	char err[256];
@@ -68,20 +75,20 @@ Test(config, errors_name_key_value_and_range)
 	static const struct {
 		const char *key, *val, *range;
 	} bad[] = {
-		{ "io-threads", "0", "1..64" },
-		{ "io-threads", "65", "1..64" },
-		{ "io-threads", "4x", "1..64" },
-		{ "io-threads", "", "1..64" },
-		{ "ring-entries", "1000", "power of two" },
-		{ "ring-entries", "1", "2..16777216" },
-		{ "rx-size", "65535", "65536..16777216" },
-		{ "rx-size", "16777217", "65536..16777216" },
-		{ "rx-size", "99999999999999999999999", "65536..16777216" },
-		{ "poller-cpu", "-3", "-2..4095" },
-		{ "numa-node", "-2", "-1..1023" },
-		{ "comp-vector", "x", "-1..1023" },
-		{ "max-connections", "0", "1..1000000" },
-		{ "poll-idle-us", "-1", "0..10000000" },
+	    {"io-threads", "0", "1..64"},
+	    {"io-threads", "65", "1..64"},
+	    {"io-threads", "4x", "1..64"},
+	    {"io-threads", "", "1..64"},
+	    {"ring-entries", "1000", "power of two"},
+	    {"ring-entries", "1", "2..16777216"},
+	    {"rx-size", "65535", "65536..16777216"},
+	    {"rx-size", "16777217", "65536..16777216"},
+	    {"rx-size", "99999999999999999999999", "65536..16777216"},
+	    {"poller-cpu", "-3", "-2..4095"},
+	    {"numa-node", "-2", "-1..1023"},
+	    {"comp-vector", "x", "-1..1023"},
+	    {"max-connections", "0", "1..1000000"},
+	    {"poll-idle-us", "-1", "0..10000000"},
 	};
 	struct rring_params p;
 	char err[256];
@@ -118,32 +125,32 @@ Test(config, cpu_list)
 	char err[256];
 
 	rring_params_init(&p);
-	cr_assert_eq(rring_params_set(&p, "io-thread-cpus", "0,2,4-6", err,
-				      sizeof(err)),
-		     0, "%s", err);
+	cr_assert_eq(
+	    rring_params_set(&p, "io-thread-cpus", "0,2,4-6", err, sizeof(err)),
+	    0, "%s", err);
 	cr_assert_eq(p.io_cpus_mode, 5);
 	cr_assert_eq(p.io_cpus[0], 0);
 	cr_assert_eq(p.io_cpus[1], 2);
 	cr_assert_eq(p.io_cpus[4], 6);
-	cr_assert_eq(rring_params_set(&p, "io-thread-cpus", "none", err,
-				      sizeof(err)),
-		     0);
+	cr_assert_eq(
+	    rring_params_set(&p, "io-thread-cpus", "none", err, sizeof(err)),
+	    0);
 	cr_assert_eq(p.io_cpus_mode, RRING_IO_CPUS_NONE);
-	cr_assert_eq(rring_params_set(&p, "io-thread-cpus", "auto", err,
-				      sizeof(err)),
-		     0);
+	cr_assert_eq(
+	    rring_params_set(&p, "io-thread-cpus", "auto", err, sizeof(err)),
+	    0);
 	cr_assert_eq(p.io_cpus_mode, RRING_IO_CPUS_AUTO);
-	cr_assert_eq(rring_params_set(&p, "io-thread-cpus", "3-1", err,
-				      sizeof(err)),
-		     -EINVAL);
+	cr_assert_eq(
+	    rring_params_set(&p, "io-thread-cpus", "3-1", err, sizeof(err)),
+	    -EINVAL);
 	cr_assert(strstr(err, "io-thread-cpus") && strstr(err, "3-1"), "%s",
 		  err);
-	cr_assert_eq(rring_params_set(&p, "io-thread-cpus", "1,,2", err,
-				      sizeof(err)),
-		     0); /* empty elements are skipped like strtok */
-	cr_assert_eq(rring_params_set(&p, "io-thread-cpus", "0-9999", err,
-				      sizeof(err)),
-		     -EINVAL);
+	cr_assert_eq(
+	    rring_params_set(&p, "io-thread-cpus", "1,,2", err, sizeof(err)),
+	    0); /* empty elements are skipped like strtok */
+	cr_assert_eq(
+	    rring_params_set(&p, "io-thread-cpus", "0-9999", err, sizeof(err)),
+	    -EINVAL);
 	cr_assert_eq(p.io_cpus_mode, 2, "failed set kept the old list");
 }
 
@@ -153,9 +160,8 @@ Test(config, sysfs_root_and_validate)
 	char err[256], big[400];
 
 	rring_params_init(&p);
-	cr_assert_eq(rring_params_set(&p, "sysfs-root", "/tmp/x", err,
-				      sizeof(err)),
-		     0);
+	cr_assert_eq(
+	    rring_params_set(&p, "sysfs-root", "/tmp/x", err, sizeof(err)), 0);
 	cr_assert_str_eq(p.sysfs_root, "/tmp/x");
 	memset(big, 'a', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';

@@ -21,7 +21,9 @@
 #else
 #define MSGS 60
 #endif
+#ifndef NCONN
 #define NCONN 100
+#endif
 #define DEADLINE_MS 60000
 
 struct pair {
@@ -32,11 +34,13 @@ struct pair {
 	int port;
 };
 
-static struct rring_engine *engine(unsigned int io, void (*fn)(
-	struct rring_io *, const struct rring_event *, void *), void *arg)
+static struct rring_engine *
+engine(unsigned int io,
+       void (*fn)(struct rring_io *, const struct rring_event *, void *),
+       void *arg)
 {
 	struct rring_params p;
-	struct rring_handlers h = { .event = fn, .arg = arg };
+	struct rring_handlers h = {.event = fn, .arg = arg};
 	struct rring_engine *e;
 
 	echo_params(&p, io);
@@ -79,8 +83,7 @@ static void clients_connect(struct pair *t, unsigned int io, int n,
 
 static void check_errors(struct pair *t)
 {
-	cr_assert_eq(atomic_load(&t->cnt.errors), 0, "%s",
-		     t->cnt.first_error);
+	cr_assert_eq(atomic_load(&t->cnt.errors), 0, "%s", t->cnt.first_error);
 }
 
 static void teardown(struct pair *t)
@@ -136,7 +139,7 @@ Test(echo, eight_io_threads_100_connections, .timeout = 120)
 Test(echo, idle_cpu_after_load, .timeout = 120)
 {
 	static struct pair t;
-	struct timespec ts = { .tv_sec = 1, .tv_nsec = 0 };
+	struct timespec ts = {.tv_sec = 1, .tv_nsec = 0};
 	struct rring_stats st;
 	double c0, c1;
 
@@ -227,9 +230,8 @@ Test(echo, send_from_another_thread_is_eperm, .timeout = 60)
 
 	server_up(&t, 1, -1);
 	ce = engine(1, capture, &t.cnt);
-	cr_assert_eq(rring_connect(ce, "127.0.0.1", (uint16_t)t.port, NULL,
-				   NULL),
-		     0);
+	cr_assert_eq(
+	    rring_connect(ce, "127.0.0.1", (uint16_t)t.port, NULL, NULL), 0);
 	cr_assert_eq(echo_wait(&t.cnt, &t.cnt.connected, 1, DEADLINE_MS), 1);
 	cr_assert_eq(rring_conn_send(first_conn, "x", 1, 0), -EPERM);
 	cr_assert_eq(pthread_create(&th, NULL, wrong_thread, first_conn), 0);
@@ -262,7 +264,7 @@ Test(echo, connect_refused_reports_closed, .timeout = 60)
 Test(echo, max_connections_rejects_the_rest, .timeout = 60)
 {
 	static struct pair t;
-	struct rring_handlers h = { .event = echo_server_event, .arg = &t.srv };
+	struct rring_handlers h = {.event = echo_server_event, .arg = &t.srv};
 	struct rring_params p;
 	int i, refused = 0;
 

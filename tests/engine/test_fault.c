@@ -28,13 +28,14 @@ Test(fault, qp_error_closes_each_connection_once, .timeout = 120)
 	static struct echo_counters cnt;
 	static struct echo_server srv;
 	static struct echo_client cl[NCONN];
-	struct rring_handlers sh = { .event = echo_server_event, .arg = &srv };
-	struct rring_handlers ch = { .event = echo_client_event };
+	struct rring_handlers sh = {.event = echo_server_event, .arg = &srv};
+	struct rring_handlers ch = {.event = echo_client_event};
 	struct rring_engine *se, *ce;
 	struct rring_params p;
 	int port, i, closed, errored = 0;
 
-	setenv("SOFTVERBS_QP_ERROR_AFTER", "25", 0); /* before softverbs starts */
+	setenv("SOFTVERBS_QP_ERROR_AFTER", "25",
+	       0); /* before softverbs starts */
 	echo_counters_init(&cnt);
 	srv.cnt = &cnt;
 	srv.close_after = -1;

@@ -190,9 +190,8 @@ Test(numa, explicit_overrides)
 	cr_assert_eq(pl.poller_cpu, 0);
 	cr_assert_eq(pl.io_cpu[0], 1);
 	p.poller_cpu = 7;
-	cr_assert_eq(rring_params_set(&p, "io-thread-cpus", "2,3", err,
-				      sizeof(err)),
-		     0);
+	cr_assert_eq(
+	    rring_params_set(&p, "io-thread-cpus", "2,3", err, sizeof(err)), 0);
 	place("mlx5_0", &p, &pl);
 	cr_assert_eq(pl.poller_cpu, 7);
 	cr_assert_eq(pl.io_cpu[0], 2);

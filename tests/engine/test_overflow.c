@@ -27,8 +27,7 @@
 static struct rring_engine *e;
 static struct rring_conn *conns[NCONN];
 
-static void ev_nop(struct rring_io *io, const struct rring_event *ev,
-		   void *arg)
+static void ev_nop(struct rring_io *io, const struct rring_event *ev, void *arg)
 {
 	(void)io;
 	(void)ev;
@@ -38,7 +37,7 @@ static void ev_nop(struct rring_io *io, const struct rring_event *ev,
 static void make_engine(uint32_t ring_entries)
 {
 	struct rring_params p;
-	struct rring_handlers h = { .event = ev_nop };
+	struct rring_handlers h = {.event = ev_nop};
 	int i;
 
 	rcu_register_thread();
@@ -51,7 +50,8 @@ static void make_engine(uint32_t ring_entries)
 	for (i = 0; i < NCONN; i++) {
 		conns[i] = rr_conn_new(e, (uint64_t)i + 1, rr_pick_owner(e));
 		cr_assert(conns[i]);
-		conns[i]->qp_num = 0x100 + (uint32_t)i * RR_QPN_CACHE; /* collide */
+		conns[i]->qp_num =
+		    0x100 + (uint32_t)i * RR_QPN_CACHE; /* collide */
 		conns[i]->state = RR_CONN_ESTABLISHED;
 		rr_table_add(e, conns[i]);
 		rr_table_add_qp(e, conns[i]);
@@ -91,8 +91,9 @@ static int consume(struct rring_io *io, uint64_t *next, int max)
 
 			cr_assert_eq(q->type, RR_CQE_WC);
 			cr_assert_eq(q->conn->owner, io, "routed to non-owner");
-			cr_assert_eq(q->wr_id, next[k], "conn %d: got %llu want %llu",
-				     k, (unsigned long long)q->wr_id,
+			cr_assert_eq(q->wr_id, next[k],
+				     "conn %d: got %llu want %llu", k,
+				     (unsigned long long)q->wr_id,
 				     (unsigned long long)next[k]);
 			cr_assert_eq(q->byte_len, (uint32_t)q->wr_id);
 			next[k]++;
@@ -105,7 +106,7 @@ static int consume(struct rring_io *io, uint64_t *next, int max)
 
 Test(overflow, tiny_ring_loses_and_reorders_nothing)
 {
-	uint64_t sent[NCONN] = { 0 }, next[NCONN] = { 0 }, total = 0, seen = 0;
+	uint64_t sent[NCONN] = {0}, next[NCONN] = {0}, total = 0, seen = 0;
 	struct ibv_wc wc[64];
 	struct rring_stats st;
 	unsigned int seed = 1;
@@ -126,7 +127,7 @@ Test(overflow, tiny_ring_loses_and_reorders_nothing)
 		/* Consumers lag: take a random, often small, share. */
 		for (i = 0; i < NIO; i++)
 			seen += (uint64_t)consume(e->io[i], next,
-						   rand_r(&seed) % 8);
+						  rand_r(&seed) % 8);
 	}
 	/* Drain: each poller loop moves overflow into the freed slots. */
 	while (seen < total) {
@@ -164,7 +165,7 @@ struct sleeper {
 static void *sleeper_main(void *arg)
 {
 	struct sleeper *s = arg;
-	struct pollfd pfd = { .fd = s->io->efd, .events = POLLIN };
+	struct pollfd pfd = {.fd = s->io->efd, .events = POLLIN};
 	uint64_t v;
 
 	while (s->got < s->want) {
@@ -196,7 +197,7 @@ Test(overflow, sleeping_consumers_get_every_entry, .timeout = 60)
 #else
 	const int rounds = 30000;
 #endif
-	uint64_t sent[NCONN] = { 0 }, next[NCONN] = { 0 }, per_io[NIO] = { 0 };
+	uint64_t sent[NCONN] = {0}, next[NCONN] = {0}, per_io[NIO] = {0};
 	struct sleeper sl[NIO];
 	pthread_t th[NIO];
 	struct ibv_wc wc[16];
@@ -209,9 +210,10 @@ Test(overflow, sleeping_consumers_get_every_entry, .timeout = 60)
 		for (i = 0; i < 4; i++)
 			per_io[conns[(round * 4 + i) % NCONN]->owner->idx]++;
 	for (i = 0; i < NIO; i++) {
-		sl[i] = (struct sleeper){ .io = e->io[i], .next = next,
-					  .want = per_io[i],
-					  .seed = (unsigned int)i + 1 };
+		sl[i] = (struct sleeper){.io = e->io[i],
+					 .next = next,
+					 .want = per_io[i],
+					 .seed = (unsigned int)i + 1};
 		cr_assert_eq(pthread_create(&th[i], NULL, sleeper_main, &sl[i]),
 			     0);
 	}

@@ -41,7 +41,7 @@ struct driver {
 
 static void nap(unsigned int *seed)
 {
-	struct timespec ts = { 0, (long)(rand_r(seed) % 300) * 1000 };
+	struct timespec ts = {0, (long)(rand_r(seed) % 300) * 1000};
 
 	nanosleep(&ts, NULL); /* a slow consumer, not synchronisation */
 }
@@ -49,11 +49,12 @@ static void nap(unsigned int *seed)
 static void *driver_main(void *arg)
 {
 	struct driver *d = arg;
-	struct pollfd pfd = { .fd = rring_io_fd(d->io), .events = POLLIN };
+	struct pollfd pfd = {.fd = rring_io_fd(d->io), .events = POLLIN};
 	int n;
 
 	for (;;) {
-		n = rring_io_process(d->io, 1 + (unsigned)rand_r(&d->seed) % 16);
+		n = rring_io_process(d->io,
+				     1 + (unsigned)rand_r(&d->seed) % 16);
 		if (n == -ESHUTDOWN)
 			break;
 		if (rand_r(&d->seed) % 8 == 0)
@@ -68,13 +69,14 @@ static void *driver_main(void *arg)
 	return NULL;
 }
 
-static struct rring_engine *engine(unsigned int nio, void (*fn)(
-	struct rring_io *, const struct rring_event *, void *), void *arg,
-				   struct driver *drv, struct echo_counters *cnt,
-				   unsigned int seed)
+static struct rring_engine *
+engine(unsigned int nio,
+       void (*fn)(struct rring_io *, const struct rring_event *, void *),
+       void *arg, struct driver *drv, struct echo_counters *cnt,
+       unsigned int seed)
 {
 	struct rring_params p;
-	struct rring_handlers h = { .event = fn, .arg = arg };
+	struct rring_handlers h = {.event = fn, .arg = arg};
 	struct rring_engine *e;
 	unsigned int i;
 
@@ -89,9 +91,8 @@ static struct rring_engine *engine(unsigned int nio, void (*fn)(
 		drv[i].io = rring_engine_io(e, i);
 		drv[i].cnt = cnt;
 		drv[i].seed = seed + i;
-		cr_assert_eq(pthread_create(&drv[i].th, NULL, driver_main,
-					    &drv[i]),
-			     0);
+		cr_assert_eq(
+		    pthread_create(&drv[i].th, NULL, driver_main, &drv[i]), 0);
 	}
 	return e;
 }
