@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: BSD-3-Clause
-/* rdmaring tests: the raw-verbs Valkey peer against itself, in both roles. */
+/* rdmaring tests: the raw Valkey RDMA peer vs itself and the wire machines. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,8 +23,12 @@
 #include <criterion/criterion.h>
 #endif
 
+#include <rdma/rdma_cma.h>
+
 #include "raw_peer.h"
 #include "wire_msg.h"
+#include "wire_recv.h"
+#include "wire_send.h"
 
 /*
  * Each test runs a raw server in a thread of its own (it creates, uses and
@@ -953,3 +960,603 @@ Test(raw_peer, cross_process_ten_mb_through_1m_window, .timeout = 120)
 	close(fds[0]);
 }
 #endif /* RRING_TEST_NO_CRITERION */
+
+/* ---- the engine's wire state machines, over verbs, against the raw peer ----
+ *
+ * Until the engine integrates engine/wire_send.c and wire_recv.c into its IO
+ * threads, this minimal single-threaded driver does what docs/wire.md asks of
+ * the engine (post receives, feed completions, drain the outbox, post the
+ * write actions), so that the state machines meet the independent raw peer
+ * over real verbs, in both roles.
+ */
+
+#define WD_RECV (1ull << 63)
+#define WD_CTRL (1ull << 62)
+#define WD_CTRL_SLOTS 64u
+
+struct wdrv {
+	struct rdma_event_channel *ch;
+	struct rdma_cm_id *listen_id, *id;
+	struct ibv_pd *pd;
+	struct ibv_cq *cq;
+	uint8_t *area; /* NRECV + CTRL_SLOTS control slots, then rx buffer */
+	struct ibv_mr *area_mr, *src_mr;
+	uint32_t rx_len;
+	unsigned int ctrl_next, ctrl_inflight;
+	struct rring_wire_send s;
+	struct rring_wire_recv r;
+	bool closed;
+	uint64_t deadline;
+};
+
+static uint8_t *wd_rx(struct wdrv *w)
+{
+	return w->area + (RRING_WIRE_RECV_WRS + WD_CTRL_SLOTS) * 32;
+}
+
+static uint64_t wd_now_ms(void)
+{
+	return raw_peer_deadline(0) / 1000000;
+}
+
+static struct rdma_cm_event *wd_event(struct wdrv *w)
+{
+	struct pollfd pfd = {.fd = w->ch->fd, .events = POLLIN};
+	struct rdma_cm_event *ev = NULL;
+
+	while (rdma_get_cm_event(w->ch, &ev)) {
+		cr_assert_eq(errno, EAGAIN);
+		cr_assert_lt(raw_peer_deadline(0), w->deadline, "cm timeout");
+		poll(&pfd, 1, 100);
+	}
+	return ev;
+}
+
+static void wd_expect(struct wdrv *w, enum rdma_cm_event_type type,
+		      struct rdma_cm_id **id)
+{
+	struct rdma_cm_event *ev = wd_event(w);
+
+	cr_assert_eq(ev->event, type, "got %s", rdma_event_str(ev->event));
+	if (id)
+		*id = ev->id;
+	rdma_ack_cm_event(ev);
+}
+
+static void wd_post_recv(struct wdrv *w, unsigned int i)
+{
+	struct ibv_sge sge = {(uintptr_t)(w->area + i * 32), 32,
+			      w->area_mr->lkey};
+	struct ibv_recv_wr wr = {.wr_id = WD_RECV | i,
+				 .sg_list = &sge,
+				 .num_sge = 1},
+			   *bad;
+
+	cr_assert_eq(ibv_post_recv(w->id->qp, &wr, &bad), 0);
+}
+
+static void wd_resources(struct wdrv *w, struct rdma_cm_id *id, bool server)
+{
+	int rw = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
+		 IBV_ACCESS_REMOTE_READ;
+	struct ibv_qp_init_attr qa = {.qp_type = IBV_QPT_RC};
+	struct rring_wire_recv_params rp;
+	struct rring_wire_send_params sp;
+	size_t len = (RRING_WIRE_RECV_WRS + WD_CTRL_SLOTS) * 32 + w->rx_len;
+
+	w->id = id;
+	w->pd = ibv_alloc_pd(id->verbs);
+	w->cq = ibv_create_cq(id->verbs, RRING_WIRE_CQ_DEPTH, NULL, NULL, 0);
+	cr_assert(w->pd && w->cq);
+	qa.cap.max_send_wr = RRING_WIRE_SEND_QUEUE;
+	qa.cap.max_recv_wr = RRING_WIRE_RECV_WRS;
+	qa.cap.max_send_sge = RRING_WIRE_MAX_SGE;
+	qa.cap.max_recv_sge = 1;
+	qa.send_cq = w->cq;
+	qa.recv_cq = w->cq;
+	cr_assert_eq(rdma_create_qp(id, w->pd, &qa), 0);
+	cr_assert_eq(posix_memalign((void **)&w->area, 4096, len), 0);
+	memset(w->area, 0, len);
+	w->area_mr = ibv_reg_mr(w->pd, w->area, len, rw);
+	cr_assert_not_null(w->area_mr);
+	for (unsigned int i = 0; i < RRING_WIRE_RECV_WRS; i++)
+		wd_post_recv(w, i);
+	rring_wire_send_params_init(&sp);
+	cr_assert_eq(rring_wire_send_init(&w->s, &sp), 0);
+	rring_wire_recv_params_init(&rp);
+	rp.role = server ? RRING_WIRE_ROLE_SERVER : RRING_WIRE_ROLE_CLIENT;
+	rp.buf_addr = (uintptr_t)wd_rx(w);
+	rp.buf_len = w->rx_len;
+	rp.rkey = w->area_mr->rkey;
+	rp.keepalive_ms = 0;
+	cr_assert_eq(rring_wire_recv_init(&w->r, &rp), 0);
+}
+
+static void wd_close(struct wdrv *w, int err, const char *why)
+{
+	rring_wire_send_close(&w->s, err, why);
+	rring_wire_recv_close(&w->r, err, why);
+	w->closed = true;
+}
+
+static void wd_post_ctrl(struct wdrv *w, const uint8_t msg[32])
+{
+	uint8_t *slot = w->area + (RRING_WIRE_RECV_WRS + w->ctrl_next) * 32;
+	struct ibv_sge sge = {(uintptr_t)slot, 32, w->area_mr->lkey};
+	struct ibv_send_wr wr = {.wr_id = WD_CTRL,
+				 .sg_list = &sge,
+				 .num_sge = 1,
+				 .opcode = IBV_WR_SEND,
+				 .send_flags = IBV_SEND_SIGNALED},
+			   *bad;
+
+	cr_assert_lt(w->ctrl_inflight, WD_CTRL_SLOTS);
+	memcpy(slot, msg, 32);
+	w->ctrl_next = (w->ctrl_next + 1) % WD_CTRL_SLOTS;
+	w->ctrl_inflight++;
+	cr_assert_eq(ibv_post_send(w->id->qp, &wr, &bad), 0);
+}
+
+static void wd_post_write(struct wdrv *w, const struct rring_wire_write *a)
+{
+	struct ibv_sge sge[RRING_WIRE_MAX_SGE];
+	struct ibv_send_wr wr = {0}, *bad;
+
+	for (unsigned int i = 0; i < a->num_sge; i++)
+		sge[i] = (struct ibv_sge){a->sge[i].addr, a->sge[i].len,
+					  a->sge[i].lkey};
+	wr.wr_id = a->wr_id;
+	wr.sg_list = sge;
+	wr.num_sge = (int)a->num_sge;
+	wr.opcode = IBV_WR_RDMA_WRITE_WITH_IMM;
+	wr.send_flags = a->signaled ? IBV_SEND_SIGNALED : 0;
+	wr.imm_data = a->imm_data; /* already big-endian */
+	wr.wr.rdma.remote_addr = a->remote_addr;
+	wr.wr.rdma.rkey = a->rkey;
+	cr_assert_eq(ibv_post_send(w->id->qp, &wr, &bad), 0);
+}
+
+static void wd_wc(struct wdrv *w, const struct ibv_wc *wc)
+{
+	struct rring_wire_msg m;
+	unsigned int i = (unsigned int)(wc->wr_id & 0xffffffffu);
+
+	if (wc->status != IBV_WC_SUCCESS) {
+		wd_close(w, -ECONNRESET, "completion error");
+		return;
+	}
+	if (wc->wr_id & WD_RECV) {
+		if (wc->opcode == IBV_WC_RECV &&
+		    rring_wire_recv_on_ctrl(&w->r, w->area + i * 32,
+					    wc->byte_len, &m) == 0 &&
+		    m.opcode == RRING_WIRE_OP_REGISTER_XFER_MEMORY &&
+		    rring_wire_send_on_peer_buffer(&w->s, m.addr, m.length,
+						   m.rkey))
+			wd_close(w, -EPROTO, w->s.reason);
+		if (wc->opcode == IBV_WC_RECV_RDMA_WITH_IMM)
+			rring_wire_recv_on_write_imm(&w->r, wc->imm_data,
+						     wc->byte_len);
+		if (w->r.state == RRING_WIRE_RECV_ERROR)
+			wd_close(w, -EPROTO, w->r.reason);
+		else
+			wd_post_recv(w, i);
+	} else if (wc->wr_id & WD_CTRL) {
+		w->ctrl_inflight--;
+	} else {
+		rring_wire_send_on_write_done(&w->s, wc->wr_id);
+	}
+}
+
+/* One turn of the owner loop of docs/wire.md. Returns work done. */
+static int wd_step(struct wdrv *w)
+{
+	struct ibv_wc wc[32];
+	struct rring_wire_write a;
+	struct rdma_cm_event *ev;
+	uint8_t msg[32];
+	int n, work = 0;
+
+	while ((n = ibv_poll_cq(w->cq, 32, wc)) > 0) {
+		for (int i = 0; i < n; i++)
+			wd_wc(w, &wc[i]);
+		work += n;
+	}
+	if (!rdma_get_cm_event(w->ch, &ev)) {
+		if (ev->event == RDMA_CM_EVENT_DISCONNECTED)
+			wd_close(w, -ECONNRESET, "disconnected");
+		rdma_ack_cm_event(ev);
+		work++;
+	}
+	if (w->closed)
+		return work;
+	while (w->ctrl_inflight < WD_CTRL_SLOTS &&
+	       rring_wire_recv_next_ctrl(&w->r, msg) == 0) {
+		wd_post_ctrl(w, msg);
+		work++;
+	}
+	while (rring_wire_send_next(&w->s, &a) == 0) {
+		wd_post_write(w, &a);
+		work++;
+	}
+	return work;
+}
+
+static void wd_init(struct wdrv *w, uint32_t rx_len)
+{
+	memset(w, 0, sizeof(*w));
+	w->rx_len = rx_len;
+	w->deadline = raw_peer_deadline(STEP_MS);
+	w->ch = rdma_create_event_channel();
+	cr_assert_not_null(w->ch);
+	cr_assert_eq(
+	    fcntl(w->ch->fd, F_SETFL, fcntl(w->ch->fd, F_GETFL) | O_NONBLOCK),
+	    0);
+}
+
+static void wd_established(struct wdrv *w)
+{
+	cr_assert_eq(rring_wire_recv_on_established(&w->r, wd_now_ms()), 0);
+	wd_step(w);
+}
+
+static uint16_t wd_listen(struct wdrv *w)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(rdma_create_id(w->ch, &w->listen_id, NULL, RDMA_PS_TCP),
+		     0);
+	cr_assert_eq(rdma_bind_addr(w->listen_id, (struct sockaddr *)&sin), 0);
+	cr_assert_eq(rdma_listen(w->listen_id, 1), 0);
+	return ntohs(rdma_get_src_port(w->listen_id));
+}
+
+static void wd_accept(struct wdrv *w)
+{
+	struct rdma_conn_param cp = {.responder_resources = 1,
+				     .initiator_depth = 1,
+				     .retry_count = 7,
+				     .rnr_retry_count = 7};
+	struct rdma_cm_id *id;
+
+	wd_expect(w, RDMA_CM_EVENT_CONNECT_REQUEST, &id);
+	wd_resources(w, id, true);
+	cr_assert_eq(rdma_accept(id, &cp), 0);
+	wd_expect(w, RDMA_CM_EVENT_ESTABLISHED, NULL);
+	wd_established(w);
+}
+
+static void wd_connect(struct wdrv *w, uint16_t port)
+{
+	struct rdma_conn_param cp = {.responder_resources = 1,
+				     .initiator_depth = 1,
+				     .retry_count = 7,
+				     .rnr_retry_count = 7};
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	struct rdma_cm_id *id;
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons(port);
+	cr_assert_eq(rdma_create_id(w->ch, &id, NULL, RDMA_PS_TCP), 0);
+	cr_assert_eq(rdma_resolve_addr(id, NULL, (struct sockaddr *)&sin, 2000),
+		     0);
+	wd_expect(w, RDMA_CM_EVENT_ADDR_RESOLVED, NULL);
+	cr_assert_eq(rdma_resolve_route(id, 2000), 0);
+	wd_expect(w, RDMA_CM_EVENT_ROUTE_RESOLVED, NULL);
+	wd_resources(w, id, false);
+	cr_assert_eq(rdma_connect(id, &cp), 0);
+	wd_expect(w, RDMA_CM_EVENT_ESTABLISHED, NULL);
+	wd_established(w);
+}
+
+/* Busy-poll (bounded) until @done. */
+static void wd_run(struct wdrv *w, bool (*done)(struct wdrv *, void *),
+		   void *arg)
+{
+	while (!done(w, arg)) {
+		cr_assert_lt(raw_peer_deadline(0), w->deadline,
+			     "wire driver timed out (send %s, recv %s)",
+			     rring_wire_send_state_str(w->s.state),
+			     rring_wire_recv_state_str(w->r.state));
+		if (!wd_step(w))
+			sched_yield();
+	}
+}
+
+static void wd_free(struct wdrv *w)
+{
+	if (w->id && !w->closed)
+		rdma_disconnect(w->id);
+	if (w->id && w->id->qp)
+		rdma_destroy_qp(w->id);
+	if (w->src_mr)
+		ibv_dereg_mr(w->src_mr);
+	if (w->area_mr)
+		ibv_dereg_mr(w->area_mr);
+	free(w->area);
+	if (w->cq)
+		ibv_destroy_cq(w->cq);
+	if (w->pd)
+		ibv_dealloc_pd(w->pd);
+	rring_wire_send_destroy(&w->s);
+	if (w->id)
+		rdma_destroy_id(w->id);
+	if (w->listen_id)
+		rdma_destroy_id(w->listen_id);
+	rdma_destroy_event_channel(w->ch);
+}
+
+/* Wire machines as the sender (client role), raw peer as the receiver. */
+struct wd_send_arg {
+	struct rring_wire_send_result res;
+	unsigned int reaped;
+};
+
+static bool wd_sent(struct wdrv *w, void *arg)
+{
+	struct wd_send_arg *a = arg;
+
+	a->reaped += rring_wire_send_reap(&w->s, &a->res, 1);
+	return a->reaped == 1 || w->closed;
+}
+
+static bool wd_has(struct wdrv *w, void *arg)
+{
+	uint32_t off, len;
+
+	return w->closed || (rring_wire_recv_peek(&w->r, &off, &len) == 0 &&
+			     len >= *(uint32_t *)arg);
+}
+
+static void wire_sends_to_raw(size_t size, uint32_t rx)
+{
+	struct wd_send_arg a = {0};
+	struct rring_wire_iov iov;
+	uint8_t *buf = malloc(size);
+	uint64_t got, sum, windows = size / rx;
+	uint32_t want = 16, off, len;
+	struct wdrv w;
+	struct xfer x;
+	pthread_t th;
+
+	cr_assert_not_null(buf);
+	fill(buf, size, 0, 42);
+	xfer_init(&x, size, rx);
+	x.script = script_sink;
+	cr_assert_eq(pthread_create(&th, NULL, server_main, &x), 0);
+	wd_init(&w, 64 * KIB);
+	wd_connect(&w, wait_port(&x));
+	w.src_mr = ibv_reg_mr(w.pd, buf, size, IBV_ACCESS_LOCAL_WRITE);
+	cr_assert_not_null(w.src_mr);
+	iov = (struct rring_wire_iov){(uintptr_t)buf, (uint32_t)size,
+				      w.src_mr->lkey};
+	cr_assert_eq(rring_wire_send_queue(&w.s, &iov, 1, 7), 0);
+	wd_run(&w, wd_sent, &a);
+	cr_assert_eq(a.reaped, 1);
+	cr_assert_eq(a.res.status, 0, "request: %d (%s)", a.res.status,
+		     w.s.reason ? w.s.reason : "");
+	/* the raw server's digest comes back into the wire receiver */
+	wd_run(&w, wd_has, &want);
+	cr_assert_eq(rring_wire_recv_peek(&w.r, &off, &len), 0);
+	cr_assert_eq(len, 16);
+	memcpy(&got, wd_rx(&w) + off, 8);
+	memcpy(&sum, wd_rx(&w) + off + 8, 8);
+	cr_assert_eq(got, size);
+	cr_assert_eq(sum, fnv(FNV_INIT, buf, size));
+	cr_assert_eq(rring_wire_recv_consume(&w.r, 16), 0);
+	rdma_disconnect(w.id);
+	w.closed = true;
+	pthread_join(th, NULL);
+	assert_sink_ok(&x);
+	cr_assert_eq(raw_peer_stats(x.srv)->readv_sent, windows);
+	cr_assert_eq(raw_peer_stats(x.srv)->writes_received, w.s.stats.writes);
+	cr_assert_eq(w.s.stats.windows, windows + 1);
+	cr_assert_null(raw_peer_violation(x.srv));
+	wd_free(&w);
+	raw_peer_close(x.srv);
+	free(buf);
+}
+
+Test(raw_peer_wire, wire_sender_to_raw_receiver_64k, .timeout = 120)
+{
+	wire_sends_to_raw(BIG_SIZE, 64 * KIB);
+}
+
+Test(raw_peer_wire, wire_sender_to_raw_receiver_1m, .timeout = 120)
+{
+	wire_sends_to_raw(BIG_SIZE, 1024 * KIB);
+}
+
+/* Wire machines as the receiver (server role), raw peer as the sender. */
+static void *client_main(void *arg)
+{
+	struct xfer *x = arg;
+	struct raw_peer *p = NULL;
+	uint8_t *buf;
+	int ret;
+
+	ret = raw_peer_connect(&p, "127.0.0.1", x->port, &x->co, x->deadline);
+	x->accept_ret = ret;
+	if (ret)
+		return NULL;
+	x->srv = p;
+	if (x->co.misbehave != RAW_PEER_BEHAVE) {
+		if (x->co.misbehave != RAW_PEER_ADV_BAD_LENGTH &&
+		    x->co.misbehave != RAW_PEER_ADV_ZERO_RKEY &&
+		    x->co.misbehave != RAW_PEER_WRITE_BEFORE_ADV)
+			ret = raw_peer_misbehave(p, x->deadline);
+	} else {
+		buf = malloc(x->size);
+		if (!buf) {
+			x->srv_ret = -ENOMEM;
+			return NULL;
+		}
+		fill(buf, x->size, 0, x->seed);
+		ret = raw_peer_send(p, buf, x->size, x->deadline);
+		if (!ret)
+			ret = raw_peer_flush(p, x->deadline);
+		free(buf);
+	}
+	if (!ret)
+		ret = raw_peer_wait_closed(p, x->deadline);
+	x->srv_ret = ret;
+	return NULL;
+}
+
+struct wd_sink {
+	uint64_t got, bad, size;
+	uint32_t seed;
+};
+
+/* Consume whatever is readable, checking every byte. */
+static bool wd_consume(struct wdrv *w, void *arg)
+{
+	struct wd_sink *k = arg;
+	uint32_t off, len;
+
+	while (!w->closed && rring_wire_recv_peek(&w->r, &off, &len) == 0) {
+		for (uint32_t i = 0; i < len; i++)
+			if (wd_rx(w)[off + i] != pat(k->got + i, k->seed))
+				k->bad++;
+		k->got += len;
+		cr_assert_eq(rring_wire_recv_consume(&w->r, len), 0);
+		wd_step(w); /* send a re-advertisement at once */
+	}
+	return w->closed || k->got >= k->size;
+}
+
+static void raw_sends_to_wire(size_t size, uint32_t rx)
+{
+	struct wd_sink k = {.size = size, .seed = 42};
+	uint64_t windows = size / rx;
+	struct wdrv w;
+	struct xfer x;
+	pthread_t th;
+
+	xfer_init(&x, size, 64 * KIB);
+	wd_init(&w, rx);
+	x.port = wd_listen(&w);
+	cr_assert_eq(pthread_create(&th, NULL, client_main, &x), 0);
+	wd_accept(&w);
+	wd_run(&w, wd_consume, &k);
+	cr_assert_not(w.closed, "closed: %s", w.r.reason ? w.r.reason : "?");
+	cr_assert_eq(k.got, size);
+	cr_assert_eq(k.bad, 0);
+	rdma_disconnect(w.id);
+	w.closed = true;
+	pthread_join(th, NULL);
+	cr_assert_eq(x.accept_ret, 0);
+	cr_assert_eq(x.srv_ret, 0, "raw client: %s", strerror(-x.srv_ret));
+	cr_assert_eq(w.r.stats.readvertisements, windows);
+	cr_assert_eq(raw_peer_stats(x.srv)->adv_received, windows + 1);
+	cr_assert_eq(raw_peer_stats(x.srv)->window_waits, windows);
+	cr_assert_eq(w.r.stats.writes, raw_peer_stats(x.srv)->writes_posted);
+	cr_assert_null(raw_peer_violation(x.srv));
+	wd_free(&w);
+	raw_peer_close(x.srv);
+}
+
+Test(raw_peer_wire, raw_sender_to_wire_receiver_64k, .timeout = 120)
+{
+	raw_sends_to_wire(BIG_SIZE, 64 * KIB);
+}
+
+Test(raw_peer_wire, raw_sender_to_wire_receiver_1m, .timeout = 120)
+{
+	raw_sends_to_wire(BIG_SIZE, 1024 * KIB);
+}
+
+/* Each misbehaviour of the raw peer closes the wire receiver with a reason
+ * (the engine prefixes it with the peer's address in its log line). */
+static bool wd_closed(struct wdrv *w, void *arg)
+{
+	(void)arg;
+	return w->closed;
+}
+
+static void raw_violates_wire(enum raw_peer_misbehave mb, uint32_t value,
+			      const char *why, const char *why2)
+{
+	const char *reason;
+
+	struct wdrv w;
+	struct xfer x;
+	pthread_t th;
+
+	xfer_init(&x, 0, 64 * KIB);
+	x.co.misbehave = mb;
+	x.co.misbehave_value = value;
+	wd_init(&w, 64 * KIB);
+	x.port = wd_listen(&w);
+	cr_assert_eq(pthread_create(&th, NULL, client_main, &x), 0);
+	wd_accept(&w);
+	/* no consuming: a misbehaving writer may overwrite the buffer */
+	wd_run(&w, wd_closed, NULL);
+	cr_assert(w.r.state == RRING_WIRE_RECV_ERROR ||
+		      w.s.state == RRING_WIRE_SEND_ERROR,
+		  "recv %s, send %s", rring_wire_recv_state_str(w.r.state),
+		  rring_wire_send_state_str(w.s.state));
+	reason = w.r.reason ? w.r.reason : w.s.reason;
+	cr_assert_not_null(reason);
+	cr_assert(!strcmp(reason, why) || (why2 && !strcmp(reason, why2)),
+		  "reason \"%s\", want \"%s\"", reason, why);
+	rdma_disconnect(w.id); /* what the engine does on a violation */
+	pthread_join(th, NULL);
+	cr_assert_eq(x.srv_ret, 0, "raw client not disconnected: %s",
+		     strerror(-x.srv_ret));
+	wd_free(&w);
+	raw_peer_close(x.srv);
+}
+
+Test(raw_peer_wire, wire_refuses_byte_len_16, .timeout = 60)
+{
+	raw_violates_wire(RAW_PEER_BAD_BYTE_LEN, 0,
+			  "control message byte_len is not 32", NULL);
+}
+
+Test(raw_peer_wire, wire_refuses_unknown_opcode, .timeout = 60)
+{
+	raw_violates_wire(RAW_PEER_UNKNOWN_OPCODE, 7, "unknown control opcode",
+			  NULL);
+}
+
+Test(raw_peer_wire, wire_refuses_advertisement_32k, .timeout = 60)
+{
+	raw_violates_wire(RAW_PEER_ADV_BAD_LENGTH, 32u << 10,
+			  "RegisterXferMemory length outside 64 KiB..16 MiB",
+			  NULL);
+}
+
+Test(raw_peer_wire, wire_refuses_advertisement_32m, .timeout = 60)
+{
+	raw_violates_wire(RAW_PEER_ADV_BAD_LENGTH, 32u << 20,
+			  "RegisterXferMemory length outside 64 KiB..16 MiB",
+			  NULL);
+}
+
+Test(raw_peer_wire, wire_refuses_rkey_0, .timeout = 60)
+{
+	raw_violates_wire(RAW_PEER_ADV_ZERO_RKEY, 0,
+			  "RegisterXferMemory with zero rkey", NULL);
+}
+
+Test(raw_peer_wire, wire_refuses_overrun, .timeout = 60)
+{
+	raw_violates_wire(RAW_PEER_WRITE_OVERRUN, 0,
+			  "write-with-imm overruns the advertised buffer",
+			  NULL);
+}
+
+Test(raw_peer_wire, wire_refuses_immediate_too_large, .timeout = 60)
+{
+	raw_violates_wire(RAW_PEER_IMM_TOO_LARGE, 0,
+			  "write-with-imm count larger than the buffer", NULL);
+}
+
+Test(raw_peer_wire, wire_refuses_write_before_advertisement, .timeout = 60)
+{
+	raw_violates_wire(
+	    RAW_PEER_WRITE_BEFORE_ADV, 0,
+	    "write-with-imm before we advertised a buffer",
+	    "write-with-imm count differs from the bytes written");
+}
