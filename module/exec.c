@@ -369,6 +369,61 @@ static bool no_auth_cmd(RedisModuleString *name)
 	       name_is(name, "quit") || name_is(name, "reset");
 }
 
+/*
+ * Users allowed everything (+@all ~* &*, no selectors) skip the per-command
+ * ACL check. Looked up once per user and batch (ACLs may change between
+ * batches, not during one).
+ */
+#define FREE_USERS_CACHE 8
+static struct {
+	char name[128];
+	bool unrestricted;
+} free_users[FREE_USERS_CACHE];
+static int n_free_users;
+
+static bool field_is(RedisModuleCallReply *r, size_t i, const char *want)
+{
+	RedisModuleCallReply *e = RedisModule_CallReplyArrayElement(r, i);
+	size_t len;
+	const char *p = e ? RedisModule_CallReplyStringPtr(e, &len) : NULL;
+
+	return p && len == strlen(want) && !memcmp(p, want, len);
+}
+
+static bool user_unrestricted(RedisModuleCtx *ctx, const char *user)
+{
+	RedisModuleCallReply *r, *v;
+	int hits = 0, i;
+	size_t k, n;
+
+	for (i = 0; i < n_free_users; i++)
+		if (!strcmp(free_users[i].name, user))
+			return free_users[i].unrestricted;
+	r = RedisModule_Call(ctx, "ACL", "cc", "GETUSER", user);
+	if (r && RedisModule_CallReplyType(r) == REDISMODULE_REPLY_ARRAY) {
+		n = RedisModule_CallReplyLength(r);
+		for (k = 0; k + 1 < n; k += 2) {
+			v = RedisModule_CallReplyArrayElement(r, k + 1);
+			hits += field_is(r, k, "commands") &&
+				field_is(r, k + 1, "+@all");
+			hits +=
+			    field_is(r, k, "keys") && field_is(r, k + 1, "~*");
+			hits += field_is(r, k, "channels") &&
+				field_is(r, k + 1, "&*");
+			hits += field_is(r, k, "selectors") &&
+				RedisModule_CallReplyLength(v) == 0;
+		}
+	}
+	if (r)
+		RedisModule_FreeCallReply(r);
+	if (n_free_users < FREE_USERS_CACHE) {
+		snprintf(free_users[n_free_users].name,
+			 sizeof(free_users[0].name), "%s", user);
+		free_users[n_free_users++].unrestricted = hits == 4;
+	}
+	return hits == 4;
+}
+
 /* The command name as Redis prints it (its table name: lower case). */
 static const char *lower_name(RedisModuleString *a, char *buf, size_t size)
 {
@@ -399,6 +454,8 @@ static bool acl_allows(RedisModuleCtx *ctx, struct rdm_job *j)
 	bool ok = true;
 	size_t len = 0;
 
+	if (user_unrestricted(ctx, j->s->user))
+		return true;
 	dv = malloc(((size_t)j->argc + 2) * sizeof(*dv));
 	if (!dv) {
 		reply_msg(j, "-ERR out of memory");
@@ -464,6 +521,8 @@ static void run_call(RedisModuleCtx *ctx, struct rdm_job *j)
 		reply_call(j, r);
 	else
 		reply_errno(j, name, errno);
+	if (name_is(j->argv[0], "acl"))
+		n_free_users = 0; /* rules may have changed */
 }
 
 static const struct rdm_cmd_rule *job_policy(struct rdm_job *j)
@@ -511,28 +570,34 @@ out:
 /*
  * The eventfd handler only collects a batch and arms a 0 ms timer; the
  * batch runs in the timer callback, later in the same event-loop pass.
- * Only a context the server creates for a callback (timer, command)
- * propagates the writes of RM_Call('!') to AOF and replicas when it ends;
- * calls on a thread-safe context from an event handler would leave them
- * pending, which Redis 7.0 asserts against in beforeSleep.
+ * Writes of RM_Call('!') wait in the server's propagation list until the
+ * outermost module context ends: the timer's, so they reach AOF and
+ * replicas at the end of the batch (Redis 7.0 asserts in beforeSleep when
+ * they are left pending, as from a bare event handler). The calls
+ * themselves use the long-lived detached context: a CallReply remembers
+ * the context it was made with and RM_FreeCallReply touches it, and the
+ * replies are freed after the IO thread sent them, long after the timer's
+ * context is gone.
  */
 static struct rdm_mpsc main_q = {.efd = -1};
-static RedisModuleCtx *exec_ctx; /* owns the timer */
+static RedisModuleCtx *exec_ctx; /* makes the calls, owns the timer */
 static struct rdm_mpsc_node *batch_head, *batch_tail;
 static bool batch_armed;
 
-static void run_batch(RedisModuleCtx *ctx, void *data)
+static void run_batch(RedisModuleCtx *timer_ctx, void *data)
 {
 	struct rdm_mpsc_node *n = batch_head, *next;
 	struct rdm_job *j;
 
+	(void)timer_ctx;
 	(void)data;
 	batch_head = batch_tail = NULL;
 	batch_armed = false;
+	n_free_users = 0; /* ACLs may have changed since the last batch */
 	for (; n; n = next) {
 		next = n->next;
 		j = (struct rdm_job *)n;
-		rdm_exec_job(ctx, j);
+		rdm_exec_job(exec_ctx, j);
 		rdm_mpsc_push(j->reply_q, &j->node);
 	}
 }
@@ -570,7 +635,8 @@ int rdm_dispatch_start(RedisModuleCtx *ctx)
 	if (ret)
 		return ret;
 	atomic_store(&auth_open_hint, default_user_open(ctx));
-	/* Only used to create timers, on the main thread. */
+	/* Used on the main thread only (which holds the server lock while it
+	 * runs callbacks): no ThreadSafeContextLock. */
 	exec_ctx = RedisModule_GetDetachedThreadSafeContext(ctx);
 	if (!exec_ctx)
 		goto err_destroy_queue;

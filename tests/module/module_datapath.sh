@@ -6,6 +6,8 @@
 # basic commands, pipelining, SELECT, AUTH with requirepass and a limited
 # ACL user, 10 MB values, a client leaving mid-transfer, AOF propagation,
 # INFO counters, idle CPU, MODULE UNLOAD with the thread running.
+# RRING_SERVER_PRELOAD: libraries to preload into redis-server only (the
+# sanitizer runtimes of a sanitized module build).
 # Usage: module_datapath.sh MODULE.so [redis-server] [redis-cli]
 set -u
 
@@ -116,7 +118,8 @@ cpu_ticks() {
 
 PORT=$(free_port) || fail "no free port"
 LB=$(free_port) || fail "no free port"
-"$SERVER" --port "$PORT" --bind 127.0.0.1 --save '' --appendonly yes \
+env ${RRING_SERVER_PRELOAD:+LD_PRELOAD="$RRING_SERVER_PRELOAD"} \
+	"$SERVER" --port "$PORT" --bind 127.0.0.1 --save '' --appendonly yes \
 	--appendfsync always --dir "$TMP" --daemonize no \
 	--enable-module-command local --logfile "$TMP/dp.log" \
 	--loadmodule "$MOD" "loopback-port=$LB" io-threads=2 &

@@ -5,6 +5,8 @@
 # arguments, MODULE UNLOAD/LOAD and a clean shutdown.
 # Then checks that the module's RESP parser answers malformed input with the
 # exact reply redis-server sends a TCP client (compared live).
+# RRING_SERVER_PRELOAD: libraries to preload into redis-server only (the
+# sanitizer runtimes of a sanitized module build).
 # Usage: module_integration.sh MODULE.so [redis-server] [redis-cli] [resp_oracle]
 set -u
 
@@ -63,7 +65,8 @@ start() {
 	local name=$1
 	shift
 	PORT=$(free_port) || fail "no free port"
-	"$SERVER" --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no \
+	env ${RRING_SERVER_PRELOAD:+LD_PRELOAD="$RRING_SERVER_PRELOAD"} \
+		"$SERVER" --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no \
 		--dir "$TMP" --daemonize no --enable-module-command local \
 		--logfile "$TMP/$name.log" "$@" &
 	PID=$!
