@@ -48,6 +48,7 @@ struct lb {
 	size_t rx_size;
 	uint64_t next_id;
 	_Atomic uint64_t clients, bytes_in, bytes_out, completions, wakeups;
+	_Atomic uint64_t max_clients; /* rdmaring.max-clients, runtime */
 };
 
 static struct lb lb = {.lfd = -1, .epfd = -1, .stop_efd = -1};
@@ -246,6 +247,16 @@ static void conn_read(struct lb_conn *c)
 	}
 }
 
+/* Over max-clients: the reply and close a TCP client gets from Redis. */
+static void refuse(int fd)
+{
+	static const char msg[] = "-ERR max number of clients reached\r\n";
+	ssize_t w = send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL);
+
+	(void)w;
+	close(fd);
+}
+
 static void accept_all(void)
 {
 	struct epoll_event ev = {.events = EPOLLIN};
@@ -254,6 +265,10 @@ static void accept_all(void)
 
 	while ((fd = accept4(lb.lfd, NULL, NULL,
 			     SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+		if (atomic_load(&lb.clients) >= atomic_load(&lb.max_clients)) {
+			refuse(fd);
+			continue;
+		}
 		c = calloc(1, sizeof(*c));
 		if (c)
 			c->in = malloc(lb.rx_size);
@@ -362,11 +377,17 @@ static int watch(int fd, void *tag)
 	return epoll_ctl(lb.epfd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
 }
 
-int rdm_loopback_start(uint16_t port, size_t rx_size)
+void rdm_loopback_set_max_clients(uint64_t n)
+{
+	atomic_store(&lb.max_clients, n);
+}
+
+int rdm_loopback_start(uint16_t port, size_t rx_size, uint64_t max_clients)
 {
 	int ret;
 
 	lb.rx_size = rx_size;
+	atomic_store(&lb.max_clients, max_clients);
 	ret = rdm_mpsc_init(&lb.reply_q);
 	if (ret)
 		return ret;

@@ -75,6 +75,14 @@ static int lb_stop(void *priv)
 	return rdm_loopback_stop();
 }
 
+static int lb_apply(void *priv, enum rdm_knob_id id, long long value)
+{
+	(void)priv;
+	if (id == RDM_KNOB_MAX_CLIENTS)
+		rdm_loopback_set_max_clients((uint64_t)value);
+	return 0;
+}
+
 static void lb_stats(void *priv, struct rdm_stats *s)
 {
 	(void)priv;
@@ -85,7 +93,11 @@ static void lb_stats(void *priv, struct rdm_stats *s)
 static int start_loopback(RedisModuleCtx *ctx)
 {
 	static const struct rdm_engine_ops ops = {
-	    .running = lb_running, .stop = lb_stop, .stats = lb_stats};
+	    .apply = lb_apply,
+	    .running = lb_running,
+	    .stop = lb_stop,
+	    .stats = lb_stats,
+	};
 	long long port = rdm_mod.knobs.num[RDM_KNOB_LOOPBACK_PORT];
 	int ret;
 
@@ -94,8 +106,9 @@ static int start_loopback(RedisModuleCtx *ctx)
 	ret = rdm_dispatch_start(ctx);
 	if (ret)
 		goto err;
-	ret = rdm_loopback_start((uint16_t)port,
-				 (size_t)rdm_mod.knobs.num[RDM_KNOB_RX_SIZE]);
+	ret = rdm_loopback_start(
+	    (uint16_t)port, (size_t)rdm_mod.knobs.num[RDM_KNOB_RX_SIZE],
+	    (uint64_t)rdm_mod.knobs.num[RDM_KNOB_MAX_CLIENTS]);
 	if (ret) {
 		rdm_dispatch_stop();
 		goto err;

@@ -215,7 +215,18 @@ expect_has "INFO engine running" "$info" "rdmaring_engine:running"
 bytes=$(echo "$info" | sed -n 's/^rdmaring_total_bytes_in://p')
 [ "${bytes:-0}" -gt $((4 * BIG)) ] || fail "bytes_in $bytes too small"
 ok "INFO bytes_in counts the traffic ($bytes)"
+
+# ---- max-clients is a runtime knob: applies to the next accept at once
+expect_eq "CONFIG SET max-clients 1" \
+	"$(cli "$PORT" config set rdmaring.max-clients 1)" OK
+out=$(timeout 10 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"; cat <&3' _ "$LB" |
+	tr -d '\r')
+expect_eq "client over max-clients refused as by Redis" "$out" \
+	"-ERR max number of clients reached"
 exec 5<&-
+expect_eq "CONFIG SET max-clients back" \
+	"$(cli "$PORT" config set rdmaring.max-clients 10000)" OK
+expect_eq "clients accepted again" "$(cli "$LB" ping)" PONG
 
 # ---- AUTH and ACLs exactly as on TCP
 PASS=s3cret
