@@ -38,8 +38,9 @@
  *
  * Batches: reserve(n)/publish(n) and peek(n)/release(n) expose runs of
  * slots in place (no copy) and publish or release a whole batch with one
- * release store (liburing's io_uring_cq_advance). The single-entry push/pop
- * helpers are built on them.
+ * release store (liburing's io_uring_cq_advance); rring_spsc_contig() says
+ * where a batch wraps so it can be copied in two straight runs. The
+ * single-entry push/pop helpers are built on them.
  *
  * Memory ordering (every acquire/release below names its partner):
  *   - publish: store-release of tail. Pairs with the load-acquire of tail
@@ -65,7 +66,7 @@
  * the flag and wakes it. No lost wakeup.
  *
  * Who clears the flag: the waker. rring_spsc_needs_wakeup() claims the flag
- * with an atomic exchange-and, so of all publishes made while the consumer
+ * with an atomic fetch-and, so of all publishes made while the consumer
  * sleeps exactly one returns true and issues one wakeup (one syscall per
  * sleep, not one per publish). The sleeper also clears it, idempotently,
  * with rring_spsc_cancel_sleep() when it decides not to sleep or after it
@@ -85,9 +86,9 @@
  *   count               Y               Y              Y       -
  *   init / init_at      -               -              -       -
  *
- *   producer ops: reserve, slot (on reserved indices), publish, push,
- *                 needs_wakeup.
- *   consumer ops: peek, slot (on peeked indices), release, pop,
+ *   producer ops: reserve, slot and contig (on reserved indices), publish,
+ *                 push, needs_wakeup.
+ *   consumer ops: peek, slot and contig (on peeked indices), release, pop,
  *                 prepare_sleep, cancel_sleep, empty.
  *   count: rring_spsc_count() and rring_spsc_capacity(), from any thread.
  *
