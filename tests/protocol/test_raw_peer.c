@@ -1674,3 +1674,16 @@ Test(raw_peer_wire, raw_sender_disconnects_wire_receiver_has_prefix,
 	wd_free(&w);
 	raw_peer_close(x.srv);
 }
+
+Test(raw_peer, rx_size_outside_64k_16m_refused)
+{
+	struct raw_peer_opts o;
+	struct raw_peer *p = NULL;
+
+	raw_peer_opts_init(&o);
+	o.rx_size = (64u << 10) - 1;
+	cr_assert_eq(raw_peer_listen(&p, "127.0.0.1", 0, &o), -EINVAL);
+	o.rx_size = (16u << 20) + 1;
+	cr_assert_eq(raw_peer_listen(&p, "127.0.0.1", 0, &o), -EINVAL);
+	cr_assert_null(p);
+}
