@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-3-Clause
-/* rdmaring: SPSC ring benchmark against ck_ring, DPDK rte_ring and a plain queue. */
+/* rdmaring: SPSC ring benchmark against ck_ring, rte_ring and a plain queue. */
 #define _GNU_SOURCE /* pthread_setaffinity_np, CPU_SET */
 #include <errno.h>
 #include <limits.h>
@@ -39,8 +39,7 @@
 #define BATCH 32
 
 enum mode { MODE_SINGLE, MODE_BATCH32, MODE_PINGPONG, NMODES };
-static const char *const mode_names[NMODES] = {"single", "batch32",
-					       "pingpong"};
+static const char *const mode_names[NMODES] = {"single", "batch32", "pingpong"};
 
 struct opts {
 	int cpu[2];
@@ -49,7 +48,7 @@ struct opts {
 	uint64_t pp_count;
 	uint32_t size;
 	unsigned int modes; /* bit per enum mode */
-	int verbose;        /* print every repetition to stderr */
+	int verbose;	    /* print every repetition to stderr */
 	const char *json;
 };
 
@@ -299,7 +298,7 @@ static int q_rte_init(struct q_rte *q, uint32_t size)
 		return (int)sz;
 	q->r = aligned_alloc(RTE_CACHE_LINE_SIZE,
 			     ((size_t)sz + RTE_CACHE_LINE_SIZE - 1) &
-				     ~(size_t)(RTE_CACHE_LINE_SIZE - 1));
+				 ~(size_t)(RTE_CACHE_LINE_SIZE - 1));
 	if (!q->r)
 		return -ENOMEM;
 	ret = rte_ring_init(q->r, "bench", size, RING_F_SP_ENQ | RING_F_SC_DEQ);
@@ -344,7 +343,7 @@ static inline uint32_t q_rte_deq(struct q_rte *q, uint64_t *v, uint32_t n)
 /* ------------------------------------------------------------ the harness */
 
 struct run {
-	void *q[2];            /* q[1] is the return ring of pingpong */
+	void *q[2]; /* q[1] is the return ring of pingpong */
 	uint64_t count;
 	uint32_t batch;
 	int cpu;
@@ -476,7 +475,7 @@ static void wait_go(struct run *rn)
 	}                                                                      \
 	static int X##_new(void **q, uint32_t size)                            \
 	{                                                                      \
-		struct q_##X *p = aligned_alloc(64, sizeof(*p));              \
+		struct q_##X *p = aligned_alloc(64, sizeof(*p));               \
 		int ret;                                                       \
 		if (!p)                                                        \
 			return -ENOMEM;                                        \
@@ -517,34 +516,34 @@ struct impl {
 #define IMPL(X, NAME)                                                          \
 	{                                                                      \
 		NAME, X##_new, X##_free, X##_producer, X##_consumer, X##_ping, \
-			X##_pong                                               \
+		    X##_pong                                                   \
 	}
 
 static const struct impl impls[] = {
-	IMPL(rdmaring, "rdmaring"),
+    IMPL(rdmaring, "rdmaring"),
 #ifdef RRING_HAVE_CK
-	IMPL(ck, "ck_ring"),
+    IMPL(ck, "ck_ring"),
 #endif
 #ifdef RRING_HAVE_DPDK
-	IMPL(rte, "rte_ring"),
+    IMPL(rte, "rte_ring"),
 #endif
-	IMPL(plain, "plain"),
+    IMPL(plain, "plain"),
 };
 #define NIMPLS (sizeof(impls) / sizeof(impls[0]))
 
 static const char *const skipped[] = {
 #ifndef RRING_HAVE_CK
-	"ck_ring",
+    "ck_ring",
 #endif
 #ifndef RRING_HAVE_DPDK
-	"rte_ring",
+    "rte_ring",
 #endif
-	NULL,
+    NULL,
 };
 
 /* Start both threads, release them together, return elapsed ns or < 0. */
-static double run_pair(void *(*a)(void *), void *(*b)(void *),
-		       struct run *ra, struct run *rb)
+static double run_pair(void *(*a)(void *), void *(*b)(void *), struct run *ra,
+		       struct run *rb)
 {
 	_Atomic int go = 0;
 	pthread_t ta, tb;
@@ -570,8 +569,7 @@ static double run_pair(void *(*a)(void *), void *(*b)(void *),
 }
 
 /* One repetition of one mode; returns Mops/s or RTT ns, < 0 on failure. */
-static double run_once(const struct impl *im, enum mode m,
-		       const struct opts *o)
+static double run_once(const struct impl *im, enum mode m, const struct opts *o)
 {
 	struct run ra = {0}, rb = {0};
 	void *q[2] = {NULL, NULL};
@@ -594,8 +592,9 @@ static double run_once(const struct impl *im, enum mode m,
 	if (ns <= 0)
 		goto out;
 	if (ra.errors || rb.errors) {
-		fprintf(stderr, "rring-bench-ring: %s %s: %llu entries out of "
-				"sequence\n",
+		fprintf(stderr,
+			"rring-bench-ring: %s %s: %llu entries out of "
+			"sequence\n",
 			im->name, mode_names[m],
 			(unsigned long long)(ra.errors + rb.errors));
 		goto out;
@@ -627,25 +626,26 @@ static double median(double *v, unsigned int n)
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: rring-bench-ring [--cpus A,B] [--reps N] [--count N]\n"
-		"                        [--pingpong-count N] [--size N] "
-		"[--modes LIST]\n"
-		"                        [--json FILE] [--verbose]\n"
-		"  --cpus A,B          producer and consumer CPUs (default "
-		"0,1)\n"
-		"  --reps N            repetitions, median reported (1..1000, "
-		"default 5)\n"
-		"  --count N           entries per throughput run (1000..1e11, "
-		"default 10000000)\n"
-		"  --pingpong-count N  round trips per ping-pong run (100..1e10, "
-		"default 1000000)\n"
-		"  --size N            ring entries, power of two (64..1048576, "
-		"default 1024)\n"
-		"  --modes LIST        comma-separated subset of "
-		"single,batch32,pingpong\n"
-		"  --json FILE         also write the results as JSON\n"
-		"  --verbose           print every repetition to stderr\n");
+	fprintf(
+	    f,
+	    "usage: rring-bench-ring [--cpus A,B] [--reps N] [--count N]\n"
+	    "                        [--pingpong-count N] [--size N] "
+	    "[--modes LIST]\n"
+	    "                        [--json FILE] [--verbose]\n"
+	    "  --cpus A,B          producer and consumer CPUs (default "
+	    "0,1)\n"
+	    "  --reps N            repetitions, median reported (1..1000, "
+	    "default 5)\n"
+	    "  --count N           entries per throughput run (1000..1e11, "
+	    "default 10000000)\n"
+	    "  --pingpong-count N  round trips per ping-pong run (100..1e10, "
+	    "default 1000000)\n"
+	    "  --size N            ring entries, power of two (64..1048576, "
+	    "default 1024)\n"
+	    "  --modes LIST        comma-separated subset of "
+	    "single,batch32,pingpong\n"
+	    "  --json FILE         also write the results as JSON\n"
+	    "  --verbose           print every repetition to stderr\n");
 }
 
 static int parse_ll(const char *key, const char *s, long long min,
@@ -672,7 +672,8 @@ static int parse_cpus(const char *s, int cpu[2])
 	char buf[64], *comma;
 	long long v;
 
-	if (strlen(s) >= sizeof(buf) || !(comma = strchr(strcpy(buf, s), ','))) {
+	if (strlen(s) >= sizeof(buf) ||
+	    !(comma = strchr(strcpy(buf, s), ','))) {
 		fprintf(stderr, "rring-bench-ring: --cpus: '%s' is not A,B\n",
 			s);
 		return -EINVAL;
@@ -731,8 +732,9 @@ static int parse_modes(const char *s, unsigned int *modes)
 	if (*modes)
 		return 0;
 bad:
-	fprintf(stderr, "rring-bench-ring: --modes: '%s' is not a list of "
-			"single, batch32, pingpong\n",
+	fprintf(stderr,
+		"rring-bench-ring: --modes: '%s' is not a list of "
+		"single, batch32, pingpong\n",
 		s);
 	return -EINVAL;
 }
@@ -755,8 +757,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			continue;
 		}
 		if (i + 1 >= argc) {
-			fprintf(stderr, "rring-bench-ring: unknown option or "
-					"missing value: %s\n",
+			fprintf(stderr,
+				"rring-bench-ring: unknown option or "
+				"missing value: %s\n",
 				k);
 			usage(stderr);
 			return -EINVAL;
@@ -782,8 +785,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			if (parse_ll(k, val, 64, 1 << 20, &v))
 				return -EINVAL;
 			if (v & (v - 1)) {
-				fprintf(stderr, "rring-bench-ring: --size: "
-						"%lld is not a power of two\n",
+				fprintf(stderr,
+					"rring-bench-ring: --size: "
+					"%lld is not a power of two\n",
 					v);
 				return -EINVAL;
 			}
@@ -794,8 +798,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		} else if (!strcmp(k, "--json")) {
 			o->json = val;
 		} else {
-			fprintf(stderr, "rring-bench-ring: unknown option: %s\n",
-				k);
+			fprintf(stderr,
+				"rring-bench-ring: unknown option: %s\n", k);
 			usage(stderr);
 			return -EINVAL;
 		}
@@ -821,7 +825,9 @@ static int write_json(const struct opts *o, double res[][NMODES])
 		for (m = 0; m < NMODES; m++) {
 			if (!(o->modes & (1u << m)))
 				continue;
-			fprintf(f, "%s\n {\"impl\":\"%s\",\"mode\":\"%s\",\"%s\":%.2f}",
+			fprintf(f,
+				"%s\n "
+				"{\"impl\":\"%s\",\"mode\":\"%s\",\"%s\":%.2f}",
 				sep, impls[i].name, mode_names[m],
 				m == MODE_PINGPONG ? "rtt_ns" : "mops",
 				res[i][m]);
@@ -830,9 +836,10 @@ static int write_json(const struct opts *o, double res[][NMODES])
 	fprintf(f, "\n],\"skipped\":[");
 	for (i = 0; skipped[i]; i++)
 		fprintf(f, "%s\"%s\"", i ? "," : "", skipped[i]);
-	fprintf(f, "],\n\"config\":{\"cpus\":[%d,%d],\"reps\":%u,"
-		   "\"count\":%llu,\"pingpong_count\":%llu,\"size\":%u,"
-		   "\"entry_bytes\":8}}\n",
+	fprintf(f,
+		"],\n\"config\":{\"cpus\":[%d,%d],\"reps\":%u,"
+		"\"count\":%llu,\"pingpong_count\":%llu,\"size\":%u,"
+		"\"entry_bytes\":8}}\n",
 		o->cpu[0], o->cpu[1], o->reps, (unsigned long long)o->count,
 		(unsigned long long)o->pp_count, o->size);
 	if (fclose(f)) {
@@ -869,12 +876,12 @@ static void print_table(const struct opts *o, double res[][NMODES])
 int main(int argc, char **argv)
 {
 	struct opts o = {
-		.cpu = {0, 1},
-		.reps = 5,
-		.count = 10000000,
-		.pp_count = 1000000,
-		.size = 1024,
-		.modes = (1u << NMODES) - 1,
+	    .cpu = {0, 1},
+	    .reps = 5,
+	    .count = 10000000,
+	    .pp_count = 1000000,
+	    .size = 1024,
+	    .modes = (1u << NMODES) - 1,
 	};
 	static double all[NIMPLS][1000];
 	double res[NIMPLS][NMODES];
@@ -896,8 +903,8 @@ int main(int argc, char **argv)
 					return 1;
 				if (o.verbose)
 					fprintf(stderr, "%s %s rep %u: %.1f\n",
-						impls[i].name, mode_names[m],
-						r, all[i][r]);
+						impls[i].name, mode_names[m], r,
+						all[i][r]);
 			}
 		for (i = 0; i < NIMPLS; i++)
 			res[i][m] = median(all[i], o.reps);

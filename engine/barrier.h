@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* rdmaring: C11 atomics, fences and branch hints, wrapped once for the engine. */
+/* rdmaring: C11 atomics, fences and branch hints, wrapped once. */
 #ifndef RRING_BARRIER_H
 #define RRING_BARRIER_H
 

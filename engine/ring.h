@@ -111,7 +111,7 @@
  * cores' caches and costs no transfers. */
 struct rring_spsc_geom {
 	unsigned char *base; /* slot 0 */
-	uint32_t mask;       /* nentries - 1 */
+	uint32_t mask;	     /* nentries - 1 */
 	uint32_t entry_size; /* bytes per slot, multiple of 8 */
 };
 
@@ -400,8 +400,8 @@ static inline int rring_spsc_needs_wakeup(struct rring_spsc *r)
 	 * (A2): the tail store of the publish cannot pass the flag load. */
 	rring_smp_mb();
 	/* (B3) Plain load first so the common no-sleeper case costs no RMW. */
-	if (rring_likely(!(rring_load_relaxed(&r->flags) &
-			   RRING_SPSC_NEED_WAKEUP)))
+	if (rring_likely(
+		!(rring_load_relaxed(&r->flags) & RRING_SPSC_NEED_WAKEUP)))
 		return 0;
 	/* Claim: of concurrent claimers (one producer, or the consumer's own
 	 * cancel) exactly one sees the bit go from set to clear. */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* rdmaring: minimal stand-in for the Criterion API, for ThreadSanitizer builds. */
+/* rdmaring: minimal stand-in for the Criterion API, for TSan builds. */
 #ifndef RRING_NO_CRITERION_H
 #define RRING_NO_CRITERION_H
 
@@ -30,9 +30,9 @@ static struct nocr_test *nocr_tests;
 #define Test(suite, name, ...)                                                 \
 	static void suite##_##name(void);                                      \
 	static struct nocr_test nocr_t_##suite##_##name = {                    \
-		#suite, #name, suite##_##name, NULL};                          \
+	    #suite, #name, suite##_##name, NULL};                              \
 	__attribute__((constructor)) static void nocr_reg_##suite##_##name(    \
-		void)                                                          \
+	    void)                                                              \
 	{                                                                      \
 		nocr_t_##suite##_##name.next = nocr_tests;                     \
 		nocr_tests = &nocr_t_##suite##_##name;                         \

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-3-Clause
-/* rdmaring: tests of the SPSC ring (engine/ring.h), single- and two-threaded. */
+/* rdmaring: tests of the SPSC ring (engine/ring.h), one and two threads. */
 #define _GNU_SOURCE /* pthread, eventfd, poll */
 #ifdef RRING_TEST_NO_CRITERION
 #include "no_criterion.h" /* TSan builds: see that header */
@@ -78,9 +78,9 @@ static void ring_new(struct ring *rg, uint32_t n, uint32_t esize,
 	size_t sz = rring_spsc_mem_size(n, esize);
 
 	cr_assert_neq(sz, 0);
-	rg->mem = aligned_alloc(RRING_CACHELINE,
-				(sz + RRING_CACHELINE - 1) &
-					~(size_t)(RRING_CACHELINE - 1));
+	rg->mem =
+	    aligned_alloc(RRING_CACHELINE, (sz + RRING_CACHELINE - 1) &
+					       ~(size_t)(RRING_CACHELINE - 1));
 	cr_assert_not_null(rg->mem);
 	memset(rg->mem, 0xa5, sz);
 	cr_assert_eq(rring_spsc_init_at(&rg->r, rg->mem, n, esize, start), 0);
@@ -292,7 +292,8 @@ static void wrap_run(uint32_t n, uint32_t esize, uint32_t start)
 		k = rring_spsc_reserve(&rg.r, want, &idx);
 		cr_assert_eq(idx, (uint32_t)(start + seq));
 		cr_assert_leq(k, want);
-		cr_assert_eq(k, want < n - (seq - got) ? want : n - (seq - got));
+		cr_assert_eq(k,
+			     want < n - (seq - got) ? want : n - (seq - got));
 		for (i = 0; i < k; i++)
 			fill(rring_spsc_slot(&rg.r, idx + i), esize, seq + i);
 		rring_spsc_publish(&rg.r, k);
@@ -399,7 +400,6 @@ static void backoff(unsigned int *spins)
 		rring_cpu_relax();
 }
 
-
 struct stress {
 	struct ring rg;
 	uint64_t total;
@@ -468,10 +468,10 @@ static void stress_run(uint32_t n, uint32_t esize, uint32_t batch,
 		       uint64_t total, uint32_t start)
 {
 	struct stress st = {
-		.total = total,
-		.batch = batch,
-		.esize = esize,
-		.seed = 0x9e3779b9u ^ (n * 31 + batch),
+	    .total = total,
+	    .batch = batch,
+	    .esize = esize,
+	    .seed = 0x9e3779b9u ^ (n * 31 + batch),
 	};
 	pthread_t p, c;
 
@@ -541,17 +541,17 @@ struct wake {
 	int efd;
 	uint64_t total;
 	_Atomic uint64_t consumed; /* consumer: entries consumed so far */
-	_Atomic int asleep;        /* consumer: in poll() */
-	_Atomic int arming;        /* consumer: about to prepare_sleep */
-	_Atomic int done;          /* consumer: finished or gave up */
-	_Atomic int stop;          /* test: producer gave up, stop consuming */
+	_Atomic int asleep;	   /* consumer: in poll() */
+	_Atomic int arming;	   /* consumer: about to prepare_sleep */
+	_Atomic int done;	   /* consumer: finished or gave up */
+	_Atomic int stop;	   /* test: producer gave up, stop consuming */
 	_Atomic uint64_t sleeps;   /* consumer: times it went into poll() */
-	uint64_t prepares;         /* consumer: prepare_sleep calls */
-	uint64_t lost;             /* consumer: slept past the deadline */
-	uint64_t bad;              /* consumer: entries out of sequence */
-	uint64_t wakeups;          /* producer: eventfd writes */
-	uint64_t stuck;            /* producer: burst not consumed in time */
-	uint64_t raced;            /* producer: bursts aimed at arming */
+	uint64_t prepares;	   /* consumer: prepare_sleep calls */
+	uint64_t lost;		   /* consumer: slept past the deadline */
+	uint64_t bad;		   /* consumer: entries out of sequence */
+	uint64_t wakeups;	   /* producer: eventfd writes */
+	uint64_t stuck;		   /* producer: burst not consumed in time */
+	uint64_t raced;		   /* producer: bursts aimed at arming */
 };
 
 #define WAKE_CONSUMER_DEADLINE_MS 10000
@@ -606,7 +606,7 @@ static void *wake_consumer(void *arg)
 		if (k) {
 			for (i = 0; i < k; i++)
 				w->bad += *(uint64_t *)rring_spsc_slot(
-						  &w->rg.r, idx + i) != seq + i;
+					      &w->rg.r, idx + i) != seq + i;
 			rring_spsc_release(&w->rg.r, k);
 			seq += k;
 			atomic_store(&w->consumed, seq);
@@ -662,7 +662,7 @@ static void *wake_producer(void *arg)
 		cr_assert_eq(k, want, "ring not drained between bursts");
 		for (i = 0; i < k; i++)
 			*(uint64_t *)rring_spsc_slot(&w->rg.r, idx + i) =
-				seq + i;
+			    seq + i;
 		rring_spsc_publish(&w->rg.r, k);
 		seq += k;
 		if (rring_spsc_needs_wakeup(&w->rg.r)) {
@@ -703,17 +703,14 @@ Test(ring_threaded, need_wakeup_no_lost_wakeup, .timeout = 120)
 	close(w.efd);
 	cr_log_info("%llu entries, %llu sleep attempts, %llu sleeps, "
 		    "%llu wakeups, %llu bursts aimed at prepare_sleep",
-		    (unsigned long long)w.total,
-		    (unsigned long long)w.prepares,
+		    (unsigned long long)w.total, (unsigned long long)w.prepares,
 		    (unsigned long long)atomic_load(&w.sleeps),
-		    (unsigned long long)w.wakeups,
-		    (unsigned long long)w.raced);
+		    (unsigned long long)w.wakeups, (unsigned long long)w.raced);
 	cr_assert_eq(w.stuck + w.lost, 0,
 		     "lost wakeup: a burst stayed in the ring for %.0f s "
 		     "while the consumer slept",
 		     WAKE_PRODUCER_DEADLINE_S);
-	cr_assert_eq(atomic_load(&w.consumed), w.total,
-		     "consumed %llu of %llu",
+	cr_assert_eq(atomic_load(&w.consumed), w.total, "consumed %llu of %llu",
 		     (unsigned long long)atomic_load(&w.consumed),
 		     (unsigned long long)w.total);
 	cr_assert_eq(w.bad, 0, "%llu entries out of sequence",
@@ -723,7 +720,8 @@ Test(ring_threaded, need_wakeup_no_lost_wakeup, .timeout = 120)
 	cr_assert_gt(atomic_load(&w.sleeps), w.total / 16 / 8,
 		     "only %llu sleeps",
 		     (unsigned long long)atomic_load(&w.sleeps));
-	cr_assert_leq(w.wakeups, w.prepares, "more wakeups than sleep attempts");
+	cr_assert_leq(w.wakeups, w.prepares,
+		      "more wakeups than sleep attempts");
 	cr_assert_geq(w.wakeups, atomic_load(&w.sleeps) / 2);
 	ring_free(&w.rg);
 }
