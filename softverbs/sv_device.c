@@ -266,7 +266,7 @@ struct ibv_context *ibv_open_device(struct ibv_device *device)
 	struct sv_context *c;
 	int p[2];
 
-	if (sv_init() || device != &sv_dev) {
+	if (sv_nic_ensure() || device != &sv_dev) {
 		errno = ENODEV;
 		return NULL;
 	}

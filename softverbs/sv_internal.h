@@ -12,7 +12,9 @@
  *   environment, the device, the NIC thread). Every exported entry point calls
  *   it; calling it again is cheap. After fork() the child has no NIC thread:
  *   sv_forked_child() is true there and cm code must not send anything on
- *   inherited sockets (no disconnect messages, no shutdown()).
+ *   inherited sockets (no disconnect messages, no shutdown()). The parent's
+ *   objects are unusable in the child, but a child that opens a device (or
+ *   calls sv_nic_watch()) after fork gets a fresh NIC thread of its own.
  *
  * Addressing (RoCEv2 style)
  *   The only device is "softverbs0" with one port (1), Ethernet link layer,

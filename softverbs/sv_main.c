@@ -108,12 +108,29 @@ static void read_config(void)
 	}
 }
 
+/*
+ * A forked child has no NIC thread, and the parent's objects and sockets are
+ * the parent's: forget them (the child's copies of the fds are left alone, so
+ * nothing reaches the parent's peers) and give the child a fresh epoll and NIC
+ * thread the first time it opens a device or creates a QP.
+ */
 static void atfork_child(void)
 {
-	/* No NIC thread here; inherited sockets belong to the parent. */
 	sv.forked_child = true;
 	pthread_mutex_init(&sv.lock, NULL);
 	pthread_mutex_init(&sv.cb_lock, NULL);
+	if (sv.epfd >= 0)
+		close(sv.epfd); /* the child's copy only */
+	if (sv.kickfd >= 0)
+		close(sv.kickfd);
+	sv.epfd = -1;
+	sv.kickfd = -1;
+	sv.qps = NULL;
+	sv.eps = NULL;
+	sv.dead_eps = NULL;
+	sv.nic_running = false;
+	atomic_store(&sv.rnr_waiters, 0);
+	atomic_store(&sv.kick_pending, 0);
 }
 
 static void do_init(void)
@@ -124,6 +141,7 @@ static void do_init(void)
 	sv_device_init();
 	pthread_atfork(NULL, NULL, atfork_child);
 	init_err = sv_nic_start();
+	sv.nic_running = !init_err;
 }
 
 int sv_init(void)
@@ -246,7 +264,7 @@ void sv_kick(void)
 	uint64_t one = 1;
 
 	/* pairs with the exchange in nic_loop(): one wakeup per pass */
-	if (atomic_exchange(&sv.kick_pending, 1))
+	if (sv.kickfd < 0 || atomic_exchange(&sv.kick_pending, 1))
 		return;
 	if (write(sv.kickfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		sv_log(SV_LOG_ERR, "kick: %s", strerror(errno));
@@ -406,10 +424,26 @@ err_close_ep:
 	return ret;
 }
 
+/* Start the NIC thread if this process (a forked child) has none. */
+int sv_nic_ensure(void)
+{
+	int ret = sv_init();
+
+	if (ret || sv.nic_running)
+		return ret;
+	pthread_mutex_lock(&sv.lock);
+	if (!sv.nic_running) {
+		ret = sv_nic_start();
+		sv.nic_running = !ret;
+	}
+	pthread_mutex_unlock(&sv.lock);
+	return ret;
+}
+
 int sv_nic_watch(int fd, uint32_t events, sv_watch_fn fn, void *arg)
 {
 	struct sv_ep *ep;
-	int ret = sv_init();
+	int ret = sv_nic_ensure();
 
 	if (ret)
 		return ret;

@@ -171,6 +171,7 @@ struct sv_global {
 	struct sv_config cfg;
 	pid_t pid;
 	bool forked_child;
+	bool nic_running; /* false in a forked child until sv_nic_ensure() */
 	struct ibv_device *dev;
 	struct sv_qp *qps;
 	/* MRs by key index: key = index << 8 | generation */
@@ -195,6 +196,7 @@ void sv_kick(void);
 struct sv_context *sv_ctx(struct ibv_context *ctx);
 void sv_async_event(struct sv_context *ctx, const struct ibv_async_event *ev);
 int sv_nic_start(void);
+int sv_nic_ensure(void);
 void sv_nic_add_ep(struct sv_ep *ep, uint32_t events);
 void sv_nic_del_ep(struct sv_ep *ep);
 

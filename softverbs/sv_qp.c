@@ -284,6 +284,9 @@ struct ibv_qp *ibv_create_qp(struct ibv_pd *pd, struct ibv_qp_init_attr *init)
 
 	if (ret)
 		goto err;
+	ret = -sv_nic_ensure();
+	if (ret)
+		goto err;
 	ret = ENOMEM;
 	qp = calloc(1, sizeof(*qp));
 	if (!qp)

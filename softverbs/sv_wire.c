@@ -59,6 +59,7 @@ struct sv_resp_item {
 struct sv_conn {
 	struct sv_ep *ep;
 	int fd;
+	pid_t pid; /* process that created it: only it may shut it down */
 	ino_t ino; /* to notice the fd being closed behind our back */
 	bool is_req;
 	struct sv_qp *qp; /* NULL once detached */
@@ -132,6 +133,7 @@ static struct sv_conn *conn_new(int fd, bool is_req, struct sv_qp *qp)
 	sock_tune(fd);
 	c->ino = fd_ino(fd);
 	c->fd = fd;
+	c->pid = getpid();
 	c->is_req = is_req;
 	c->qp = qp;
 	c->ep = ep;
@@ -166,7 +168,7 @@ static void conn_close(struct sv_conn *c, bool shut)
 {
 	struct sv_qp *qp;
 
-	if (shut && !sv.forked_child && !c->is_req)
+	if (shut && c->pid == getpid() && !c->is_req)
 		resp_tx(c); /* best effort: pending acks go out first */
 	qp = c->qp;
 	if (qp) {
@@ -176,7 +178,7 @@ static void conn_close(struct sv_conn *c, bool shut)
 			qp->resp = NULL;
 		c->qp = NULL;
 	}
-	if (shut && !sv.forked_child)
+	if (shut && c->pid == getpid())
 		shutdown(c->fd, SHUT_RDWR);
 	sv_nic_del_ep(c->ep);
 }
@@ -285,7 +287,7 @@ void sv_wire_connect(struct sv_qp *qp)
 	socklen_t len;
 	int fd;
 
-	if (qp->req || sv.forked_child)
+	if (qp->req || !sv.nic_running)
 		return;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)

@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "svt.h"
 
@@ -266,4 +268,37 @@ Test(sv_ops, delivery_is_in_order)
 		next++;
 		got++;
 	}
+}
+
+Test(sv_ops, forked_child_gets_a_working_nic_of_its_own)
+{
+	struct ibv_wc wc;
+	int pid, st;
+
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (!pid) {
+		struct svt_side c, d;
+		struct svt_opts o;
+		struct ibv_wc w;
+
+		svt_opts_init(&o);
+		svt_pair(&c, &d, &o);
+		c.buf[0] = 0x42;
+		if (svt_post(&c, IBV_WR_RDMA_WRITE, 0, 4096, (uintptr_t)d.buf,
+			     d.mr->rkey, 0, IBV_SEND_SIGNALED, 1))
+			_exit(2);
+		if (svt_poll(c.scq, &w, 1, 5000) != 1 || w.status)
+			_exit(3);
+		_exit(d.buf[0] == 0x42 ? 0 : 4);
+	}
+	/* the parent's pair keeps working meanwhile and afterwards */
+	fill(a.buf, 4096, 9);
+	cr_assert_eq(svt_post(&a, IBV_WR_RDMA_WRITE, 0, 4096, (uintptr_t)b.buf,
+			      b.mr->rkey, 0, IBV_SEND_SIGNALED, 1), 0);
+	cr_assert_eq(svt_poll(a.scq, &wc, 1, 5000), 1);
+	cr_assert_eq(wc.status, IBV_WC_SUCCESS);
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %d", st);
+	cr_assert_eq(memcmp(a.buf, b.buf, 4096), 0);
 }
