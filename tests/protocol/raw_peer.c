@@ -15,10 +15,10 @@
 #include "raw_peer.h"
 
 /*
- * Layout of the command buffer, as in Valkey: RECV_WRS receive slots of 32
- * bytes, then SEND_QUEUE send slots. A send slot is chosen by the work
+ * Layout of the command buffer, as in Valkey: NRECV receive slots of 32
+ * bytes, then SQ send slots. A send slot is chosen by the work
  * request's sequence number; since at most SEND_QUEUE - 1 requests are ever
- * outstanding, the slot used SEND_QUEUE requests ago has completed.
+ * outstanding, the slot used SQ requests ago has completed.
  */
 #define MSG RRING_WIRE_MSG_SIZE
 #define NRECV RRING_WIRE_RECV_WRS
@@ -157,6 +157,7 @@ void raw_peer_opts_init(struct raw_peer_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->rx_size = RRING_WIRE_DEFAULT_RX_SIZE;
+	o->keepalive_ms = RRING_WIRE_KEEPALIVE_MS; /* as Valkey's server */
 	o->consume_chunk = 4096;
 	o->consume_delay_us = 1000;
 }

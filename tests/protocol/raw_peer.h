@@ -106,8 +106,8 @@ struct raw_peer_opts {
 	uint32_t consume_chunk;	   /* SLOW_CONSUMER; 0: 4096 */
 	uint32_t consume_delay_us; /* SLOW_CONSUMER; 0: 1000 */
 	uint64_t disconnect_after; /* DISCONNECT_MID: stream bytes */
-	uint32_t keepalive_ms;	   /* server: keepalive period; 0: none */
-	bool get_feature;	   /* client: send GetServerFeature(select) */
+	uint32_t keepalive_ms; /* server: keepalive period (3000); 0: none */
+	bool get_feature;      /* client: send GetServerFeature(select) */
 	uint16_t feature_select;
 	/* Do not close on a peer violation (only record it). */
 	bool tolerate;
@@ -173,9 +173,9 @@ int raw_peer_flush(struct raw_peer *p, uint64_t deadline);
 ssize_t raw_peer_recv(struct raw_peer *p, void *buf, size_t len,
 		      uint64_t deadline);
 /* Handle every pending completion and rdma_cm event; if there were none,
- * wait for one until @deadline. Returns how many were handled (0 if the
- * deadline was already past), or a negative errno once the connection is
- * closed or broken. */
+ * wait for one until @deadline. Returns how many were handled, -ETIMEDOUT
+ * if none came, or (once nothing is pending) the error the connection closed
+ * with. */
 int raw_peer_poll(struct raw_peer *p, uint64_t deadline);
 /* Poll until @pred(p, arg) is true. */
 int raw_peer_wait(struct raw_peer *p, bool (*pred)(struct raw_peer *, void *),
