@@ -175,6 +175,7 @@ struct rring_io {
 	_Alignas(RRING_CACHELINE) struct rr_overflow ovf;
 	uint32_t b_idx, b_avail, b_used; /* open batch on cq */
 	int b_open;
+	int b_full;	      /* ring found full since the batch opened */
 	int wake;	      /* wake at the end of this loop */
 	unsigned int n_conns; /* load, for least-loaded assignment */
 	struct rring_io *next_touched;

@@ -95,17 +95,23 @@ static struct rr_cqe *batch_slot(struct rring_engine *e, struct rring_io *io)
 		io->b_used = 0;
 		io->b_avail = rring_spsc_reserve(
 		    io->cq, rring_spsc_capacity(io->cq), &io->b_idx);
+		io->b_full = io->b_avail == 0;
 		io->next_touched = e->touched;
 		e->touched = io;
 	}
 	if (io->b_used == io->b_avail) {
+		/* Found full once in this loop: overflow until the next one
+		 * rather than pull the consumer's cache line per entry. */
+		if (io->b_full)
+			return NULL;
 		rring_spsc_publish(io->cq, io->b_used);
-		io->b_idx += io->b_used;
 		io->b_used = 0;
 		io->b_avail = rring_spsc_reserve(
 		    io->cq, rring_spsc_capacity(io->cq), &io->b_idx);
-		if (io->b_avail == 0)
+		if (io->b_avail == 0) {
+			io->b_full = 1;
 			return NULL;
+		}
 	}
 	return rring_spsc_slot(io->cq, io->b_idx + io->b_used++);
 }
