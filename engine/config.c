@@ -98,6 +98,7 @@ static const struct int_key int_keys[] = {
     UKEY("msg-depth", msg_depth, RRING_DEFAULT_MSG_DEPTH_MIN,
 	 RRING_DEFAULT_MSG_DEPTH_MAX, 0),
     UKEY("io-threads-external", io_external, 0, 1, 0),
+    UKEY("wire", wire, 0, 1, 0),
 };
 
 static int set_int(struct rring_params *p, const struct int_key *k,

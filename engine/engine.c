@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "xfer.h"
 
 uint64_t rr_now_ns(void)
 {
@@ -138,7 +139,7 @@ struct rring_engine *rr_engine_new(const struct rring_params *p,
 	e->p.size = sizeof(e->p);
 	if (h)
 		e->h = *h;
-	e->layer = &rr_msg_layer;
+	e->layer = e->p.wire ? &rr_xfer_layer : &rr_msg_layer;
 	e->poller_efd = -1;
 	e->epfd = -1;
 	e->next_conn_id = 1;

@@ -127,6 +127,7 @@ struct rring_conn {
 	_Alignas(RRING_CACHELINE) enum rr_owner_state ostate;
 	void *ctx;
 	void *layer_priv;     /* the data layer's per-connection state */
+	int close_err;	      /* layer's reason: CLOSED status if none */
 	uint32_t send_free;   /* free send slots on the stack */
 	uint16_t *send_stack; /* free slot indices */
 	uint64_t *send_tag;   /* per slot */
@@ -185,6 +186,8 @@ struct rring_io {
 	_Atomic int owner_set;
 	int in_process;
 	uint32_t sq_idx, sq_avail, sq_used; /* open batch on sq */
+	void *layer_list;	/* the data layer's connections (xfer.c) */
+	uint64_t layer_tick_ms; /* next layer tick (CLOCK_MONOTONIC), 0 none */
 
 	/* Statistics: each counter has one writer, relaxed. */
 	_Alignas(RRING_CACHELINE) _Atomic uint64_t st_overflow;	   /* poller */
@@ -216,7 +219,7 @@ struct rr_ctl {
 struct rring_engine {
 	struct rring_params p;
 	struct rring_handlers h;
-	const struct rr_layer_ops *layer; /* the data layer (msg.c) */
+	const struct rr_layer_ops *layer; /* msg.c or xfer.c ("wire") */
 	struct rr_placement place;
 	unsigned int n_io;
 	struct rring_io **io;
@@ -333,11 +336,15 @@ struct rr_layer_ops {
 		      const struct rr_cqe *q);
 	void (*on_close)(struct rring_io *io, struct rring_conn *c);
 	void (*on_mr)(struct rring_io *io, const struct rr_cqe *q);
+	/* Owner, optional: timer at now_ms; returns ms until the next tick
+	 * (UINT32_MAX: none needed). */
+	uint32_t (*tick)(struct rring_io *io, uint64_t now_ms);
 };
 
 extern const struct rr_layer_ops rr_msg_layer;
 
-/* msg.c: the simple message layer (issue 6 replaces it with the wire). */
+/* msg.c: the simple message layer ("wire" 0); xfer.c (xfer.h) is the
+ * Valkey RDMA wire layer ("wire" 1). */
 int rr_msg_setup(struct rring_engine *e, struct rring_conn *c);
 void rr_msg_teardown(struct rring_engine *e, struct rring_conn *c);
 void rr_msg_qp_caps(const struct rring_engine *e, struct ibv_qp_cap *cap);

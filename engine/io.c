@@ -128,6 +128,8 @@ static void on_close(struct rring_io *io, struct rring_conn *c, int status)
 		atomic_fetch_sub_explicit(&io->st_conns, 1,
 					  memory_order_relaxed);
 	io->e->layer->on_close(io, c);
+	if (!status)
+		status = c->close_err; /* the layer closed it for a reason */
 	c->ostate = RR_OWN_CLOSED;
 	conn_event(io, c, RRING_EVENT_CLOSED, status);
 	memset(&ack, 0, sizeof(ack));
@@ -155,6 +157,33 @@ static void dispatch(struct rring_io *io, const struct rr_cqe *q)
 	}
 	rr_log(&io->e->h, RR_LOG_ERR, "io %u: unknown completion type %u",
 	       io->idx, q->type);
+}
+
+/* The data layer's timer (keepalives), on the owner, when due. */
+static void layer_tick(struct rring_io *io)
+{
+	uint64_t now_ms;
+	uint32_t next;
+
+	if (!io->layer_tick_ms || !io->e->layer->tick)
+		return;
+	now_ms = rr_now_ns() / 1000000;
+	if (now_ms < io->layer_tick_ms)
+		return;
+	next = io->e->layer->tick(io, now_ms);
+	io->layer_tick_ms = next == UINT32_MAX ? 0 : now_ms + next;
+}
+
+/* poll() timeout until the next layer tick: -1 when none. */
+static int tick_timeout(struct rring_io *io)
+{
+	uint64_t now_ms;
+
+	if (!io->layer_tick_ms)
+		return -1;
+	now_ms = rr_now_ns() / 1000000;
+	return now_ms >= io->layer_tick_ms ? 0
+					   : (int)(io->layer_tick_ms - now_ms);
 }
 
 static int drain_efd(struct rring_io *io)
@@ -185,6 +214,7 @@ int rring_io_process(struct rring_io *io, unsigned int max)
 		rring_spsc_release(io->cq, n);
 		done += n;
 	}
+	layer_tick(io);
 	io->in_process = 0;
 	io_publish(io);
 	if (done)
@@ -228,7 +258,7 @@ int rring_io_run(struct rring_io *io)
 			continue;
 		}
 		if (rring_spsc_prepare_sleep(io->cq)) {
-			poll(&pfd, 1, -1);
+			poll(&pfd, 1, tick_timeout(io));
 			drain_efd(io);
 		}
 		rring_spsc_cancel_sleep(io->cq);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "xfer.h"
 
 /*
  * Per connection, one registered area holds msg-depth receive buffers of
@@ -183,6 +184,8 @@ int rring_conn_send(struct rring_conn *c, const void *data, uint32_t len,
 
 	if (!c || (!data && len))
 		return -EINVAL;
+	if (c->e->layer != &rr_msg_layer)
+		return rr_xfer_send(c, data, len, tag);
 	ret = rr_io_check_owner(c, __func__);
 	if (ret)
 		return ret;

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -77,6 +78,10 @@ struct rring_conn;   /* one RC connection, owned by one IO thread */
 #define RRING_DEFAULT_SYSFS_ROOT "/sys"
 #define RRING_SYSFS_ROOT_MAX 256
 #define RRING_MAX_IO_CPUS 256
+/* "wire": data layer. 0: simple message layer (rring_conn_send copies each
+ * message into msg-depth slots). 1: Valkey RDMA protocol (byte streams:
+ * rring_conn_sendv, RECV in place, rring_conn_consume). */
+#define RRING_DEFAULT_WIRE 0
 
 /*
  * Engine parameters. Append-only: new fields go at the end and `size` tells
@@ -99,6 +104,7 @@ struct rring_params {
 	uint32_t msg_depth;		       /* "msg-depth" */
 	uint32_t io_external;		       /* "io-threads-external" */
 	char sysfs_root[RRING_SYSFS_ROOT_MAX]; /* "sysfs-root" */
+	uint32_t wire;			       /* "wire" */
 };
 
 /* Fill p with the RRING_DEFAULT_* values. Any thread. */
@@ -121,7 +127,7 @@ int rring_params_validate(const struct rring_params *p, char *err,
 enum rring_event_type {
 	RRING_EVENT_CONNECTED = 1, /* rring_connect() established */
 	RRING_EVENT_ACCEPTED,	   /* inbound connection established */
-	RRING_EVENT_RECV,	   /* message: data/len valid during the call */
+	RRING_EVENT_RECV,	   /* message (wire: stream bytes), see below */
 	RRING_EVENT_SEND_DONE,	   /* the send with this tag completed */
 	RRING_EVENT_CLOSED,	   /* last event of conn; status 0 or -errno */
 };
@@ -210,6 +216,34 @@ unsigned int rring_io_index(const struct rring_io *io);
  * close, -EMSGSIZE when too large. Owner IO thread. */
 int rring_conn_send(struct rring_conn *c, const void *data, uint32_t len,
 		    uint64_t tag);
+
+/* ---- Data path of the Valkey wire layer ("wire" 1; else -EOPNOTSUPP) ----
+ * A connection is a byte stream each way. RECV hands out the bytes just
+ * written into our receive buffer, in place: data/len stay valid until the
+ * application consumes them with rring_conn_consume (during the callback or
+ * later, in order). When the buffer has been written to its end and
+ * consumed, it is advertised again and the peer continues; an application
+ * must eventually consume everything or the peer stalls. rring_conn_send
+ * is rring_conn_sendv with one iovec. On close or error every send not
+ * acknowledged gets SEND_DONE with a negative status, then CLOSED. */
+
+/* Sends of at most this many bytes are copied into a registered staging
+ * buffer (the caller's memory is free on return). */
+#define RRING_XFER_COPY_MAX (16u << 10)
+#define RRING_XFER_IOV_MAX 8 /* iovecs per rring_conn_sendv */
+
+/* Queue iov[0..iovcnt) as one send; SEND_DONE(tag, len = total) when its last
+ * byte is acknowledged. Above RRING_XFER_COPY_MAX the memory is sent in
+ * place (registered through the poller on first use, cached per
+ * connection) and must stay unchanged until SEND_DONE. -EAGAIN: queue or
+ * staging full, retry after this connection's next SEND_DONE; -ENOTCONN;
+ * -EINVAL; -EMSGSIZE over 4 GiB. Owner IO thread. */
+int rring_conn_sendv(struct rring_conn *c, const struct iovec *iov,
+		     int iovcnt, uint64_t tag);
+
+/* The application is done with the next n received bytes (in order).
+ * -EINVAL if n exceeds what RECV handed out. Owner IO thread. */
+int rring_conn_consume(struct rring_conn *c, uint32_t n);
 
 /* Start an orderly close; CLOSED follows as the last event. Idempotent.
  * Owner IO thread. */

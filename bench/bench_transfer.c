@@ -1,0 +1,198 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/* rdmaring: rring-bench-transfer: wire-layer bandwidth against memcpy. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "rdmaring.h"
+#include "xfer_pair.h"
+
+static void usage(const char *argv0)
+{
+	fprintf(stderr,
+		"usage: %s [--io-threads N] [--connections C] [--size BYTES]\n"
+		"       [--rx-size BYTES] [--count N] [--verify] [--slow PCT]\n"
+		"       [--timeout-ms MS] [--json FILE]\n",
+		argv0);
+}
+
+static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || !*s || *s == '-')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || *end || v < lo || v > hi)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Single-thread memcpy of size-byte blocks (through a 64 MiB span of
+ * sources, so large sizes do not stay in cache), bytes per second. */
+static double memcpy_bw(uint32_t size)
+{
+	size_t span = (size_t)64 << 20, nblk;
+	unsigned char *src, *dst;
+	double t0, t;
+	uint64_t bytes = 0;
+	size_t i = 0;
+
+	if (span < size)
+		span = size;
+	nblk = span / size;
+	src = malloc(nblk * size);
+	dst = malloc(size);
+	if (!src || !dst) {
+		free(src);
+		free(dst);
+		return 0;
+	}
+	memset(src, 0x5a, nblk * size);
+	memset(dst, 0, size);
+	t0 = now_s();
+	do {
+		memcpy(dst, src + (i++ % nblk) * size, size);
+		__asm__ volatile("" : : "r"(dst) : "memory");
+		bytes += size;
+		t = now_s() - t0;
+	} while (t < 0.5);
+	free(src);
+	free(dst);
+	return (double)bytes / t;
+}
+
+struct args {
+	struct xp_opts o;
+	const char *json;
+};
+
+static int parse_args(int argc, char **argv, struct args *a)
+{
+	uint64_t v;
+	int i;
+
+	memset(a, 0, sizeof(*a));
+	a->o.io_threads = 1;
+	a->o.conns = 0;
+	a->o.size = 1 << 20;
+	a->o.rx_size = RRING_DEFAULT_RX_SIZE;
+	a->o.count = 64;
+	a->o.timeout_ms = 600000;
+	a->o.progress = 1;
+	for (i = 1; i < argc; i++) {
+		const char *k = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (!strcmp(k, "--verify")) {
+			a->o.verify = 1;
+			continue;
+		}
+		if (!strcmp(k, "--json")) {
+			if (!val)
+				return -EINVAL;
+			a->json = val;
+		} else if (!strcmp(k, "--io-threads")) {
+			if (parse_u64(val, 1, RRING_DEFAULT_IO_THREADS_MAX, &v))
+				return -EINVAL;
+			a->o.io_threads = (unsigned int)v;
+		} else if (!strcmp(k, "--connections")) {
+			if (parse_u64(val, 1, 32, &v))
+				return -EINVAL;
+			a->o.conns = (unsigned int)v;
+		} else if (!strcmp(k, "--size")) {
+			if (parse_u64(val, 8, 1u << 30, &v))
+				return -EINVAL;
+			a->o.size = (uint32_t)v;
+		} else if (!strcmp(k, "--rx-size")) {
+			if (parse_u64(val, RRING_DEFAULT_RX_SIZE_MIN,
+				      RRING_DEFAULT_RX_SIZE_MAX, &v))
+				return -EINVAL;
+			a->o.rx_size = (uint32_t)v;
+		} else if (!strcmp(k, "--count")) {
+			if (parse_u64(val, 1, 1ull << 40, &v))
+				return -EINVAL;
+			a->o.count = v;
+		} else if (!strcmp(k, "--slow")) {
+			if (parse_u64(val, 0, 100, &v))
+				return -EINVAL;
+			a->o.slow_pct = (unsigned int)v;
+		} else if (!strcmp(k, "--timeout-ms")) {
+			if (parse_u64(val, 1, 86400000, &v))
+				return -EINVAL;
+			a->o.timeout_ms = (unsigned int)v;
+		} else {
+			return -EINVAL;
+		}
+		i++;
+	}
+	if (!a->o.conns) /* one connection per IO thread (max 32) */
+		a->o.conns = a->o.io_threads > 32 ? 32 : a->o.io_threads;
+	return 0;
+}
+
+static int write_json(const char *path, const struct args *a,
+		      const struct xp_result *r, double bw, double mbw)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		return -errno;
+	fprintf(f,
+		"{\"io_threads\":%u,\"connections\":%u,\"size\":%u,"
+		"\"rx_size\":%u,\"count\":%" PRIu64 ",\"seconds\":%.6f,"
+		"\"bytes_per_sec\":%.0f,\"memcpy_bytes_per_sec\":%.0f,"
+		"\"messages\":%" PRIu64 ",\"verified_messages\":%" PRIu64
+		",\"corrupt\":%" PRIu64 ",\"error\":%d}\n",
+		a->o.io_threads, a->o.conns, a->o.size, a->o.rx_size,
+		a->o.count, r->secs, bw, mbw, r->messages, r->verified,
+		r->corrupt, r->err);
+	return fclose(f) ? -errno : 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct xp_result r;
+	struct args a;
+	double bw, mbw;
+	int ret;
+
+	if (parse_args(argc, argv, &a)) {
+		usage(argv[0]);
+		return 2;
+	}
+	fprintf(stderr, "transfer: %u IO threads, %u connections, %u-byte "
+			"messages, rx-size %u, %" PRIu64 " messages%s\n",
+		a.o.io_threads, a.o.conns, a.o.size, a.o.rx_size, a.o.count,
+		a.o.verify ? ", verified" : "");
+	ret = xp_run(&a.o, &r);
+	bw = r.secs > 0 ? (double)r.bytes / r.secs : 0;
+	mbw = memcpy_bw(a.o.size);
+	printf("%-12s %8s %10s %10s %9s %9s %8s %12s %12s %6s\n", "io-threads",
+	       "conns", "size", "rx-size", "messages", "verified", "corrupt",
+	       "MB/s", "memcpy MB/s", "ratio");
+	printf("%-12u %8u %10u %10u %9" PRIu64 " %9" PRIu64 " %8" PRIu64
+	       " %12.1f %12.1f %6.3f\n",
+	       a.o.io_threads, a.o.conns, a.o.size, a.o.rx_size, r.messages,
+	       r.verified, r.corrupt, bw / 1e6, mbw / 1e6,
+	       mbw > 0 ? bw / mbw : 0);
+	if (ret)
+		fprintf(stderr, "transfer: error %d (%s) %s\n", ret,
+			strerror(-ret), r.first_error);
+	if (a.json && write_json(a.json, &a, &r, bw, mbw))
+		fprintf(stderr, "transfer: cannot write %s\n", a.json);
+	return ret ? 1 : 0;
+}

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* rdmaring: the Valkey RDMA wire data layer (large transfers), internal. */
+#ifndef RRING_XFER_H
+#define RRING_XFER_H
+
+#include <stdint.h>
+
+#include "engine.h"
+
+/*
+ * xfer.c implements struct rr_layer_ops on top of the wire state machines
+ * (wire_send.h, wire_recv.h): per connection a registered receive buffer
+ * advertised with RegisterXferMemory, 1024 posted 32-byte control
+ * receives, control send slots, a staging buffer for small copied sends
+ * and a registration cache for large zero-copy sends. Selected by the
+ * "wire" parameter (engine.c).
+ */
+
+extern const struct rr_layer_ops rr_xfer_layer;
+
+#define RR_XFER_CTRL_SLOTS 64u	     /* control send slots (signaled) */
+#define RR_XFER_STAGE_SIZE (256u << 10) /* staging buffer per connection */
+#define RR_XFER_MR_CACHE 16u	     /* registrations cached per connection */
+#define RR_XFER_TICK_MS 1000u	     /* keepalive timer granularity */
+
+/* Owner: the "send" of the message API routed to the wire (one iovec). */
+int rr_xfer_send(struct rring_conn *c, const void *data, uint32_t len,
+		 uint64_t tag);
+
+/* Owner: keepalive timer of every connection of io; returns the delay in
+ * ms until it wants to run again (UINT32_MAX: no connection). */
+uint32_t rr_xfer_tick(struct rring_io *io, uint64_t now_ms);
+
+#endif /* RRING_XFER_H */
