@@ -1,0 +1,364 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/* rdmaring tests: the engine's wire layer against the raw Valkey peer. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#ifdef RRING_TEST_NO_CRITERION
+#include "no_criterion.h"
+#define cr_assert_null(p, ...) NOCR_CHECK((p) == NULL, #p " == NULL")
+#else
+#include <criterion/criterion.h>
+#endif
+
+#include "raw_peer.h"
+#include "rdmaring.h"
+
+/*
+ * One engine ("wire" 1, one IO thread) and the raw peer (raw_peer.h, an
+ * independent implementation of Valkey's transport) in the test thread.
+ * Conformance: 10 MB each way through 64 KiB and 1 MiB windows, with the
+ * engine as server and as client, every byte checked on both sides.
+ * Misbehaviour: each violation of issue 6 closes that connection with a
+ * log line naming the peer and the violation, CLOSED with an error status,
+ * while a second, well-behaved connection keeps working.
+ */
+
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define XFER_BYTES (2u << 20)
+#else
+#define XFER_BYTES (10u << 20)
+#endif
+
+static unsigned char pat(uint64_t i)
+{
+	return (unsigned char)(i * 31 + (i >> 11) * 7 + 3);
+}
+
+struct econn {
+	struct rring_conn *conn;
+	uint64_t rx; /* stream bytes received and checked */
+	int bad;
+	int closed, close_status;
+	int send_status; /* of the 10 MB send: 1 pending */
+};
+
+struct tx {
+	pthread_mutex_t lock;
+	struct econn ec[4];
+	atomic_int n_conns;
+	int send_on_connect; /* send the big buffer on CONNECTED/ACCEPTED */
+	unsigned char *big;
+	char log[2048];
+	atomic_int log_errors;
+};
+
+static struct tx T;
+
+static void log_sink(int level, const char *msg, void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&T.lock);
+	if (level == 0) {
+		atomic_fetch_add(&T.log_errors, 1);
+		if (strlen(T.log) + strlen(msg) + 2 < sizeof(T.log)) {
+			strcat(T.log, msg);
+			strcat(T.log, "\n");
+		}
+	}
+	pthread_mutex_unlock(&T.lock);
+}
+
+static void on_open(const struct rring_event *ev)
+{
+	int i = atomic_load(&T.n_conns);
+	struct econn *e = &T.ec[i];
+	struct iovec iov = {T.big, XFER_BYTES};
+
+	e->conn = ev->conn;
+	e->send_status = 1;
+	rring_conn_set_ctx(ev->conn, e);
+	if (T.send_on_connect && rring_conn_sendv(ev->conn, &iov, 1, 7))
+		e->bad = 1;
+	atomic_store(&T.n_conns, i + 1);
+}
+
+static void on_event(struct rring_io *io, const struct rring_event *ev,
+		     void *arg)
+{
+	struct econn *e = ev->conn_ctx;
+	const unsigned char *p = ev->data;
+	uint32_t i;
+
+	(void)io;
+	(void)arg;
+	switch (ev->type) {
+	case RRING_EVENT_CONNECTED:
+	case RRING_EVENT_ACCEPTED:
+		on_open(ev);
+		break;
+	case RRING_EVENT_RECV:
+		for (i = 0; i < ev->len; i++)
+			if (p[i] != pat(e->rx + i))
+				e->bad = 1;
+		e->rx += ev->len;
+		if (rring_conn_consume(ev->conn, ev->len))
+			e->bad = 1;
+		break;
+	case RRING_EVENT_SEND_DONE:
+		if (ev->tag != 7 || ev->len != XFER_BYTES)
+			e->bad = 1;
+		e->send_status = ev->status;
+		break;
+	case RRING_EVENT_CLOSED:
+		if (!e) /* CONNECT failed */
+			break;
+		e->close_status = ev->status;
+		atomic_store_explicit((_Atomic int *)&e->closed, 1,
+				      memory_order_release);
+		break;
+	}
+}
+
+static struct rring_engine *start_engine(uint32_t rx_size)
+{
+	struct rring_handlers h = {.event = on_event, .log = log_sink};
+	struct rring_engine *e;
+	struct rring_params p;
+
+	memset(&T, 0, sizeof(T));
+	pthread_mutex_init(&T.lock, NULL);
+	T.big = malloc(XFER_BYTES);
+	cr_assert_not_null(T.big);
+	for (uint64_t i = 0; i < XFER_BYTES; i++)
+		T.big[i] = pat(i);
+	rring_params_init(&p);
+	p.wire = 1;
+	p.rx_size = rx_size;
+	p.cq_entries = 16384;
+	p.poller_cpu = RRING_CPU_NONE;
+	p.io_cpus_mode = RRING_IO_CPUS_NONE;
+	e = rring_engine_create(&p, &h);
+	cr_assert_not_null(e);
+	cr_assert_eq(rring_engine_start(e), 0);
+	return e;
+}
+
+static void stop_engine(struct rring_engine *e)
+{
+	rring_engine_destroy(e);
+	free(T.big);
+}
+
+/* Wait (bounded) for an int written by the IO thread. */
+static int wait_int(const int *v, int want, unsigned int ms)
+{
+	uint64_t dl = raw_peer_deadline(ms);
+	struct timespec ts = {0, 1000000};
+
+	while (__atomic_load_n(v, __ATOMIC_ACQUIRE) != want) {
+		if (raw_peer_deadline(0) > dl)
+			return -ETIMEDOUT;
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
+static int wait_u64(const uint64_t *v, uint64_t want, unsigned int ms)
+{
+	uint64_t dl = raw_peer_deadline(ms);
+	struct timespec ts = {0, 1000000};
+
+	while (__atomic_load_n(v, __ATOMIC_ACQUIRE) < want) {
+		if (raw_peer_deadline(0) > dl)
+			return -ETIMEDOUT;
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
+static int wait_conns(int n, unsigned int ms)
+{
+	return wait_int((const int *)&T.n_conns, n, ms);
+}
+
+/* ---- Conformance -------------------------------------------------------- */
+
+/* Both directions over one established connection p <-> T.ec[0]. */
+static void exchange(struct raw_peer *p)
+{
+	unsigned char *got = malloc(XFER_BYTES);
+	uint64_t dl = raw_peer_deadline(60000), i, bad = 0;
+	ssize_t n;
+
+	cr_assert_not_null(got);
+	cr_assert_eq(raw_peer_send(p, T.big, XFER_BYTES, dl), 0);
+	cr_assert_eq(raw_peer_flush(p, dl), 0);
+	cr_assert_eq(wait_u64(&T.ec[0].rx, XFER_BYTES, 60000), 0,
+		     "engine received %llu",
+		     (unsigned long long)T.ec[0].rx);
+	n = raw_peer_recv(p, got, XFER_BYTES, dl);
+	cr_assert_eq(n, (ssize_t)XFER_BYTES, "raw peer received %zd", n);
+	for (i = 0; i < XFER_BYTES; i++)
+		bad += got[i] != pat(i);
+	cr_assert_eq(bad, 0, "%llu bad bytes at the raw peer",
+		     (unsigned long long)bad);
+	cr_assert_eq(wait_int(&T.ec[0].send_status, 0, 20000), 0,
+		     "SEND_DONE %d", T.ec[0].send_status);
+	cr_assert_eq(T.ec[0].bad, 0);
+	cr_assert_eq(T.ec[0].rx, XFER_BYTES);
+	cr_assert_null(raw_peer_violation(p));
+	cr_assert_eq(atomic_load(&T.log_errors), 0, "%s", T.log);
+	free(got);
+}
+
+static void engine_server(uint32_t win)
+{
+	struct rring_engine *e = start_engine(win);
+	struct raw_peer_opts o;
+	struct raw_peer *p = NULL;
+	int port;
+
+	T.send_on_connect = 1;
+	port = rring_listen(e, "127.0.0.1", 0, NULL);
+	cr_assert_gt(port, 0);
+	raw_peer_opts_init(&o);
+	o.rx_size = win;
+	cr_assert_eq(raw_peer_connect(&p, "127.0.0.1", (uint16_t)port, &o,
+				      raw_peer_deadline(10000)),
+		     0);
+	cr_assert_eq(wait_conns(1, 10000), 0);
+	exchange(p);
+	raw_peer_close(p);
+	cr_assert_eq(wait_int(&T.ec[0].closed, 1, 10000), 0);
+	stop_engine(e);
+}
+
+static void engine_client(uint32_t win)
+{
+	struct rring_engine *e = start_engine(win);
+	struct raw_peer_opts o;
+	struct raw_peer *p = NULL;
+
+	T.send_on_connect = 1;
+	raw_peer_opts_init(&o);
+	o.rx_size = win;
+	cr_assert_eq(raw_peer_listen(&p, "127.0.0.1", 0, &o), 0);
+	cr_assert_eq(rring_connect(e, "127.0.0.1", raw_peer_port(p), NULL,
+				   NULL),
+		     0);
+	cr_assert_eq(raw_peer_accept(p, raw_peer_deadline(10000)), 0);
+	cr_assert_eq(wait_conns(1, 10000), 0);
+	exchange(p);
+	raw_peer_close(p);
+	cr_assert_eq(wait_int(&T.ec[0].closed, 1, 10000), 0);
+	stop_engine(e);
+}
+
+Test(xfer_raw, engine_server_64k, .timeout = 120)
+{
+	engine_server(64u << 10);
+}
+
+Test(xfer_raw, engine_server_1m, .timeout = 120)
+{
+	engine_server(1u << 20);
+}
+
+Test(xfer_raw, engine_client_64k, .timeout = 120)
+{
+	engine_client(64u << 10);
+}
+
+Test(xfer_raw, engine_client_1m, .timeout = 120)
+{
+	engine_client(1u << 20);
+}
+
+/* ---- Misbehaviour ------------------------------------------------------- */
+
+static int at_establishment(enum raw_peer_misbehave mb)
+{
+	return mb == RAW_PEER_ADV_BAD_LENGTH || mb == RAW_PEER_ADV_ZERO_RKEY ||
+	       mb == RAW_PEER_WRITE_BEFORE_ADV;
+}
+
+/* A good connection (ec[0]) first, then the bad one (ec[1]); the engine
+ * closes only the bad one, names peer and violation, and the good one
+ * still moves 1 MiB. Engine as server (@server) or as client. */
+static void violation(enum raw_peer_misbehave mb, int server, const char *why)
+{
+	struct rring_engine *e = start_engine(64u << 10);
+	struct raw_peer *good = NULL, *bad = NULL;
+	struct raw_peer_opts o;
+	uint64_t dl = raw_peer_deadline(30000);
+	int port = 0, ret;
+
+	if (server) {
+		port = rring_listen(e, "127.0.0.1", 0, NULL);
+		cr_assert_gt(port, 0);
+	}
+	for (int i = 0; i < 2; i++) {
+		struct raw_peer **pp = i ? &bad : &good;
+
+		raw_peer_opts_init(&o);
+		o.rx_size = 64u << 10;
+		o.misbehave = i ? mb : RAW_PEER_BEHAVE;
+		o.tolerate = true;
+		if (server) {
+			ret = raw_peer_connect(pp, "127.0.0.1", (uint16_t)port,
+					       &o, dl);
+		} else {
+			cr_assert_eq(raw_peer_listen(pp, "127.0.0.1", 0, &o),
+				     0);
+			cr_assert_eq(rring_connect(e, "127.0.0.1",
+						   raw_peer_port(*pp), NULL,
+						   NULL),
+				     0);
+			ret = raw_peer_accept(*pp, dl);
+		}
+		cr_assert(ret == 0 || (i && at_establishment(mb)),
+			  "connect %d: %s", i, strerror(-ret));
+		cr_assert_eq(wait_conns(i + 1, 10000), 0);
+	}
+	if (!at_establishment(mb))
+		cr_assert_eq(raw_peer_misbehave(bad, dl), 0);
+	cr_assert_eq(raw_peer_wait_closed(bad, dl), 0);
+	cr_assert_eq(wait_int(&T.ec[1].closed, 1, 10000), 0);
+	cr_assert_lt(T.ec[1].close_status, 0);
+	pthread_mutex_lock(&T.lock);
+	cr_assert(strstr(T.log, "peer ") && strstr(T.log, "127.0.0.1") &&
+		      strstr(T.log, why),
+		  "log: %s (want %s)", T.log, why);
+	pthread_mutex_unlock(&T.lock);
+	/* The other connection is unaffected. */
+	cr_assert_eq(T.ec[0].closed, 0);
+	cr_assert_eq(raw_peer_send(good, T.big, 1u << 20, dl), 0);
+	cr_assert_eq(wait_u64(&T.ec[0].rx, 1u << 20, 20000), 0);
+	cr_assert_eq(T.ec[0].bad, 0);
+	raw_peer_close(bad);
+	raw_peer_close(good);
+	stop_engine(e);
+}
+
+#define VIOLATION_TESTS(name, mb, why)                                         \
+	Test(xfer_raw, name##_server, .timeout = 60)                           \
+	{                                                                      \
+		violation(mb, 1, why);                                         \
+	}                                                                      \
+	Test(xfer_raw, name##_client, .timeout = 60)                           \
+	{                                                                      \
+		violation(mb, 0, why);                                         \
+	}
+
+VIOLATION_TESTS(bad_byte_len, RAW_PEER_BAD_BYTE_LEN, "byte_len is not 32")
+VIOLATION_TESTS(unknown_opcode, RAW_PEER_UNKNOWN_OPCODE, "unknown control opcode")
+VIOLATION_TESTS(adv_bad_length, RAW_PEER_ADV_BAD_LENGTH, "length outside 64 KiB..16 MiB")
+VIOLATION_TESTS(adv_zero_rkey, RAW_PEER_ADV_ZERO_RKEY, "zero rkey")
+VIOLATION_TESTS(write_overrun, RAW_PEER_WRITE_OVERRUN, "overruns the advertised buffer")
+VIOLATION_TESTS(imm_too_large, RAW_PEER_IMM_TOO_LARGE, "count larger than the buffer")
+VIOLATION_TESTS(write_before_adv, RAW_PEER_WRITE_BEFORE_ADV, "write-with-imm")
