@@ -350,6 +350,20 @@ static void wait_done(const struct xp_opts *o, struct xp_shared *sh,
 	r->secs = (double)(now_ns() - t0) / 1e9;
 }
 
+/* CPU share of the whole process over ms (after a short settle). */
+static double idle_cpu(unsigned int ms)
+{
+	struct timespec settle = {0, 100000000};
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+	double c0, t0;
+
+	nanosleep(&settle, NULL);
+	c0 = xp_cpu_seconds();
+	t0 = (double)now_ns() / 1e9;
+	nanosleep(&ts, NULL);
+	return (xp_cpu_seconds() - c0) / ((double)now_ns() / 1e9 - t0);
+}
+
 int xp_run(const struct xp_opts *o, struct xp_result *r)
 {
 	struct rring_handlers hs = {0}, hc = {0};
@@ -389,6 +403,8 @@ int xp_run(const struct xp_opts *o, struct xp_result *r)
 	}
 	wait_done(o, sh, r, t0);
 	ret = r->err;
+	if (!ret && o->idle_ms)
+		r->idle_cpu = idle_cpu(o->idle_ms);
 out:
 	if (cli)
 		rring_engine_destroy(cli);

@@ -29,6 +29,7 @@ struct xp_opts {
 	unsigned int slow_pct;
 	unsigned int timeout_ms;
 	int progress; /* report on stderr every second */
+	unsigned int idle_ms; /* after the run, measure idle CPU this long */
 };
 
 struct xp_result {
@@ -38,7 +39,8 @@ struct xp_result {
 	uint64_t bytes;	   /* payload bytes received */
 	uint64_t send_done, send_failed;
 	double secs; /* first connect to last message */
-	int err;     /* 0, -ETIMEDOUT, or a setup error */
+	double idle_cpu; /* CPU share (1.0 = one core) while idle after */
+	int err;	 /* 0, -ETIMEDOUT, or a setup error */
 	char first_error[200];
 };
 
