@@ -209,6 +209,10 @@ int rring_io_process(struct rring_io *io, unsigned int max)
 		n = rring_spsc_peek(io->cq, want, &idx);
 		if (!n)
 			break;
+		/* Counted before the handlers run, so a handler that reports
+		 * progress never races ahead of the statistics. */
+		atomic_fetch_add_explicit(&io->st_completions, n,
+					  memory_order_relaxed);
 		for (i = 0; i < n; i++)
 			dispatch(io, rring_spsc_slot(io->cq, idx + i));
 		rring_spsc_release(io->cq, n);
@@ -217,9 +221,6 @@ int rring_io_process(struct rring_io *io, unsigned int max)
 	layer_tick(io);
 	io->in_process = 0;
 	io_publish(io);
-	if (done)
-		atomic_fetch_add_explicit(&io->st_completions, done,
-					  memory_order_relaxed);
 	if (io->e->p.io_external) {
 		/* Leave rring_io_fd readable exactly when work is left. */
 		if (done == max) {

@@ -78,9 +78,9 @@ int rr_msg_setup(struct rring_engine *e, struct rring_conn *c)
 	c->send_len = calloc(depth, sizeof(*c->send_len));
 	if (!c->mb.area || !c->send_stack || !c->send_tag || !c->send_len)
 		return -ENOMEM;
+	/* Two-sided only: no remote access to these buffers. */
 	c->mb.mr = ibv_reg_mr(c->dev->pd, c->mb.area, c->mb.area_size,
-			      IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
-				  IBV_ACCESS_REMOTE_READ);
+			      IBV_ACCESS_LOCAL_WRITE);
 	if (!c->mb.mr)
 		return errno ? -errno : -EIO;
 	c->mb.lkey = c->mb.mr->lkey;

@@ -116,7 +116,8 @@ static void client_fill(struct echo_client *cl)
 		return;
 	cl->blocked = 0;
 	while (!cl->blocked && cl->next_send < cl->total &&
-	       cl->next_send - cl->next_recv < ECHO_WINDOW)
+	       cl->next_send - cl->next_recv <
+		   (cl->window ? cl->window : ECHO_WINDOW))
 		if (client_send_next(cl))
 			return;
 }
