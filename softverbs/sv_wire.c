@@ -80,6 +80,7 @@ struct sv_conn {
 	uint32_t tiovcnt, tfirst;
 	size_t tleft;
 	bool tbusy, tx_wqe;
+	bool draining; /* drain_responses() is reading it */
 	uint32_t tx_msn;
 	struct sv_resp_item *q_head, *q_tail, *q_cur;
 };
@@ -183,6 +184,31 @@ static void conn_close(struct sv_conn *c, bool shut)
 	sv_nic_del_ep(c->ep);
 }
 
+static bool conn_dead(const struct sv_conn *c)
+{
+	return c->ep->dead || !c->qp;
+}
+
+static void req_rx(struct sv_conn *c);
+
+/*
+ * Read the responses the peer sent before it went away: a message it
+ * acknowledged has completed on RC hardware even if its QP is destroyed
+ * afterwards. The peer writes its last ACKs before it shuts its sockets
+ * down, so whichever of our two connections shows the loss first, they
+ * are in our requester socket by then.
+ */
+static void drain_responses(struct sv_qp *qp)
+{
+	struct sv_conn *r = qp->req;
+
+	if (!r || r->draining || conn_dead(r))
+		return;
+	r->draining = true;
+	req_rx(r); /* to EAGAIN, or to EOF (which retires r) */
+	r->draining = false;
+}
+
 /* The peer went away (EOF, reset, close): the QP loses its peer. */
 static void conn_lost_why(struct sv_conn *c, const char *why)
 {
@@ -191,6 +217,11 @@ static void conn_lost_why(struct sv_conn *c, const char *why)
 	if (fd_ino(c->fd) != c->ino)
 		sv_log(SV_LOG_ERR, "QP %u: socket fd %d was closed or replaced behind softverbs' back",
 		       qp ? qp->ibv.qp_num : 0, c->fd);
+	if (qp && !c->draining) {
+		drain_responses(qp);
+		if (!c->qp)
+			return; /* the drain reached EOF on c and retired it */
+	}
 	conn_close(c, false);
 	if (qp) {
 		sv_log(SV_LOG_DEBUG, "QP %u: %s connection lost: %s",
@@ -203,11 +234,6 @@ static void conn_lost_why(struct sv_conn *c, const char *why)
 static void conn_lost(struct sv_conn *c)
 {
 	conn_lost_why(c, errno ? strerror(errno) : "closed");
-}
-
-static bool conn_dead(const struct sv_conn *c)
-{
-	return c->ep->dead || !c->qp;
 }
 
 /* ---- QP sockets ---- */
@@ -302,12 +328,16 @@ void sv_wire_connect(struct sv_qp *qp)
 	qp->req = conn_new(fd, true, qp);
 }
 
+/*
+ * Responder first: its pending ACKs go out before the peer can see EOF on
+ * either connection (it drains its requester socket when it does).
+ */
 void sv_wire_close_qp(struct sv_qp *qp, bool graceful)
 {
-	if (qp->req)
-		conn_close(qp->req, graceful);
 	if (qp->resp)
 		conn_close(qp->resp, graceful);
+	if (qp->req)
+		conn_close(qp->req, graceful);
 }
 
 /* ---- transmit ---- */

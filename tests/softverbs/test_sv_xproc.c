@@ -30,6 +30,7 @@ static struct svt_side a;
 static int to_child = -1, from_child = -1, child = -1;
 static struct svt_info peer;
 static uint8_t my_rnr_retry = 7;
+static const char *my_delay_us; /* SOFTVERBS_DELAY_US of this process only */
 
 static void child_loop(int in, int out)
 {
@@ -113,6 +114,8 @@ static void setup(void)
 	close(c2p[1]);
 	to_child = p2c[1];
 	from_child = c2p[0];
+	if (my_delay_us)
+		cr_assert_eq(setenv("SOFTVERBS_DELAY_US", my_delay_us, 1), 0);
 	svt_opts_init(&o);
 	o.buflen = 2 << 20;
 	svt_open(&a, &o);
@@ -365,4 +368,45 @@ Test(sv_xproc_rnr, receive_posted_in_time_succeeds)
 	r = ask('P', 0, 4096, 0);
 	cr_assert_eq(r.status, IBV_WC_SUCCESS);
 	cr_assert_eq(r.imm, 5);
+}
+
+/*
+ * Our NIC thread sleeps (SOFTVERBS_DELAY_US) before transmitting the second
+ * send; meanwhile the peer receives the first, acknowledges it, and destroys
+ * its QP. The acknowledgement is already in our socket when we find the
+ * peer gone: as on RC hardware, the acknowledged send succeeds and only the
+ * second one fails.
+ */
+static void setup_delayed(void)
+{
+	my_delay_us = "300000";
+	setup();
+}
+
+TestSuite(sv_xproc_delayed, .init = setup_delayed, .fini = teardown,
+	  .timeout = 60);
+
+Test(sv_xproc_delayed, acked_send_succeeds_although_the_peer_destroyed_its_qp)
+{
+	struct ibv_wc wc;
+	struct reply r;
+
+	cr_assert_eq(ask('R', 0, 64, 1).status, 0);
+	cr_assert_eq(svt_post(&a, IBV_WR_SEND, 0, 64, 0, 0, 0,
+			      IBV_SEND_SIGNALED, 1), 0);
+	cr_assert_eq(svt_post(&a, IBV_WR_SEND, 64, 64, 0, 0, 0,
+			      IBV_SEND_SIGNALED, 2), 0);
+	r = ask('P', 0, 64, 0);
+	cr_assert_eq(r.status, IBV_WC_SUCCESS);
+	cr_assert_eq(r.wr_id, 1);
+	cr_assert_eq(ask('D', 0, 0, 0).status, 0);
+	cr_assert_eq(svt_poll(a.scq, &wc, 1, 10000), 1);
+	cr_assert_eq(wc.wr_id, 1);
+	cr_assert_eq(wc.status, IBV_WC_SUCCESS, "acknowledged send: %s",
+		     ibv_wc_status_str(wc.status));
+	cr_assert_eq(svt_poll(a.scq, &wc, 1, 10000), 1);
+	cr_assert_eq(wc.wr_id, 2);
+	cr_assert_eq(wc.status, IBV_WC_RETRY_EXC_ERR, "second send: %s",
+		     ibv_wc_status_str(wc.status));
+	cr_assert_eq(svt_state(a.qp), IBV_QPS_ERR);
 }
