@@ -45,6 +45,10 @@ enum xkind { XK_RECV = 1, XK_CTRL = 2, XK_WRITE = 3 };
 #define XREQS 1024u	 /* requests queued or in flight per connection */
 #define XREQ_NO_ENT 0xff /* iovec not from the registration cache */
 #define PAGE 4096ull
+#ifndef XFER_WRITES_PER_WINDOW
+#define XFER_WRITES_PER_WINDOW 4u
+#endif
+#define XFER_MIN_WRITE (64u << 10) /* smaller writes cost more than they save */
 
 /* A registration in flight; outlives the connection if it closes first. */
 struct xreg {
@@ -151,6 +155,13 @@ static int init_machines(struct rring_engine *e, struct xfer *x)
 	sp.max_requests = XREQS;
 	sp.max_iovs = XREQS * RRING_XFER_IOV_MAX;
 	sp.max_sge = 1; /* the submission entry carries one SGE */
+	/* A write is seen by the receiver only when it completes: cut each
+	 * window in XFER_WRITES_PER_WINDOW so that the consumer works on the
+	 * first part while the rest is being written. */
+	sp.max_write = e->p.rx_size / XFER_WRITES_PER_WINDOW;
+	if (sp.max_write < XFER_MIN_WRITE)
+		sp.max_write = XFER_MIN_WRITE < e->p.rx_size ? XFER_MIN_WRITE
+							      : e->p.rx_size;
 	ret = rring_wire_send_init(&x->s, &sp);
 	if (ret)
 		return ret;

@@ -45,6 +45,7 @@ static void seed(uint32_t window)
 	o.slow_pct = 3;
 	o.timeout_ms = 90000;
 	o.idle_ms = 500;
+	o.poll_idle_us = -1;
 	ret = xp_run(&o, &r);
 	fprintf(stderr,
 		"seed window %u: %llu/%d messages in %.2f s (%.0f MB/s), "

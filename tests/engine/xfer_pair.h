@@ -30,6 +30,7 @@ struct xp_opts {
 	unsigned int timeout_ms;
 	int progress; /* report on stderr every second */
 	unsigned int idle_ms; /* after the run, measure idle CPU this long */
+	int poll_idle_us;     /* engines' "poll-idle-us"; < 0: default */
 };
 
 struct xp_result {
@@ -38,7 +39,7 @@ struct xp_result {
 	uint64_t corrupt;  /* messages with a wrong byte or header */
 	uint64_t bytes;	   /* payload bytes received */
 	uint64_t send_done, send_failed;
-	double secs; /* first connect to last message */
+	double secs; /* first byte received to last message (deadline: all) */
 	double idle_cpu; /* CPU share (1.0 = one core) while idle after */
 	int err;	 /* 0, -ETIMEDOUT, or a setup error */
 	char first_error[200];
