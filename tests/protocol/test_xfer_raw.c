@@ -44,14 +44,23 @@ struct econn {
 	uint64_t rx; /* stream bytes received and checked */
 	int bad;
 	int closed, close_status;
+	int after_close; /* events after CLOSED (must stay 0) */
 	int send_status; /* of the 10 MB send: 1 pending */
+	/* MODE_SMALL / MODE_CHUNKS */
+	uint32_t sent, done, eagain, ok, failed;
+	uint64_t off, ok_bytes;
 };
+
+enum { MODE_BIG, MODE_SMALL, MODE_CHUNKS };
+#define SMALL_REQS 3000u
+#define CHUNKS 10u
 
 struct tx {
 	pthread_mutex_t lock;
 	struct econn ec[4];
 	atomic_int n_conns;
 	int send_on_connect; /* send the big buffer on CONNECTED/ACCEPTED */
+	int mode;
 	unsigned char *big;
 	char log[2048];
 	atomic_int log_errors;
@@ -73,6 +82,65 @@ static void log_sink(int level, const char *msg, void *arg)
 	pthread_mutex_unlock(&T.lock);
 }
 
+/* MODE_SMALL: requests of 3 iovecs, 1..6000 bytes (copied), until
+ * -EAGAIN; MODE_CHUNKS: CHUNKS sends of 1 MiB (zero copy). */
+static void pump_sends(struct econn *e)
+{
+	struct iovec iov[3];
+	uint32_t len, a, b;
+	int ret;
+
+	for (;;) {
+		if (T.mode == MODE_SMALL) {
+			if (e->sent == SMALL_REQS)
+				return;
+			len = 1 + (e->sent * 7919u) % 6000u;
+			a = len / 3, b = len / 2;
+			iov[0] = (struct iovec){T.big + e->off, a};
+			iov[1] = (struct iovec){T.big + e->off + a, b - a};
+			iov[2] = (struct iovec){T.big + e->off + b, len - b};
+			ret = rring_conn_sendv(e->conn, iov, 3, e->sent);
+		} else {
+			if (e->sent == CHUNKS)
+				return;
+			len = 1u << 20;
+			iov[0] = (struct iovec){T.big + e->off, len};
+			ret = rring_conn_sendv(e->conn, iov, 1, e->sent);
+		}
+		if (ret == -EAGAIN) {
+			e->eagain++;
+			return;
+		}
+		if (ret) {
+			e->bad = 1;
+			return;
+		}
+		e->sent++;
+		e->off += len;
+	}
+}
+
+static void on_send_done(struct econn *e, const struct rring_event *ev)
+{
+	if (T.mode == MODE_BIG) {
+		if (ev->tag != 7 || ev->len != XFER_BYTES)
+			e->bad = 1;
+		e->send_status = ev->status;
+		return;
+	}
+	if (ev->tag != e->done++) /* in order, exactly once */
+		e->bad = 1;
+	if (ev->status) {
+		e->failed++;
+		return;
+	}
+	if (e->failed) /* no success after a failure */
+		e->bad = 1;
+	e->ok++;
+	e->ok_bytes += ev->len;
+	pump_sends(e);
+}
+
 static void on_open(const struct rring_event *ev)
 {
 	int i = atomic_load(&T.n_conns);
@@ -82,7 +150,9 @@ static void on_open(const struct rring_event *ev)
 	e->conn = ev->conn;
 	e->send_status = 1;
 	rring_conn_set_ctx(ev->conn, e);
-	if (T.send_on_connect && rring_conn_sendv(ev->conn, &iov, 1, 7))
+	if (T.mode != MODE_BIG)
+		pump_sends(e);
+	else if (T.send_on_connect && rring_conn_sendv(ev->conn, &iov, 1, 7))
 		e->bad = 1;
 	atomic_store(&T.n_conns, i + 1);
 }
@@ -96,6 +166,8 @@ static void on_event(struct rring_io *io, const struct rring_event *ev,
 
 	(void)io;
 	(void)arg;
+	if (e && e->closed)
+		e->after_close++;
 	switch (ev->type) {
 	case RRING_EVENT_CONNECTED:
 	case RRING_EVENT_ACCEPTED:
@@ -110,9 +182,7 @@ static void on_event(struct rring_io *io, const struct rring_event *ev,
 			e->bad = 1;
 		break;
 	case RRING_EVENT_SEND_DONE:
-		if (ev->tag != 7 || ev->len != XFER_BYTES)
-			e->bad = 1;
-		e->send_status = ev->status;
+		on_send_done(e, ev);
 		break;
 	case RRING_EVENT_CLOSED:
 		if (!e) /* CONNECT failed */
@@ -362,3 +432,112 @@ VIOLATION_TESTS(adv_zero_rkey, RAW_PEER_ADV_ZERO_RKEY, "zero rkey")
 VIOLATION_TESTS(write_overrun, RAW_PEER_WRITE_OVERRUN, "overruns the advertised buffer")
 VIOLATION_TESTS(imm_too_large, RAW_PEER_IMM_TOO_LARGE, "count larger than the buffer")
 VIOLATION_TESTS(write_before_adv, RAW_PEER_WRITE_BEFORE_ADV, "write-with-imm")
+
+/* ---- Keepalive, copied small sends, backpressure, disconnects ----------- */
+
+static bool got_keepalive(struct raw_peer *p, void *arg)
+{
+	(void)arg;
+	return raw_peer_stats(p)->keepalive_received > 0;
+}
+
+/* The engine as server sends a Keepalive within 3 s (+ tick slack). */
+Test(xfer_raw, server_keepalive, .timeout = 60)
+{
+	struct rring_engine *e = start_engine(64u << 10);
+	struct raw_peer_opts o;
+	struct raw_peer *p = NULL;
+	int port = rring_listen(e, "127.0.0.1", 0, NULL);
+
+	cr_assert_gt(port, 0);
+	raw_peer_opts_init(&o);
+	o.rx_size = 64u << 10;
+	cr_assert_eq(raw_peer_connect(&p, "127.0.0.1", (uint16_t)port, &o,
+				      raw_peer_deadline(10000)),
+		     0);
+	cr_assert_eq(raw_peer_wait(p, got_keepalive, NULL,
+				   raw_peer_deadline(6000)),
+		     0);
+	cr_assert_null(raw_peer_violation(p));
+	raw_peer_close(p);
+	cr_assert_eq(wait_int(&T.ec[0].closed, 1, 10000), 0);
+	cr_assert_eq(T.ec[0].after_close, 0);
+	stop_engine(e);
+}
+
+/* 3000 small sends of 3 iovecs (copied into staging) from the engine as
+ * client: -EAGAIN when staging is full, resumed on SEND_DONE; the raw peer
+ * checks the stream byte by byte. */
+Test(xfer_raw, small_copied_sends_backpressure, .timeout = 120)
+{
+	struct rring_engine *e = start_engine(64u << 10);
+	struct raw_peer_opts o;
+	struct raw_peer *p = NULL;
+	uint64_t total = 0, i, bad = 0;
+	unsigned char *got;
+
+	for (i = 0; i < SMALL_REQS; i++)
+		total += 1 + (i * 7919u) % 6000u;
+	cr_assert_leq(total, XFER_BYTES);
+	T.mode = MODE_SMALL;
+	raw_peer_opts_init(&o);
+	o.rx_size = 64u << 10;
+	cr_assert_eq(raw_peer_listen(&p, "127.0.0.1", 0, &o), 0);
+	cr_assert_eq(
+	    rring_connect(e, "127.0.0.1", raw_peer_port(p), NULL, NULL), 0);
+	cr_assert_eq(raw_peer_accept(p, raw_peer_deadline(10000)), 0);
+	got = malloc(total);
+	cr_assert_not_null(got);
+	cr_assert_eq(raw_peer_recv(p, got, total, raw_peer_deadline(60000)),
+		     (ssize_t)total);
+	for (i = 0; i < total; i++)
+		bad += got[i] != pat(i);
+	cr_assert_eq(bad, 0);
+	cr_assert_eq(wait_int((const int *)&T.ec[0].done, SMALL_REQS, 20000),
+		     0);
+	cr_assert_eq(T.ec[0].ok, SMALL_REQS);
+	cr_assert_gt(T.ec[0].eagain, 0, "staging never filled");
+	cr_assert_eq(T.ec[0].bad, 0);
+	free(got);
+	raw_peer_close(p);
+	cr_assert_eq(wait_int(&T.ec[0].closed, 1, 10000), 0);
+	cr_assert_eq(T.ec[0].after_close, 0);
+	stop_engine(e);
+}
+
+/* The raw peer takes 3 MiB of ten 1 MiB zero-copy sends and disconnects:
+ * every send is reported once, in order; what is reported delivered was
+ * received; the rest fails; CLOSED (status 0: the peer closed in order)
+ * comes last with nothing after it. */
+Test(xfer_raw, disconnect_mid_transfer, .timeout = 120)
+{
+	struct rring_engine *e = start_engine(64u << 10);
+	struct raw_peer_opts o;
+	struct raw_peer *p = NULL;
+	unsigned char *got = malloc(3u << 20);
+	uint64_t received;
+
+	cr_assert_not_null(got);
+	T.mode = MODE_CHUNKS;
+	raw_peer_opts_init(&o);
+	o.rx_size = 64u << 10;
+	cr_assert_eq(raw_peer_listen(&p, "127.0.0.1", 0, &o), 0);
+	cr_assert_eq(
+	    rring_connect(e, "127.0.0.1", raw_peer_port(p), NULL, NULL), 0);
+	cr_assert_eq(raw_peer_accept(p, raw_peer_deadline(10000)), 0);
+	cr_assert_eq(raw_peer_recv(p, got, 3u << 20, raw_peer_deadline(30000)),
+		     (ssize_t)(3u << 20));
+	received = raw_peer_stats(p)->bytes_received;
+	cr_assert_eq(raw_peer_disconnect(p), 0);
+	cr_assert_eq(wait_int(&T.ec[0].closed, 1, 20000), 0);
+	cr_assert_eq(T.ec[0].done, CHUNKS, "reported %u", T.ec[0].done);
+	cr_assert_eq(T.ec[0].ok + T.ec[0].failed, CHUNKS);
+	cr_assert_geq(T.ec[0].ok, 2);
+	cr_assert_gt(T.ec[0].failed, 0);
+	cr_assert_leq(T.ec[0].ok_bytes, received);
+	cr_assert_eq(T.ec[0].after_close, 0);
+	cr_assert_eq(T.ec[0].bad, 0);
+	free(got);
+	raw_peer_close(p);
+	stop_engine(e);
+}
