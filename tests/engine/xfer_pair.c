@@ -21,6 +21,8 @@ struct xp_shared {
 	char first_error[200];
 	atomic_int err_once;
 	atomic_ullong t_first, t_last; /* first RECV, last message end */
+	atomic_int finished;	       /* senders done or closed */
+	atomic_ullong *recv_msgs;      /* per sender: complete and correct */
 };
 
 struct xp_sender {
@@ -29,6 +31,7 @@ struct xp_sender {
 	struct rring_conn *conn;
 	uint64_t total, next, done;
 	unsigned int inflight;
+	int closed, failed_seen;
 	unsigned char *buf[XP_BUFS];
 };
 
@@ -109,6 +112,9 @@ static void client_event(struct rring_io *io, const struct rring_event *ev,
 
 	(void)io;
 	(void)arg;
+	if (s->closed)
+		xp_fail(s->sh, "sender %u: event %d after CLOSED", s->idx,
+			ev->type);
 	switch (ev->type) {
 	case RRING_EVENT_CONNECTED:
 		s->conn = ev->conn;
@@ -119,24 +125,36 @@ static void client_event(struct rring_io *io, const struct rring_event *ev,
 		s->inflight--;
 		if (ev->status) {
 			atomic_fetch_add(&s->sh->send_failed, 1);
+			s->failed_seen = 1;
 			break;
 		}
+		if (s->failed_seen)
+			xp_fail(s->sh, "sender %u: success after a failure",
+				s->idx);
 		if (ev->tag != s->done || ev->len != s->sh->o->size)
 			xp_fail(s->sh, "sender %u: SEND_DONE tag %llu len %u",
 				s->idx, (unsigned long long)ev->tag, ev->len);
 		s->done++;
 		atomic_fetch_add(&s->sh->send_done, 1);
+		if (s->done == s->total)
+			atomic_fetch_add(&s->sh->finished, 1);
 		send_more(s);
 		break;
 	case RRING_EVENT_RECV:
 		xp_fail(s->sh, "sender %u: unexpected RECV", s->idx);
 		break;
 	case RRING_EVENT_CLOSED:
-		if (s->done < s->total)
+		if (s->inflight)
+			xp_fail(s->sh, "sender %u: CLOSED with %u unreported",
+				s->idx, s->inflight);
+		if (s->done < s->total && !s->sh->o->faults)
 			xp_fail(s->sh, "sender %u: closed (%d) after %llu",
 				s->idx, ev->status,
 				(unsigned long long)s->done);
+		if (s->done < s->total)
+			atomic_fetch_add(&s->sh->finished, 1);
 		s->conn = NULL;
+		s->closed = 1;
 		break;
 	default:
 		break;
@@ -192,8 +210,11 @@ static void end_message(struct xp_receiver *r)
 		atomic_fetch_add(&sh->corrupt, 1);
 		xp_fail(sh, "sender %lld message %llu corrupt",
 			(long long)r->sender, (unsigned long long)r->m);
-	} else if (sh->o->verify) {
-		atomic_fetch_add(&sh->verified, 1);
+	} else {
+		if (sh->o->verify)
+			atomic_fetch_add(&sh->verified, 1);
+		if (r->sender >= 0 && r->sender < (int64_t)sh->o->conns)
+			atomic_fetch_add(&sh->recv_msgs[r->sender], 1);
 	}
 	r->m++;
 	r->off = 0;
@@ -343,6 +364,9 @@ static void wait_done(const struct xp_opts *o, struct xp_shared *sh,
 		if (atomic_load(&sh->messages) >= o->count &&
 		    atomic_load(&sh->send_done) >= o->count)
 			break;
+		if (o->faults &&
+		    atomic_load(&sh->finished) >= (int)o->conns)
+			break;
 		if (now > deadline) {
 			r->err = -ETIMEDOUT;
 			break;
@@ -391,6 +415,9 @@ int xp_run(const struct xp_opts *o, struct xp_result *r)
 	memset(r, 0, sizeof(*r));
 	if (!sh || !snd || o->size < 8 || !o->conns)
 		goto out;
+	sh->recv_msgs = calloc(o->conns, sizeof(*sh->recv_msgs));
+	if (!sh->recv_msgs)
+		goto out;
 	sh->o = o;
 	ret = alloc_senders(o, sh, snd);
 	if (ret)
@@ -424,6 +451,14 @@ out:
 		rring_engine_destroy(cli);
 	if (srv)
 		rring_engine_destroy(srv);
+	/* Delivered means received: once both engines are gone, the
+	 * receiver has checked every message its sender was told about. */
+	for (i = 0; sh && sh->recv_msgs && i < o->conns; i++)
+		if (snd[i].done > atomic_load(&sh->recv_msgs[i]))
+			xp_fail(sh, "sender %u: %llu delivered, %llu received",
+				i, (unsigned long long)snd[i].done,
+				(unsigned long long)atomic_load(
+				    &sh->recv_msgs[i]));
 	if (sh) {
 		r->messages = atomic_load(&sh->messages);
 		r->verified = atomic_load(&sh->verified);
@@ -440,6 +475,8 @@ out:
 		for (b = 0; b < XP_BUFS; b++)
 			free(snd[i].buf[b]);
 	free(snd);
+	if (sh)
+		free(sh->recv_msgs);
 	free(sh);
 	r->err = ret;
 	return ret;

@@ -31,6 +31,8 @@ struct xp_opts {
 	int progress; /* report on stderr every second */
 	unsigned int idle_ms; /* after the run, measure idle CPU this long */
 	int poll_idle_us;     /* engines' "poll-idle-us"; < 0: default */
+	int faults; /* connections may die (fault injection): stop when every
+		     * sender is done or closed */
 };
 
 struct xp_result {
