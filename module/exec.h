@@ -54,6 +54,8 @@ struct rdm_job {
 	void *owner;		    /* transport's per-connection pointer */
 	struct rdm_job *order_next; /* transport's reply order list */
 	bool ready;		    /* owner IO thread: result arrived */
+	unsigned int sends;	    /* transport: sends not completed */
+	size_t sent;		    /* transport: bytes of out posted */
 	int argc;
 	RedisModuleString **argv;
 	/* result */

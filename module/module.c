@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "loopback.h"
+#include "rdma.h"
 #include "module.h"
 
 #define RDM_EXPORT __attribute__((visibility("default")))
@@ -59,7 +60,7 @@ static void log_knobs(RedisModuleCtx *ctx)
 			n[RDM_KNOB_NUMA_NODE], n[RDM_KNOB_MAX_CLIENTS]);
 	if (!rdm_mod.ops.running)
 		RedisModule_Log(ctx, RDM_LOG_NOTICE,
-				"RDMA data path not built in yet; "
+				"port is 0: no RDMA listener, "
 				"no clients are served");
 }
 
@@ -126,6 +127,44 @@ err:
 	return ret;
 }
 
+/* The RDMA transport on the engine (knob port, 0 = none). */
+static int start_rdma(RedisModuleCtx *ctx)
+{
+	long long port = rdm_mod.knobs.num[RDM_KNOB_PORT];
+	char err[300];
+	int ret;
+
+	if (!port)
+		return 0;
+	if (rdm_mod.knobs.num[RDM_KNOB_LOOPBACK_PORT]) {
+		RedisModule_Log(ctx, RDM_LOG_WARNING,
+				"port and loopback-port cannot both be set; "
+				"module not loaded");
+		rdm_loopback_stop();
+		rdm_dispatch_stop();
+		return -EINVAL;
+	}
+	ret = rdm_dispatch_start(ctx);
+	if (ret) {
+		snprintf(err, sizeof(err), "cannot start the dispatcher: %s",
+			 strerror(-ret));
+		goto err;
+	}
+	ret = rdm_rdma_start(&rdm_mod.knobs, err, sizeof(err));
+	if (ret) {
+		rdm_dispatch_stop();
+		goto err;
+	}
+	rdm_module_set_engine(rdm_rdma_engine_ops());
+	RedisModule_Log(ctx, RDM_LOG_NOTICE,
+			"serving RDMA clients on port %lld (bind '%s')", port,
+			rdm_mod.knobs.bind);
+	return 0;
+err:
+	RedisModule_Log(ctx, RDM_LOG_WARNING, "%s; module not loaded", err);
+	return ret;
+}
+
 RDM_EXPORT int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv,
 				  int argc);
 RDM_EXPORT int RedisModule_OnUnload(RedisModuleCtx *ctx);
@@ -146,7 +185,7 @@ int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc)
 				"cannot register the INFO section");
 		goto err_release_config;
 	}
-	if (start_loopback(ctx))
+	if (start_loopback(ctx) || start_rdma(ctx))
 		goto err_release_config;
 	log_knobs(ctx);
 	return REDISMODULE_OK;

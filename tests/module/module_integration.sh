@@ -8,12 +8,16 @@
 # RRING_SERVER_PRELOAD: libraries to preload into redis-server only (the
 # sanitizer runtimes of a sanitized module build).
 # Usage: module_integration.sh MODULE.so [redis-server] [redis-cli] [resp_oracle]
+#        [libsoftverbs.so]
 set -u
 
 MOD=$(realpath "${1:?usage: $0 rdmaring.so [redis-server] [redis-cli]}")
 SERVER=${2:-/usr/bin/redis-server}
 CLI=${3:-/usr/bin/redis-cli}
 ORACLE=${4:-}
+# $5: libsoftverbs.so, preloaded so that port=N opens an RDMA listener
+SV=${5:+$(realpath "$5")}
+SERVER_PRELOAD="${RRING_SERVER_PRELOAD:-}${RRING_SERVER_PRELOAD:+${SV:+ }}$SV"
 TMP=$(mktemp -d /tmp/rdmaring-it.XXXXXX)
 PID=
 PORT=
@@ -65,7 +69,7 @@ start() {
 	local name=$1
 	shift
 	PORT=$(free_port) || fail "no free port"
-	env ${RRING_SERVER_PRELOAD:+LD_PRELOAD="$RRING_SERVER_PRELOAD"} \
+	env ${SERVER_PRELOAD:+LD_PRELOAD="$SERVER_PRELOAD"} \
 		"$SERVER" --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no \
 		--dir "$TMP" --daemonize no --enable-module-command local \
 		--logfile "$TMP/$name.log" "$@" &
@@ -158,15 +162,16 @@ expect_has "runtime change logged" "$(cat "$TMP/main.log")" \
 info=$(cli info rdmaring | tr -d '\r')
 expect_has "INFO section" "$info" "# rdmaring"
 expect_has "INFO clients" "$info" "rdmaring_connected_clients:0"
-expect_has "INFO busy" "$info" "rdmaring_poller_busy_pct:0"
+expect_has "INFO busy" "$info" "rdmaring_poller_busy_pct:"
+expect_has "INFO engine" "$info" "rdmaring_engine:running"
 expect_has "INFO transfers" "$info" "rdmaring_transfers_in_progress:0"
 expect_has "INFO io thread 1" "$info" \
 	"rdmaring_io_thread_1:ring_depth=0,ring_overflow=0,completions=0,bytes_in=0,bytes_out=0,wakeups=0"
 expect_eq "INFO one line per IO thread" \
 	"$(echo "$info" | grep -c '^rdmaring_io_thread_')" 2
 
-# ---- 4. MODULE UNLOAD: no threads run yet, so it stops cleanly; reload
-expect_eq "unload without engine" "$(cli module unload rdmaring)" OK
+# ---- 4. MODULE UNLOAD: the engine stops cleanly; reload
+expect_eq "unload with the engine running" "$(cli module unload rdmaring)" OK
 out=$(cli module list)
 case "$out" in *rdmaring*) fail "still listed after unload" ;; esac
 ok "unloaded"

@@ -1,0 +1,766 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* rdmaring module: the RDMA transport (engine, IO threads, clients). */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <rdmaring.h>
+
+#include "rdma.h"
+
+/*
+ * The engine runs its poller; the module drives the engine's IO threads
+ * (io-threads-external): one pthread per IO thread waits in epoll on the
+ * engine's rring_io_fd and on its own reply queue, so replies from the main
+ * thread and completions from the poller wake the same thread.
+ *
+ * Per client (owned by one IO thread):
+ *   RECV      bytes appended to the receive window (rx-size bytes, grown
+ *             only while an unauthenticated client waits for a reply),
+ *             parsed with rdm_resp_parse; a command that cannot finish in a
+ *             full window is absorbed by the parser and the window reset.
+ *             The bytes are consumed (rring_conn_consume) at once.
+ *   command   rdm_job_new + rdm_dispatch_submit (main thread runs it).
+ *   reply     job->out sent in order with rring_conn_send, at most rx-size
+ *             bytes per send; a job is given back with
+ *             rdm_dispatch_release once every send of it completed (the
+ *             engine sends more than 16 KiB from the reply's memory).
+ *   CLOSED    jobs still at the main thread come back later; the client is
+ *             freed when none is left.
+ */
+
+struct rc_conn {
+	struct rring_conn *conn; /* NULL after CLOSED */
+	struct rio *io;
+	struct rdm_session s;
+	struct rdm_resp_parser parser;
+	char *in; /* receive window */
+	size_t in_off, in_len, in_cap;
+	struct rdm_job *head, *tail; /* jobs in command order */
+	struct rdm_job *post;	     /* first job not fully posted */
+	unsigned int inflight;	     /* jobs at the main thread */
+	bool no_input;		     /* protocol error or QUIT: drop input */
+	bool closing;		     /* close once the list is empty */
+	bool close_sent;
+	bool rx_big; /* a command larger than the window is arriving */
+	bool dead;   /* CLOSED seen */
+	bool paused; /* unauthenticated with a command in flight */
+	struct rc_conn *prev, *next;
+};
+
+struct rio {
+	struct rring_io *io;
+	pthread_t thread;
+	bool started;
+	int epfd, stop_efd;
+	struct rdm_mpsc reply_q;
+	struct rc_conn *conns;
+	_Atomic uint64_t bytes_in, bytes_out, wakeups;
+};
+
+struct rdma {
+	struct rring_engine *e;
+	struct rio *ios;
+	unsigned int n_io;
+	size_t rx_size;
+	bool running;
+	_Atomic bool stopping;
+	_Atomic uint64_t next_id, clients, max_clients, transfers;
+};
+
+/* The engine's CQ is shared by every connection and each connection needs
+ * 2048 entries (Valkey's 1024 receives and 1024 sends). 65536 is the most
+ * softverbs (and many NICs' defaults) allow: 32 clients at once; the engine
+ * refuses more, whatever max-clients says. */
+#define RDM_RDMA_CQ_ENTRIES 65536LL
+
+static struct rdma rd;
+static char mark_io, mark_reply, mark_stop; /* epoll tags */
+
+static void conn_flush(struct rc_conn *rc);
+static void conn_parse(struct rc_conn *rc);
+
+static void conn_free(struct rc_conn *rc)
+{
+	struct rio *io = rc->io;
+
+	if (rc->prev)
+		rc->prev->next = rc->next;
+	else
+		io->conns = rc->next;
+	if (rc->next)
+		rc->next->prev = rc->prev;
+	rdm_resp_parser_destroy(&rc->parser);
+	free(rc->in);
+	free(rc);
+}
+
+static void enqueue(struct rc_conn *rc, struct rdm_job *j)
+{
+	j->order_next = NULL;
+	j->sent = 0;
+	j->sends = 0;
+	if (rc->tail)
+		rc->tail->order_next = j;
+	else
+		rc->head = j;
+	rc->tail = j;
+	if (!rc->post)
+		rc->post = j;
+}
+
+static void job_done(struct rdm_job *j)
+{
+	if (j->out_len > rd.rx_size && j->sent)
+		atomic_fetch_sub(&rd.transfers, 1);
+	rdm_dispatch_release(j);
+}
+
+static void close_conn(struct rc_conn *rc)
+{
+	if (rc->close_sent || !rc->conn)
+		return;
+	rc->close_sent = true;
+	rring_conn_close(rc->conn);
+}
+
+/* Give back jobs whose sends all completed (or, once closing, that will
+ * never be sent); close when the list is empty and a close was asked. */
+static void reap_sent(struct rc_conn *rc)
+{
+	struct rdm_job *j;
+
+	while ((j = rc->head) && j->ready && !j->sends &&
+	       (j != rc->post || rc->closing)) {
+		rc->head = j->order_next;
+		if (!rc->head)
+			rc->tail = NULL;
+		if (rc->post == j)
+			rc->post = rc->head;
+		job_done(j);
+	}
+	if (rc->closing && !rc->head)
+		close_conn(rc);
+}
+
+/* Post one ready job's remaining bytes; false when the engine is full. */
+static bool post_job(struct rc_conn *rc, struct rdm_job *j)
+{
+	size_t n;
+	int ret;
+
+	while (j->sent < j->out_len) {
+		n = j->out_len - j->sent;
+		if (n > rd.rx_size)
+			n = rd.rx_size;
+		ret = rring_conn_send(rc->conn, j->out + j->sent, (uint32_t)n,
+				      (uint64_t)(uintptr_t)j);
+		if (ret == -EAGAIN)
+			return false;
+		if (ret) {
+			rc->closing = true;
+			return false;
+		}
+		if (!j->sent && j->out_len > rd.rx_size)
+			atomic_fetch_add(&rd.transfers, 1);
+		j->sent += n;
+		j->sends++;
+		atomic_fetch_add_explicit(&rc->io->bytes_out, n,
+					  memory_order_relaxed);
+	}
+	return true;
+}
+
+static void conn_flush(struct rc_conn *rc)
+{
+	struct rdm_job *j;
+
+	while (!rc->closing && (j = rc->post) && j->ready) {
+		if (!post_job(rc, j))
+			break;
+		rc->post = j->order_next;
+		if (j->close_after) {
+			rc->no_input = true;
+			rc->closing = true;
+		}
+	}
+	reap_sent(rc);
+}
+
+static void protocol_error(struct rc_conn *rc)
+{
+	struct rdm_job *j;
+	char buf[160];
+	size_t n = rdm_resp_error_reply(&rc->parser, buf, sizeof(buf));
+
+	rc->no_input = true;
+	j = rdm_job_new_static(&rc->s, rc, buf, n, true);
+	if (!j) {
+		rc->closing = true;
+		reap_sent(rc);
+		return;
+	}
+	j->ready = true;
+	enqueue(rc, j);
+	conn_flush(rc);
+}
+
+/* Count a command that outgrew the window as a transfer in progress. */
+static void note_rx_big(struct rc_conn *rc, bool big)
+{
+	if (big == rc->rx_big)
+		return;
+	rc->rx_big = big;
+	if (big)
+		atomic_fetch_add(&rd.transfers, 1);
+	else
+		atomic_fetch_sub(&rd.transfers, 1);
+}
+
+static void conn_parse(struct rc_conn *rc)
+{
+	struct rdm_job *j;
+	size_t consumed;
+	int ret;
+
+	while (!rc->no_input) {
+		rc->parser.auth_required = !atomic_load(&rc->s.authenticated);
+		/* unauthenticated: one command at a time (its AUTH may lift
+		 * the limits for the next) */
+		rc->paused = rc->parser.auth_required && rc->inflight;
+		if (rc->paused)
+			return;
+		ret = rdm_resp_parse(&rc->parser, rc->in + rc->in_off,
+				     rc->in_len - rc->in_off, &consumed);
+		rc->in_off += consumed;
+		if (ret == RDM_RESP_ERROR) {
+			protocol_error(rc);
+			return;
+		}
+		if (ret != RDM_RESP_CMD)
+			break;
+		j = rdm_job_new(&rc->s, &rc->io->reply_q, rc, rc->parser.argv,
+				rc->parser.argc);
+		if (!j) {
+			rc->no_input = rc->closing = true;
+			reap_sent(rc);
+			return;
+		}
+		enqueue(rc, j);
+		rc->inflight++;
+		rdm_dispatch_submit(j);
+	}
+	if (rc->in_off == rc->in_len) {
+		rc->in_off = rc->in_len = 0;
+	} else if (rc->in_len == rc->in_cap && !rc->paused && !rc->no_input) {
+		/* full: the parser keeps the unfinished command */
+		if (rdm_resp_absorb(&rc->parser, rc->in + rc->in_off,
+				    rc->in_len - rc->in_off)) {
+			rc->no_input = rc->closing = true;
+			reap_sent(rc);
+			return;
+		}
+		rc->in_off = rc->in_len = 0;
+	}
+	note_rx_big(rc, rdm_resp_pending(&rc->parser) > 0);
+}
+
+/* Room for more input: compact, or grow while paused. */
+static int make_room(struct rc_conn *rc)
+{
+	char *p;
+
+	if (rc->in_len < rc->in_cap)
+		return 0;
+	if (rc->in_off) {
+		memmove(rc->in, rc->in + rc->in_off, rc->in_len - rc->in_off);
+		rc->in_len -= rc->in_off;
+		rc->in_off = 0;
+		return 0;
+	}
+	p = realloc(rc->in, rc->in_cap * 2);
+	if (!p)
+		return -ENOMEM;
+	rc->in = p;
+	rc->in_cap *= 2;
+	return 0;
+}
+
+static void on_recv(struct rc_conn *rc, const char *data, size_t len)
+{
+	size_t n;
+
+	atomic_fetch_add_explicit(&rc->io->bytes_in, len,
+				  memory_order_relaxed);
+	while (len && !rc->no_input) {
+		if (make_room(rc)) {
+			rc->no_input = rc->closing = true;
+			reap_sent(rc);
+			break;
+		}
+		n = rc->in_cap - rc->in_len;
+		if (n > len)
+			n = len;
+		memcpy(rc->in + rc->in_len, data, n);
+		rc->in_len += n;
+		data += n;
+		len -= n;
+		conn_parse(rc);
+	}
+}
+
+/* Over max-clients: the reply and close a TCP client gets from Redis. */
+static void refuse(struct rc_conn *rc)
+{
+	static const char msg[] = "-ERR max number of clients reached\r\n";
+	struct rdm_job *j;
+
+	j = rdm_job_new_static(&rc->s, rc, msg, sizeof(msg) - 1, true);
+	rc->no_input = true;
+	if (!j) {
+		rc->closing = true;
+		reap_sent(rc);
+		return;
+	}
+	j->ready = true;
+	enqueue(rc, j);
+	conn_flush(rc);
+}
+
+static void on_accepted(struct rio *io, struct rring_conn *conn)
+{
+	struct rc_conn *rc = calloc(1, sizeof(*rc));
+
+	if (rc)
+		rc->in = malloc(rd.rx_size);
+	if (!rc || !rc->in) {
+		free(rc);
+		rring_conn_close(conn);
+		return;
+	}
+	rc->conn = conn;
+	rc->io = io;
+	rc->in_cap = rd.rx_size;
+	rdm_session_init(&rc->s, atomic_fetch_add(&rd.next_id, 1) + 1);
+	rdm_resp_parser_init(&rc->parser, 0);
+	rring_conn_set_ctx(conn, rc);
+	rc->next = io->conns;
+	if (io->conns)
+		io->conns->prev = rc;
+	io->conns = rc;
+	if (atomic_fetch_add(&rd.clients, 1) >= atomic_load(&rd.max_clients))
+		refuse(rc);
+}
+
+static void on_closed(struct rc_conn *rc)
+{
+	struct rdm_job *j, *next;
+
+	rc->conn = NULL;
+	rc->dead = true;
+	note_rx_big(rc, false);
+	atomic_fetch_sub(&rd.clients, 1);
+	for (j = rc->head; j; j = next) {
+		next = j->order_next;
+		if (j->ready)
+			job_done(j);
+	}
+	rc->head = rc->tail = rc->post = NULL;
+	if (!rc->inflight)
+		conn_free(rc);
+}
+
+static void on_event(struct rring_io *rio, const struct rring_event *ev,
+		     void *arg)
+{
+	struct rio *io = &rd.ios[rring_io_index(rio)];
+	struct rc_conn *rc = ev->conn_ctx;
+	struct rdm_job *j;
+
+	(void)arg;
+	switch (ev->type) {
+	case RRING_EVENT_ACCEPTED:
+		on_accepted(io, ev->conn);
+		break;
+	case RRING_EVENT_RECV:
+		rring_conn_consume(ev->conn, ev->len);
+		if (rc && !rc->dead)
+			on_recv(rc, ev->data, ev->len);
+		break;
+	case RRING_EVENT_SEND_DONE:
+		if (!rc || rc->dead)
+			break;
+		j = (struct rdm_job *)(uintptr_t)ev->tag;
+		j->sends--;
+		if (ev->status)
+			rc->closing = true;
+		conn_flush(rc);
+		break;
+	case RRING_EVENT_CLOSED:
+		if (rc)
+			on_closed(rc);
+		break;
+	default:
+		break;
+	}
+}
+
+static void handle_replies(struct rio *io)
+{
+	struct rdm_mpsc_node *n, *next;
+	struct rdm_job *j;
+	struct rc_conn *rc;
+
+	atomic_fetch_add_explicit(&io->wakeups, 1, memory_order_relaxed);
+	for (n = rdm_mpsc_drain(&io->reply_q); n; n = next) {
+		next = n->next;
+		j = (struct rdm_job *)n;
+		rc = j->owner;
+		rc->inflight--;
+		if (rc->dead) {
+			rdm_dispatch_release(j);
+			if (!rc->inflight)
+				conn_free(rc);
+			continue;
+		}
+		j->ready = true;
+		conn_flush(rc);
+		if (rc->paused && !rc->no_input)
+			conn_parse(rc); /* resume buffered input */
+	}
+}
+
+/* Process the engine's completions; -ESHUTDOWN once the engine stopped. */
+static int process_io(struct rio *io)
+{
+	int ret;
+
+	do
+		ret = rring_io_process(io->io, 256);
+	while (ret > 0);
+	return ret;
+}
+
+static void *io_main(void *arg)
+{
+	struct rio *io = arg;
+	struct epoll_event evs[8];
+	int i, n, timeout;
+
+	for (;;) {
+		/* process before waiting: the first call makes this thread
+		 * the IO thread and arms rring_io_fd */
+		if (process_io(io) == -ESHUTDOWN)
+			break;
+		timeout = atomic_load(&rd.stopping) ? 1 : 1000; /* keepalive tick */
+		n = epoll_wait(io->epfd, evs, 8, timeout);
+		if (n < 0 && errno != EINTR)
+			break;
+		for (i = 0; i < n; i++)
+			if (evs[i].data.ptr == &mark_reply)
+				handle_replies(io);
+	}
+	return NULL;
+}
+
+static int watch(int epfd, int fd, void *tag)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = tag};
+
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
+}
+
+static int rio_init(struct rio *io, struct rring_io *eio)
+{
+	int ret;
+
+	io->io = eio;
+	io->epfd = io->stop_efd = -1;
+	ret = rdm_mpsc_init(&io->reply_q);
+	if (ret)
+		return ret;
+	io->epfd = epoll_create1(EPOLL_CLOEXEC);
+	io->stop_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (io->epfd < 0 || io->stop_efd < 0)
+		return -errno;
+	ret = watch(io->epfd, rring_io_fd(eio), &mark_io);
+	if (!ret)
+		ret = watch(io->epfd, rdm_mpsc_fd(&io->reply_q), &mark_reply);
+	if (!ret)
+		ret = watch(io->epfd, io->stop_efd, &mark_stop);
+	return ret;
+}
+
+/* After the thread ended: jobs and clients it still holds. */
+static void rio_destroy(struct rio *io)
+{
+	struct rdm_mpsc_node *n, *next;
+	struct rdm_job *j, *jn;
+
+	for (n = rdm_mpsc_drain(&io->reply_q); n; n = next) {
+		next = n->next;
+		rdm_job_free((struct rdm_job *)n);
+	}
+	while (io->conns) {
+		struct rc_conn *rc = io->conns;
+
+		for (j = rc->head; j; j = jn) {
+			jn = j->order_next;
+			if (j->ready)
+				rdm_job_free(j);
+		}
+		conn_free(rc);
+	}
+	if (io->epfd >= 0)
+		close(io->epfd);
+	if (io->stop_efd >= 0)
+		close(io->stop_efd);
+	rdm_mpsc_destroy(&io->reply_q);
+}
+
+static void engine_log(int level, const char *msg, void *arg)
+{
+	static const char *const lv[] = {RDM_LOG_WARNING, RDM_LOG_WARNING,
+					 RDM_LOG_NOTICE, RDM_LOG_VERBOSE};
+
+	(void)arg;
+	RedisModule_Log(NULL, lv[level < 0 || level > 3 ? 3 : level],
+			"engine: %s", msg);
+}
+
+static int set_param(struct rring_params *p, const char *key, long long v,
+		     char *err, size_t errlen)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%lld", v);
+	return rring_params_set(p, key, buf, err, errlen);
+}
+
+static int fill_params(const struct rdm_knobs *k, struct rring_params *p,
+		       char *err, size_t errlen)
+{
+	static const struct {
+		const char *key;
+		enum rdm_knob_id id;
+	} map[] = {
+	    {"io-threads", RDM_KNOB_IO_THREADS},
+	    {"ring-entries", RDM_KNOB_RING_ENTRIES},
+	    {"poll-idle-us", RDM_KNOB_POLL_IDLE_US},
+	    {"poller-cpu", RDM_KNOB_POLLER_CPU},
+	    {"numa-node", RDM_KNOB_NUMA_NODE},
+	    {"comp-vector", RDM_KNOB_COMP_VECTOR},
+	    {"rx-size", RDM_KNOB_RX_SIZE},
+	};
+	size_t i;
+	int ret;
+
+	rring_params_init(p);
+	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+		ret = set_param(p, map[i].key, k->num[map[i].id], err, errlen);
+		if (ret)
+			return ret;
+	}
+	/* one shared CQ holds every client's 2048 work requests */
+	ret = set_param(p, "cq-entries", RDM_RDMA_CQ_ENTRIES, err, errlen);
+	if (!ret)
+		ret = rring_params_set(p, "io-threads-external", "1", err,
+				       errlen);
+	/* Valkey's RDMA protocol */
+	if (!ret)
+		ret = rring_params_set(p, "wire", "1", err, errlen);
+	return ret;
+}
+
+/* Listen on every address of the bind list ("-addr": optional). */
+static int listen_all(const char *bind, uint16_t port, char *err,
+		      size_t errlen)
+{
+	char list[RDM_BIND_MAX], *save, *tok;
+	const char *addr;
+	bool optional;
+	int ret;
+
+	snprintf(list, sizeof(list), "%s", bind);
+	for (tok = strtok_r(list, " ", &save); tok;
+	     tok = strtok_r(NULL, " ", &save)) {
+		optional = tok[0] == '-';
+		addr = optional ? tok + 1 : tok;
+		if (!strcmp(addr, "*"))
+			addr = NULL;
+		else if (!strcmp(addr, "::*"))
+			addr = "::";
+		ret = rring_listen(rd.e, addr, port, NULL);
+		if (ret < 0 && !optional) {
+			snprintf(err, errlen, "cannot listen on %s port %u: %s",
+				 tok, port, strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+static int start_threads(char *err, size_t errlen)
+{
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < rd.n_io; i++) {
+		ret = rio_init(&rd.ios[i], rring_engine_io(rd.e, i));
+		if (!ret)
+			ret = -pthread_create(&rd.ios[i].thread, NULL, io_main,
+					      &rd.ios[i]);
+		if (ret) {
+			snprintf(err, errlen, "cannot start IO thread %u: %s",
+				 i, strerror(-ret));
+			return ret;
+		}
+		rd.ios[i].started = true;
+	}
+	return 0;
+}
+
+static int rdma_stop(void *priv);
+
+int rdm_rdma_start(const struct rdm_knobs *k, char *err, size_t errlen)
+{
+	struct rring_handlers h = {.event = on_event, .log = engine_log};
+	struct rring_params p;
+	int ret;
+
+	memset(&rd, 0, sizeof(rd));
+	rd.rx_size = (size_t)k->num[RDM_KNOB_RX_SIZE];
+	atomic_store(&rd.max_clients, (uint64_t)k->num[RDM_KNOB_MAX_CLIENTS]);
+	ret = fill_params(k, &p, err, errlen);
+	if (ret)
+		return ret;
+	rd.e = rring_engine_create(&p, &h);
+	if (!rd.e) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot create the engine: %s",
+			 strerror(errno));
+		return ret;
+	}
+	rd.n_io = rring_engine_io_count(rd.e);
+	rd.ios = calloc(rd.n_io, sizeof(*rd.ios));
+	if (!rd.ios) {
+		ret = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto err_destroy;
+	}
+	ret = rring_engine_start(rd.e);
+	if (ret) {
+		snprintf(err, errlen, "cannot start the engine: %s",
+			 strerror(-ret));
+		goto err_destroy;
+	}
+	rd.running = true;
+	ret = start_threads(err, errlen);
+	if (!ret)
+		ret = listen_all(k->bind, (uint16_t)k->num[RDM_KNOB_PORT], err,
+				 errlen);
+	if (ret)
+		goto err_stop;
+	return 0;
+
+err_stop:
+	rdma_stop(NULL);
+	return ret;
+err_destroy:
+	rring_engine_destroy(rd.e);
+	free(rd.ios);
+	rd.e = NULL;
+	rd.ios = NULL;
+	return ret;
+}
+
+static int rdma_stop(void *priv)
+{
+	uint64_t one = 1;
+	unsigned int i;
+	int ret;
+
+	(void)priv;
+	if (!rd.e)
+		return 0;
+	atomic_store(&rd.stopping, true);
+	for (i = 0; i < rd.n_io; i++)
+		if (rd.ios[i].started &&
+		    write(rd.ios[i].stop_efd, &one, sizeof(one)) < 0)
+			return -EIO;
+	/* the IO threads keep processing until they see -ESHUTDOWN */
+	ret = rring_engine_stop(rd.e);
+	for (i = 0; i < rd.n_io; i++) {
+		if (rd.ios[i].started)
+			pthread_join(rd.ios[i].thread, NULL);
+		rd.ios[i].started = false;
+		rio_destroy(&rd.ios[i]);
+	}
+	rring_engine_destroy(rd.e);
+	free(rd.ios);
+	rd.e = NULL;
+	rd.ios = NULL;
+	rd.running = false;
+	atomic_store(&rd.clients, 0);
+	return ret < 0 ? -EBUSY : 0;
+}
+
+static bool rdma_running(void *priv)
+{
+	(void)priv;
+	return rd.running;
+}
+
+static int rdma_apply(void *priv, enum rdm_knob_id id, long long value)
+{
+	(void)priv;
+	if (id == RDM_KNOB_MAX_CLIENTS)
+		atomic_store(&rd.max_clients, (uint64_t)value);
+	else if (id == RDM_KNOB_POLL_IDLE_US && rd.e)
+		/* the engine reads it once at start (no setter yet) */
+		RedisModule_Log(NULL, RDM_LOG_WARNING,
+				"poll-idle-us %lld is stored; the running "
+				"engine keeps its value until restart",
+				value);
+	return 0;
+}
+
+static void rdma_stats(void *priv, struct rdm_stats *s)
+{
+	struct rring_stats es;
+	unsigned int i;
+
+	(void)priv;
+	s->connected_clients = atomic_load(&rd.clients);
+	s->transfers_in_progress = atomic_load(&rd.transfers);
+	if (!rd.e || rring_engine_stats(rd.e, &es))
+		return;
+	s->poller_busy_pct = es.poller.busy_fraction * 100.0;
+	for (i = 0; i < s->nr_io && i < es.n_io && i < rd.n_io; i++) {
+		s->io[i].ring_depth = es.io[i].ring_depth;
+		s->io[i].ring_overflow = es.io[i].overflow;
+		s->io[i].completions = es.io[i].completions;
+		s->io[i].bytes_in = atomic_load(&rd.ios[i].bytes_in);
+		s->io[i].bytes_out = atomic_load(&rd.ios[i].bytes_out);
+		s->io[i].wakeups = es.io[i].wakeups +
+				   atomic_load(&rd.ios[i].wakeups);
+	}
+}
+
+const struct rdm_engine_ops *rdm_rdma_engine_ops(void)
+{
+	static const struct rdm_engine_ops ops = {
+	    .apply = rdma_apply,
+	    .running = rdma_running,
+	    .stop = rdma_stop,
+	    .stats = rdma_stats,
+	};
+
+	return &ops;
+}

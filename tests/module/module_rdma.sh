@@ -1,0 +1,252 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+# rdmaring tests: the module's RDMA transport in Debian's redis-server over
+# softverbs (LD_PRELOAD), driven by rring-bench: PING/SET/GET with
+# pipelining and --verify, AUTH with requirepass and a limited ACL user
+# (NOAUTH and NOPERM counted as errors), 10 MB values with 8 IO threads, a
+# client killed in the middle of 10 MB transfers (the others keep being
+# served, no client or transfer left behind), CONFIG SET of a runtime and a
+# restart-only knob, INFO fields, idle CPU after the load, MODULE UNLOAD.
+# Usage: module_rdma.sh MODULE.so redis-server redis-cli rring-bench
+#        libsoftverbs.so
+set -u
+
+MOD=$(realpath "$1")
+SERVER=$2
+CLI=$3
+BENCH=$(realpath "$4")
+SV=$(realpath "$5")
+TMP=$(mktemp -d /tmp/rdmaring-rdma.XXXXXX)
+PID=
+BPID=
+PORT=
+RPORT=
+PASS=
+CHECKS=0
+BIG=10485760
+# sanitizer runtimes (ASan builds) go first in the server's preload
+PRELOAD="${RRING_SERVER_PRELOAD:+$RRING_SERVER_PRELOAD }$SV"
+
+cleanup() {
+	for p in $BPID $PID; do
+		if kill -0 "$p" 2>/dev/null; then
+			kill -9 "$p" 2>/dev/null
+			wait "$p" 2>/dev/null
+		fi
+	done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 2' INT TERM
+
+fail() {
+	echo "FAIL: $*"
+	[ -f "$TMP/server.log" ] && tail -n 30 "$TMP/server.log"
+	exit 1
+}
+
+ok() {
+	CHECKS=$((CHECKS + 1))
+	echo "ok $CHECKS - $*"
+}
+
+expect_eq() {
+	[ "$2" = "$3" ] || fail "$1: got '$2', want '$3'"
+	ok "$1"
+}
+
+expect_has() {
+	case "$2" in
+	*"$3"*) ok "$1" ;;
+	*) fail "$1: '$2' does not contain '$3'" ;;
+	esac
+}
+
+free_port() {
+	local p i
+	for i in $(seq 1 100); do
+		p=$((20000 + RANDOM % 20000))
+		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
+		grep -q "@softverbs/cm/.*:$p\$" /proc/net/unix && continue
+		echo "$p"
+		return 0
+	done
+	return 1
+}
+
+cli() {
+	if [ -n "$PASS" ]; then
+		timeout 20 "$CLI" -p "$PORT" -a "$PASS" --no-auth-warning "$@" 2>&1
+	else
+		timeout 20 "$CLI" -p "$PORT" "$@" 2>&1
+	fi
+}
+
+info_field() {
+	cli info rdmaring | tr -d '\r' | sed -n "s/^rdmaring_$1://p"
+}
+
+# wait_field NAME VALUE: bounded wait for an INFO field to reach VALUE
+wait_field() {
+	local deadline=$((SECONDS + 20))
+	while [ "$(info_field "$1")" != "$2" ]; do
+		[ $SECONDS -lt $deadline ] || return 1
+		sleep 0.1
+	done
+}
+
+start_server() {
+	PORT=$(free_port) || fail "no free port"
+	RPORT=$(free_port) || fail "no free port"
+	[ "$PORT" != "$RPORT" ] || RPORT=$((PORT + 1))
+	LD_PRELOAD=$PRELOAD "$SERVER" --port "$PORT" --bind 127.0.0.1 \
+		--dir "$TMP" --save '' --appendonly no \
+		--logfile "$TMP/server.log" "$@" \
+		--loadmodule "$MOD" bind=127.0.0.1 port="$RPORT" \
+		io-threads=8 &
+	PID=$!
+	local deadline=$((SECONDS + 30))
+	until [ "$(info_field engine)" = running ]; do
+		kill -0 "$PID" 2>/dev/null || fail "redis-server exited"
+		[ $SECONDS -lt $deadline ] || fail "server not ready"
+		sleep 0.1
+	done
+}
+
+stop_server() {
+	cli shutdown nosave >/dev/null
+	local deadline=$((SECONDS + 20))
+	while kill -0 "$PID" 2>/dev/null; do
+		[ $SECONDS -lt $deadline ] || fail "server did not stop"
+		sleep 0.1
+	done
+	wait "$PID" 2>/dev/null
+	PID=
+}
+
+# bench NAME ARGS...: rring-bench against the RDMA port, JSON in $TMP/NAME
+bench() {
+	local name=$1
+	shift
+	ASAN_OPTIONS=${ASAN_OPTIONS:-}:verify_asan_link_order=0 \
+		LD_PRELOAD=$SV timeout 240 "$BENCH" -h 127.0.0.1 -p "$RPORT" -q \
+		--json "$TMP/$name.json" "$@" >"$TMP/$name.out" 2>&1
+}
+
+# jfield NAME TEST FIELD: a number from rring-bench's JSON
+jfield() {
+	grep -o "{\"name\":\"$2\"[^}]*}" "$TMP/$1.json" |
+		grep -o "\"$3\":[0-9.]*" | cut -d: -f2
+}
+
+cpu_ticks() {
+	awk '{print $14 + $15}' "/proc/$PID/stat"
+}
+
+# ---- basic commands, pipelining, 10 MB values, INFO ----------------------
+start_server
+bench basic -t ping,set,get -n 3000 -c 4 --threads 2 -P 16 --verify ||
+	fail "rring-bench basic: $(cat "$TMP/basic.out")"
+for t in PING SET GET; do
+	expect_eq "$t x3000 pipelined verified" "$(jfield basic $t verified)" 3000
+	expect_eq "$t errors" "$(jfield basic $t errors)" 0
+done
+
+bench big -t set,get -d $BIG -n 16 -c 8 --threads 8 --verify ||
+	fail "rring-bench 10 MB: $(cat "$TMP/big.out")"
+expect_eq "10 MB SET verified" "$(jfield big SET verified)" 16
+expect_eq "10 MB GET verified" "$(jfield big GET verified)" 16
+
+expect_eq "INFO engine" "$(info_field engine)" running
+expect_eq "INFO io_threads" "$(info_field io_threads)" 8
+expect_has "INFO io_thread_7" "$(info_field io_thread_7)" "completions="
+in=$(info_field total_bytes_in)
+[ "${in:-0}" -gt $((16 * BIG)) ] || fail "total_bytes_in $in too small"
+ok "INFO total_bytes_in $in"
+wait_field connected_clients 0 || fail "clients left after the load"
+ok "INFO connected_clients back to 0"
+
+# ---- a client killed in the middle of 10 MB transfers (each way) -------
+# kill_mid NAME ARGS...: rring-bench killed once a transfer is in progress
+kill_mid() {
+	local name=$1 deadline=$((SECONDS + 30))
+	shift
+	ASAN_OPTIONS=${ASAN_OPTIONS:-}:verify_asan_link_order=0 \
+		LD_PRELOAD=$SV "$BENCH" -h 127.0.0.1 -p "$RPORT" -q "$@" \
+		>/dev/null 2>&1 &
+	BPID=$!
+	until [ "$(info_field transfers_in_progress)" != 0 ]; do
+		[ $SECONDS -lt $deadline ] || fail "$name: no transfer seen"
+		sleep 0.05
+	done
+	kill -9 "$BPID"
+	wait "$BPID" 2>/dev/null
+	BPID=
+	ok "$name: client killed with a 10 MB transfer in progress"
+	bench "after_$name" -t set,get -d 100000 -n 200 -c 4 --verify ||
+		fail "serving after the kill: $(cat "$TMP/after_$name.out")"
+	expect_eq "$name: others served after the kill" \
+		"$(jfield "after_$name" GET verified)" 200
+	wait_field connected_clients 0 || fail "$name: client not closed"
+	ok "$name: killed client closed"
+	wait_field transfers_in_progress 0 || fail "$name: transfers left"
+	ok "$name: no transfer left in progress"
+}
+kill_mid "SET" -t set -d $BIG -n 100000 -c 4 --threads 2
+bench one -t set -d $BIG -n 1 -c 1 || fail "SET of the GET key"
+kill_mid "GET" -t get -d $BIG -n 100000 -c 4 --threads 2
+
+# ---- knobs -------------------------------------------------------------
+expect_eq "CONFIG SET runtime knob" "$(cli config set rdmaring.poll-idle-us 20)" OK
+expect_eq "runtime knob value" \
+	"$(cli config get rdmaring.poll-idle-us | tail -n 1)" 20
+expect_has "restart-only knob refused" \
+	"$(cli config set rdmaring.io-threads 4)" "restart"
+expect_eq "max-clients 1" "$(cli config set rdmaring.max-clients 1)" OK
+bench maxc -t ping -n 200 -c 2
+e=$(jfield maxc PING errors)
+r=$(jfield maxc PING requests)
+[ "${e:-0}" -ge 1 ] || [ "${r:-0}" -lt 200 ] ||
+	fail "max-clients 1 served two clients"
+ok "max-clients 1 applied at once (errors $e, requests $r)"
+expect_eq "max-clients back" "$(cli config set rdmaring.max-clients 100)" OK
+
+# ---- idle CPU after the load ----------------------------------------------
+wait_field connected_clients 0 || fail "clients left"
+sleep 1 # let the poller reach its idle sleep (not a synchronisation)
+hz=$(getconf CLK_TCK)
+t0=$(cpu_ticks)
+s0=$(date +%s%N)
+sleep 3
+t1=$(cpu_ticks)
+s1=$(date +%s%N)
+pct=$(((t1 - t0) * 100 * 1000000000 / hz / (s1 - s0)))
+[ "$pct" -le 2 ] || fail "idle CPU ${pct}% > 2%"
+ok "idle CPU ${pct}% <= 2%"
+
+# ---- MODULE UNLOAD stops the engine cleanly ----------------------------
+stop_server
+
+# ---- AUTH: requirepass and a limited ACL user ---------------------------
+PASS=s3cret
+start_server --requirepass s3cret --enable-module-command yes
+bench noauth -t ping -n 50 -c 1
+expect_eq "no AUTH: NOAUTH errors" "$(jfield noauth PING errors)" 50
+bench auth -a s3cret -t ping,set,get -n 500 -c 2 -P 4 --verify ||
+	fail "AUTH: $(cat "$TMP/auth.out")"
+expect_eq "AUTH then GET verified" "$(jfield auth GET verified)" 500
+bench badpass -a wrong -t ping -n 20 -c 1
+expect_eq "wrong password: AUTH error and NOAUTH" \
+	"$(jfield badpass PING errors)" 21
+cli acl setuser limited on '>lpw' '~rring:*' +get +ping +auth >/dev/null
+bench limited -a lpw --user limited -t get -n 50 -c 1 --verify
+expect_eq "limited user: GET allowed (nil, no error)" \
+	"$(jfield limited GET errors)" 0
+bench limited2 -a lpw --user limited -t set -n 50 -c 1 --verify
+expect_eq "limited user: SET refused (NOPERM)" \
+	"$(jfield limited2 SET errors)" 50
+expect_eq "MODULE UNLOAD with the engine running" \
+	"$(cli module unload rdmaring)" OK
+expect_eq "after unload: INFO section gone" "$(cli info rdmaring | grep -c rdmaring_)" 0
+stop_server
+echo "all $CHECKS checks passed"
