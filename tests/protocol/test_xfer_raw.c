@@ -30,8 +30,10 @@
 
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
 #define XFER_BYTES (2u << 20)
+#define SMALL_REQS 600u
 #else
 #define XFER_BYTES (10u << 20)
+#define SMALL_REQS 3000u
 #endif
 
 static unsigned char pat(uint64_t i)
@@ -39,28 +41,30 @@ static unsigned char pat(uint64_t i)
 	return (unsigned char)(i * 31 + (i >> 11) * 7 + 3);
 }
 
+/* Written by the IO thread, read by the test thread: all atomic. */
 struct econn {
 	struct rring_conn *conn;
-	uint64_t rx; /* stream bytes received and checked */
-	int bad;
-	int closed, close_status;
-	int after_close; /* events after CLOSED (must stay 0) */
-	int send_status; /* of the 10 MB send: 1 pending */
+	_Atomic uint64_t rx; /* stream bytes received and checked */
+	atomic_int bad;
+	atomic_int closed, close_status;
+	atomic_int after_close; /* events after CLOSED (must stay 0) */
+	atomic_int send_status; /* of the 10 MB send: 1 pending */
 	/* MODE_SMALL / MODE_CHUNKS */
-	uint32_t sent, done, eagain, ok, failed;
-	uint64_t off, ok_bytes;
+	atomic_int done;
+	_Atomic uint32_t sent, eagain, ok, failed;
+	_Atomic uint64_t off, ok_bytes;
 };
 
 enum { MODE_BIG, MODE_SMALL, MODE_CHUNKS };
-#define SMALL_REQS 3000u
-#define CHUNKS 10u
+#define CHUNKS (XFER_BYTES >> 20) /* MODE_CHUNKS: 1 MiB sends */
+#define CUT_MIB (CHUNKS > 3 ? 3u : 1u) /* received before the cut */
 
 struct tx {
 	pthread_mutex_t lock;
 	struct econn ec[4];
 	atomic_int n_conns;
-	int send_on_connect; /* send the big buffer on CONNECTED/ACCEPTED */
-	int mode;
+	atomic_int send_on_connect; /* send T.big on CONNECTED/ACCEPTED */
+	atomic_int mode;
 	unsigned char *big;
 	char log[2048];
 	atomic_int log_errors;
@@ -128,7 +132,7 @@ static void on_send_done(struct econn *e, const struct rring_event *ev)
 		e->send_status = ev->status;
 		return;
 	}
-	if (ev->tag != e->done++) /* in order, exactly once */
+	if (ev->tag != (uint64_t)e->done++) /* in order, exactly once */
 		e->bad = 1;
 	if (ev->status) {
 		e->failed++;
@@ -188,8 +192,7 @@ static void on_event(struct rring_io *io, const struct rring_event *ev,
 		if (!e) /* CONNECT failed */
 			break;
 		e->close_status = ev->status;
-		atomic_store_explicit((_Atomic int *)&e->closed, 1,
-				      memory_order_release);
+		atomic_store(&e->closed, 1);
 		break;
 	}
 }
@@ -225,12 +228,12 @@ static void stop_engine(struct rring_engine *e)
 }
 
 /* Wait (bounded) for an int written by the IO thread. */
-static int wait_int(const int *v, int want, unsigned int ms)
+static int wait_int(atomic_int *v, int want, unsigned int ms)
 {
 	uint64_t dl = raw_peer_deadline(ms);
 	struct timespec ts = {0, 1000000};
 
-	while (__atomic_load_n(v, __ATOMIC_ACQUIRE) != want) {
+	while (atomic_load(v) != want) {
 		if (raw_peer_deadline(0) > dl)
 			return -ETIMEDOUT;
 		nanosleep(&ts, NULL);
@@ -238,12 +241,12 @@ static int wait_int(const int *v, int want, unsigned int ms)
 	return 0;
 }
 
-static int wait_u64(const uint64_t *v, uint64_t want, unsigned int ms)
+static int wait_u64(_Atomic uint64_t *v, uint64_t want, unsigned int ms)
 {
 	uint64_t dl = raw_peer_deadline(ms);
 	struct timespec ts = {0, 1000000};
 
-	while (__atomic_load_n(v, __ATOMIC_ACQUIRE) < want) {
+	while (atomic_load(v) < want) {
 		if (raw_peer_deadline(0) > dl)
 			return -ETIMEDOUT;
 		nanosleep(&ts, NULL);
@@ -253,7 +256,7 @@ static int wait_u64(const uint64_t *v, uint64_t want, unsigned int ms)
 
 static int wait_conns(int n, unsigned int ms)
 {
-	return wait_int((const int *)&T.n_conns, n, ms);
+	return wait_int(&T.n_conns, n, ms);
 }
 
 /* ---- Conformance -------------------------------------------------------- */
@@ -493,7 +496,7 @@ Test(xfer_raw, small_copied_sends_backpressure, .timeout = 120)
 	for (i = 0; i < total; i++)
 		bad += got[i] != pat(i);
 	cr_assert_eq(bad, 0);
-	cr_assert_eq(wait_int((const int *)&T.ec[0].done, SMALL_REQS, 20000),
+	cr_assert_eq(wait_int(&T.ec[0].done, (int)SMALL_REQS, 20000),
 		     0);
 	cr_assert_eq(T.ec[0].ok, SMALL_REQS);
 	cr_assert_gt(T.ec[0].eagain, 0, "staging never filled");
@@ -505,7 +508,8 @@ Test(xfer_raw, small_copied_sends_backpressure, .timeout = 120)
 	stop_engine(e);
 }
 
-/* The raw peer takes 3 MiB of ten 1 MiB zero-copy sends and disconnects:
+/* The raw peer takes 3 MiB of ten 1 MiB zero-copy sends (1 of 2 under
+ * sanitizers) and disconnects:
  * every send is reported once, in order; what is reported delivered was
  * received; the rest fails; CLOSED (status 0: the peer closed in order)
  * comes last with nothing after it. */
@@ -514,7 +518,7 @@ Test(xfer_raw, disconnect_mid_transfer, .timeout = 120)
 	struct rring_engine *e = start_engine(64u << 10);
 	struct raw_peer_opts o;
 	struct raw_peer *p = NULL;
-	unsigned char *got = malloc(3u << 20);
+	unsigned char *got = malloc(CUT_MIB << 20);
 	uint64_t received;
 
 	cr_assert_not_null(got);
@@ -525,14 +529,15 @@ Test(xfer_raw, disconnect_mid_transfer, .timeout = 120)
 	cr_assert_eq(
 	    rring_connect(e, "127.0.0.1", raw_peer_port(p), NULL, NULL), 0);
 	cr_assert_eq(raw_peer_accept(p, raw_peer_deadline(10000)), 0);
-	cr_assert_eq(raw_peer_recv(p, got, 3u << 20, raw_peer_deadline(30000)),
-		     (ssize_t)(3u << 20));
+	cr_assert_eq(raw_peer_recv(p, got, CUT_MIB << 20,
+				   raw_peer_deadline(30000)),
+		     (ssize_t)(CUT_MIB << 20));
 	received = raw_peer_stats(p)->bytes_received;
 	cr_assert_eq(raw_peer_disconnect(p), 0);
 	cr_assert_eq(wait_int(&T.ec[0].closed, 1, 20000), 0);
 	cr_assert_eq(T.ec[0].done, CHUNKS, "reported %u", T.ec[0].done);
 	cr_assert_eq(T.ec[0].ok + T.ec[0].failed, CHUNKS);
-	cr_assert_geq(T.ec[0].ok, 2);
+	cr_assert_geq(T.ec[0].ok + 1, CUT_MIB);
 	cr_assert_gt(T.ec[0].failed, 0);
 	cr_assert_leq(T.ec[0].ok_bytes, received);
 	cr_assert_eq(T.ec[0].after_close, 0);
