@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cm_internal.h"
@@ -90,6 +91,22 @@ static int connect_listener(int fd, const struct sockaddr *dst)
 	return ret;
 }
 
+/* connect_listener(), trying again for CM_LISTEN_GRACE_MS while refused. */
+static int connect_listener_grace(int fd, const struct sockaddr *dst)
+{
+	const struct timespec step = { .tv_nsec = 1000000 };
+	int ret = connect_listener(fd, dst);
+	unsigned int ms;
+
+	for (ms = 0; ms < CM_LISTEN_GRACE_MS &&
+		     (ret == -ECONNREFUSED || ret == -ENOENT);
+	     ms++) {
+		nanosleep(&step, NULL);
+		ret = connect_listener(fd, dst);
+	}
+	return ret;
+}
+
 static int set_nonblock(int fd)
 {
 	int fl = fcntl(fd, F_GETFL);
@@ -137,7 +154,7 @@ int rdma_connect(struct rdma_cm_id *id, struct rdma_conn_param *conn_param)
 	pthread_mutex_unlock(&cm_lock);
 
 	/* Nobody else uses the socket until it is watched. */
-	ret = connect_listener(c->fd, &id->route.addr.dst_addr);
+	ret = connect_listener_grace(c->fd, &id->route.addr.dst_addr);
 	if (!ret)
 		ret = set_nonblock(c->fd);
 	pthread_mutex_lock(&cm_lock);

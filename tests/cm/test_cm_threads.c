@@ -5,11 +5,13 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <criterion/criterion.h>
 
@@ -432,6 +434,73 @@ static void parent_end(struct parent *x, int want_status)
 	rdma_destroy_id(x->id);
 	rdma_destroy_id(x->listen);
 	rdma_destroy_event_channel(x->ch);
+}
+
+/*
+ * perftest -R tells its client to connect (out of band) just before its
+ * server calls rdma_listen(): a REQ that arrives a few milliseconds early
+ * must still find the listener, as it does over a real network.
+ */
+struct late_listener {
+	uint16_t port;
+	atomic_bool go;
+	int result; /* 0: CONNECT_REQUEST seen and rejected */
+};
+
+static void *late_listener_run(void *arg)
+{
+	const struct timespec late = { .tv_nsec = 20 * 1000000 };
+	struct late_listener *ll = arg;
+	struct rdma_event_channel *ch = rdma_create_event_channel();
+	struct rdma_cm_event *ev;
+	struct rdma_cm_id *l;
+	struct sockaddr_in sin;
+	int i;
+
+	ll->result = -1;
+	if (!ch || rdma_create_id(ch, &l, NULL, RDMA_PS_TCP))
+		return NULL;
+	cmt_addr(&sin, "127.0.0.1", ll->port);
+	if (rdma_bind_addr(l, (struct sockaddr *)&sin))
+		goto out;
+	for (i = 0; i < CM_TEST_TIMEOUT_MS && !atomic_load(&ll->go); i++)
+		usleep(1000); /* the client is about to call rdma_connect */
+	nanosleep(&late, NULL); /* the scenario: listen after the REQ left */
+	if (rdma_listen(l, 1))
+		goto out;
+	if (!cmt_readable(ch, CM_TEST_TIMEOUT_MS) ||
+	    rdma_get_cm_event(ch, &ev))
+		goto out;
+	if (ev->event == RDMA_CM_EVENT_CONNECT_REQUEST &&
+	    !rdma_reject(ev->id, NULL, 0))
+		ll->result = 0;
+	rdma_ack_cm_event(ev);
+out:
+	rdma_destroy_id(l);
+	rdma_destroy_event_channel(ch);
+	return NULL;
+}
+
+Test(cm_threads, listener_that_listens_just_after_the_connect_is_found,
+     .timeout = 30)
+{
+	struct rdma_event_channel *ch = rdma_create_event_channel();
+	struct rdma_conn_param p = { .retry_count = 7 };
+	struct late_listener ll = { 0 };
+	struct rdma_cm_id *l, *id;
+	pthread_t t;
+
+	ll.port = cmt_listen(ch, &l);
+	cr_assert_eq(rdma_destroy_id(l), 0);
+	id = cmt_client(ch, ll.port);
+	cr_assert_eq(pthread_create(&t, NULL, late_listener_run, &ll), 0);
+	atomic_store(&ll.go, true);
+	cr_assert_eq(rdma_connect(id, &p), 0);
+	cmt_expect_ack(ch, RDMA_CM_EVENT_REJECTED);
+	cr_assert_eq(pthread_join(t, NULL), 0);
+	cr_assert_eq(ll.result, 0, "the listener saw no CONNECT_REQUEST");
+	cr_assert_eq(rdma_destroy_id(id), 0);
+	rdma_destroy_event_channel(ch);
 }
 
 Test(cm_process, peer_in_child_connects_sends_and_disconnects, .timeout = 30)
