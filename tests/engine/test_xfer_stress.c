@@ -64,6 +64,31 @@ static void seed(uint32_t window)
 	cr_assert_lt(r.idle_cpu, 0.05, "idle CPU %.3f", r.idle_cpu);
 }
 
+/* Completion rings of 4 entries: the poller parks completions on its
+ * overflow lists and the stream still arrives intact and in order. */
+Test(xfer_stress, tiny_rings_overflow, .timeout = 120)
+{
+	struct xp_opts o;
+	struct xp_result r;
+	int ret;
+
+	memset(&o, 0, sizeof(o));
+	o.io_threads = 1;
+	o.conns = 8;
+	o.size = 1u << 20;
+	o.rx_size = 1u << 20;
+	o.count = 32;
+	o.verify = 1;
+	o.timeout_ms = 60000;
+	o.poll_idle_us = -1;
+	o.ring_entries = 4;
+	ret = xp_run(&o, &r);
+	cr_assert_eq(ret, 0, "xp_run: %d %s", ret, r.first_error);
+	cr_assert_eq(r.verified, 32);
+	cr_assert_eq(r.send_done, 32);
+	cr_assert_gt(r.overflow, 0, "rings never overflowed");
+}
+
 Test(xfer_stress, seed_64k, .timeout = 180)
 {
 	seed(64u << 10);

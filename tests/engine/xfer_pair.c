@@ -313,6 +313,8 @@ static struct rring_engine *make_engine(const struct xp_opts *o,
 	p.wire = 1;
 	p.rx_size = o->rx_size;
 	p.cq_entries = cqe < 8192 ? 8192 : cqe;
+	if (o->ring_entries)
+		p.ring_entries = o->ring_entries;
 	if (o->poll_idle_us >= 0)
 		p.poll_idle_us = (uint32_t)o->poll_idle_us;
 	p.poller_cpu = RRING_CPU_NONE;
@@ -388,6 +390,19 @@ static void wait_done(const struct xp_opts *o, struct xp_shared *sh,
 			  1e9;
 }
 
+static uint64_t overflow_count(struct rring_engine *e)
+{
+	struct rring_stats *st = calloc(1, sizeof(*st));
+	uint64_t n = 0;
+	unsigned int i;
+
+	if (st && !rring_engine_stats(e, st))
+		for (i = 0; i < st->n_io; i++)
+			n += st->io[i].overflow;
+	free(st);
+	return n;
+}
+
 /* CPU share of the whole process over ms (after a short settle). */
 static double idle_cpu(unsigned int ms)
 {
@@ -446,6 +461,7 @@ int xp_run(const struct xp_opts *o, struct xp_result *r)
 	ret = r->err;
 	if (!ret && o->idle_ms)
 		r->idle_cpu = idle_cpu(o->idle_ms);
+	r->overflow = overflow_count(srv) + overflow_count(cli);
 out:
 	if (cli)
 		rring_engine_destroy(cli);

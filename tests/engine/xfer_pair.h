@@ -33,6 +33,7 @@ struct xp_opts {
 	int poll_idle_us;     /* engines' "poll-idle-us"; < 0: default */
 	int faults; /* connections may die (fault injection): stop when every
 		     * sender is done or closed */
+	uint32_t ring_entries; /* engines' "ring-entries"; 0: default */
 };
 
 struct xp_result {
@@ -43,6 +44,7 @@ struct xp_result {
 	uint64_t send_done, send_failed;
 	double secs; /* first byte received to last message (deadline: all) */
 	double idle_cpu; /* CPU share (1.0 = one core) while idle after */
+	uint64_t overflow; /* completions that waited on overflow (both) */
 	int err;	 /* 0, -ETIMEDOUT, or a setup error */
 	char first_error[200];
 };
