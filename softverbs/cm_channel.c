@@ -165,15 +165,70 @@ void cm_channel_move(struct cm_id *id, struct cm_channel *to)
 	id->id.channel = &to->ch;
 }
 
-void cm_channel_free(struct cm_channel *c)
+static void channel_release(struct cm_channel *c)
+{
+	close(c->ch.fd);
+	close(c->efd);
+	free(c);
+}
+
+static struct cm_channel *dead_channels; /* cm_lock */
+
+/*
+ * cm_lock held: drop the queued events; true when the channel can be freed
+ * now. Otherwise threads are blocked in rdma_get_cm_event() on it (rping
+ * destroys its channel while its cm thread waits, then cancels that thread;
+ * with the kernel's rdma_cm that thread stays blocked in read() too): the
+ * fds stay open under them and the last one to return frees the channel.
+ */
+static bool channel_kill_locked(struct cm_channel *c)
 {
 	struct cm_event *e;
 
 	while ((e = cm_channel_pop(c)))
 		free(e);
-	close(c->ch.fd);
-	close(c->efd);
-	free(c);
+	c->dead = true;
+	if (!c->waiters)
+		return true;
+	c->next_dead = dead_channels;
+	dead_channels = c;
+	return false;
+}
+
+void cm_channel_free(struct cm_channel *c)
+{
+	bool now;
+
+	pthread_mutex_lock(&cm_lock);
+	now = channel_kill_locked(c);
+	pthread_mutex_unlock(&cm_lock);
+	if (now)
+		channel_release(c);
+}
+
+void cm_channel_wait_begin(struct cm_channel *c)
+{
+	c->waiters++;
+}
+
+bool cm_channel_wait_end(struct cm_channel *c)
+{
+	struct cm_channel **pp;
+
+	if (--c->waiters || !c->dead)
+		return false;
+	for (pp = &dead_channels; *pp; pp = &(*pp)->next_dead) {
+		if (*pp == c) {
+			*pp = c->next_dead;
+			break;
+		}
+	}
+	return true;
+}
+
+void cm_channel_release(struct cm_channel *c)
+{
+	channel_release(c);
 }
 
 struct rdma_event_channel *rdma_create_event_channel(void)
@@ -204,6 +259,10 @@ void rdma_destroy_event_channel(struct rdma_event_channel *channel)
 		sv_log(SV_LOG_WARN,
 		       "cm: channel %p destroyed with events queued",
 		       (void *)c);
+	if (c->waiters)
+		sv_log(SV_LOG_DEBUG,
+		       "cm: channel %p destroyed while %u thread(s) wait on it",
+		       (void *)c, c->waiters);
 	pthread_mutex_unlock(&cm_lock);
 	cm_channel_free(c);
 }

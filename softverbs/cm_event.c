@@ -85,17 +85,17 @@ static void finish_event(struct cm_event *e)
 	}
 }
 
-/* Wait until the channel has an event; -1/EAGAIN if its fd is O_NONBLOCK. */
-static int wait_channel(struct rdma_event_channel *channel)
+/* Wait until the channel's @fd has an event; -1/EAGAIN if it is O_NONBLOCK. */
+static int wait_channel(int fd)
 {
 	struct epoll_event e;
-	int fl = fcntl(channel->fd, F_GETFL);
+	int fl = fcntl(fd, F_GETFL);
 
 	if (fl < 0)
 		return -1;
 	if (fl & O_NONBLOCK)
 		return cm_err(EAGAIN);
-	if (epoll_wait(channel->fd, &e, 1, -1) < 0)
+	if (epoll_wait(fd, &e, 1, -1) < 0)
 		return -1;
 	return 0;
 }
@@ -105,7 +105,8 @@ int rdma_get_cm_event(struct rdma_event_channel *channel,
 {
 	struct cm_channel *c = cm_channel_of(channel);
 	struct cm_event *e = NULL;
-	int ret;
+	bool dead, release;
+	int ret, fd;
 
 	if (!channel || !event)
 		return cm_err(EINVAL);
@@ -120,11 +121,27 @@ int rdma_get_cm_event(struct rdma_event_channel *channel,
 				e->target->user_owned = true;
 				e->target->listen = NULL;
 			}
-		}
-		pthread_mutex_unlock(&cm_lock);
-		if (e)
+			pthread_mutex_unlock(&cm_lock);
 			break;
-		if (wait_channel(channel))
+		}
+		/*
+		 * The fd is read under cm_lock; the channel and its fds stay
+		 * while we wait, even if another thread destroys it meanwhile
+		 * (rping does, then cancels this thread).
+		 */
+		fd = c->ch.fd;
+		cm_channel_wait_begin(c);
+		pthread_mutex_unlock(&cm_lock);
+		ret = wait_channel(fd); /* cancelled here: c stays allocated */
+		pthread_mutex_lock(&cm_lock);
+		dead = c->dead;
+		release = cm_channel_wait_end(c);
+		pthread_mutex_unlock(&cm_lock);
+		if (release)
+			cm_channel_release(c);
+		if (dead)
+			return cm_err(EBADF); /* destroyed meanwhile */
+		if (ret)
 			return -1;
 	}
 	/* A new child needs its device: verbs calls, no cm_lock. */

@@ -137,6 +137,15 @@ struct cm_channel {
 	struct sv_owner owner;
 	struct cm_event *head; /* FIFO of queued, not yet retrieved events */
 	struct cm_event **tailp;
+	/*
+	 * Under cm_lock: threads blocked in rdma_get_cm_event() on ch.fd, and
+	 * whether rdma_destroy_event_channel() ran meanwhile: then the channel
+	 * waits on a list of dead channels until its last waiter returns and
+	 * frees it (a waiter that is cancelled never returns: it stays there).
+	 */
+	unsigned int waiters;
+	bool dead;
+	struct cm_channel *next_dead;
 };
 
 struct cm_id {
@@ -186,6 +195,11 @@ extern pthread_cond_t cm_cond; /* broadcast on every ack and state change */
 /* cm_channel.c */
 struct cm_channel *cm_channel_new(void);
 void cm_channel_free(struct cm_channel *c);
+/* cm_lock held: a thread starts / stops waiting on @c's fd; true: release it. */
+void cm_channel_wait_begin(struct cm_channel *c);
+bool cm_channel_wait_end(struct cm_channel *c);
+/* Close the fds and free a channel nobody uses any more (no cm_lock). */
+void cm_channel_release(struct cm_channel *c);
 struct cm_channel *cm_channel_of(struct rdma_event_channel *ch);
 /* Queue an event (cm_lock held). @pdata_len bytes of @pdata, padded to @pad. */
 int cm_queue_event(struct cm_id *owner, struct cm_id *target,

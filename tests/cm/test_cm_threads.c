@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/epoll.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -501,6 +503,76 @@ Test(cm_threads, listener_that_listens_just_after_the_connect_is_found,
 	cr_assert_eq(ll.result, 0, "the listener saw no CONNECT_REQUEST");
 	cr_assert_eq(rdma_destroy_id(id), 0);
 	rdma_destroy_event_channel(ch);
+}
+
+/*
+ * rping destroys its event channel while its cm thread is blocked in
+ * rdma_get_cm_event() on it, then cancels that thread. The waiter must not
+ * race with the destruction (TSan) nor leak the channel (ASan).
+ */
+struct chan_waiter {
+	struct rdma_event_channel *ch;
+	atomic_int tid;
+};
+
+static void *chan_waiter_run(void *arg)
+{
+	struct chan_waiter *w = arg;
+	struct rdma_cm_event *ev;
+
+	atomic_store(&w->tid, (int)syscall(SYS_gettid));
+	if (!rdma_get_cm_event(w->ch, &ev))
+		rdma_ack_cm_event(ev);
+	return NULL;
+}
+
+/* True once thread @tid sleeps in epoll_wait (bounded wait). */
+static bool blocked_in_epoll(int tid)
+{
+	char path[64], buf[64];
+	long nr;
+	int i, fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
+	for (i = 0; i < CM_TEST_TIMEOUT_MS; i++) {
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			return false;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n > 0) {
+			buf[n] = 0;
+			nr = strtol(buf, NULL, 10);
+#ifdef SYS_epoll_wait
+			if (nr == SYS_epoll_wait)
+				return true;
+#endif
+			if (nr == SYS_epoll_pwait)
+				return true;
+		}
+		usleep(1000);
+	}
+	return false;
+}
+
+Test(cm_threads, channel_destroyed_while_a_thread_waits_on_it, .timeout = 30)
+{
+	struct chan_waiter w = { 0 };
+	void *res = NULL;
+	pthread_t t;
+
+	w.ch = rdma_create_event_channel();
+	cr_assert_not_null(w.ch);
+	cr_assert_eq(pthread_create(&t, NULL, chan_waiter_run, &w), 0);
+	while (!atomic_load(&w.tid))
+		sched_yield();
+	cr_assert(blocked_in_epoll(atomic_load(&w.tid)),
+		  "the waiter never blocked in epoll_wait");
+	rdma_destroy_event_channel(w.ch);
+	cr_assert_eq(pthread_cancel(t), 0);
+	cr_assert_eq(pthread_join(t, &res), 0);
+	cr_assert_eq(res, PTHREAD_CANCELED);
 }
 
 Test(cm_process, peer_in_child_connects_sends_and_disconnects, .timeout = 30)
