@@ -482,8 +482,8 @@ static int make_engine(void)
 	if (!ret)
 		ret = rring_params_set(&p, "wire", "1", err, sizeof(err));
 	if (!ret)
-		ret = rring_params_set(&p, "poller-cpu", "-2", err,
-				       sizeof(err));
+		ret =
+		    rring_params_set(&p, "poller-cpu", "-2", err, sizeof(err));
 	/* one shared CQ holds every connection's 2048 work requests */
 	snprintf(v, sizeof(v), "%llu", cq_entries_for(R.o.clients));
 	if (!ret)
@@ -528,16 +528,18 @@ static int start_clients(void)
 		cl->fifo = calloc(R.o.pipeline + 1, sizeof(*cl->fifo));
 		if (R.o.verify && R.test == LG_GET)
 			cl->expect = malloc(R.o.data_size);
-		if (!cl->fifo || (R.o.verify && R.test == LG_GET &&
-				  !cl->expect))
+		if (!cl->fifo ||
+		    (R.o.verify && R.test == LG_GET && !cl->expect))
 			return -ENOMEM;
 		atomic_fetch_add(&R.live, 1);
-		ret = rring_connect(R.e, R.o.host, (uint16_t)R.o.port, cl,
-				    NULL);
+		ret =
+		    rring_connect(R.e, R.o.host, (uint16_t)R.o.port, cl, NULL);
 		if (ret) {
 			atomic_fetch_sub(&R.live, 1);
-			fprintf(stderr, "rring-bench: cannot connect to %s:%u: "
-				"%s\n", R.o.host, R.o.port, strerror(-ret));
+			fprintf(stderr,
+				"rring-bench: cannot connect to %s:%u: "
+				"%s\n",
+				R.o.host, R.o.port, strerror(-ret));
 			return ret;
 		}
 	}
@@ -555,14 +557,15 @@ static int wait_test(const char *name, uint64_t t0)
 		usleep(2000);
 		now = now_ns();
 		if (deadline && now > deadline) {
-			fprintf(stderr, "rring-bench: %s: timed out after %u "
-				"s\n", name, R.o.timeout_s);
+			fprintf(stderr,
+				"rring-bench: %s: timed out after %u "
+				"s\n",
+				name, R.o.timeout_s);
 			return -ETIMEDOUT;
 		}
 		if (!R.o.quiet && now - last >= 1000000000ull) {
 			/* pairs with the release add in on_reply */
-			d = atomic_load_explicit(&R.done,
-						 memory_order_acquire);
+			d = atomic_load_explicit(&R.done, memory_order_acquire);
 			fprintf(stderr, "%s: %" PRIu64 "/%llu, %.0f rps\r",
 				name, d, R.o.requests,
 				(double)d / ((double)(now - t0) / 1e9));
@@ -648,8 +651,7 @@ static void print_result(const struct result *r)
 	       r->max);
 	printf("  throughput: %.2f requests per second", r->rps);
 	if (r->name[0] != 'P')
-		printf(" (%.1f MB/s)",
-		       r->rps * (double)R.o.data_size / 1e6);
+		printf(" (%.1f MB/s)", r->rps * (double)R.o.data_size / 1e6);
 	printf("\n\n");
 }
 
@@ -657,14 +659,13 @@ static void print_table(const struct result *res, unsigned int n)
 {
 	unsigned int i;
 
-	printf("%-6s %12s %14s %8s %10s %10s %10s\n", "test", "requests",
-	       "rps", "errors", "verified", "p50_us", "p99_us");
+	printf("%-6s %12s %14s %8s %10s %10s %10s\n", "test", "requests", "rps",
+	       "errors", "verified", "p50_us", "p99_us");
 	for (i = 0; i < n; i++)
 		printf("%-6s %12" PRIu64 " %14.1f %8" PRIu64 " %10" PRIu64
 		       " %10u %10u\n",
-		       res[i].name, res[i].requests, res[i].rps,
-		       res[i].errors, res[i].verified, res[i].p50,
-		       res[i].p99);
+		       res[i].name, res[i].requests, res[i].rps, res[i].errors,
+		       res[i].verified, res[i].p50, res[i].p99);
 }
 
 static int write_json(const char *path, const struct result *res,
@@ -686,10 +687,9 @@ static int write_json(const char *path, const struct result *res,
 			",\"verified\":%" PRIu64 ",\"p50_us\":%u,"
 			"\"p99_us\":%u,\"data_size\":%zu,\"clients\":%u,"
 			"\"threads\":%u,\"pipeline\":%u}",
-			i ? "," : "", res[i].name, res[i].requests,
-			res[i].rps, res[i].errors, res[i].verified,
-			res[i].p50, res[i].p99, R.o.data_size, R.o.clients,
-			R.o.threads, R.o.pipeline);
+			i ? "," : "", res[i].name, res[i].requests, res[i].rps,
+			res[i].errors, res[i].verified, res[i].p50, res[i].p99,
+			R.o.data_size, R.o.clients, R.o.threads, R.o.pipeline);
 	fprintf(f, "]}\n");
 	return fclose(f) ? -EIO : 0;
 }

@@ -296,8 +296,7 @@ static void on_recv(struct rc_conn *rc, const char *data, size_t len)
 {
 	size_t n;
 
-	atomic_fetch_add_explicit(&rc->io->bytes_in, len,
-				  memory_order_relaxed);
+	atomic_fetch_add_explicit(&rc->io->bytes_in, len, memory_order_relaxed);
 	while (len && !rc->no_input) {
 		if (make_room(rc)) {
 			rc->no_input = rc->closing = true;
@@ -458,7 +457,8 @@ static void *io_main(void *arg)
 		 * the IO thread and arms rring_io_fd */
 		if (process_io(io) == -ESHUTDOWN)
 			break;
-		timeout = atomic_load(&rd.stopping) ? 1 : 1000; /* keepalive tick */
+		timeout =
+		    atomic_load(&rd.stopping) ? 1 : 1000; /* keepalive tick */
 		n = epoll_wait(io->epfd, evs, 8, timeout);
 		if (n < 0 && errno != EINTR)
 			break;
@@ -579,8 +579,7 @@ static int fill_params(const struct rdm_knobs *k, struct rring_params *p,
 }
 
 /* Listen on every address of the bind list ("-addr": optional). */
-static int listen_all(const char *bind, uint16_t port, char *err,
-		      size_t errlen)
+static int listen_all(const char *bind, uint16_t port, char *err, size_t errlen)
 {
 	char list[RDM_BIND_MAX], *save, *tok;
 	const char *addr;
@@ -748,8 +747,8 @@ static void rdma_stats(void *priv, struct rdm_stats *s)
 		s->io[i].completions = es.io[i].completions;
 		s->io[i].bytes_in = atomic_load(&rd.ios[i].bytes_in);
 		s->io[i].bytes_out = atomic_load(&rd.ios[i].bytes_out);
-		s->io[i].wakeups = es.io[i].wakeups +
-				   atomic_load(&rd.ios[i].wakeups);
+		s->io[i].wakeups =
+		    es.io[i].wakeups + atomic_load(&rd.ios[i].wakeups);
 	}
 }
 
