@@ -105,7 +105,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 	a->o.progress = 1;
 	a->o.poll_idle_us = -1;
 	for (i = 1; i < argc; i++) {
-		const char *k = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+		const char *k = argv[i],
+			   *val = i + 1 < argc ? argv[i + 1] : NULL;
 
 		if (!strcmp(k, "--verify")) {
 			a->o.verify = 1;
@@ -189,8 +190,9 @@ int main(int argc, char **argv)
 		usage(argv[0]);
 		return 2;
 	}
-	fprintf(stderr, "transfer: %u IO threads, %u connections, %u-byte "
-			"messages, rx-size %u, %" PRIu64 " messages%s\n",
+	fprintf(stderr,
+		"transfer: %u IO threads, %u connections, %u-byte "
+		"messages, rx-size %u, %" PRIu64 " messages%s\n",
 		a.o.io_threads, a.o.conns, a.o.size, a.o.rx_size, a.o.count,
 		a.o.verify ? ", verified" : "");
 	mbw = memcpy_bw(a.o.size);

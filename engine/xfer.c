@@ -48,7 +48,8 @@ enum xkind { XK_RECV = 1, XK_CTRL = 2, XK_WRITE = 3 };
 #ifndef XFER_WRITES_PER_WINDOW
 #define XFER_WRITES_PER_WINDOW 4u
 #endif
-#define XFER_MIN_WRITE (64u << 10) /* smaller writes cost more than they save */
+/* Smaller writes cost more (completions, wake-ups) than they save. */
+#define XFER_MIN_WRITE (64u << 10)
 
 /* A registration in flight; outlives the connection if it closes first. */
 struct xreg {
@@ -161,13 +162,13 @@ static int init_machines(struct rring_engine *e, struct xfer *x)
 	sp.max_write = e->p.rx_size / XFER_WRITES_PER_WINDOW;
 	if (sp.max_write < XFER_MIN_WRITE)
 		sp.max_write = XFER_MIN_WRITE < e->p.rx_size ? XFER_MIN_WRITE
-							      : e->p.rx_size;
+							     : e->p.rx_size;
 	ret = rring_wire_send_init(&x->s, &sp);
 	if (ret)
 		return ret;
 	rring_wire_recv_params_init(&rp);
-	rp.role = x->c->outbound ? RRING_WIRE_ROLE_CLIENT
-				 : RRING_WIRE_ROLE_SERVER;
+	rp.role =
+	    x->c->outbound ? RRING_WIRE_ROLE_CLIENT : RRING_WIRE_ROLE_SERVER;
 	rp.buf_addr = (uintptr_t)x->rx;
 	rp.buf_len = e->p.rx_size;
 	rp.rkey = x->rx_mr->rkey;
@@ -511,8 +512,8 @@ static int stage_alloc(struct xfer *x, uint32_t len, uint64_t *off)
 	return 0;
 }
 
-static int fill_copied(struct xfer *x, struct xreq *rq,
-		       const struct iovec *iov, int iovcnt)
+static int fill_copied(struct xfer *x, struct xreq *rq, const struct iovec *iov,
+		       int iovcnt)
 {
 	uint64_t off;
 	size_t done = 0;
@@ -575,8 +576,8 @@ static struct xfer *owned_xfer(struct rring_conn *c, const char *fn, int *err)
 	return c->layer_priv;
 }
 
-int rring_conn_sendv(struct rring_conn *c, const struct iovec *iov,
-		     int iovcnt, uint64_t tag)
+int rring_conn_sendv(struct rring_conn *c, const struct iovec *iov, int iovcnt,
+		     uint64_t tag)
 {
 	struct xreq *rq;
 	struct xfer *x;
@@ -699,8 +700,7 @@ static void on_recv_data(struct rring_io *io, struct xfer *x,
 	rr_io_event(io, &ev);
 }
 
-static void on_recv_ctrl(struct xfer *x, uint32_t slot,
-			 const struct rr_cqe *q)
+static void on_recv_ctrl(struct xfer *x, uint32_t slot, const struct rr_cqe *q)
 {
 	struct rring_wire_msg m;
 	int ret;

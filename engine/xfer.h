@@ -18,10 +18,10 @@
 
 extern const struct rr_layer_ops rr_xfer_layer;
 
-#define RR_XFER_CTRL_SLOTS 64u	     /* control send slots (signaled) */
+#define RR_XFER_CTRL_SLOTS 64u		/* control send slots (signaled) */
 #define RR_XFER_STAGE_SIZE (256u << 10) /* staging buffer per connection */
-#define RR_XFER_MR_CACHE 16u	     /* registrations cached per connection */
-#define RR_XFER_TICK_MS 1000u	     /* keepalive timer granularity */
+#define RR_XFER_MR_CACHE 16u  /* registrations cached per connection */
+#define RR_XFER_TICK_MS 1000u /* keepalive timer granularity */
 
 /* Owner: the "send" of the message API routed to the wire (one iovec). */
 int rr_xfer_send(struct rring_conn *c, const void *data, uint32_t len,

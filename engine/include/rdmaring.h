@@ -238,8 +238,8 @@ int rring_conn_send(struct rring_conn *c, const void *data, uint32_t len,
  * connection) and must stay unchanged until SEND_DONE. -EAGAIN: queue or
  * staging full, retry after this connection's next SEND_DONE; -ENOTCONN;
  * -EINVAL; -EMSGSIZE over 4 GiB. Owner IO thread. */
-int rring_conn_sendv(struct rring_conn *c, const struct iovec *iov,
-		     int iovcnt, uint64_t tag);
+int rring_conn_sendv(struct rring_conn *c, const struct iovec *iov, int iovcnt,
+		     uint64_t tag);
 
 /* The application is done with the next n received bytes (in order).
  * -EINVAL if n exceeds what RECV handed out. Owner IO thread. */

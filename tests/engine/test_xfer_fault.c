@@ -38,10 +38,10 @@ Test(xfer_fault, qp_errors_mid_transfer, .timeout = 120)
 	o.poll_idle_us = -1;
 	o.faults = 1;
 	ret = xp_run(&o, &r);
-	fprintf(stderr, "fault: %llu messages received, %llu sends ok, "
-			"%llu failed\n",
-		(unsigned long long)r.messages,
-		(unsigned long long)r.send_done,
+	fprintf(stderr,
+		"fault: %llu messages received, %llu sends ok, "
+		"%llu failed\n",
+		(unsigned long long)r.messages, (unsigned long long)r.send_done,
 		(unsigned long long)r.send_failed);
 	cr_assert_eq(ret, 0, "xp_run: %d %s", ret, r.first_error);
 	cr_assert_eq(r.corrupt, 0);

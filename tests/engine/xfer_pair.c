@@ -37,11 +37,11 @@ struct xp_sender {
 
 struct xp_receiver {
 	struct xp_shared *sh;
-	uint64_t m;	 /* message being received */
-	uint32_t off;	 /* bytes of it seen */
-	int64_t sender;	 /* -1 until the first header */
-	uint64_t hdr;	 /* header bytes so far */
-	int bad;	 /* this message has a wrong byte */
+	uint64_t m;	/* message being received */
+	uint32_t off;	/* bytes of it seen */
+	int64_t sender; /* -1 until the first header */
+	uint64_t hdr;	/* header bytes so far */
+	int bad;	/* this message has a wrong byte */
 	unsigned int rnd;
 };
 
@@ -223,8 +223,7 @@ static void end_message(struct xp_receiver *r)
 }
 
 /* Walk [p, p + n) of the stream: headers, payload, message ends. */
-static void on_stream(struct xp_receiver *r, const unsigned char *p,
-		      uint32_t n)
+static void on_stream(struct xp_receiver *r, const unsigned char *p, uint32_t n)
 {
 	uint32_t size = r->sh->o->size, take;
 
@@ -347,8 +346,9 @@ static int alloc_senders(const struct xp_opts *o, struct xp_shared *sh,
 				memcpy(snd[i].buf[b] + 8 * k, &w, 8);
 			}
 			for (k = o->size / 8 * 8; k < o->size; k++)
-				snd[i].buf[b][k] = (unsigned char)(
-				    pattern(i, b, k / 8) >> (8 * (k % 8)));
+				snd[i].buf[b][k] =
+				    (unsigned char)(pattern(i, b, k / 8) >>
+						    (8 * (k % 8)));
 		}
 	}
 	return 0;
@@ -366,8 +366,7 @@ static void wait_done(const struct xp_opts *o, struct xp_shared *sh,
 		if (atomic_load(&sh->messages) >= o->count &&
 		    atomic_load(&sh->send_done) >= o->count)
 			break;
-		if (o->faults &&
-		    atomic_load(&sh->finished) >= (int)o->conns)
+		if (o->faults && atomic_load(&sh->finished) >= (int)o->conns)
 			break;
 		if (now > deadline) {
 			r->err = -ETIMEDOUT;
@@ -471,10 +470,10 @@ out:
 	 * receiver has checked every message its sender was told about. */
 	for (i = 0; sh && sh->recv_msgs && i < o->conns; i++)
 		if (snd[i].done > atomic_load(&sh->recv_msgs[i]))
-			xp_fail(sh, "sender %u: %llu delivered, %llu received",
-				i, (unsigned long long)snd[i].done,
-				(unsigned long long)atomic_load(
-				    &sh->recv_msgs[i]));
+			xp_fail(
+			    sh, "sender %u: %llu delivered, %llu received", i,
+			    (unsigned long long)snd[i].done,
+			    (unsigned long long)atomic_load(&sh->recv_msgs[i]));
 	if (sh) {
 		r->messages = atomic_load(&sh->messages);
 		r->verified = atomic_load(&sh->verified);
@@ -484,8 +483,7 @@ out:
 		r->send_failed = atomic_load(&sh->send_failed);
 		if (atomic_load(&sh->errors) && !ret)
 			ret = -EPROTO;
-		memcpy(r->first_error, sh->first_error,
-		       sizeof(r->first_error));
+		memcpy(r->first_error, sh->first_error, sizeof(r->first_error));
 	}
 	for (i = 0; snd && i < o->conns; i++)
 		for (b = 0; b < XP_BUFS; b++)

@@ -28,7 +28,7 @@ struct xp_opts {
 	int verify;	  /* check every byte */
 	unsigned int slow_pct;
 	unsigned int timeout_ms;
-	int progress; /* report on stderr every second */
+	int progress;	      /* report on stderr every second */
 	unsigned int idle_ms; /* after the run, measure idle CPU this long */
 	int poll_idle_us;     /* engines' "poll-idle-us"; < 0: default */
 	int faults; /* connections may die (fault injection): stop when every
@@ -43,9 +43,9 @@ struct xp_result {
 	uint64_t bytes;	   /* payload bytes received */
 	uint64_t send_done, send_failed;
 	double secs; /* first byte received to last message (deadline: all) */
-	double idle_cpu; /* CPU share (1.0 = one core) while idle after */
+	double idle_cpu;   /* CPU share (1.0 = one core) while idle after */
 	uint64_t overflow; /* completions that waited on overflow (both) */
-	int err;	 /* 0, -ETIMEDOUT, or a setup error */
+	int err;	   /* 0, -ETIMEDOUT, or a setup error */
 	char first_error[200];
 };
 

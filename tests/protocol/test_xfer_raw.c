@@ -56,7 +56,7 @@ struct econn {
 };
 
 enum { MODE_BIG, MODE_SMALL, MODE_CHUNKS };
-#define CHUNKS (XFER_BYTES >> 20) /* MODE_CHUNKS: 1 MiB sends */
+#define CHUNKS (XFER_BYTES >> 20)      /* MODE_CHUNKS: 1 MiB sends */
 #define CUT_MIB (CHUNKS > 3 ? 3u : 1u) /* received before the cut */
 
 struct tx {
@@ -272,8 +272,7 @@ static void exchange(struct raw_peer *p)
 	cr_assert_eq(raw_peer_send(p, T.big, XFER_BYTES, dl), 0);
 	cr_assert_eq(raw_peer_flush(p, dl), 0);
 	cr_assert_eq(wait_u64(&T.ec[0].rx, XFER_BYTES, 60000), 0,
-		     "engine received %llu",
-		     (unsigned long long)T.ec[0].rx);
+		     "engine received %llu", (unsigned long long)T.ec[0].rx);
 	n = raw_peer_recv(p, got, XFER_BYTES, dl);
 	cr_assert_eq(n, (ssize_t)XFER_BYTES, "raw peer received %zd", n);
 	for (i = 0; i < XFER_BYTES; i++)
@@ -321,9 +320,8 @@ static void engine_client(uint32_t win)
 	raw_peer_opts_init(&o);
 	o.rx_size = win;
 	cr_assert_eq(raw_peer_listen(&p, "127.0.0.1", 0, &o), 0);
-	cr_assert_eq(rring_connect(e, "127.0.0.1", raw_peer_port(p), NULL,
-				   NULL),
-		     0);
+	cr_assert_eq(
+	    rring_connect(e, "127.0.0.1", raw_peer_port(p), NULL, NULL), 0);
 	cr_assert_eq(raw_peer_accept(p, raw_peer_deadline(10000)), 0);
 	cr_assert_eq(wait_conns(1, 10000), 0);
 	exchange(p);
@@ -429,11 +427,15 @@ static void violation(enum raw_peer_misbehave mb, int server, const char *why)
 	}
 
 VIOLATION_TESTS(bad_byte_len, RAW_PEER_BAD_BYTE_LEN, "byte_len is not 32")
-VIOLATION_TESTS(unknown_opcode, RAW_PEER_UNKNOWN_OPCODE, "unknown control opcode")
-VIOLATION_TESTS(adv_bad_length, RAW_PEER_ADV_BAD_LENGTH, "length outside 64 KiB..16 MiB")
+VIOLATION_TESTS(unknown_opcode, RAW_PEER_UNKNOWN_OPCODE,
+		"unknown control opcode")
+VIOLATION_TESTS(adv_bad_length, RAW_PEER_ADV_BAD_LENGTH,
+		"length outside 64 KiB..16 MiB")
 VIOLATION_TESTS(adv_zero_rkey, RAW_PEER_ADV_ZERO_RKEY, "zero rkey")
-VIOLATION_TESTS(write_overrun, RAW_PEER_WRITE_OVERRUN, "overruns the advertised buffer")
-VIOLATION_TESTS(imm_too_large, RAW_PEER_IMM_TOO_LARGE, "count larger than the buffer")
+VIOLATION_TESTS(write_overrun, RAW_PEER_WRITE_OVERRUN,
+		"overruns the advertised buffer")
+VIOLATION_TESTS(imm_too_large, RAW_PEER_IMM_TOO_LARGE,
+		"count larger than the buffer")
 VIOLATION_TESTS(write_before_adv, RAW_PEER_WRITE_BEFORE_ADV, "write-with-imm")
 
 /* ---- Keepalive, copied small sends, backpressure, disconnects ----------- */
@@ -458,9 +460,8 @@ Test(xfer_raw, server_keepalive, .timeout = 60)
 	cr_assert_eq(raw_peer_connect(&p, "127.0.0.1", (uint16_t)port, &o,
 				      raw_peer_deadline(10000)),
 		     0);
-	cr_assert_eq(raw_peer_wait(p, got_keepalive, NULL,
-				   raw_peer_deadline(6000)),
-		     0);
+	cr_assert_eq(
+	    raw_peer_wait(p, got_keepalive, NULL, raw_peer_deadline(6000)), 0);
 	cr_assert_null(raw_peer_violation(p));
 	raw_peer_close(p);
 	cr_assert_eq(wait_int(&T.ec[0].closed, 1, 10000), 0);
@@ -496,8 +497,7 @@ Test(xfer_raw, small_copied_sends_backpressure, .timeout = 120)
 	for (i = 0; i < total; i++)
 		bad += got[i] != pat(i);
 	cr_assert_eq(bad, 0);
-	cr_assert_eq(wait_int(&T.ec[0].done, (int)SMALL_REQS, 20000),
-		     0);
+	cr_assert_eq(wait_int(&T.ec[0].done, (int)SMALL_REQS, 20000), 0);
 	cr_assert_eq(T.ec[0].ok, SMALL_REQS);
 	cr_assert_gt(T.ec[0].eagain, 0, "staging never filled");
 	cr_assert_eq(T.ec[0].bad, 0);
@@ -529,9 +529,9 @@ Test(xfer_raw, disconnect_mid_transfer, .timeout = 120)
 	cr_assert_eq(
 	    rring_connect(e, "127.0.0.1", raw_peer_port(p), NULL, NULL), 0);
 	cr_assert_eq(raw_peer_accept(p, raw_peer_deadline(10000)), 0);
-	cr_assert_eq(raw_peer_recv(p, got, CUT_MIB << 20,
-				   raw_peer_deadline(30000)),
-		     (ssize_t)(CUT_MIB << 20));
+	cr_assert_eq(
+	    raw_peer_recv(p, got, CUT_MIB << 20, raw_peer_deadline(30000)),
+	    (ssize_t)(CUT_MIB << 20));
 	received = raw_peer_stats(p)->bytes_received;
 	cr_assert_eq(raw_peer_disconnect(p), 0);
 	cr_assert_eq(wait_int(&T.ec[0].closed, 1, 20000), 0);
