@@ -594,8 +594,20 @@ static void payload_start(struct sv_conn *c, const struct iovec *iov,
 	c->rleft = len;
 	c->riovcnt = 0;
 	if (iov) {
+		size_t left = len;
+		uint32_t i;
+
+		/*
+		 * Clip to the payload: a receive larger than the message must
+		 * not read the next message's header out of the stream.
+		 */
 		memcpy(c->riov, iov, cnt * sizeof(*iov));
-		c->riovcnt = cnt;
+		for (i = 0; i < cnt && left; i++) {
+			if (c->riov[i].iov_len > left)
+				c->riov[i].iov_len = left;
+			left -= c->riov[i].iov_len;
+		}
+		c->riovcnt = i;
 	}
 }
 

@@ -410,3 +410,39 @@ Test(sv_xproc_delayed, acked_send_succeeds_although_the_peer_destroyed_its_qp)
 		     ibv_wc_status_str(wc.status));
 	cr_assert_eq(svt_state(a.qp), IBV_QPS_ERR);
 }
+
+/*
+ * Two messages back to back in the stream, each smaller than its receive:
+ * reading the first payload must stop at its end, not swallow the second
+ * header (the engine saw only the first of two chained sends arrive).
+ */
+Test(sv_xproc, chained_sends_all_arrive)
+{
+	struct ibv_sge sge[2] = {
+		{ .addr = (uintptr_t)a.buf, .length = 32, .lkey = a.mr->lkey },
+		{ .addr = (uintptr_t)a.buf + 64, .length = 32, .lkey = a.mr->lkey },
+	};
+	struct ibv_send_wr wr[2], *bad;
+	struct reply r;
+	int i;
+
+	cr_assert_eq(ask('R', 0, 64, 1).status, 0);
+	cr_assert_eq(ask('R', 64, 64, 2).status, 0);
+	memset(wr, 0, sizeof(wr));
+	for (i = 0; i < 2; i++) {
+		wr[i].wr_id = 10 + i;
+		wr[i].sg_list = &sge[i];
+		wr[i].num_sge = 1;
+		wr[i].opcode = IBV_WR_SEND;
+		wr[i].send_flags = IBV_SEND_SIGNALED;
+		wr[i].next = i ? NULL : &wr[1];
+	}
+	cr_assert_eq(ibv_post_send(a.qp, wr, &bad), 0);
+	expect_send(IBV_WC_SUCCESS, IBV_WC_SEND);
+	expect_send(IBV_WC_SUCCESS, IBV_WC_SEND);
+	r = ask('P', 0, 32, 0);
+	cr_assert_eq(r.status, IBV_WC_SUCCESS);
+	r = ask('P', 64, 32, 0);
+	cr_assert_eq(r.status, IBV_WC_SUCCESS);
+	cr_assert_eq(r.wr_id, 2);
+}
