@@ -46,6 +46,7 @@
  * only re-advertises a buffer that is completely written and consumed).
  */
 /* clang-format on */
+#include <assert.h>
 #include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -284,7 +285,12 @@ static void gather(struct rring_wire_send *s, struct rring_wire_write *w,
 	       s->seg_head != s->seg_tail) {
 		struct rring_wire_iov *seg = &s->segs[s->seg_head & mask];
 		struct rring_wire_iov *sge = &w->sge[w->num_sge++];
-		uint32_t n = seg->len - s->seg_off;
+		uint32_t n;
+
+		/* Debug check: the SGE stays inside the queued iovec (seg_off
+		 * is reset to 0 whenever a segment is finished). */
+		assert(s->seg_off < seg->len);
+		n = seg->len - s->seg_off;
 
 		if (n > space)
 			n = space;

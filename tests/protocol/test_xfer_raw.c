@@ -58,6 +58,7 @@ struct econn {
 enum { MODE_BIG, MODE_SMALL, MODE_CHUNKS };
 #define CHUNKS (XFER_BYTES >> 20)      /* MODE_CHUNKS: 1 MiB sends */
 #define CUT_MIB (CHUNKS > 3 ? 3u : 1u) /* received before the cut */
+_Static_assert((CHUNKS << 20) <= XFER_BYTES, "MODE_CHUNKS sends stay in T.big");
 
 struct tx {
 	pthread_mutex_t lock;
@@ -95,19 +96,23 @@ static void pump_sends(struct econn *e)
 	int ret;
 
 	for (;;) {
+		if (e->sent == (T.mode == MODE_SMALL ? SMALL_REQS : CHUNKS))
+			return;
+		len = T.mode == MODE_SMALL ? 1 + (e->sent * 7919u) % 6000u
+					   : 1u << 20;
+		/* Every iovec lies inside T.big (a scaled-down XFER_BYTES once
+		 * made this test send past its own buffer). */
+		if (e->off + len > XFER_BYTES) {
+			e->bad = 1;
+			return;
+		}
 		if (T.mode == MODE_SMALL) {
-			if (e->sent == SMALL_REQS)
-				return;
-			len = 1 + (e->sent * 7919u) % 6000u;
 			a = len / 3, b = len / 2;
 			iov[0] = (struct iovec){T.big + e->off, a};
 			iov[1] = (struct iovec){T.big + e->off + a, b - a};
 			iov[2] = (struct iovec){T.big + e->off + b, len - b};
 			ret = rring_conn_sendv(e->conn, iov, 3, e->sent);
 		} else {
-			if (e->sent == CHUNKS)
-				return;
-			len = 1u << 20;
 			iov[0] = (struct iovec){T.big + e->off, len};
 			ret = rring_conn_sendv(e->conn, iov, 1, e->sent);
 		}
