@@ -1,11 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
 /* rdmaring tests: echo over softverbs, in one process and across a fork. */
 #define _GNU_SOURCE
-#ifdef RRING_TEST_NO_CRITERION
-#include "no_criterion.h" /* TSan builds: see that header */
-#else
 #include <criterion/criterion.h>
-#endif
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>

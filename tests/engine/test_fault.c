@@ -1,11 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
 /* rdmaring tests: QPs forced to error by softverbs fault injection. */
 #define _GNU_SOURCE
-#ifdef RRING_TEST_NO_CRITERION
-#include "no_criterion.h" /* TSan builds: see that header */
-#else
 #include <criterion/criterion.h>
-#endif
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

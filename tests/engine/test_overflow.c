@@ -1,11 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
 /* rdmaring tests: completion routing and the overflow path (no verbs). */
 #define _GNU_SOURCE
-#ifdef RRING_TEST_NO_CRITERION
-#include "no_criterion.h" /* TSan builds: see that header */
-#else
 #include <criterion/criterion.h>
-#endif
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>

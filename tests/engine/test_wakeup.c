@@ -1,11 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
 /* rdmaring tests: application-driven IO threads that sleep at random points. */
 #define _GNU_SOURCE
-#ifdef RRING_TEST_NO_CRITERION
-#include "no_criterion.h" /* TSan builds: see that header */
-#else
 #include <criterion/criterion.h>
-#endif
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>

@@ -3,11 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#ifdef RRING_TEST_NO_CRITERION
-#include "no_criterion.h"
-#else
 #include <criterion/criterion.h>
-#endif
 
 #include "rdmaring.h"
 #include "xfer_pair.h"

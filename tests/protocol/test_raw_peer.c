@@ -12,16 +12,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#ifdef RRING_TEST_NO_CRITERION
-#include "no_criterion.h"
-#define cr_assert_null(p, ...) NOCR_CHECK((p) == NULL, #p " == NULL")
-#define cr_assert_str_eq(a, b, ...)                                            \
-	NOCR_CHECK((a) && !strcmp((a), (b)), #a " == " #b)
-#define cr_assert_arr_eq(a, b, n, ...)                                         \
-	NOCR_CHECK(!memcmp((a), (b), (n)), #a " == " #b)
-#else
 #include <criterion/criterion.h>
-#endif
 
 #include <rdma/rdma_cma.h>
 
@@ -867,9 +858,8 @@ Test(raw_peer, receiver_disconnects_mid_transfer, .timeout = 60)
 
 /* ---- cross-process: the server in a forked child ---- */
 
-/* Needs a process where softverbs is not initialised yet: Criterion's
- * per-test process, not the TSan runner's single process. */
-#ifndef RRING_TEST_NO_CRITERION
+/* Needs a process where softverbs is not initialised yet: each test runs
+ * in its own forked process. */
 
 struct child_report {
 	int ret;
@@ -959,7 +949,6 @@ Test(raw_peer, cross_process_ten_mb_through_1m_window, .timeout = 120)
 	raw_peer_close(c);
 	close(fds[0]);
 }
-#endif /* RRING_TEST_NO_CRITERION */
 
 /* ---- the engine's wire state machines, over verbs, against the raw peer ----
  *

@@ -8,12 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#ifdef RRING_TEST_NO_CRITERION
-#include "no_criterion.h"
-#define cr_assert_null(p, ...) NOCR_CHECK((p) == NULL, #p " == NULL")
-#else
 #include <criterion/criterion.h>
-#endif
 
 #include "raw_peer.h"
 #include "rdmaring.h"
@@ -374,6 +369,15 @@ static void violation(enum raw_peer_misbehave mb, int server, const char *why)
 	uint64_t dl = raw_peer_deadline(30000);
 	int port = 0, ret;
 
+#ifdef __SANITIZE_THREAD__
+	/* An overrunning peer writes (remote DMA) into buffer space the
+	 * application is reading: a race by construction that TSan cannot
+	 * tell from a CPU race. The normal and ASan builds run this case. */
+	if (mb == RAW_PEER_WRITE_OVERRUN) {
+		stop_engine(e);
+		return;
+	}
+#endif
 	if (server) {
 		port = rring_listen(e, "127.0.0.1", 0, NULL);
 		cr_assert_gt(port, 0);

@@ -1,11 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
 /* rdmaring: tests of the SPSC ring (engine/ring.h), one and two threads. */
 #define _GNU_SOURCE /* pthread, eventfd, poll */
-#ifdef RRING_TEST_NO_CRITERION
-#include "no_criterion.h" /* TSan builds: see that header */
-#else
 #include <criterion/criterion.h>
-#endif
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
