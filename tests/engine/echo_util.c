@@ -117,7 +117,7 @@ static void client_fill(struct echo_client *cl)
 	cl->blocked = 0;
 	while (!cl->blocked && cl->next_send < cl->total &&
 	       cl->next_send - cl->next_recv <
-		   (cl->window ? cl->window : ECHO_WINDOW))
+		   ECHO_WINDOW)
 		if (client_send_next(cl))
 			return;
 }

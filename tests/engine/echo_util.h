@@ -35,7 +35,6 @@ struct echo_client {
 	uint32_t next_send, next_recv;
 	int blocked;	 /* a send got -EAGAIN; retry on SEND_DONE */
 	int close_after; /* close after this many echoes (-1 never) */
-	uint32_t window; /* messages in flight (0: ECHO_WINDOW) */
 	int established, closing, closed, close_status;
 };
 

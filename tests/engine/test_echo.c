@@ -57,9 +57,6 @@ static void server_up(struct pair *t, unsigned int io, int close_after)
 	cr_assert_gt(t->port, 0, "listen: %s", strerror(-t->port));
 }
 
-/* Messages in flight per client (0: ECHO_WINDOW); see across_processes. */
-static uint32_t xproc_window;
-
 static void clients_connect(struct pair *t, unsigned int io, int n,
 			    int close_after)
 {
@@ -74,7 +71,6 @@ static void clients_connect(struct pair *t, unsigned int io, int n,
 		cl->idx = i;
 		cl->total = MSGS;
 		cl->close_after = close_after;
-		cl->window = xproc_window;
 		cr_assert_eq(rring_connect(t->ce, "127.0.0.1",
 					   (uint16_t)t->port, cl, NULL),
 			     0);
@@ -331,10 +327,8 @@ Test(echo, conn_info_from_the_main_thread, .timeout = 60)
 	check_errors(&t);
 }
 
-/* The server in a child process: softverbs' socket transport. One
- * message in flight per connection: with two (a chained post), only the
- * first crosses the process boundary (softverbs issue, see the engine
- * report); TODO: window 2 once softverbs handles it. */
+/* The server in a child process: softverbs' socket transport, with
+ * ECHO_WINDOW messages in flight per connection (chained posts). */
 Test(echo, across_processes, .timeout = 120)
 {
 	static struct pair t;
@@ -363,9 +357,7 @@ Test(echo, across_processes, .timeout = 120)
 	cr_assert_eq(read(port_pipe[0], &t.port, sizeof(t.port)),
 		     sizeof(t.port));
 	echo_counters_init(&t.cnt);
-	xproc_window = 1;
 	clients_connect(&t, 2, NCONN, -1);
-	xproc_window = 0;
 	done = echo_wait(&t.cnt, &t.cnt.done, NCONN, DEADLINE_MS);
 	check_errors(&t);
 	if (done != NCONN) {
