@@ -453,3 +453,31 @@ int rr_cm_events(struct rring_engine *e)
 	reap(e);
 	return n;
 }
+
+/*
+ * Poller, at connection setup: post n receives of len bytes, slot i at
+ * base + i * len with wr_id wrid_base | i (the data layers' first
+ * receives). 0 or -errno.
+ */
+int rr_post_recv_slots(struct ibv_qp *qp, unsigned char *base, uint32_t n,
+		       uint32_t len, uint32_t lkey, uint64_t wrid_base)
+{
+	struct ibv_recv_wr wr, *bad;
+	struct ibv_sge sge;
+	uint32_t i;
+	int ret;
+
+	for (i = 0; i < n; i++) {
+		memset(&wr, 0, sizeof(wr));
+		sge.addr = (uintptr_t)(base + (size_t)i * len);
+		sge.length = len;
+		sge.lkey = lkey;
+		wr.wr_id = wrid_base | i;
+		wr.sg_list = &sge;
+		wr.num_sge = 1;
+		ret = ibv_post_recv(qp, &wr, &bad);
+		if (ret)
+			return -ret; /* verbs return a positive errno */
+	}
+	return 0;
+}

@@ -309,6 +309,8 @@ void rr_conn_begin_close(struct rring_engine *e, struct rring_conn *c,
 			 int status);
 void rr_conn_destroy(struct rring_engine *e, struct rring_conn *c);
 void rr_conn_close_all(struct rring_engine *e);
+int rr_post_recv_slots(struct ibv_qp *qp, unsigned char *base, uint32_t n,
+		       uint32_t len, uint32_t lkey, uint64_t wrid_base);
 
 /* io.c */
 int rr_io_submit(struct rring_io *io, const struct rr_sqe *sqe);

@@ -42,28 +42,6 @@ static unsigned char *send_buf(struct rring_conn *c, uint32_t slot)
 	return c->mb.area + (size_t)(c->mb.depth + slot) * c->mb.rx_size;
 }
 
-static int post_initial_recvs(struct rring_conn *c)
-{
-	struct ibv_recv_wr wr, *bad;
-	struct ibv_sge sge;
-	uint32_t i;
-	int ret;
-
-	for (i = 0; i < c->mb.depth; i++) {
-		memset(&wr, 0, sizeof(wr));
-		sge.addr = (uintptr_t)recv_buf(c, i);
-		sge.length = c->mb.rx_size;
-		sge.lkey = c->mb.lkey;
-		wr.wr_id = RR_WR_RECV << 32 | i;
-		wr.sg_list = &sge;
-		wr.num_sge = 1;
-		ret = ibv_post_recv(c->cm_id->qp, &wr, &bad);
-		if (ret)
-			return -ret;
-	}
-	return 0;
-}
-
 /* Poller: buffers, registration, owner arrays, first receives. */
 int rr_msg_setup(struct rring_engine *e, struct rring_conn *c)
 {
@@ -87,7 +65,9 @@ int rr_msg_setup(struct rring_engine *e, struct rring_conn *c)
 	for (i = 0; i < depth; i++)
 		c->send_stack[i] = (uint16_t)(depth - 1 - i);
 	c->send_free = depth;
-	return post_initial_recvs(c);
+	return rr_post_recv_slots(c->cm_id->qp, recv_buf(c, 0), depth,
+				  c->mb.rx_size, c->mb.lkey,
+				  RR_WR_RECV << 32);
 }
 
 /* Poller, after the QP is destroyed. */

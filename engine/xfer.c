@@ -124,28 +124,6 @@ static void peer_name(struct rring_conn *c, char *buf, size_t len)
 		 (unsigned int)ntohs(rdma_get_dst_port(c->cm_id)));
 }
 
-static int post_initial_recvs(struct xfer *x)
-{
-	struct ibv_recv_wr wr, *bad;
-	struct ibv_sge sge;
-	uint32_t i;
-	int ret;
-
-	for (i = 0; i < RRING_WIRE_RECV_WRS; i++) {
-		memset(&wr, 0, sizeof(wr));
-		sge.addr = (uintptr_t)(x->ctrl_rx + i * RRING_WIRE_MSG_SIZE);
-		sge.length = RRING_WIRE_MSG_SIZE;
-		sge.lkey = x->local_lkey;
-		wr.wr_id = WRID(XK_RECV, i);
-		wr.sg_list = &sge;
-		wr.num_sge = 1;
-		ret = ibv_post_recv(x->c->cm_id->qp, &wr, &bad);
-		if (ret)
-			return -ret;
-	}
-	return 0;
-}
-
 static int init_machines(struct rring_engine *e, struct xfer *x)
 {
 	struct rring_wire_send_params sp;
@@ -227,7 +205,9 @@ static int xfer_setup(struct rring_engine *e, struct rring_conn *c)
 	ret = init_machines(e, x);
 	if (ret)
 		return ret;
-	return post_initial_recvs(x);
+	return rr_post_recv_slots(c->cm_id->qp, x->ctrl_rx, RRING_WIRE_RECV_WRS,
+				  RRING_WIRE_MSG_SIZE, x->local_lkey,
+				  WRID(XK_RECV, 0));
 }
 
 /* Poller, after the QP is destroyed (the owner has acknowledged). */
