@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: BSD-3-Clause
 /* rdmaring bench: poller routing cost, idle CPU and wake-up latency. */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -13,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "echo_util.h" /* echo_engine_cpu_seconds */
 #include "engine.h"
 
 /*
@@ -401,49 +401,6 @@ static void idle_event(struct rring_io *io, const struct rring_event *ev,
 	pthread_mutex_unlock(&idle_lock);
 }
 
-static double engine_cpu_seconds(void)
-{
-	unsigned long long ticks = 0;
-	char path[300], buf[1024], comm[64];
-	struct dirent *d;
-	DIR *dir = opendir("/proc/self/task");
-
-	if (!dir)
-		return 0;
-	while ((d = readdir(dir))) {
-		unsigned long ut, st;
-		char *rp;
-		FILE *f;
-
-		if (d->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
-			 d->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		if (!fgets(comm, sizeof(comm), f))
-			comm[0] = '\0';
-		fclose(f);
-		if (strncmp(comm, "rring-", 6))
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/stat",
-			 d->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		if (fgets(buf, sizeof(buf), f) && (rp = strrchr(buf, ')')) &&
-		    sscanf(
-			rp + 2,
-			"%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-			&ut, &st) == 2)
-			ticks += ut + st;
-		fclose(f);
-	}
-	closedir(dir);
-	return (double)ticks / (double)sysconf(_SC_CLK_TCK);
-}
-
 static struct rring_engine *idle_engine(long nio)
 {
 	struct rring_params p;
@@ -489,9 +446,9 @@ static double bench_idle(const struct opts *o, int nconn)
 		exit(1);
 	}
 	nanosleep(&settle, NULL); /* past poll-idle-us: everyone asleep */
-	c0 = engine_cpu_seconds();
+	c0 = echo_engine_cpu_seconds();
 	nanosleep(&win, NULL);
-	c1 = engine_cpu_seconds();
+	c1 = echo_engine_cpu_seconds();
 	rring_engine_destroy(ce);
 	rring_engine_destroy(se);
 	return (c1 - c0) * 100.0 / (double)o->idle_s;
