@@ -140,6 +140,7 @@ struct rring_engine *rr_engine_new(const struct rring_params *p,
 	if (h)
 		e->h = *h;
 	e->layer = e->p.wire ? &rr_xfer_layer : &rr_msg_layer;
+	atomic_init(&e->poll_idle_us, e->p.poll_idle_us);
 	e->poller_efd = -1;
 	e->epfd = -1;
 	e->next_conn_id = 1;
@@ -411,6 +412,15 @@ unsigned int rring_engine_io_count(const struct rring_engine *e)
 struct rring_io *rring_engine_io(struct rring_engine *e, unsigned int i)
 {
 	return i < e->n_io ? e->io[i] : NULL;
+}
+
+int rring_engine_set_poll_idle_us(struct rring_engine *e, uint32_t us)
+{
+	if (us > RRING_DEFAULT_POLL_IDLE_US_MAX)
+		return -EINVAL;
+	/* Relaxed: a lone value the poller rereads; nothing is published with it. */
+	atomic_store_explicit(&e->poll_idle_us, us, memory_order_relaxed);
+	return 0;
 }
 
 #define RLD(x) atomic_load_explicit(&(x), memory_order_relaxed)

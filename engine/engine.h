@@ -219,6 +219,7 @@ struct rr_ctl {
 struct rring_engine {
 	struct rring_params p;
 	struct rring_handlers h;
+	_Atomic uint32_t poll_idle_us; /* p.poll_idle_us, settable at runtime */
 	const struct rr_layer_ops *layer; /* msg.c or xfer.c ("wire") */
 	struct rr_placement place;
 	unsigned int n_io;

@@ -582,11 +582,12 @@ static void poller_sleep(struct rring_engine *e)
 		t0 = rr_now_ns();
 		atomic_store_explicit(&e->st_sleep_since, t0,
 				      memory_order_relaxed);
+		/* Counted on the way in, so a sleeping poller shows in stats. */
+		atomic_fetch_add_explicit(&e->st_sleeps, 1,
+					  memory_order_relaxed);
 		n = epoll_wait(e->epfd, ev, 8, e->n_ovf ? 1 : -1);
 		atomic_store_explicit(&e->st_sleep_since, 0,
 				      memory_order_relaxed);
-		atomic_fetch_add_explicit(&e->st_sleeps, 1,
-					  memory_order_relaxed);
 		atomic_fetch_add_explicit(&e->st_sleep_ns, rr_now_ns() - t0,
 					  memory_order_relaxed);
 		if (n > 0)
@@ -663,7 +664,7 @@ int rr_poller_add_dev(struct rring_engine *e, int dev_idx)
 
 static void poller_loop(struct rring_engine *e)
 {
-	uint64_t idle_since = 0, idle_ns = (uint64_t)e->p.poll_idle_us * 1000;
+	uint64_t idle_since = 0;
 	unsigned int i, loops = 0;
 	int work;
 
@@ -688,7 +689,12 @@ static void poller_loop(struct rring_engine *e)
 		}
 		if (!idle_since)
 			idle_since = rr_now_ns();
-		if (rr_now_ns() - idle_since < idle_ns) {
+		/* Reread each turn: rring_engine_set_poll_idle_us applies at
+		 * once, also to the idle period in progress. */
+		if (rr_now_ns() - idle_since <
+		    (uint64_t)atomic_load_explicit(&e->poll_idle_us,
+						   memory_order_relaxed) *
+			    1000) {
 			rring_cpu_relax();
 			continue;
 		}

@@ -176,6 +176,10 @@ void rring_engine_destroy(struct rring_engine *e);
 unsigned int rring_engine_io_count(const struct rring_engine *e);
 struct rring_io *rring_engine_io(struct rring_engine *e, unsigned int i);
 
+/* Change "poll-idle-us" of a running engine; the poller uses the new value
+ * from its next idle period on. -EINVAL outside the range above. Any thread. */
+int rring_engine_set_poll_idle_us(struct rring_engine *e, uint32_t us);
+
 /* ---- Connections (management: any thread) ------------------------------- */
 
 /* Listen on addr (IPv4/IPv6 literal, NULL = any) and port (0: any free
