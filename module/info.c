@@ -56,6 +56,8 @@ static void info_cb(RedisModuleInfoCtx *ctx, int for_crash_report)
 					  s.transfers_in_progress);
 	RedisModule_InfoAddFieldDouble(ctx, "poller_busy_pct",
 				       s.poller_busy_pct);
+	RedisModule_InfoAddFieldULongLong(ctx, "poller_sleeps",
+					  s.poller_sleeps);
 	RedisModule_InfoAddFieldULongLong(ctx, "total_bytes_in", in);
 	RedisModule_InfoAddFieldULongLong(ctx, "total_bytes_out", out);
 	RedisModule_InfoAddFieldULongLong(ctx, "io_threads", s.nr_io);

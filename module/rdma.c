@@ -722,11 +722,8 @@ static int rdma_apply(void *priv, enum rdm_knob_id id, long long value)
 	if (id == RDM_KNOB_MAX_CLIENTS)
 		atomic_store(&rd.max_clients, (uint64_t)value);
 	else if (id == RDM_KNOB_POLL_IDLE_US && rd.e)
-		/* the engine reads it once at start (no setter yet) */
-		RedisModule_Log(NULL, RDM_LOG_WARNING,
-				"poll-idle-us %lld is stored; the running "
-				"engine keeps its value until restart",
-				value);
+		/* also ends (or extends) the idle period in progress */
+		return rring_engine_set_poll_idle_us(rd.e, (uint32_t)value);
 	return 0;
 }
 
@@ -741,6 +738,7 @@ static void rdma_stats(void *priv, struct rdm_stats *s)
 	if (!rd.e || rring_engine_stats(rd.e, &es))
 		return;
 	s->poller_busy_pct = es.poller.busy_fraction * 100.0;
+	s->poller_sleeps = es.poller.sleeps;
 	for (i = 0; i < s->nr_io && i < es.n_io && i < rd.n_io; i++) {
 		s->io[i].ring_depth = es.io[i].ring_depth;
 		s->io[i].ring_overflow = es.io[i].overflow;

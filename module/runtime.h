@@ -23,7 +23,8 @@ struct rdm_io_stats {
 struct rdm_stats {
 	uint64_t connected_clients;
 	uint64_t transfers_in_progress;
-	double poller_busy_pct; /* 0..100 over the last interval */
+	double poller_busy_pct; /* 0..100 since the engine started */
+	uint64_t poller_sleeps; /* times the poller went to sleep */
 	unsigned int nr_io;	/* valid entries in io[] */
 	struct rdm_io_stats io[RDM_IO_THREADS_MAX];
 };

@@ -5,7 +5,8 @@
 # pipelining and --verify, AUTH with requirepass and a limited ACL user
 # (NOAUTH and NOPERM counted as errors), 10 MB values with 8 IO threads, a
 # client killed in the middle of 10 MB transfers (the others keep being
-# served, no client or transfer left behind), CONFIG SET of a runtime and a
+# served, no client or transfer left behind), CONFIG SET of a runtime knob
+# (poll-idle-us reaching the running poller) and a
 # restart-only knob, INFO fields, idle CPU after the load, MODULE UNLOAD.
 # Usage: module_rdma.sh MODULE.so redis-server redis-cli rring-bench
 #        libsoftverbs.so
@@ -197,9 +198,35 @@ bench one -t set -d $BIG -n 1 -c 1 || fail "SET of the GET key"
 kill_mid "GET" -t get -d $BIG -n 100000 -c 4 --threads 2
 
 # ---- knobs -------------------------------------------------------------
-expect_eq "CONFIG SET runtime knob" "$(cli config set rdmaring.poll-idle-us 20)" OK
+# poll-idle-us reaches the running poller: at 10 s it keeps polling after
+# the load (no sleep, the server busy), at 0 it goes to sleep at once
+expect_eq "CONFIG SET runtime knob" \
+	"$(cli config set rdmaring.poll-idle-us 10000000)" OK
 expect_eq "runtime knob value" \
-	"$(cli config get rdmaring.poll-idle-us | tail -n 1)" 20
+	"$(cli config get rdmaring.poll-idle-us | tail -n 1)" 10000000
+bench spin -t ping -n 100 -c 1 || fail "PING: $(cat "$TMP/spin.out")"
+hz=$(getconf CLK_TCK)
+s0=$(info_field poller_sleeps)
+t0=$(cpu_ticks)
+n0=$(date +%s%N)
+sleep 1 # measurement window, not a synchronisation
+s1=$(info_field poller_sleeps)
+t1=$(cpu_ticks)
+n1=$(date +%s%N)
+pct=$(((t1 - t0) * 100 * 1000000000 / hz / (n1 - n0)))
+expect_eq "poll-idle-us 10 s: the poller did not sleep" "$s1" "$s0"
+[ "$pct" -ge 10 ] || fail "poll-idle-us 10 s: server CPU ${pct}%, not polling"
+ok "poll-idle-us 10 s: the poller busy-polls (server CPU ${pct}%)"
+expect_eq "CONFIG SET poll-idle-us 0" \
+	"$(cli config set rdmaring.poll-idle-us 0)" OK
+deadline=$((SECONDS + 20))
+while [ "$(info_field poller_sleeps)" -le "$s1" ]; do
+	[ $SECONDS -lt $deadline ] || fail "poll-idle-us 0: the poller never slept"
+	sleep 0.1
+done
+ok "poll-idle-us 0: the poller went to sleep at once"
+expect_eq "poll-idle-us back to 20" \
+	"$(cli config set rdmaring.poll-idle-us 20)" OK
 expect_has "restart-only knob refused" \
 	"$(cli config set rdmaring.io-threads 4)" "restart"
 expect_eq "max-clients 1" "$(cli config set rdmaring.max-clients 1)" OK
@@ -214,7 +241,6 @@ expect_eq "max-clients back" "$(cli config set rdmaring.max-clients 100)" OK
 # ---- idle CPU after the load ----------------------------------------------
 wait_field connected_clients 0 || fail "clients left"
 sleep 1 # let the poller reach its idle sleep (not a synchronisation)
-hz=$(getconf CLK_TCK)
 t0=$(cpu_ticks)
 s0=$(date +%s%N)
 sleep 3
