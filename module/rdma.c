@@ -21,11 +21,14 @@
  * thread and completions from the poller wake the same thread.
  *
  * Per client (owned by one IO thread):
- *   RECV      bytes appended to the receive window (rx-size bytes, grown
- *             only while an unauthenticated client waits for a reply),
- *             parsed with rdm_resp_parse; a command that cannot finish in a
- *             full window is absorbed by the parser and the window reset.
- *             The bytes are consumed (rring_conn_consume) at once.
+ *   RECV      parsed in place: the window is the engine's receive buffer
+ *             from the first unconsumed byte to the end of the last RECV
+ *             (RECV data stays valid until rring_conn_consume). What the
+ *             parser used is consumed after each parse (arguments are
+ *             copied into the job first); an unfinished command at the
+ *             end of a buffer the peer wrote to its end (or one larger
+ *             than the buffer) is absorbed into the parser's carry and
+ *             consumed, so the buffer is advertised again.
  *   command   rdm_job_new + rdm_dispatch_submit (main thread runs it).
  *   reply     job->out sent in order with rring_conn_send, at most rx-size
  *             bytes per send; a job is given back with
@@ -40,8 +43,9 @@ struct rc_conn {
 	struct rio *io;
 	struct rdm_session s;
 	struct rdm_resp_parser parser;
-	char *in; /* receive window */
-	size_t in_off, in_len, in_cap;
+	const char *win; /* unconsumed received bytes, in the engine's buffer */
+	size_t win_len;
+	size_t rx_fill; /* bytes the peer wrote into the buffer this round */
 	struct rdm_job *head, *tail; /* jobs in command order */
 	struct rdm_job *post;	     /* first job not fully posted */
 	unsigned int inflight;	     /* jobs at the main thread */
@@ -85,6 +89,7 @@ static char mark_io, mark_reply, mark_stop; /* epoll tags */
 
 static void conn_flush(struct rc_conn *rc);
 static void conn_parse(struct rc_conn *rc);
+static void drop_input(struct rc_conn *rc);
 
 static void conn_free(struct rc_conn *rc)
 {
@@ -97,7 +102,6 @@ static void conn_free(struct rc_conn *rc)
 	if (rc->next)
 		rc->next->prev = rc->prev;
 	rdm_resp_parser_destroy(&rc->parser);
-	free(rc->in);
 	free(rc);
 }
 
@@ -188,6 +192,7 @@ static void conn_flush(struct rc_conn *rc)
 		if (j->close_after) {
 			rc->no_input = true;
 			rc->closing = true;
+			drop_input(rc);
 		}
 	}
 	reap_sent(rc);
@@ -223,95 +228,100 @@ static void note_rx_big(struct rc_conn *rc, bool big)
 		atomic_fetch_sub(&rd.transfers, 1);
 }
 
+/* Give n bytes at the start of the window back to the engine. */
+static void consume(struct rc_conn *rc, size_t n)
+{
+	if (!n)
+		return;
+	rc->win += n;
+	rc->win_len -= n;
+	if (rc->conn && rring_conn_consume(rc->conn, (uint32_t)n))
+		rc->no_input = rc->closing = true;
+	/* all of a full buffer consumed: the engine advertised it again */
+	if (rc->rx_fill == rd.rx_size && !rc->win_len)
+		rc->rx_fill = 0;
+}
+
+/* After a protocol error or QUIT: what is left will never be parsed. */
+static void drop_input(struct rc_conn *rc)
+{
+	consume(rc, rc->win_len);
+}
+
+/* An unfinished command that cannot grow in place (the peer wrote the
+ * buffer to its end, or the command needs more than the buffer): the
+ * parser takes the bytes, so they can be consumed. */
+static int carry_rest(struct rc_conn *rc)
+{
+	if (!rc->win_len || (rc->rx_fill < rd.rx_size &&
+			     rc->parser.need <= rd.rx_size))
+		return 0;
+	if (rdm_resp_absorb(&rc->parser, rc->win, rc->win_len))
+		return -ENOMEM;
+	consume(rc, rc->win_len);
+	return 0;
+}
+
 static void conn_parse(struct rc_conn *rc)
 {
-	struct rdm_job *j;
+	struct rdm_job *j = NULL;
 	size_t consumed;
-	int ret;
+	int ret = RDM_RESP_AGAIN;
 
-	while (!rc->no_input) {
+	while (!rc->no_input && rc->win_len) {
 		rc->parser.auth_required = !atomic_load(&rc->s.authenticated);
 		/* unauthenticated: one command at a time (its AUTH may lift
-		 * the limits for the next) */
+		 * the limits for the next); the rest waits in the buffer */
 		rc->paused = rc->parser.auth_required && rc->inflight;
 		if (rc->paused)
 			return;
-		ret = rdm_resp_parse(&rc->parser, rc->in + rc->in_off,
-				     rc->in_len - rc->in_off, &consumed);
-		rc->in_off += consumed;
+		ret = rdm_resp_parse(&rc->parser, rc->win, rc->win_len,
+				     &consumed);
 		if (ret == RDM_RESP_ERROR) {
 			protocol_error(rc);
-			return;
+			break;
 		}
+		if (ret == RDM_RESP_CMD)
+			/* the arguments are copied: their bytes can go */
+			j = rdm_job_new(&rc->s, &rc->io->reply_q, rc,
+					rc->parser.argv, rc->parser.argc);
+		consume(rc, consumed);
 		if (ret != RDM_RESP_CMD)
 			break;
-		j = rdm_job_new(&rc->s, &rc->io->reply_q, rc, rc->parser.argv,
-				rc->parser.argc);
 		if (!j) {
 			rc->no_input = rc->closing = true;
 			reap_sent(rc);
-			return;
+			break;
 		}
 		enqueue(rc, j);
 		rc->inflight++;
 		rdm_dispatch_submit(j);
 	}
-	if (rc->in_off == rc->in_len) {
-		rc->in_off = rc->in_len = 0;
-	} else if (rc->in_len == rc->in_cap && !rc->paused && !rc->no_input) {
-		/* full: the parser keeps the unfinished command */
-		if (rdm_resp_absorb(&rc->parser, rc->in + rc->in_off,
-				    rc->in_len - rc->in_off)) {
-			rc->no_input = rc->closing = true;
-			reap_sent(rc);
-			return;
-		}
-		rc->in_off = rc->in_len = 0;
+	if (rc->no_input) {
+		drop_input(rc);
+		return;
+	}
+	if (ret == RDM_RESP_AGAIN && carry_rest(rc)) {
+		rc->no_input = rc->closing = true;
+		drop_input(rc);
+		reap_sent(rc);
+		return;
 	}
 	note_rx_big(rc, rdm_resp_pending(&rc->parser) > 0);
 }
 
-/* Room for more input: compact, or grow while paused. */
-static int make_room(struct rc_conn *rc)
-{
-	char *p;
-
-	if (rc->in_len < rc->in_cap)
-		return 0;
-	if (rc->in_off) {
-		memmove(rc->in, rc->in + rc->in_off, rc->in_len - rc->in_off);
-		rc->in_len -= rc->in_off;
-		rc->in_off = 0;
-		return 0;
-	}
-	p = realloc(rc->in, rc->in_cap * 2);
-	if (!p)
-		return -ENOMEM;
-	rc->in = p;
-	rc->in_cap *= 2;
-	return 0;
-}
-
 static void on_recv(struct rc_conn *rc, const char *data, size_t len)
 {
-	size_t n;
-
 	atomic_fetch_add_explicit(&rc->io->bytes_in, len, memory_order_relaxed);
-	while (len && !rc->no_input) {
-		if (make_room(rc)) {
-			rc->no_input = rc->closing = true;
-			reap_sent(rc);
-			break;
-		}
-		n = rc->in_cap - rc->in_len;
-		if (n > len)
-			n = len;
-		memcpy(rc->in + rc->in_len, data, n);
-		rc->in_len += n;
-		data += n;
-		len -= n;
+	/* RECVs of one round of the buffer follow each other in memory */
+	if (!rc->win_len)
+		rc->win = data;
+	rc->win_len += len;
+	rc->rx_fill += len;
+	if (rc->no_input)
+		drop_input(rc);
+	else
 		conn_parse(rc);
-	}
 }
 
 /* Over max-clients: the reply and close a TCP client gets from Redis. */
@@ -336,16 +346,12 @@ static void on_accepted(struct rio *io, struct rring_conn *conn)
 {
 	struct rc_conn *rc = calloc(1, sizeof(*rc));
 
-	if (rc)
-		rc->in = malloc(rd.rx_size);
-	if (!rc || !rc->in) {
-		free(rc);
+	if (!rc) {
 		rring_conn_close(conn);
 		return;
 	}
 	rc->conn = conn;
 	rc->io = io;
-	rc->in_cap = rd.rx_size;
 	rdm_session_init(&rc->s, atomic_fetch_add(&rd.next_id, 1) + 1);
 	rdm_resp_parser_init(&rc->parser, 0);
 	rring_conn_set_ctx(conn, rc);
@@ -363,6 +369,7 @@ static void on_closed(struct rc_conn *rc)
 
 	rc->conn = NULL;
 	rc->dead = true;
+	rc->win_len = 0; /* the buffer went with the connection */
 	note_rx_big(rc, false);
 	atomic_fetch_sub(&rd.clients, 1);
 	for (j = rc->head; j; j = next) {
@@ -388,9 +395,10 @@ static void on_event(struct rring_io *rio, const struct rring_event *ev,
 		on_accepted(io, ev->conn);
 		break;
 	case RRING_EVENT_RECV:
-		rring_conn_consume(ev->conn, ev->len);
 		if (rc && !rc->dead)
 			on_recv(rc, ev->data, ev->len);
+		else
+			rring_conn_consume(ev->conn, ev->len);
 		break;
 	case RRING_EVENT_SEND_DONE:
 		if (!rc || rc->dead)

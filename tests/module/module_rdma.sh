@@ -7,7 +7,8 @@
 # client killed in the middle of 10 MB transfers (the others keep being
 # served, no client or transfer left behind), CONFIG SET of a runtime knob
 # (poll-idle-us reaching the running poller) and a
-# restart-only knob, INFO fields, idle CPU after the load, MODULE UNLOAD.
+# restart-only knob, INFO fields, idle CPU after the load, MODULE UNLOAD,
+# pipelines and values crossing 64 KiB receive windows.
 # Usage: module_rdma.sh MODULE.so redis-server redis-cli rring-bench
 #        libsoftverbs.so
 set -u
@@ -274,5 +275,26 @@ expect_eq "limited user: SET refused (NOPERM)" \
 expect_eq "MODULE UNLOAD with the engine running" \
 	"$(cli module unload rdmaring)" OK
 expect_eq "after unload: INFO section gone" "$(cli info rdmaring | grep -c rdmaring_)" 0
+stop_server
+PASS=
+
+# ---- commands split across receive windows (64 KiB each way) -------------
+# Parsed in place: pipelines cross the end of the window at every offset,
+# values larger than the window are carried.
+start_server --rdmaring.rx-size 65536
+expect_eq "rx-size 65536" "$(cli config get rdmaring.rx-size | tail -n 1)" 65536
+bench win_ping -t ping -n 20000 -c 2 -P 64 --rx-size 65536 --verify ||
+	fail "PING across windows: $(cat "$TMP/win_ping.out")"
+expect_eq "PING x20000 across windows" "$(jfield win_ping PING verified)" 20000
+for d in 1000 10007 65536 100000; do
+	bench "win_$d" -t set,get -d $d -n 400 -c 2 -P 16 --rx-size 65536 \
+		--verify || fail "-d $d across windows: $(cat "$TMP/win_$d.out")"
+	expect_eq "SET -d $d -P 16 across windows verified" \
+		"$(jfield "win_$d" SET verified)" 400
+	expect_eq "GET -d $d -P 16 across windows verified" \
+		"$(jfield "win_$d" GET verified)" 400
+done
+wait_field transfers_in_progress 0 || fail "transfers left (64 KiB windows)"
+ok "no transfer left in progress (64 KiB windows)"
 stop_server
 echo "all $CHECKS checks passed"
