@@ -18,15 +18,9 @@
 #include <criterion/criterion.h>
 
 #include "cm_util.h"
+#include "test_support.h"
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifdef SANITIZED
+#ifdef TS_SANITIZED
 #define NCONN_PER_THREAD 4
 #else
 #define NCONN_PER_THREAD 16

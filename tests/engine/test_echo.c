@@ -11,8 +11,9 @@
 #include <unistd.h>
 
 #include "echo_util.h"
+#include "test_support.h"
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#ifdef TS_SANITIZED
 #define MSGS 10
 #else
 #define MSGS 60

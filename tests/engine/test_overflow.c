@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "test_support.h"
 
 /*
  * White box: an engine without threads, synthetic connections in the
@@ -188,7 +189,7 @@ static void *sleeper_main(void *arg)
 
 Test(overflow, sleeping_consumers_get_every_entry, .timeout = 60)
 {
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#ifdef TS_SANITIZED
 	const int rounds = 3000;
 #else
 	const int rounds = 30000;

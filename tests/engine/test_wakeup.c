@@ -11,6 +11,7 @@
 
 #include "echo_util.h"
 #include "engine.h"
+#include "test_support.h"
 
 /*
  * Both engines run with io-threads-external=1: the test's own threads
@@ -20,7 +21,7 @@
  * a lost wakeup and fails the test; every echo is checked as usual.
  */
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#ifdef TS_SANITIZED
 #define MSGS 10
 #else
 #define MSGS 300

@@ -7,6 +7,7 @@
 
 #include "rdmaring.h"
 #include "xfer_pair.h"
+#include "test_support.h"
 
 /*
  * Two engines with 8 IO threads each over softverbs with added latency
@@ -17,7 +18,7 @@
  * no CPU.
  */
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#ifdef TS_SANITIZED
 #define MSG_SIZE (1u << 20)
 #define MSGS 16
 #else

@@ -7,8 +7,9 @@
 #include <time.h>
 
 #include "mpsc.h"
+#include "test_support.h"
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#ifdef TS_SANITIZED
 #define ITEMS 20000
 #else
 #define ITEMS 200000

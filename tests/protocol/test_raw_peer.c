@@ -20,6 +20,7 @@
 #include "wire_msg.h"
 #include "wire_recv.h"
 #include "wire_send.h"
+#include "test_support.h"
 
 /*
  * Each test runs a raw server in a thread of its own (it creates, uses and
@@ -29,14 +30,7 @@
  * Every blocking step has a deadline, so a hang fails instead of sticking.
  */
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifdef SANITIZED
+#ifdef TS_SANITIZED
 #define BIG_SIZE 2500000u /* still crosses many 64 KiB windows */
 #else
 #define BIG_SIZE 10000000u /* "10 MB" */
@@ -64,17 +58,6 @@ static void fill(uint8_t *b, size_t len, uint64_t start, uint32_t seed)
 	for (size_t i = 0; i < len; i++)
 		b[i] = pat(start + i, seed);
 }
-
-static uint64_t fnv(uint64_t h, const uint8_t *b, size_t len)
-{
-	for (size_t i = 0; i < len; i++) {
-		h ^= b[i];
-		h *= 0x100000001b3ull;
-	}
-	return h;
-}
-
-#define FNV_INIT 0xcbf29ce484222325ull
 
 /* ---- the scenario shared by server thread and client ---- */
 
@@ -121,7 +104,7 @@ static void script_sink(struct raw_peer *p, struct xfer *x)
 {
 	size_t cap = x->recv_piece;
 	uint8_t *buf = malloc(cap), digest[16];
-	uint64_t h = FNV_INIT;
+	uint64_t h = TS_FNV_INIT;
 	ssize_t n;
 
 	x->srv_first_bad = UINT64_MAX;
@@ -140,7 +123,7 @@ static void script_sink(struct raw_peer *p, struct xfer *x)
 					x->srv_first_bad = x->srv_got + i;
 				x->srv_bad++;
 			}
-		h = fnv(h, buf, (size_t)n);
+		h = ts_fnv(h, buf, (size_t)n);
 		x->srv_got += (uint64_t)n;
 	}
 	free(buf);
@@ -226,7 +209,7 @@ static void client_send_all(struct raw_peer *c, struct xfer *x)
 	memcpy(&got, digest, 8);
 	memcpy(&sum, digest + 8, 8);
 	cr_assert_eq(got, x->size);
-	cr_assert_eq(sum, fnv(FNV_INIT, buf, x->size), "checksum differs");
+	cr_assert_eq(sum, ts_fnv(TS_FNV_INIT, buf, x->size), "checksum differs");
 	free(buf);
 	cr_assert_eq(raw_peer_disconnect(c), 0);
 }
@@ -1336,7 +1319,7 @@ static void wire_sends_to_raw(size_t size, uint32_t rx)
 	memcpy(&got, wd_rx(&w) + off, 8);
 	memcpy(&sum, wd_rx(&w) + off + 8, 8);
 	cr_assert_eq(got, size);
-	cr_assert_eq(sum, fnv(FNV_INIT, buf, size));
+	cr_assert_eq(sum, ts_fnv(TS_FNV_INIT, buf, size));
 	cr_assert_eq(rring_wire_recv_consume(&w.r, 16), 0);
 	rdma_disconnect(w.id);
 	w.closed = true;

@@ -7,38 +7,22 @@
 
 #include "wire_recv.h"
 #include "wire_send.h"
+#include "test_support.h"
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#ifdef TS_SANITIZED
 #define FUZZ_RUNS 300
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define FUZZ_RUNS 300
-#endif
-#endif
-#ifndef FUZZ_RUNS
+#else
 #define FUZZ_RUNS 3000
 #endif
 #define FUZZ_EVENTS 300
 
-struct rng {
-	uint64_t s;
-};
-
-static uint64_t rnd(struct rng *r)
+static uint32_t pick(struct ts_rng *r, uint32_t n)
 {
-	r->s ^= r->s << 13;
-	r->s ^= r->s >> 7;
-	r->s ^= r->s << 17;
-	return r->s;
-}
-
-static uint32_t pick(struct rng *r, uint32_t n)
-{
-	return (uint32_t)(rnd(r) % n);
+	return (uint32_t)(ts_rnd(r) % n);
 }
 
 /* Lengths near the edges matter most. */
-static uint32_t fuzz_len(struct rng *r)
+static uint32_t fuzz_len(struct ts_rng *r)
 {
 	static const uint32_t edges[] = {
 	    0,		 1,
@@ -52,7 +36,7 @@ static uint32_t fuzz_len(struct rng *r)
 
 	if (pick(r, 2))
 		return edges[pick(r, sizeof(edges) / sizeof(edges[0]))];
-	return (uint32_t)rnd(r) >> pick(r, 32);
+	return (uint32_t)ts_rnd(r) >> pick(r, 32);
 }
 
 /* ---- sender ---- */
@@ -64,7 +48,7 @@ static struct {
 } cov;
 
 struct sfuzz {
-	struct rng r;
+	struct ts_rng r;
 	struct rring_wire_send s;
 	bool have_win;
 	uint64_t win_addr;
@@ -81,7 +65,7 @@ static void s_queue(struct sfuzz *f)
 
 	for (unsigned int i = 0; i < n; i++)
 		iov[i] = (struct rring_wire_iov){
-		    rnd(&f->r),
+		    ts_rnd(&f->r),
 		    pick(&f->r, 3) ? pick(&f->r, 200000) : fuzz_len(&f->r),
 		    pick(&f->r, 9)};
 	if (rring_wire_send_queue(&f->s, iov, n, f->next_cookie) == 0)
@@ -90,9 +74,9 @@ static void s_queue(struct sfuzz *f)
 
 static void s_peer_buffer(struct sfuzz *f, bool valid)
 {
-	uint64_t addr = rnd(&f->r) & ~0xfffULL;
+	uint64_t addr = ts_rnd(&f->r) & ~0xfffULL;
 	uint32_t len = valid || pick(&f->r, 2) ? (64u << 10) : fuzz_len(&f->r);
-	uint32_t rkey = valid || pick(&f->r, 8) ? (uint32_t)rnd(&f->r) | 1 : 0;
+	uint32_t rkey = valid || pick(&f->r, 8) ? (uint32_t)ts_rnd(&f->r) | 1 : 0;
 
 	if (rring_wire_send_on_peer_buffer(&f->s, addr, len, rkey) == 0) {
 		cr_assert(len >= RRING_WIRE_RX_SIZE_MIN &&
@@ -132,7 +116,7 @@ static void s_done(struct sfuzz *f)
 	uint64_t id =
 	    f->nsig && pick(&f->r, 4)
 		? f->signaled[pick(&f->r, f->nsig < 64 ? f->nsig : 64)]
-		: rnd(&f->r) % 64;
+		: ts_rnd(&f->r) % 64;
 
 	cov.acks += rring_wire_send_on_write_done(&f->s, id) == 0;
 }
@@ -253,15 +237,15 @@ Test(wire_fuzz, sender_random_events)
 
 /* ---- receiver ---- */
 
-static void r_ctrl(struct rng *r, struct rring_wire_recv *w)
+static void r_ctrl(struct ts_rng *r, struct rring_wire_recv *w)
 {
 	uint8_t buf[64];
 	struct rring_wire_msg m;
 	uint32_t len = pick(r, 8) ? 32 : fuzz_len(r) % 65;
 
 	for (unsigned int i = 0; i < sizeof(buf); i++)
-		buf[i] = pick(r, 3) ? 0 : (uint8_t)rnd(r);
-	buf[0] = pick(r, 8) ? 0 : (uint8_t)rnd(r);
+		buf[i] = pick(r, 3) ? 0 : (uint8_t)ts_rnd(r);
+	buf[0] = pick(r, 8) ? 0 : (uint8_t)ts_rnd(r);
 	buf[1] = (uint8_t)pick(r, 6);
 	if (buf[1] == 3 && pick(r, 2)) {
 		buf[24] = 0;
@@ -289,7 +273,7 @@ static void r_check(const struct rring_wire_recv *w)
 		cr_assert_not_null(w->reason);
 }
 
-static void r_event(struct rng *r, struct rring_wire_recv *w, uint64_t *now)
+static void r_event(struct ts_rng *r, struct rring_wire_recv *w, uint64_t *now)
 {
 	uint8_t out[32];
 	struct rring_wire_msg m;
@@ -333,7 +317,7 @@ static void receiver_run(uint64_t seed)
 {
 	struct rring_wire_recv_params p;
 	struct rring_wire_recv w;
-	struct rng r = {seed * 0x2545f4914f6cdd1dULL + 3};
+	struct ts_rng r = {seed * 0x2545f4914f6cdd1dULL + 3};
 	uint64_t now = 0;
 
 	rring_wire_recv_params_init(&p);
@@ -363,14 +347,14 @@ Test(wire_fuzz, receiver_random_events)
  * whatever it accepts encodes back to an accepted message. */
 Test(wire_fuzz, codec_garbage)
 {
-	struct rng r = {12345};
+	struct ts_rng r = {12345};
 
 	for (int i = 0; i < 100000; i++) {
 		uint8_t buf[32], again[32];
 		struct rring_wire_msg m, m2;
 
 		for (int j = 0; j < 32; j++)
-			buf[j] = (uint8_t)rnd(&r);
+			buf[j] = (uint8_t)ts_rnd(&r);
 		buf[0] = 0;
 		buf[1] &= 7;
 		if (rring_wire_msg_decode(buf, 32, &m, NULL))

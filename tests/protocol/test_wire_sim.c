@@ -23,15 +23,11 @@
 
 #include "wire_recv.h"
 #include "wire_send.h"
+#include "test_support.h"
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#ifdef TS_SANITIZED
 #define SIM_SCALE 4
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define SIM_SCALE 4
-#endif
-#endif
-#ifndef SIM_SCALE
+#else
 #define SIM_SCALE 1
 #endif
 
@@ -42,42 +38,21 @@
 #define B_RKEY 0xb0b0u
 #define A_RKEY 0xa0a0u
 
-struct rng {
-	uint64_t s;
-};
-
-static uint64_t rnd(struct rng *r)
+static uint64_t rnd_range(struct ts_rng *r, uint64_t lo, uint64_t hi)
 {
-	r->s ^= r->s << 13;
-	r->s ^= r->s >> 7;
-	r->s ^= r->s << 17;
-	return r->s;
+	return lo + ts_rnd(r) % (hi - lo + 1);
 }
-
-static uint64_t rnd_range(struct rng *r, uint64_t lo, uint64_t hi)
-{
-	return lo + rnd(r) % (hi - lo + 1);
-}
-
-static uint64_t fnv(uint64_t h, const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ p[i]) * 0x100000001b3ULL;
-	return h;
-}
-
-#define FNV_INIT 0xcbf29ce484222325ULL
 
 static uint8_t *arena;
 
 static void make_arena(void)
 {
-	struct rng r = {0x9e3779b97f4a7c15ULL};
+	struct ts_rng r = {0x9e3779b97f4a7c15ULL};
 
 	arena = malloc(ARENA_SIZE);
 	cr_assert_not_null(arena);
 	for (size_t i = 0; i < ARENA_SIZE; i += 8) {
-		uint64_t v = rnd(&r);
+		uint64_t v = ts_rnd(&r);
 
 		memcpy(arena + i, &v, 8);
 	}
@@ -135,7 +110,7 @@ struct party {
 
 struct sim {
 	struct cfg c;
-	struct rng r;
+	struct ts_rng r;
 	struct party p[2]; /* A client, B server */
 	bool cut;
 };
@@ -164,7 +139,7 @@ static void gen_msgs(struct sim *s, struct party *x)
 		if (i == 0 && s->c.log_sizes)
 			m->len = s->c.max_len; /* always one of the largest */
 		m->off = (uint32_t)rnd_range(&s->r, 0, ARENA_SIZE - m->len);
-		m->sum = fnv(FNV_INIT, arena + m->off, m->len);
+		m->sum = ts_fnv(TS_FNV_INIT, arena + m->off, m->len);
 		x->total += m->len;
 		m->end = x->total;
 		m->status = 1;
@@ -412,7 +387,7 @@ static void verify(struct party *x, const uint8_t *p, uint32_t n)
 		take = m->len - x->vgot;
 		if (take > n)
 			take = n;
-		x->vsum = fnv(x->vgot ? x->vsum : FNV_INIT, p, take);
+		x->vsum = ts_fnv(x->vgot ? x->vsum : TS_FNV_INIT, p, take);
 		x->vgot += take;
 		p += take;
 		n -= (uint32_t)take;
@@ -431,7 +406,7 @@ static void consume(struct sim *s, struct party *x)
 
 	if (rring_wire_recv_peek(&x->rcv, &off, &len))
 		return;
-	if (rnd(&s->r) % 4 == 0)
+	if (ts_rnd(&s->r) % 4 == 0)
 		n = (uint32_t)rnd_range(&s->r, 0, 256); /* slow consumer */
 	else
 		n = (uint32_t)rnd_range(&s->r, 0, len);
@@ -446,7 +421,7 @@ static void consume(struct sim *s, struct party *x)
 static void step(struct sim *s, uint64_t now_ms)
 {
 	for (int i = 0; i < 2 && !s->cut; i++) {
-		struct party *x = &s->p[rnd(&s->r) & 1 ? i : !i];
+		struct party *x = &s->p[ts_rnd(&s->r) & 1 ? i : !i];
 
 		queue_msgs(x);
 		post_writes(s, x);
@@ -674,7 +649,7 @@ Test(wire_sim, one_direction_only)
 
 Test(wire_sim, cut_at_random_point_reports_exactly)
 {
-	struct rng r = {77};
+	struct ts_rng r = {77};
 	uint32_t windows[] = {KB64, MB1};
 
 	for (int i = 0; i < 40 / SIM_SCALE; i++) {

@@ -19,21 +19,10 @@
 
 #include "wire_recv.h"
 #include "wire_send.h"
+#include "test_support.h"
 
 #define KB64 (64u << 10)
 #define MB1 (1u << 20)
-
-struct rng {
-	uint64_t s;
-};
-
-static uint64_t rnd(struct rng *r)
-{
-	r->s ^= r->s << 13;
-	r->s ^= r->s >> 7;
-	r->s ^= r->s << 17;
-	return r->s;
-}
 
 /* ---- the Valkey model ---- */
 
@@ -122,12 +111,12 @@ struct stream {
 
 static void stream_init(struct stream *s, uint64_t len, uint64_t seed)
 {
-	struct rng r = {seed};
+	struct ts_rng r = {seed};
 
 	s->data = malloc(len);
 	cr_assert_not_null(s->data);
 	for (uint64_t i = 0; i < len; i++)
-		s->data[i] = (uint8_t)(rnd(&r) >> 32);
+		s->data[i] = (uint8_t)(ts_rnd(&r) >> 32);
 	s->len = len;
 	s->sent = s->checked = 0;
 }
@@ -150,7 +139,7 @@ static void run_valkey_sender(uint32_t our_len, uint32_t their_len,
 	struct rring_wire_msg m;
 	struct valkey v = {0};
 	struct stream st;
-	struct rng rg = {seed};
+	struct ts_rng rg = {seed};
 	uint8_t *ours = aligned_alloc(4096, our_len);
 	uint8_t cmd[32];
 	uint64_t steps = 0;
@@ -181,7 +170,7 @@ static void run_valkey_sender(uint32_t our_len, uint32_t their_len,
 		while (rring_wire_recv_next_ctrl(&r, cmd) == 0)
 			vk_handle_cmd(&v, cmd);
 		/* Valkey's write handler: one writev of what is left */
-		n = (uint32_t)(rnd(&rg) % (3 * MB1)) + 1;
+		n = (uint32_t)(ts_rnd(&rg) % (3 * MB1)) + 1;
 		if (n > total - st.sent)
 			n = (uint32_t)(total - st.sent);
 		if (st.sent < total && v.tx_len) {
@@ -196,8 +185,8 @@ static void run_valkey_sender(uint32_t our_len, uint32_t their_len,
 			}
 		}
 		if (rring_wire_recv_peek(&r, &off, &len) == 0) {
-			n = rnd(&rg) % 2 ? len
-					 : (uint32_t)(rnd(&rg) % (len + 1));
+			n = ts_rnd(&rg) % 2 ? len
+					 : (uint32_t)(ts_rnd(&rg) % (len + 1));
 			check_bytes(&st, ours + off, n);
 			cr_assert_eq(rring_wire_recv_consume(&r, n), 0);
 		}
@@ -233,7 +222,7 @@ static void run_valkey_receiver(uint32_t their_len, uint64_t total,
 	struct rring_wire_msg m;
 	struct valkey v = {0};
 	struct stream st;
-	struct rng rg = {seed};
+	struct ts_rng rg = {seed};
 	uint8_t cmd[32];
 	uint64_t queued = 0, steps = 0, done = 0, nreq = 0;
 	uint64_t last_sig = 0;
@@ -252,7 +241,7 @@ static void run_valkey_receiver(uint32_t their_len, uint64_t total,
 	    rring_wire_send_on_peer_buffer(&s, m.addr, m.length, m.rkey), 0);
 	while (done < nreq || queued < total) {
 		while (queued < total) {
-			uint32_t n = (uint32_t)(rnd(&rg) % max_msg) + 1;
+			uint32_t n = (uint32_t)(ts_rnd(&rg) % max_msg) + 1;
 			struct rring_wire_iov iov = {
 			    (uintptr_t)st.data + queued, n, 1};
 
@@ -298,7 +287,7 @@ static void run_valkey_receiver(uint32_t their_len, uint64_t total,
 				    v.rx_offset - v.rx_pos);
 			v.rx_pos = v.rx_offset;
 		}
-		if (v.rx_pos == v.rx_len && rnd(&rg) % 4 == 0) {
+		if (v.rx_pos == v.rx_len && ts_rnd(&rg) % 4 == 0) {
 			vk_register_bytes(&v, cmd);
 			cr_assert_eq(rring_wire_msg_decode(cmd, 32, &m, NULL),
 				     0);

@@ -12,6 +12,7 @@
 
 #include "raw_peer.h"
 #include "rdmaring.h"
+#include "test_support.h"
 
 /*
  * One engine ("wire" 1, one IO thread) and the raw peer (raw_peer.h, an
@@ -23,7 +24,7 @@
  * while a second, well-behaved connection keeps working.
  */
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#ifdef TS_SANITIZED
 #define XFER_BYTES (2u << 20)
 #define SMALL_REQS 600u
 #else

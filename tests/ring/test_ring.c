@@ -14,17 +14,11 @@
 #include <unistd.h>
 
 #include "ring.h"
+#include "test_support.h"
 
 /* Sanitizers slow threads down 5-20x: scale the threaded counts so CI stays
  * fast while keeping every configuration. */
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifdef SANITIZED
+#ifdef TS_SANITIZED
 #define SCALE 64
 #else
 #define SCALE 1

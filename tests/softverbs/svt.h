@@ -8,7 +8,9 @@
 #include <stdint.h>
 #include <infiniband/verbs.h>
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#include "test_support.h"
+
+#ifdef TS_SANITIZED
 #define SVT_SCALE 10
 #else
 #define SVT_SCALE 1
