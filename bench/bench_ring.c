@@ -75,12 +75,12 @@ static void q_rdmaring_fini(struct q_rdmaring *q)
 
 static inline int q_rdmaring_enq1(struct q_rdmaring *q, uint64_t v)
 {
-	return rring_spsc_push(&q->r, &v) == 0;
+	return rring_spsc_push_sized(&q->r, &v, sizeof(v)) == 0;
 }
 
 static inline int q_rdmaring_deq1(struct q_rdmaring *q, uint64_t *v)
 {
-	return rring_spsc_pop(&q->r, v) == 0;
+	return rring_spsc_pop_sized(&q->r, v, sizeof(*v)) == 0;
 }
 
 /* Batches in place: reserve, two straight copies (before and after the
@@ -95,10 +95,10 @@ static inline uint32_t q_rdmaring_enq(struct q_rdmaring *q, const uint64_t *v,
 	if (!n)
 		return 0;
 	c = rring_spsc_contig(&q->r, idx, n);
-	p = rring_spsc_slot(&q->r, idx);
+	p = rring_spsc_slot_sized(&q->r, idx, sizeof(*p));
 	for (i = 0; i < c; i++)
 		p[i] = v[i];
-	p = rring_spsc_slot(&q->r, idx + c);
+	p = rring_spsc_slot_sized(&q->r, idx + c, sizeof(*p));
 	for (; i < n; i++)
 		p[i - c] = v[i];
 	rring_spsc_publish(&q->r, n);
@@ -115,10 +115,10 @@ static inline uint32_t q_rdmaring_deq(struct q_rdmaring *q, uint64_t *v,
 	if (!n)
 		return 0;
 	c = rring_spsc_contig(&q->r, idx, n);
-	p = rring_spsc_slot(&q->r, idx);
+	p = rring_spsc_slot_sized(&q->r, idx, sizeof(*p));
 	for (i = 0; i < c; i++)
 		v[i] = p[i];
-	p = rring_spsc_slot(&q->r, idx + c);
+	p = rring_spsc_slot_sized(&q->r, idx + c, sizeof(*p));
 	for (; i < n; i++)
 		v[i] = p[i - c];
 	rring_spsc_release(&q->r, n);

@@ -199,11 +199,49 @@ static inline uint32_t rring_spsc_capacity(const struct rring_spsc *r)
 	return r->g.mask + 1;
 }
 
+/* Address of the slot for free-running index idx, for a caller that
+ * passes the entry size (must equal the ring's): with a constant size the
+ * compiler turns the multiply into a shift, as DPDK's rte_ring_*_elem
+ * calls do with their esize argument. */
+static inline void *rring_spsc_slot_sized(struct rring_spsc *r, uint32_t idx,
+					  uint32_t entry_size)
+{
+	return r->g.base + (size_t)(idx & r->g.mask) * entry_size;
+}
+
 /* Address of the slot for free-running index idx (producer: on indices
  * returned by reserve; consumer: on indices returned by peek). */
 static inline void *rring_spsc_slot(struct rring_spsc *r, uint32_t idx)
 {
-	return r->g.base + (size_t)(idx & r->g.mask) * r->g.entry_size;
+	return rring_spsc_slot_sized(r, idx, r->g.entry_size);
+}
+
+/* Producer: free slots given our tail, refreshing the cached head only
+ * when it shows fewer than want. */
+static inline uint32_t rring_spsc_free_(struct rring_spsc *r, uint32_t tail,
+					uint32_t want)
+{
+	uint32_t size = r->g.mask + 1;
+	uint32_t free = size - (tail - r->prod.cached_head);
+
+	if (rring_unlikely(free < want)) {
+		/* Acquire pairs with the release of head in
+		 * rring_spsc_release_at_(): the consumer is done with the
+		 * slots it released before we overwrite them. */
+		r->prod.cached_head = rring_load_acquire(&r->cons.head);
+		free = size - (tail - r->prod.cached_head);
+	}
+	return free;
+}
+
+/* Producer: make every slot below new_tail visible to the consumer. */
+static inline void rring_spsc_publish_at_(struct rring_spsc *r,
+					  uint32_t new_tail)
+{
+	/* Release pairs with the acquire of tail in rring_spsc_avail_() (and
+	 * in rring_spsc_prepare_sleep()): slot contents written before this
+	 * store are visible to a consumer that sees the new tail. */
+	rring_store_release(&r->prod.tail, new_tail);
 }
 
 /*
@@ -216,16 +254,8 @@ static inline uint32_t rring_spsc_reserve(struct rring_spsc *r, uint32_t want,
 {
 	/* Relaxed: only this thread writes tail. */
 	uint32_t tail = rring_load_relaxed(&r->prod.tail);
-	uint32_t size = r->g.mask + 1;
-	uint32_t free = size - (tail - r->prod.cached_head);
+	uint32_t free = rring_spsc_free_(r, tail, want);
 
-	if (rring_unlikely(free < want)) {
-		/* Acquire pairs with the release of head in
-		 * rring_spsc_release(): the consumer is done with the slots
-		 * it released before we overwrite them. */
-		r->prod.cached_head = rring_load_acquire(&r->cons.head);
-		free = size - (tail - r->prod.cached_head);
-	}
 	*idx = tail;
 	return free < want ? free : want;
 }
@@ -237,12 +267,34 @@ static inline uint32_t rring_spsc_reserve(struct rring_spsc *r, uint32_t want,
  */
 static inline void rring_spsc_publish(struct rring_spsc *r, uint32_t n)
 {
-	uint32_t tail = rring_load_relaxed(&r->prod.tail);
+	/* Relaxed: only this thread writes tail. */
+	rring_spsc_publish_at_(r, rring_load_relaxed(&r->prod.tail) + n);
+}
 
-	/* Release pairs with the acquire of tail in rring_spsc_peek() (and in
-	 * rring_spsc_prepare_sleep()): slot contents written before this
-	 * store are visible to a consumer that sees the new tail. */
-	rring_store_release(&r->prod.tail, tail + n);
+/* Consumer: published entries given our head, refreshing the cached tail
+ * only when it shows fewer than want. */
+static inline uint32_t rring_spsc_avail_(struct rring_spsc *r, uint32_t head,
+					 uint32_t want)
+{
+	uint32_t avail = r->cons.cached_tail - head;
+
+	if (rring_unlikely(avail < want)) {
+		/* Acquire pairs with the release of tail in
+		 * rring_spsc_publish_at_(): entries below the new tail are
+		 * fully written. */
+		r->cons.cached_tail = rring_load_acquire(&r->prod.tail);
+		avail = r->cons.cached_tail - head;
+	}
+	return avail;
+}
+
+/* Consumer: give every slot below new_head back to the producer. */
+static inline void rring_spsc_release_at_(struct rring_spsc *r,
+					  uint32_t new_head)
+{
+	/* Release pairs with the acquire of head in rring_spsc_free_(): our
+	 * reads of these slots happen before the producer reuses them. */
+	rring_store_release(&r->cons.head, new_head);
 }
 
 /*
@@ -255,15 +307,8 @@ static inline uint32_t rring_spsc_peek(struct rring_spsc *r, uint32_t want,
 {
 	/* Relaxed: only this thread writes head. */
 	uint32_t head = rring_load_relaxed(&r->cons.head);
-	uint32_t avail = r->cons.cached_tail - head;
+	uint32_t avail = rring_spsc_avail_(r, head, want);
 
-	if (rring_unlikely(avail < want)) {
-		/* Acquire pairs with the release of tail in
-		 * rring_spsc_publish(): entries below the new tail are fully
-		 * written. */
-		r->cons.cached_tail = rring_load_acquire(&r->prod.tail);
-		avail = r->cons.cached_tail - head;
-	}
 	*idx = head;
 	return avail < want ? avail : want;
 }
@@ -274,11 +319,8 @@ static inline uint32_t rring_spsc_peek(struct rring_spsc *r, uint32_t want,
  */
 static inline void rring_spsc_release(struct rring_spsc *r, uint32_t n)
 {
-	uint32_t head = rring_load_relaxed(&r->cons.head);
-
-	/* Release pairs with the acquire of head in rring_spsc_reserve():
-	 * our reads of these slots happen before the producer reuses them. */
-	rring_store_release(&r->cons.head, head + n);
+	/* Relaxed: only this thread writes head. */
+	rring_spsc_release_at_(r, rring_load_relaxed(&r->cons.head) + n);
 }
 
 /*
@@ -306,28 +348,51 @@ static inline void rring_spsc_copy(void *dst, const void *src, uint32_t size)
 		memcpy(dst, src, size);
 }
 
-/* Producer: copy one entry (entry_size bytes) in. 0 or -EAGAIN if full. */
-static inline int rring_spsc_push(struct rring_spsc *r, const void *e)
+/* Producer: copy one entry of entry_size bytes (must equal the ring's; a
+ * constant makes the copy a few moves) in. 0 or -EAGAIN if full. Reads its
+ * own index once (reserve + publish would read it twice). */
+static inline int rring_spsc_push_sized(struct rring_spsc *r, const void *e,
+					uint32_t entry_size)
 {
-	uint32_t idx;
+	/* Relaxed: only this thread writes tail. */
+	uint32_t tail = rring_load_relaxed(&r->prod.tail);
 
-	if (rring_unlikely(rring_spsc_reserve(r, 1, &idx) == 0))
+	if (rring_unlikely(rring_spsc_free_(r, tail, 1) == 0))
 		return -EAGAIN;
-	rring_spsc_copy(rring_spsc_slot(r, idx), e, r->g.entry_size);
-	rring_spsc_publish(r, 1);
+	rring_spsc_copy(rring_spsc_slot_sized(r, tail, entry_size), e,
+			entry_size);
+	rring_spsc_publish_at_(r, tail + 1);
 	return 0;
 }
 
-/* Consumer: copy one entry (entry_size bytes) out. 0 or -EAGAIN if empty. */
+/* Consumer: copy one entry of entry_size bytes (must equal the ring's)
+ * out. 0 or -EAGAIN if empty. Reads its own index once. */
+static inline int rring_spsc_pop_sized(struct rring_spsc *r, void *e,
+				       uint32_t entry_size)
+{
+	/* Relaxed: only this thread writes head. */
+	uint32_t head = rring_load_relaxed(&r->cons.head);
+
+	if (rring_unlikely(rring_spsc_avail_(r, head, 1) == 0))
+		return -EAGAIN;
+	rring_spsc_copy(e, rring_spsc_slot_sized(r, head, entry_size),
+			entry_size);
+	rring_spsc_release_at_(r, head + 1);
+	return 0;
+}
+
+/* Producer: copy one entry (the ring's entry_size bytes) in. 0 or -EAGAIN
+ * if full. */
+static inline int rring_spsc_push(struct rring_spsc *r, const void *e)
+{
+	return rring_spsc_push_sized(r, e, r->g.entry_size);
+}
+
+/* Consumer: copy one entry (the ring's entry_size bytes) out. 0 or -EAGAIN
+ * if empty. */
 static inline int rring_spsc_pop(struct rring_spsc *r, void *e)
 {
-	uint32_t idx;
-
-	if (rring_unlikely(rring_spsc_peek(r, 1, &idx) == 0))
-		return -EAGAIN;
-	rring_spsc_copy(e, rring_spsc_slot(r, idx), r->g.entry_size);
-	rring_spsc_release(r, 1);
-	return 0;
+	return rring_spsc_pop_sized(r, e, r->g.entry_size);
 }
 
 /*

@@ -403,10 +403,17 @@ struct stress {
 static void *stress_producer(void *arg)
 {
 	struct stress *st = arg;
-	uint64_t s = st->seed, seq = 0;
+	uint64_t s = st->seed, seq = 0, e[1];
 	unsigned int spins = 0;
 	uint32_t idx, k, i, want;
 
+	while (st->batch == 0 && seq < st->total) { /* push, one entry */
+		fill(e, 8, seq);
+		if (rring_spsc_push_sized(&st->rg.r, e, 8))
+			backoff(&spins);
+		else
+			seq++;
+	}
 	while (seq < st->total) {
 		want = st->batch == 1 ? 1 : (uint32_t)(rnd(&s) % st->batch) + 1;
 		if (want > st->total - seq)
@@ -428,10 +435,19 @@ static void *stress_producer(void *arg)
 static void *stress_consumer(void *arg)
 {
 	struct stress *st = arg;
-	uint64_t s = st->seed * 3 + 1, seq = 0;
+	uint64_t s = st->seed * 3 + 1, seq = 0, e[1];
 	unsigned int spins = 0;
 	uint32_t idx, k, i, want;
 
+	while (st->batch == 0 && seq < st->total) { /* pop, one entry */
+		if (rring_spsc_pop_sized(&st->rg.r, e, 8)) {
+			backoff(&spins);
+			continue;
+		}
+		if (!check(e, 8, seq))
+			st->bad++;
+		seq++;
+	}
 	while (seq < st->total) {
 		want = st->batch == 1 ? 1 : (uint32_t)(rnd(&s) % st->batch) + 1;
 		k = rring_spsc_peek(&st->rg.r, want, &idx);
@@ -481,11 +497,13 @@ static void stress_run(uint32_t n, uint32_t esize, uint32_t batch,
 	ring_free(&st.rg);
 }
 
-/* 8-byte entries: 8 configurations x 6.25M = 50M entries in total. */
+/* 8-byte entries: 8 configurations x 6.25M = 50M entries in total. Batch
+ * 0: push_sized/pop_sized with a constant size (the one-entry calls);
+ * 1 and 32: reserve/publish and peek/release. */
 Test(ring_threaded, stress_50m_entries_8b, .timeout = 300)
 {
 	static const uint32_t sizes[] = {2, 64, 1024, 65536};
-	static const uint32_t batches[] = {1, 32};
+	static const uint32_t batches[] = {0, 32};
 	const uint64_t per = 50000000 / 8 / SCALE;
 	unsigned int i, j;
 
