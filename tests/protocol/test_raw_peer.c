@@ -226,6 +226,20 @@ static void assert_sink_ok(const struct xfer *x)
 		     (unsigned long long)x->srv_first_bad);
 }
 
+/* The client sends x->size bytes to script_sink and checks its digest; the
+ * server is joined and its results checked. Returns the client, open. */
+static struct raw_peer *sink_run(struct xfer *x)
+{
+	struct raw_peer *c;
+	pthread_t th;
+
+	c = start(x, &th);
+	client_send_all(c, x);
+	pthread_join(th, NULL);
+	assert_sink_ok(x);
+	return c;
+}
+
 /*
  * A message of @size through a window of @rx: the receiver re-advertises
  * after each full window (size / rx times), the sender waits for each of
@@ -238,14 +252,10 @@ static void big_transfer(size_t size, uint32_t rx)
 	const struct raw_peer_stats *cs, *ss;
 	struct raw_peer *c;
 	struct xfer x;
-	pthread_t th;
 
 	cr_assert_neq(size % rx, 0, "pick a size that is not a multiple");
 	xfer_init(&x, size, rx);
-	c = start(&x, &th);
-	client_send_all(c, &x);
-	pthread_join(th, NULL);
-	assert_sink_ok(&x);
+	c = sink_run(&x);
 	cs = raw_peer_stats(c);
 	ss = raw_peer_stats(x.srv);
 	cr_assert_eq(ss->readv_sent, windows, "readv %llu, want %llu",
@@ -282,16 +292,12 @@ Test(raw_peer, window_bounds_16m_and_64k_both_ways, .timeout = 120)
 {
 	struct raw_peer *c;
 	struct xfer x;
-	pthread_t th;
 
 	/* the largest allowed window on the server, the smallest on the
 	 * client (which receives the digest) */
 	xfer_init(&x, (16u << 20) + 12345, 16u << 20);
 	x.co.rx_size = 64 * KIB;
-	c = start(&x, &th);
-	client_send_all(c, &x);
-	pthread_join(th, NULL);
-	assert_sink_ok(&x);
+	c = sink_run(&x);
 	cr_assert_eq(raw_peer_stats(x.srv)->readv_sent, 1);
 	raw_peer_close(c);
 	raw_peer_close(x.srv);
@@ -352,8 +358,8 @@ static void small_messages(unsigned int count, struct xfer *x,
 }
 
 /* Wait for the server's one-byte answer, then close; the server sees the
- * disconnect. */
-static void small_done(struct raw_peer *c, struct xfer *x)
+ * disconnect, is joined, and got every byte intact. */
+static void small_done(struct raw_peer *c, struct xfer *x, pthread_t th)
 {
 	char ack = 0;
 	ssize_t n = raw_peer_recv(c, &ack, 1, x->deadline);
@@ -361,6 +367,10 @@ static void small_done(struct raw_peer *c, struct xfer *x)
 	cr_assert_eq(n, 1, "no answer: %s", strerror((int)-n));
 	cr_assert_eq(ack, '!');
 	cr_assert_eq(raw_peer_disconnect(c), 0);
+	pthread_join(th, NULL);
+	cr_assert_eq(x->srv_ret, 0, "server: %s", strerror(-x->srv_ret));
+	cr_assert_eq(x->srv_got, x->size);
+	cr_assert_eq(x->srv_bad, 0);
 }
 
 Test(raw_peer, small_messages_pack_into_one_window, .timeout = 60)
@@ -373,11 +383,7 @@ Test(raw_peer, small_messages_pack_into_one_window, .timeout = 60)
 	xfer_init(&x, 0, 64 * KIB);
 	small_messages(1000, &x, &c, &th);
 	cr_assert_lt(x.size, 64 * KIB);
-	small_done(c, &x);
-	pthread_join(th, NULL);
-	cr_assert_eq(x.srv_ret, 0, "server: %s", strerror(-x.srv_ret));
-	cr_assert_eq(x.srv_got, x.size);
-	cr_assert_eq(x.srv_bad, 0);
+	small_done(c, &x, th);
 	cs = raw_peer_stats(c);
 	ss = raw_peer_stats(x.srv);
 	cr_assert_eq(cs->writes_posted, 1000, "one write per message");
@@ -399,11 +405,7 @@ Test(raw_peer, small_messages_cut_at_window_ends, .timeout = 60)
 
 	xfer_init(&x, 0, 64 * KIB);
 	small_messages(5000, &x, &c, &th);
-	small_done(c, &x);
-	pthread_join(th, NULL);
-	cr_assert_eq(x.srv_ret, 0, "server: %s", strerror(-x.srv_ret));
-	cr_assert_eq(x.srv_got, x.size);
-	cr_assert_eq(x.srv_bad, 0);
+	small_done(c, &x, th);
 	windows = x.size / (64 * KIB);
 	cs = raw_peer_stats(c);
 	ss = raw_peer_stats(x.srv);
@@ -648,59 +650,10 @@ static void client_violates(enum raw_peer_misbehave mb, uint32_t value,
 	raw_peer_close(x.srv);
 }
 
-Test(raw_peer_violation, control_byte_len_16, .timeout = 60)
-{
-	client_violates(RAW_PEER_BAD_BYTE_LEN, 0,
-			"control message byte_len != 32", NULL);
-}
-
-Test(raw_peer_violation, unknown_opcode_7, .timeout = 60)
-{
-	client_violates(RAW_PEER_UNKNOWN_OPCODE, 7, "unknown control opcode",
-			NULL);
-}
-
 Test(raw_peer_violation, unknown_opcode_free_slot_marker, .timeout = 60)
 {
 	client_violates(RAW_PEER_UNKNOWN_OPCODE, RRING_WIRE_INVALID_OPCODE,
 			"unknown control opcode", NULL);
-}
-
-Test(raw_peer_violation, advertisement_32k, .timeout = 60)
-{
-	client_violates(RAW_PEER_ADV_BAD_LENGTH, 32u << 10,
-			"advertised length outside 64 KiB..16 MiB", NULL);
-}
-
-Test(raw_peer_violation, advertisement_32m, .timeout = 60)
-{
-	client_violates(RAW_PEER_ADV_BAD_LENGTH, 32u << 20,
-			"advertised length outside 64 KiB..16 MiB", NULL);
-}
-
-Test(raw_peer_violation, advertisement_rkey_0, .timeout = 60)
-{
-	client_violates(RAW_PEER_ADV_ZERO_RKEY, 0, "advertised rkey 0", NULL);
-}
-
-Test(raw_peer_violation, write_overruns_window, .timeout = 60)
-{
-	client_violates(RAW_PEER_WRITE_OVERRUN, 0, "write overruns our window",
-			NULL);
-}
-
-Test(raw_peer_violation, immediate_larger_than_buffer, .timeout = 60)
-{
-	client_violates(RAW_PEER_IMM_TOO_LARGE, 0,
-			"immediate larger than our buffer", NULL);
-}
-
-Test(raw_peer_violation, write_before_advertisement, .timeout = 60)
-{
-	/* which one depends on whether the server had advertised already */
-	client_violates(RAW_PEER_WRITE_BEFORE_ADV, 0,
-			"write-with-imm before our advertisement",
-			"immediate differs from byte_len");
 }
 
 /* The server misbehaves; the client names it. */
@@ -727,17 +680,6 @@ static void server_violates(enum raw_peer_misbehave mb, const char *why)
 	raw_peer_close(x.srv);
 }
 
-Test(raw_peer_violation, server_advertises_rkey_0, .timeout = 60)
-{
-	server_violates(RAW_PEER_ADV_ZERO_RKEY, "advertised rkey 0");
-}
-
-Test(raw_peer_violation, server_advertises_32k, .timeout = 60)
-{
-	server_violates(RAW_PEER_ADV_BAD_LENGTH,
-			"advertised length outside 64 KiB..16 MiB");
-}
-
 /* ---- slow consumer, disconnects ---- */
 
 Test(raw_peer, slow_consumer_backpressure, .timeout = 120)
@@ -745,16 +687,12 @@ Test(raw_peer, slow_consumer_backpressure, .timeout = 120)
 	const struct raw_peer_stats *cs, *ss;
 	struct raw_peer *c;
 	struct xfer x;
-	pthread_t th;
 
 	xfer_init(&x, 1000000, 64 * KIB);
 	x.so.misbehave = RAW_PEER_SLOW_CONSUMER;
 	x.so.consume_chunk = 8192;
 	x.so.consume_delay_us = 200;
-	c = start(&x, &th);
-	client_send_all(c, &x);
-	pthread_join(th, NULL);
-	assert_sink_ok(&x);
+	c = sink_run(&x);
 	cs = raw_peer_stats(c);
 	ss = raw_peer_stats(x.srv);
 	cr_assert_eq(ss->readv_sent, 1000000 / (64 * KIB));
@@ -763,23 +701,34 @@ Test(raw_peer, slow_consumer_backpressure, .timeout = 120)
 	raw_peer_close(x.srv);
 }
 
-Test(raw_peer, sender_disconnects_mid_transfer, .timeout = 60)
+/* The client sends x->size bytes of the pattern, which one side cuts short:
+ * the send fails with @want; the server is joined. Returns the client. */
+static struct raw_peer *send_cut_short(struct xfer *x, int want)
 {
-	uint8_t *buf = malloc(1000000);
+	uint8_t *buf = malloc(x->size);
 	struct raw_peer *c;
-	struct xfer x;
 	pthread_t th;
 	int ret;
 
 	cr_assert_not_null(buf);
+	c = start(x, &th);
+	fill(buf, x->size, 0, x->seed);
+	ret = raw_peer_send(c, buf, x->size, x->deadline);
+	cr_assert_eq(ret, want, "send: %s", strerror(-ret));
+	pthread_join(th, NULL);
+	free(buf);
+	return c;
+}
+
+Test(raw_peer, sender_disconnects_mid_transfer, .timeout = 60)
+{
+	struct raw_peer *c;
+	struct xfer x;
+
 	xfer_init(&x, 1000000, 64 * KIB);
 	x.co.misbehave = RAW_PEER_DISCONNECT_MID;
 	x.co.disconnect_after = 300000;
-	c = start(&x, &th);
-	fill(buf, 1000000, 0, x.seed);
-	ret = raw_peer_send(c, buf, 1000000, x.deadline);
-	cr_assert_eq(ret, -ECONNABORTED, "send: %s", strerror(-ret));
-	pthread_join(th, NULL);
+	c = send_cut_short(&x, -ECONNABORTED);
 	cr_assert_eq(x.srv_ret, -ECONNRESET, "server: %s",
 		     strerror(-x.srv_ret));
 	/* everything the sender had completed arrived, and nothing else */
@@ -789,7 +738,6 @@ Test(raw_peer, sender_disconnects_mid_transfer, .timeout = 60)
 		     (unsigned long long)raw_peer_stats(x.srv)->bytes_received);
 	cr_assert_eq(x.srv_bad, 0);
 	cr_assert_null(raw_peer_violation(x.srv));
-	free(buf);
 	raw_peer_close(c);
 	raw_peer_close(x.srv);
 }
@@ -815,26 +763,17 @@ static void script_read_then_disconnect(struct raw_peer *p, struct xfer *x)
 
 Test(raw_peer, receiver_disconnects_mid_transfer, .timeout = 60)
 {
-	uint8_t *buf = malloc(1000000);
 	struct raw_peer *c;
 	struct xfer x;
-	pthread_t th;
-	int ret;
 
-	cr_assert_not_null(buf);
 	xfer_init(&x, 1000000, 64 * KIB);
 	x.script = script_read_then_disconnect;
-	c = start(&x, &th);
-	fill(buf, 1000000, 0, x.seed);
-	ret = raw_peer_send(c, buf, 1000000, x.deadline);
-	cr_assert_eq(ret, -ECONNRESET, "send: %s", strerror(-ret));
-	pthread_join(th, NULL);
+	c = send_cut_short(&x, -ECONNRESET);
 	cr_assert_eq(x.srv_ret, 0);
 	cr_assert_eq(x.srv_bad, 0);
 	/* the sender stopped within the windows it was given */
 	cr_assert_leq(raw_peer_stats(c)->bytes_sent,
 		      raw_peer_stats(c)->adv_received * 64 * KIB);
-	free(buf);
 	raw_peer_close(c);
 	raw_peer_close(x.srv);
 }
@@ -1285,30 +1224,49 @@ static bool wd_has(struct wdrv *w, void *arg)
 			     len >= *(uint32_t *)arg);
 }
 
+/* The wire machines (64 KiB window) as client of a raw server thread that
+ * runs x->script. */
+static void wd_client_of_raw(struct wdrv *w, struct xfer *x, pthread_t *th)
+{
+	cr_assert_eq(pthread_create(th, NULL, server_main, x), 0);
+	wd_init(w, 64 * KIB);
+	wd_connect(w, wait_port(x));
+}
+
+/* Connect to a raw server as wd_client_of_raw() and send x->size bytes of
+ * the pattern as one request (cookie 7); run until it is reaped or the
+ * connection closes. Returns the source buffer, for the caller to free. */
+static uint8_t *wd_send_pattern(struct wdrv *w, struct xfer *x, pthread_t *th,
+				struct wd_send_arg *a)
+{
+	struct rring_wire_iov iov;
+	uint8_t *buf = malloc(x->size);
+
+	cr_assert_not_null(buf);
+	fill(buf, x->size, 0, x->seed);
+	wd_client_of_raw(w, x, th);
+	w->src_mr = ibv_reg_mr(w->pd, buf, x->size, IBV_ACCESS_LOCAL_WRITE);
+	cr_assert_not_null(w->src_mr);
+	iov = (struct rring_wire_iov){(uintptr_t)buf, (uint32_t)x->size,
+				      w->src_mr->lkey};
+	cr_assert_eq(rring_wire_send_queue(&w->s, &iov, 1, 7), 0);
+	wd_run(w, wd_sent, a);
+	return buf;
+}
+
 static void wire_sends_to_raw(size_t size, uint32_t rx)
 {
 	struct wd_send_arg a = {0};
-	struct rring_wire_iov iov;
-	uint8_t *buf = malloc(size);
 	uint64_t got, sum, windows = size / rx;
 	uint32_t want = 16, off, len;
 	struct wdrv w;
 	struct xfer x;
+	uint8_t *buf;
 	pthread_t th;
 
-	cr_assert_not_null(buf);
-	fill(buf, size, 0, 42);
 	xfer_init(&x, size, rx);
 	x.script = script_sink;
-	cr_assert_eq(pthread_create(&th, NULL, server_main, &x), 0);
-	wd_init(&w, 64 * KIB);
-	wd_connect(&w, wait_port(&x));
-	w.src_mr = ibv_reg_mr(w.pd, buf, size, IBV_ACCESS_LOCAL_WRITE);
-	cr_assert_not_null(w.src_mr);
-	iov = (struct rring_wire_iov){(uintptr_t)buf, (uint32_t)size,
-				      w.src_mr->lkey};
-	cr_assert_eq(rring_wire_send_queue(&w.s, &iov, 1, 7), 0);
-	wd_run(&w, wd_sent, &a);
+	buf = wd_send_pattern(&w, &x, &th, &a);
 	cr_assert_eq(a.reaped, 1);
 	cr_assert_eq(a.res.status, 0, "request: %d (%s)", a.res.status,
 		     w.s.reason ? w.s.reason : "");
@@ -1382,6 +1340,16 @@ static void *client_main(void *arg)
 	return NULL;
 }
 
+/* The wire machines (window @rx) as server of a raw client thread. */
+static void wd_server_of_raw(struct wdrv *w, uint32_t rx, struct xfer *x,
+			     pthread_t *th)
+{
+	wd_init(w, rx);
+	x->port = wd_listen(w);
+	cr_assert_eq(pthread_create(th, NULL, client_main, x), 0);
+	wd_accept(w);
+}
+
 struct wd_sink {
 	uint64_t got, bad, size;
 	uint32_t seed;
@@ -1413,10 +1381,7 @@ static void raw_sends_to_wire(size_t size, uint32_t rx)
 	pthread_t th;
 
 	xfer_init(&x, size, 64 * KIB);
-	wd_init(&w, rx);
-	x.port = wd_listen(&w);
-	cr_assert_eq(pthread_create(&th, NULL, client_main, &x), 0);
-	wd_accept(&w);
+	wd_server_of_raw(&w, rx, &x, &th);
 	wd_run(&w, wd_consume, &k);
 	cr_assert_not(w.closed, "closed: %s", w.r.reason ? w.r.reason : "?");
 	cr_assert_eq(k.got, size);
@@ -1465,10 +1430,7 @@ static void raw_violates_wire(enum raw_peer_misbehave mb, uint32_t value,
 	xfer_init(&x, 0, 64 * KIB);
 	x.co.misbehave = mb;
 	x.co.misbehave_value = value;
-	wd_init(&w, 64 * KIB);
-	x.port = wd_listen(&w);
-	cr_assert_eq(pthread_create(&th, NULL, client_main, &x), 0);
-	wd_accept(&w);
+	wd_server_of_raw(&w, 64 * KIB, &x, &th);
 	/* no consuming: a misbehaving writer may overwrite the buffer */
 	wd_run(&w, wd_closed, NULL);
 	cr_assert(w.r.state == RRING_WIRE_RECV_ERROR ||
@@ -1487,59 +1449,6 @@ static void raw_violates_wire(enum raw_peer_misbehave mb, uint32_t value,
 	raw_peer_close(x.srv);
 }
 
-Test(raw_peer_wire, wire_refuses_byte_len_16, .timeout = 60)
-{
-	raw_violates_wire(RAW_PEER_BAD_BYTE_LEN, 0,
-			  "control message byte_len is not 32", NULL);
-}
-
-Test(raw_peer_wire, wire_refuses_unknown_opcode, .timeout = 60)
-{
-	raw_violates_wire(RAW_PEER_UNKNOWN_OPCODE, 7, "unknown control opcode",
-			  NULL);
-}
-
-Test(raw_peer_wire, wire_refuses_advertisement_32k, .timeout = 60)
-{
-	raw_violates_wire(RAW_PEER_ADV_BAD_LENGTH, 32u << 10,
-			  "RegisterXferMemory length outside 64 KiB..16 MiB",
-			  NULL);
-}
-
-Test(raw_peer_wire, wire_refuses_advertisement_32m, .timeout = 60)
-{
-	raw_violates_wire(RAW_PEER_ADV_BAD_LENGTH, 32u << 20,
-			  "RegisterXferMemory length outside 64 KiB..16 MiB",
-			  NULL);
-}
-
-Test(raw_peer_wire, wire_refuses_rkey_0, .timeout = 60)
-{
-	raw_violates_wire(RAW_PEER_ADV_ZERO_RKEY, 0,
-			  "RegisterXferMemory with zero rkey", NULL);
-}
-
-Test(raw_peer_wire, wire_refuses_overrun, .timeout = 60)
-{
-	raw_violates_wire(RAW_PEER_WRITE_OVERRUN, 0,
-			  "write-with-imm overruns the advertised buffer",
-			  NULL);
-}
-
-Test(raw_peer_wire, wire_refuses_immediate_too_large, .timeout = 60)
-{
-	raw_violates_wire(RAW_PEER_IMM_TOO_LARGE, 0,
-			  "write-with-imm count larger than the buffer", NULL);
-}
-
-Test(raw_peer_wire, wire_refuses_write_before_advertisement, .timeout = 60)
-{
-	raw_violates_wire(
-	    RAW_PEER_WRITE_BEFORE_ADV, 0,
-	    "write-with-imm before we advertised a buffer",
-	    "write-with-imm count differs from the bytes written");
-}
-
 /* The raw server advertises a bad buffer: the wire client refuses it. */
 static void raw_server_violates_wire(enum raw_peer_misbehave mb,
 				     const char *why)
@@ -1551,9 +1460,7 @@ static void raw_server_violates_wire(enum raw_peer_misbehave mb,
 	xfer_init(&x, 0, 64 * KIB);
 	x.so.misbehave = mb;
 	x.script = script_idle;
-	cr_assert_eq(pthread_create(&th, NULL, server_main, &x), 0);
-	wd_init(&w, 64 * KIB);
-	wd_connect(&w, wait_port(&x));
+	wd_client_of_raw(&w, &x, &th);
 	wd_run(&w, wd_closed, NULL);
 	cr_assert_str_eq(w.r.reason, why);
 	rdma_disconnect(w.id);
@@ -1563,44 +1470,78 @@ static void raw_server_violates_wire(enum raw_peer_misbehave mb,
 	raw_peer_close(x.srv);
 }
 
-Test(raw_peer_wire, wire_client_refuses_rkey_0, .timeout = 60)
-{
-	raw_server_violates_wire(RAW_PEER_ADV_ZERO_RKEY,
-				 "RegisterXferMemory with zero rkey");
-}
+/*
+ * Each misbehaviour meets two receivers written independently of each other:
+ * the raw peer (client_violates, server_violates: the violation in its own
+ * words) and the engine's wire machines (raw_violates_wire,
+ * raw_server_violates_wire: the reason the engine logs). @raw2, @wire2: the
+ * other reason the timing may produce, or NULL.
+ */
+#define REFUSED_BY_BOTH(raw_test, raw_call, wire_test, wire_call)               \
+	Test(raw_peer_violation, raw_test, .timeout = 60)                      \
+	{                                                                      \
+		raw_call;                                                      \
+	}                                                                      \
+	Test(raw_peer_wire, wire_test, .timeout = 60)                          \
+	{                                                                      \
+		wire_call;                                                     \
+	}
+#define CLIENT_REFUSED(name, mb, value, raw, raw2, wire, wire2)               \
+	REFUSED_BY_BOTH(name, client_violates(mb, value, raw, raw2),            \
+			wire_refuses_##name,                                   \
+			raw_violates_wire(mb, value, wire, wire2))
+#define SERVER_REFUSED(name, mb, raw, wire)                                    \
+	REFUSED_BY_BOTH(server_advertises_##name, server_violates(mb, raw),    \
+			wire_client_refuses_##name,                            \
+			raw_server_violates_wire(mb, wire))
 
-Test(raw_peer_wire, wire_client_refuses_advertisement_32k, .timeout = 60)
-{
-	raw_server_violates_wire(
-	    RAW_PEER_ADV_BAD_LENGTH,
-	    "RegisterXferMemory length outside 64 KiB..16 MiB");
-}
+#define ADV_LENGTH_RAW "advertised length outside 64 KiB..16 MiB"
+#define ADV_LENGTH_WIRE "RegisterXferMemory length outside 64 KiB..16 MiB"
+#define ZERO_RKEY_RAW "advertised rkey 0"
+#define ZERO_RKEY_WIRE "RegisterXferMemory with zero rkey"
+
+CLIENT_REFUSED(control_byte_len_16, RAW_PEER_BAD_BYTE_LEN, 0,
+	       "control message byte_len != 32", NULL,
+	       "control message byte_len is not 32", NULL)
+CLIENT_REFUSED(unknown_opcode_7, RAW_PEER_UNKNOWN_OPCODE, 7,
+	       "unknown control opcode", NULL,
+	       "unknown control opcode", NULL)
+CLIENT_REFUSED(advertisement_32k, RAW_PEER_ADV_BAD_LENGTH, 32u << 10,
+	       ADV_LENGTH_RAW, NULL, ADV_LENGTH_WIRE, NULL)
+CLIENT_REFUSED(advertisement_32m, RAW_PEER_ADV_BAD_LENGTH, 32u << 20,
+	       ADV_LENGTH_RAW, NULL, ADV_LENGTH_WIRE, NULL)
+CLIENT_REFUSED(advertisement_rkey_0, RAW_PEER_ADV_ZERO_RKEY, 0,
+	       ZERO_RKEY_RAW, NULL, ZERO_RKEY_WIRE, NULL)
+CLIENT_REFUSED(write_overruns_window, RAW_PEER_WRITE_OVERRUN, 0,
+	       "write overruns our window", NULL,
+	       "write-with-imm overruns the advertised buffer", NULL)
+CLIENT_REFUSED(immediate_larger_than_buffer, RAW_PEER_IMM_TOO_LARGE, 0,
+	       "immediate larger than our buffer", NULL,
+	       "write-with-imm count larger than the buffer", NULL)
+/* which reason depends on whether the receiver had advertised already */
+CLIENT_REFUSED(write_before_advertisement, RAW_PEER_WRITE_BEFORE_ADV, 0,
+	       "write-with-imm before our advertisement",
+	       "immediate differs from byte_len",
+	       "write-with-imm before we advertised a buffer",
+	       "write-with-imm count differs from the bytes written")
+
+SERVER_REFUSED(rkey_0, RAW_PEER_ADV_ZERO_RKEY, ZERO_RKEY_RAW, ZERO_RKEY_WIRE)
+SERVER_REFUSED(32k, RAW_PEER_ADV_BAD_LENGTH, ADV_LENGTH_RAW, ADV_LENGTH_WIRE)
 
 /* The raw receiver disconnects mid-transfer: the wire sender reports the
  * request failed, and never more acknowledged than was written. */
 Test(raw_peer_wire, raw_receiver_disconnects_wire_sender_fails, .timeout = 60)
 {
 	struct wd_send_arg a = {0};
-	struct rring_wire_iov iov;
 	size_t size = 1000000;
-	uint8_t *buf = malloc(size);
 	struct wdrv w;
 	struct xfer x;
+	uint8_t *buf;
 	pthread_t th;
 
-	cr_assert_not_null(buf);
-	fill(buf, size, 0, 42);
 	xfer_init(&x, size, 64 * KIB);
 	x.script = script_read_then_disconnect;
-	cr_assert_eq(pthread_create(&th, NULL, server_main, &x), 0);
-	wd_init(&w, 64 * KIB);
-	wd_connect(&w, wait_port(&x));
-	w.src_mr = ibv_reg_mr(w.pd, buf, size, IBV_ACCESS_LOCAL_WRITE);
-	cr_assert_not_null(w.src_mr);
-	iov = (struct rring_wire_iov){(uintptr_t)buf, (uint32_t)size,
-				      w.src_mr->lkey};
-	cr_assert_eq(rring_wire_send_queue(&w.s, &iov, 1, 7), 0);
-	wd_run(&w, wd_sent, &a);
+	buf = wd_send_pattern(&w, &x, &th, &a);
 	pthread_join(th, NULL);
 	cr_assert_eq(x.srv_ret, 0);
 	cr_assert_eq(x.srv_bad, 0);
@@ -1630,10 +1571,7 @@ Test(raw_peer_wire, raw_sender_disconnects_wire_receiver_has_prefix,
 	xfer_init(&x, 1000000, 64 * KIB);
 	x.co.misbehave = RAW_PEER_DISCONNECT_MID;
 	x.co.disconnect_after = 300000;
-	wd_init(&w, 64 * KIB);
-	x.port = wd_listen(&w);
-	cr_assert_eq(pthread_create(&th, NULL, client_main, &x), 0);
-	wd_accept(&w);
+	wd_server_of_raw(&w, 64 * KIB, &x, &th);
 	wd_run(&w, wd_consume, &k);
 	pthread_join(th, NULL);
 	cr_assert_eq(x.srv_ret, -ECONNABORTED);
