@@ -621,6 +621,54 @@ int rring_conn_consume(struct rring_conn *c, uint32_t n)
 	return 0;
 }
 
+static int mr_overlaps(const struct mrent *m, uint64_t addr, uint64_t len)
+{
+	return m->len && addr < m->base + m->len && m->base < addr + len;
+}
+
+/* Drop cache entry m: its registration goes back to the poller now, or,
+ * while still in flight, as soon as it arrives (xfer_on_mr). */
+static void mr_drop(struct xfer *x, struct mrent *m)
+{
+	if (m->pending)
+		m->pending->x = NULL;
+	else if (m->mr)
+		dereg(x, m->mr);
+	memset(m, 0, sizeof(*m));
+}
+
+/*
+ * All or nothing: -EBUSY (nothing dropped) while an unfinished request
+ * references an overlapping entry. A registration still in flight with no
+ * request (its sendv failed later with -EAGAIN) is detached: xfer_on_mr
+ * deregisters it on arrival, so the stale pages are never used.
+ */
+int rring_conn_forget(struct rring_conn *c, const void *addr, size_t len)
+{
+	uint64_t a = (uintptr_t)addr;
+	struct xfer *x;
+	uint32_t i;
+	int ret;
+
+	if (!c || (!addr && len) || len > UINT64_MAX - a)
+		return -EINVAL;
+	ret = rr_io_check_owner(c, __func__);
+	if (ret)
+		return ret;
+	if (c->e->layer != &rr_xfer_layer)
+		return 0; /* the message layer caches no registration */
+	x = c->layer_priv;
+	if (!x || !len)
+		return 0; /* closed: on_close gave every registration back */
+	for (i = 0; i < RR_XFER_MR_CACHE; i++)
+		if (mr_overlaps(&x->mrc[i], a, len) && x->mrc[i].refs)
+			return -EBUSY;
+	for (i = 0; i < RR_XFER_MR_CACHE; i++)
+		if (mr_overlaps(&x->mrc[i], a, len))
+			mr_drop(x, &x->mrc[i]);
+	return 0;
+}
+
 /* ---- Owner side: events ------------------------------------------------- */
 
 static void list_add(struct rring_io *io, struct xfer *x)
@@ -795,15 +843,8 @@ static void xfer_on_close(struct rring_io *io, struct rring_conn *c)
 	reap(x);
 	while (x->req_head < x->req_tail)
 		finish_req(x, c->close_err ? c->close_err : -ECONNRESET);
-	for (i = 0; i < RR_XFER_MR_CACHE; i++) {
-		struct mrent *m = &x->mrc[i];
-
-		if (m->pending)
-			m->pending->x = NULL;
-		else if (m->len && m->mr)
-			dereg(x, m->mr);
-		memset(m, 0, sizeof(*m));
-	}
+	for (i = 0; i < RR_XFER_MR_CACHE; i++)
+		mr_drop(x, &x->mrc[i]);
 	list_del(io, x);
 }
 

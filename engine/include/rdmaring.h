@@ -245,6 +245,17 @@ int rring_conn_send(struct rring_conn *c, const void *data, uint32_t len,
 int rring_conn_sendv(struct rring_conn *c, const struct iovec *iov, int iovcnt,
 		     uint64_t tag);
 
+/* The application is about to free or reuse [addr, addr + len) for other
+ * data (free, munmap, madvise DONTNEED, a new object at the same address):
+ * drop the cached registrations that overlap it (deregistered through the
+ * poller), so that a later send from that address registers the memory
+ * then mapped there instead of sending the pages an old registration
+ * pinned. Call it after the last SEND_DONE from that memory and before
+ * freeing it. 0 (also if nothing was cached or the connection is closed);
+ * -EBUSY, nothing dropped, while a send from overlapping memory has not
+ * had its SEND_DONE; -EINVAL; -EPERM off the owner. Owner IO thread. */
+int rring_conn_forget(struct rring_conn *c, const void *addr, size_t len);
+
 /* The application is done with the next n received bytes (in order).
  * -EINVAL if n exceeds what RECV handed out. Owner IO thread. */
 int rring_conn_consume(struct rring_conn *c, uint32_t n);
