@@ -1188,6 +1188,12 @@ int raw_peer_misbehave(struct raw_peer *p, uint64_t deadline)
 	}
 }
 
+bool raw_peer_misbehaves_at_establishment(enum raw_peer_misbehave mb)
+{
+	return mb == RAW_PEER_ADV_BAD_LENGTH || mb == RAW_PEER_ADV_ZERO_RKEY ||
+	       mb == RAW_PEER_WRITE_BEFORE_ADV;
+}
+
 /* ---- accessors ---- */
 
 uint32_t raw_peer_rx_pending(const struct raw_peer *p)

@@ -186,6 +186,9 @@ int raw_peer_wait_closed(struct raw_peer *p, uint64_t deadline);
 /* Commit the configured misbehaviour now (the ones marked
  * raw_peer_misbehave() above); may wait for the peer's window. */
 int raw_peer_misbehave(struct raw_peer *p, uint64_t deadline);
+/* Whether @mb happens by itself at establishment (the bad advertisements,
+ * WRITE_BEFORE_ADV): no raw_peer_misbehave() call for those. */
+bool raw_peer_misbehaves_at_establishment(enum raw_peer_misbehave mb);
 /* Send 32 bytes (or @len, to break the protocol) as one control message. */
 int raw_peer_send_ctrl(struct raw_peer *p, const uint8_t *msg, uint32_t len);
 /* Disconnect now (rdma_disconnect); the peer sees DISCONNECTED. */

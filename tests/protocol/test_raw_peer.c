@@ -626,8 +626,7 @@ static void client_violates(enum raw_peer_misbehave mb, uint32_t value,
 	x.co.misbehave_value = value;
 	x.script = script_until_closed;
 	c = start(&x, &th);
-	if (mb != RAW_PEER_ADV_BAD_LENGTH && mb != RAW_PEER_ADV_ZERO_RKEY &&
-	    mb != RAW_PEER_WRITE_BEFORE_ADV) {
+	if (!raw_peer_misbehaves_at_establishment(mb)) {
 		ret = raw_peer_misbehave(c, x.deadline);
 		cr_assert_eq(ret, 0, "misbehave: %s", strerror(-ret));
 	}
@@ -1318,9 +1317,7 @@ static void *client_main(void *arg)
 	if (x->co.misbehave != RAW_PEER_BEHAVE &&
 	    x->co.misbehave != RAW_PEER_DISCONNECT_MID &&
 	    x->co.misbehave != RAW_PEER_SLOW_CONSUMER) {
-		if (x->co.misbehave != RAW_PEER_ADV_BAD_LENGTH &&
-		    x->co.misbehave != RAW_PEER_ADV_ZERO_RKEY &&
-		    x->co.misbehave != RAW_PEER_WRITE_BEFORE_ADV)
+		if (!raw_peer_misbehaves_at_establishment(x->co.misbehave))
 			ret = raw_peer_misbehave(p, x->deadline);
 	} else {
 		buf = malloc(x->size);

@@ -289,75 +289,86 @@ static void exchange(struct raw_peer *p)
 	free(got);
 }
 
-static void engine_server(uint32_t win)
+/* The engine listens on an ephemeral port; returns it. */
+static int engine_listen(struct rring_engine *e)
 {
-	struct rring_engine *e = start_engine(win);
+	int port = rring_listen(e, "127.0.0.1", 0, NULL);
+
+	cr_assert_gt(port, 0);
+	return port;
+}
+
+/* Connect a raw peer with @o to the engine: as client of the engine's
+ * listener on @port, or (@port 0) as a server the engine connects to.
+ * Returns raw_peer_connect()'s or raw_peer_accept()'s result. */
+static int raw_attach(struct rring_engine *e, int port, struct raw_peer_opts *o,
+		      struct raw_peer **pp, uint64_t dl)
+{
+	if (port)
+		return raw_peer_connect(pp, "127.0.0.1", (uint16_t)port, o, dl);
+	cr_assert_eq(raw_peer_listen(pp, "127.0.0.1", 0, o), 0);
+	cr_assert_eq(
+	    rring_connect(e, "127.0.0.1", raw_peer_port(*pp), NULL, NULL), 0);
+	return raw_peer_accept(*pp, dl);
+}
+
+/* raw_attach() a well-behaved raw peer with an @rx window; must succeed. */
+static struct raw_peer *raw_attached(struct rring_engine *e, int port,
+				     uint32_t rx)
+{
 	struct raw_peer_opts o;
 	struct raw_peer *p = NULL;
-	int port;
 
-	T.send_on_connect = 1;
-	port = rring_listen(e, "127.0.0.1", 0, NULL);
-	cr_assert_gt(port, 0);
 	raw_peer_opts_init(&o);
-	o.rx_size = win;
-	cr_assert_eq(raw_peer_connect(&p, "127.0.0.1", (uint16_t)port, &o,
-				      raw_peer_deadline(10000)),
-		     0);
-	cr_assert_eq(wait_conns(1, 10000), 0);
-	exchange(p);
+	o.rx_size = rx;
+	cr_assert_eq(raw_attach(e, port, &o, &p, raw_peer_deadline(10000)), 0);
+	return p;
+}
+
+/* Close the raw peer of T.ec[0]; the engine reports CLOSED, with nothing
+ * after it; stop the engine. */
+static void close_raw_and_stop(struct rring_engine *e, struct raw_peer *p)
+{
 	raw_peer_close(p);
 	cr_assert_eq(wait_int(&T.ec[0].closed, 1, 10000), 0);
+	cr_assert_eq(T.ec[0].after_close, 0);
 	stop_engine(e);
 }
 
-static void engine_client(uint32_t win)
+/* exchange() through @win windows, the engine as server or as client. */
+static void engine_exchange(uint32_t win, int server)
 {
 	struct rring_engine *e = start_engine(win);
-	struct raw_peer_opts o;
-	struct raw_peer *p = NULL;
+	struct raw_peer *p;
 
 	T.send_on_connect = 1;
-	raw_peer_opts_init(&o);
-	o.rx_size = win;
-	cr_assert_eq(raw_peer_listen(&p, "127.0.0.1", 0, &o), 0);
-	cr_assert_eq(
-	    rring_connect(e, "127.0.0.1", raw_peer_port(p), NULL, NULL), 0);
-	cr_assert_eq(raw_peer_accept(p, raw_peer_deadline(10000)), 0);
+	p = raw_attached(e, server ? engine_listen(e) : 0, win);
 	cr_assert_eq(wait_conns(1, 10000), 0);
 	exchange(p);
-	raw_peer_close(p);
-	cr_assert_eq(wait_int(&T.ec[0].closed, 1, 10000), 0);
-	stop_engine(e);
+	close_raw_and_stop(e, p);
 }
 
 Test(xfer_raw, engine_server_64k, .timeout = 120)
 {
-	engine_server(64u << 10);
+	engine_exchange(64u << 10, 1);
 }
 
 Test(xfer_raw, engine_server_1m, .timeout = 120)
 {
-	engine_server(1u << 20);
+	engine_exchange(1u << 20, 1);
 }
 
 Test(xfer_raw, engine_client_64k, .timeout = 120)
 {
-	engine_client(64u << 10);
+	engine_exchange(64u << 10, 0);
 }
 
 Test(xfer_raw, engine_client_1m, .timeout = 120)
 {
-	engine_client(1u << 20);
+	engine_exchange(1u << 20, 0);
 }
 
 /* ---- Misbehaviour ------------------------------------------------------- */
-
-static int at_establishment(enum raw_peer_misbehave mb)
-{
-	return mb == RAW_PEER_ADV_BAD_LENGTH || mb == RAW_PEER_ADV_ZERO_RKEY ||
-	       mb == RAW_PEER_WRITE_BEFORE_ADV;
-}
 
 /* A good connection (ec[0]) first, then the bad one (ec[1]); the engine
  * closes only the bad one, names peer and violation, and the good one
@@ -368,7 +379,7 @@ static void violation(enum raw_peer_misbehave mb, int server, const char *why)
 	struct raw_peer *good = NULL, *bad = NULL;
 	struct raw_peer_opts o;
 	uint64_t dl = raw_peer_deadline(30000);
-	int port = 0, ret;
+	int port, ret;
 
 #ifdef __SANITIZE_THREAD__
 	/* An overrunning peer writes (remote DMA) into buffer space the
@@ -379,34 +390,19 @@ static void violation(enum raw_peer_misbehave mb, int server, const char *why)
 		return;
 	}
 #endif
-	if (server) {
-		port = rring_listen(e, "127.0.0.1", 0, NULL);
-		cr_assert_gt(port, 0);
-	}
+	port = server ? engine_listen(e) : 0;
 	for (int i = 0; i < 2; i++) {
-		struct raw_peer **pp = i ? &bad : &good;
-
 		raw_peer_opts_init(&o);
 		o.rx_size = 64u << 10;
 		o.misbehave = i ? mb : RAW_PEER_BEHAVE;
 		o.tolerate = true;
-		if (server) {
-			ret = raw_peer_connect(pp, "127.0.0.1", (uint16_t)port,
-					       &o, dl);
-		} else {
-			cr_assert_eq(raw_peer_listen(pp, "127.0.0.1", 0, &o),
-				     0);
-			cr_assert_eq(rring_connect(e, "127.0.0.1",
-						   raw_peer_port(*pp), NULL,
-						   NULL),
-				     0);
-			ret = raw_peer_accept(*pp, dl);
-		}
-		cr_assert(ret == 0 || (i && at_establishment(mb)),
+		ret = raw_attach(e, port, &o, i ? &bad : &good, dl);
+		cr_assert(ret == 0 ||
+			      (i && raw_peer_misbehaves_at_establishment(mb)),
 			  "connect %d: %s", i, strerror(-ret));
 		cr_assert_eq(wait_conns(i + 1, 10000), 0);
 	}
-	if (!at_establishment(mb))
+	if (!raw_peer_misbehaves_at_establishment(mb))
 		cr_assert_eq(raw_peer_misbehave(bad, dl), 0);
 	cr_assert_eq(raw_peer_wait_closed(bad, dl), 0);
 	cr_assert_eq(wait_int(&T.ec[1].closed, 1, 10000), 0);
@@ -460,23 +456,12 @@ static bool got_keepalive(struct raw_peer *p, void *arg)
 Test(xfer_raw, server_keepalive, .timeout = 60)
 {
 	struct rring_engine *e = start_engine(64u << 10);
-	struct raw_peer_opts o;
-	struct raw_peer *p = NULL;
-	int port = rring_listen(e, "127.0.0.1", 0, NULL);
+	struct raw_peer *p = raw_attached(e, engine_listen(e), 64u << 10);
 
-	cr_assert_gt(port, 0);
-	raw_peer_opts_init(&o);
-	o.rx_size = 64u << 10;
-	cr_assert_eq(raw_peer_connect(&p, "127.0.0.1", (uint16_t)port, &o,
-				      raw_peer_deadline(10000)),
-		     0);
 	cr_assert_eq(
 	    raw_peer_wait(p, got_keepalive, NULL, raw_peer_deadline(6000)), 0);
 	cr_assert_null(raw_peer_violation(p));
-	raw_peer_close(p);
-	cr_assert_eq(wait_int(&T.ec[0].closed, 1, 10000), 0);
-	cr_assert_eq(T.ec[0].after_close, 0);
-	stop_engine(e);
+	close_raw_and_stop(e, p);
 }
 
 /* 3000 small sends of 3 iovecs (copied into staging) from the engine as
@@ -485,21 +470,15 @@ Test(xfer_raw, server_keepalive, .timeout = 60)
 Test(xfer_raw, small_copied_sends_backpressure, .timeout = 120)
 {
 	struct rring_engine *e = start_engine(64u << 10);
-	struct raw_peer_opts o;
-	struct raw_peer *p = NULL;
 	uint64_t total = 0, i, bad = 0;
 	unsigned char *got;
+	struct raw_peer *p;
 
 	for (i = 0; i < SMALL_REQS; i++)
 		total += 1 + (i * 7919u) % 6000u;
 	cr_assert_leq(total, XFER_BYTES);
 	T.mode = MODE_SMALL;
-	raw_peer_opts_init(&o);
-	o.rx_size = 64u << 10;
-	cr_assert_eq(raw_peer_listen(&p, "127.0.0.1", 0, &o), 0);
-	cr_assert_eq(
-	    rring_connect(e, "127.0.0.1", raw_peer_port(p), NULL, NULL), 0);
-	cr_assert_eq(raw_peer_accept(p, raw_peer_deadline(10000)), 0);
+	p = raw_attached(e, 0, 64u << 10);
 	got = malloc(total);
 	cr_assert_not_null(got);
 	cr_assert_eq(raw_peer_recv(p, got, total, raw_peer_deadline(60000)),
@@ -512,10 +491,7 @@ Test(xfer_raw, small_copied_sends_backpressure, .timeout = 120)
 	cr_assert_gt(T.ec[0].eagain, 0, "staging never filled");
 	cr_assert_eq(T.ec[0].bad, 0);
 	free(got);
-	raw_peer_close(p);
-	cr_assert_eq(wait_int(&T.ec[0].closed, 1, 10000), 0);
-	cr_assert_eq(T.ec[0].after_close, 0);
-	stop_engine(e);
+	close_raw_and_stop(e, p);
 }
 
 /* The raw peer takes 3 MiB of ten 1 MiB zero-copy sends (1 of 2 under
@@ -526,19 +502,13 @@ Test(xfer_raw, small_copied_sends_backpressure, .timeout = 120)
 Test(xfer_raw, disconnect_mid_transfer, .timeout = 120)
 {
 	struct rring_engine *e = start_engine(64u << 10);
-	struct raw_peer_opts o;
-	struct raw_peer *p = NULL;
 	unsigned char *got = malloc(CUT_MIB << 20);
 	uint64_t received;
+	struct raw_peer *p;
 
 	cr_assert_not_null(got);
 	T.mode = MODE_CHUNKS;
-	raw_peer_opts_init(&o);
-	o.rx_size = 64u << 10;
-	cr_assert_eq(raw_peer_listen(&p, "127.0.0.1", 0, &o), 0);
-	cr_assert_eq(
-	    rring_connect(e, "127.0.0.1", raw_peer_port(p), NULL, NULL), 0);
-	cr_assert_eq(raw_peer_accept(p, raw_peer_deadline(10000)), 0);
+	p = raw_attached(e, 0, 64u << 10);
 	cr_assert_eq(
 	    raw_peer_recv(p, got, CUT_MIB << 20, raw_peer_deadline(30000)),
 	    (ssize_t)(CUT_MIB << 20));
