@@ -18,7 +18,7 @@ static void usage(FILE *f)
 		"  -a PASSWORD    AUTH before the first command\n"
 		"  --user NAME    AUTH as this ACL user (with -a)\n"
 		"  -c CLIENTS     parallel connections (default 16, at most "
-		"32)\n"
+		"1000)\n"
 		"  -n REQUESTS    requests per test (default 100000)\n"
 		"  -d SIZE        SET/GET value size in bytes (default 3)\n"
 		"  -t TESTS       comma list of ping,set,get (default "
@@ -131,7 +131,7 @@ static int apply(struct lg_opts *o, int c, const char *arg)
 		o->port = (unsigned int)v;
 		break;
 	case 'c':
-		ret = num("-c", arg, 1, 32, &v);
+		ret = num("-c", arg, 1, 1000, &v);
 		o->clients = (unsigned int)v;
 		break;
 	case 'n':

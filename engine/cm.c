@@ -53,13 +53,21 @@ int rr_cm_init(struct rring_engine *e)
 	return set_nonblock(e->cm_ch->fd);
 }
 
+static void cq_free(struct rr_cq *q)
+{
+	if (q->unacked)
+		ibv_ack_cq_events(q->cq, q->unacked);
+	ibv_destroy_cq(q->cq);
+	free(q);
+}
+
 static void dev_fini(struct rr_dev *d)
 {
-	if (d->unacked)
-		ibv_ack_cq_events(d->cq, d->unacked);
-	d->unacked = 0;
-	if (d->cq)
-		ibv_destroy_cq(d->cq);
+	unsigned int i;
+
+	for (i = 0; i < d->n_cqs; i++)
+		cq_free(d->cqs[i]);
+	free(d->cqs);
 	if (d->ch)
 		ibv_destroy_comp_channel(d->ch);
 	if (d->pd)
@@ -96,7 +104,16 @@ static int comp_vector(struct rring_engine *e, struct ibv_context *verbs)
 	return v % nv;
 }
 
-/* The shared PD, channel and CQ of a device, created on first use. */
+/* Work requests one connection can have outstanding (its CQ entries). */
+static uint64_t conn_wrs(struct rring_engine *e)
+{
+	struct ibv_qp_cap cap;
+
+	e->layer->qp_caps(e, &cap);
+	return (uint64_t)cap.max_send_wr + cap.max_recv_wr;
+}
+
+/* The shared PD and channel of a device, created on first use. */
 static struct rr_dev *get_dev(struct rring_engine *e, struct ibv_context *v)
 {
 	struct rr_dev *d;
@@ -117,10 +134,7 @@ static struct rr_dev *get_dev(struct rring_engine *e, struct ibv_context *v)
 	d->ch = ibv_create_comp_channel(v);
 	if (!d->ch || set_nonblock(d->ch->fd))
 		goto err;
-	d->cq = ibv_create_cq(v, (int)e->p.cq_entries, NULL, d->ch,
-			      comp_vector(e, v));
-	if (!d->cq)
-		goto err;
+	d->per_cq = (unsigned int)(e->p.cq_entries / conn_wrs(e));
 	if (rr_poller_add_dev(e, e->n_devs))
 		goto err;
 	e->n_devs++;
@@ -132,23 +146,64 @@ err:
 	return NULL;
 }
 
+/* A CQ of the device's pool with room for one more connection: the first
+ * that has one (connections leave, so earlier CQs free up), else a new one
+ * on the device's channel. NULL with errno set. */
+static struct rr_cq *get_cq(struct rring_engine *e, struct rr_dev *d)
+{
+	struct rr_cq *q, **cqs;
+	unsigned int i, cap;
+
+	for (i = 0; i < d->n_cqs; i++)
+		if (d->cqs[i]->users < d->per_cq)
+			return d->cqs[i];
+	if (d->n_cqs == d->cqs_cap) {
+		cap = d->cqs_cap ? 2 * d->cqs_cap : 4;
+		cqs = realloc(d->cqs, cap * sizeof(*cqs));
+		if (!cqs)
+			return NULL;
+		d->cqs = cqs;
+		d->cqs_cap = cap;
+	}
+	q = calloc(1, sizeof(*q));
+	if (!q)
+		return NULL;
+	q->cq = ibv_create_cq(d->verbs, (int)e->p.cq_entries, q, d->ch,
+			      comp_vector(e, d->verbs));
+	if (!q->cq) {
+		rr_log(&e->h, RR_LOG_ERR, "ibv_create_cq (CQ %u of %s): %s",
+		       d->n_cqs + 1, ibv_get_device_name(d->verbs->device),
+		       strerror(errno));
+		free(q);
+		return NULL;
+	}
+	d->cqs[d->n_cqs++] = q;
+	return q;
+}
+
 /* QP, buffers, initial receives, table entry. 0 or -errno. */
 static int setup_qp(struct rring_engine *e, struct rring_conn *c)
 {
 	struct ibv_qp_init_attr attr;
+	struct rr_cq *q;
 	int ret;
 
 	c->dev = get_dev(e, c->cm_id->verbs);
 	if (!c->dev)
 		return -errno;
+	q = get_cq(e, c->dev);
+	if (!q)
+		return errno ? -errno : -ENOMEM;
 	memset(&attr, 0, sizeof(attr));
-	attr.send_cq = c->dev->cq;
-	attr.recv_cq = c->dev->cq;
+	attr.send_cq = q->cq;
+	attr.recv_cq = q->cq;
 	attr.qp_type = IBV_QPT_RC;
 	attr.sq_sig_all = 0;
 	e->layer->qp_caps(e, &attr.cap);
 	if (rdma_create_qp(c->cm_id, c->dev->pd, &attr))
 		return -errno;
+	c->cq = q;
+	q->users++;
 	c->qp_num = c->cm_id->qp->qp_num;
 	ret = e->layer->setup(e, c);
 	if (ret)
@@ -157,20 +212,19 @@ static int setup_qp(struct rring_engine *e, struct rring_conn *c)
 	return 0;
 }
 
-/* The shared CQ must hold every work request that n connections can have
- * outstanding, or it overflows (fatal for the CQ). */
-static int cq_has_room(struct rring_engine *e, unsigned int n)
+/* A CQ must hold every work request of the connections that share it, or
+ * it overflows (fatal for the CQ): get_cq puts at most per_cq on one, which
+ * needs room for at least one. */
+static int cq_has_room(struct rring_engine *e)
 {
-	struct ibv_qp_cap cap;
+	uint64_t n = conn_wrs(e);
 
-	e->layer->qp_caps(e, &cap);
-	if ((uint64_t)n * (cap.max_send_wr + cap.max_recv_wr) <=
-	    e->p.cq_entries)
+	if (n <= e->p.cq_entries)
 		return 1;
 	rr_log(&e->h, RR_LOG_WARN,
-	       "connection %u refused: cq-entries %u too small for "
-	       "%u work requests per connection",
-	       n, e->p.cq_entries, cap.max_send_wr + cap.max_recv_wr);
+	       "connection refused: cq-entries %u too small for "
+	       "%llu work requests per connection",
+	       e->p.cq_entries, (unsigned long long)n);
 	return 0;
 }
 
@@ -216,11 +270,14 @@ void rr_conn_destroy(struct rring_engine *e, struct rring_conn *c)
 
 	/* Route what is still queued for this QP (dropped: CLOSING) so a
 	 * reused qp_num cannot receive a stale completion. */
-	for (i = 0; c->dev && i < 16; i++)
-		if (rr_poller_poll_cq(e, c->dev->cq) == 0)
+	for (i = 0; c->cq && i < 16; i++)
+		if (rr_poller_poll_cq(e, c->cq->cq) == 0)
 			break;
 	if (c->cm_id && c->cm_id->qp)
 		rdma_destroy_qp(c->cm_id);
+	if (c->cq)
+		c->cq->users--; /* room for the next connection */
+	c->cq = NULL;
 	e->layer->teardown(e, c);
 	if (c->cm_id)
 		rdma_destroy_id(c->cm_id);
@@ -301,7 +358,7 @@ void rr_cm_connect(struct rring_engine *e, struct rr_ctl *ctl)
 		rr_conn_begin_close(e, c, -ESHUTDOWN);
 		return;
 	}
-	if (e->n_conns > e->p.max_connections || !cq_has_room(e, e->n_conns)) {
+	if (e->n_conns > e->p.max_connections || !cq_has_room(e)) {
 		rr_conn_begin_close(e, c, -EMFILE);
 		return;
 	}
@@ -321,7 +378,7 @@ static void on_connect_request(struct rring_engine *e, struct rdma_cm_event *ev)
 	int ret;
 
 	if (e->stopping || e->n_conns >= e->p.max_connections ||
-	    !cq_has_room(e, e->n_conns + 1)) {
+	    !cq_has_room(e)) {
 		rdma_reject(ev->id, NULL, 0);
 		e->reject_id = ev->id; /* ours; destroyed after the ack */
 		return;

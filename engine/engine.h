@@ -115,6 +115,7 @@ struct rring_conn {
 	int close_status;
 	struct rdma_cm_id *cm_id;
 	struct rr_dev *dev;
+	struct rr_cq *cq; /* of dev, shared with other connections */
 	struct cds_lfht_node id_node;
 	struct cds_lfht_node qp_node;
 	int in_qp_table;
@@ -140,14 +141,25 @@ struct rr_listener {
 	struct rr_listener *next;
 };
 
-/* One verbs device (context from rdma_cm) and its shared objects. */
+/* One completion queue of a device. Connections share it while the work
+ * requests they can have outstanding fit in it, so it never overflows. */
+struct rr_cq {
+	struct ibv_cq *cq;    /* cq_context is this struct */
+	unsigned int users;   /* connections whose QP completes here */
+	unsigned int unacked; /* CQ events read, not yet acked */
+	int armed;	      /* ibv_req_notify_cq done, no event since */
+};
+
+/* One verbs device (context from rdma_cm) and its shared objects: the PD,
+ * one completion channel, and a pool of CQs of cq-entries each, created on
+ * demand as connections arrive (kept until the engine stops). */
 struct rr_dev {
 	struct ibv_context *verbs;
 	struct ibv_pd *pd;
-	struct ibv_comp_channel *ch;
-	struct ibv_cq *cq;
-	unsigned int unacked; /* CQ events read, not yet acked */
-	int armed;	      /* ibv_req_notify_cq done, no event since */
+	struct ibv_comp_channel *ch; /* every CQ of the pool reports here */
+	struct rr_cq **cqs;
+	unsigned int n_cqs, cqs_cap;
+	unsigned int per_cq; /* connections one CQ can serve */
 };
 #define RR_MAX_DEVS 4
 

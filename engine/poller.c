@@ -35,7 +35,9 @@
  * ring plus a full fence (rring_spsc_prepare_sleep), re-check of the rings
  * and of the control queue, ibv_req_notify_cq on each CQ and one more poll
  * (a completion that arrived before the arm is seen by that poll, one after
- * it raises a channel event), then epoll_wait on the completion channels,
+ * it raises a channel event), then epoll_wait on the completion channels
+ * (one per device, shared by the device's pool of CQs: cm.c puts on each
+ * CQ only as many connections as its cq-entries can hold),
  * the rdma_cm fd and the poller's eventfd. CQ events are acked in batches.
  *
  * Which operations may run concurrently with the poller:
@@ -510,13 +512,15 @@ static int drain_ctl(struct rring_engine *e)
 static void read_cq_events(struct rring_engine *e, struct rr_dev *d)
 {
 	struct ibv_cq *cq;
+	struct rr_cq *q;
 	void *ctx;
 
 	while (ibv_get_cq_event(d->ch, &cq, &ctx) == 0) {
-		d->armed = 0;
-		if (++d->unacked >= RR_ACK_BATCH) {
-			ibv_ack_cq_events(d->cq, d->unacked);
-			d->unacked = 0;
+		q = ctx; /* the CQ's cq_context */
+		q->armed = 0;
+		if (++q->unacked >= RR_ACK_BATCH) {
+			ibv_ack_cq_events(q->cq, q->unacked);
+			q->unacked = 0;
 		}
 	}
 	(void)e;
@@ -546,19 +550,34 @@ static void handle_epoll(struct rring_engine *e, struct epoll_event *ev, int n)
 /* Arm every CQ, then poll once more: 1 if that found work. */
 static int arm_and_repoll(struct rring_engine *e)
 {
+	unsigned int j;
 	int i, n = 0;
 
 	for (i = 0; i < e->n_devs; i++) {
-		struct rr_dev *d = &e->devs[i];
+		for (j = 0; j < e->devs[i].n_cqs; j++) {
+			struct rr_cq *q = e->devs[i].cqs[j];
 
-		if (!d->armed) {
-			if (ibv_req_notify_cq(d->cq, 0))
-				return 1; /* cannot sleep safely: spin */
-			d->armed = 1;
+			if (!q->armed) {
+				if (ibv_req_notify_cq(q->cq, 0))
+					return 1; /* cannot sleep safely */
+				q->armed = 1;
+			}
+			n += rr_poller_poll_cq(e, q->cq);
 		}
-		n += rr_poller_poll_cq(e, d->cq);
 	}
 	return n > 0;
+}
+
+/* One poll of every CQ of every device; the number of completions. */
+static int poll_all_cqs(struct rring_engine *e)
+{
+	unsigned int j;
+	int i, n = 0;
+
+	for (i = 0; i < e->n_devs; i++)
+		for (j = 0; j < e->devs[i].n_cqs; j++)
+			n += rr_poller_poll_cq(e, e->devs[i].cqs[j]->cq);
+	return n;
 }
 
 static void poller_sleep(struct rring_engine *e)
@@ -672,8 +691,7 @@ static void poller_loop(struct rring_engine *e)
 		work = drain_ctl(e);
 		for (i = 0; i < e->n_io; i++)
 			work += rr_poller_drain_sq(e, e->io[i]);
-		for (i = 0; i < (unsigned int)e->n_devs; i++)
-			work += rr_poller_poll_cq(e, e->devs[i].cq);
+		work += poll_all_cqs(e);
 		if (e->cm_ready || ++loops % RR_CM_CHECK_EVERY == 0) {
 			e->cm_ready = 0;
 			work += rr_cm_events(e);

@@ -78,10 +78,10 @@ struct rdma {
 	_Atomic uint64_t next_id, clients, max_clients, transfers;
 };
 
-/* The engine's CQ is shared by every connection and each connection needs
- * 2048 entries (Valkey's 1024 receives and 1024 sends). 65536 is the most
- * softverbs (and many NICs' defaults) allow: 32 clients at once; the engine
- * refuses more, whatever max-clients says. */
+/* Entries of each CQ of the engine's pool. Each connection needs 2048
+ * (Valkey's 1024 receives and 1024 sends), so one CQ serves 32 clients and
+ * the engine adds CQs as clients arrive; 65536 is the most softverbs (and
+ * many NICs' defaults) allow. max-clients is the only limit. */
 #define RDM_RDMA_CQ_ENTRIES 65536LL
 
 static struct rdma rd;
@@ -253,8 +253,8 @@ static void drop_input(struct rc_conn *rc)
  * parser takes the bytes, so they can be consumed. */
 static int carry_rest(struct rc_conn *rc)
 {
-	if (!rc->win_len || (rc->rx_fill < rd.rx_size &&
-			     rc->parser.need <= rd.rx_size))
+	if (!rc->win_len ||
+	    (rc->rx_fill < rd.rx_size && rc->parser.need <= rd.rx_size))
 		return 0;
 	if (rdm_resp_absorb(&rc->parser, rc->win, rc->win_len))
 		return -ENOMEM;
@@ -575,8 +575,13 @@ static int fill_params(const struct rdm_knobs *k, struct rring_params *p,
 		if (ret)
 			return ret;
 	}
-	/* one shared CQ holds every client's 2048 work requests */
+	/* a pool of CQs, each holding 32 clients' 2048 work requests */
 	ret = set_param(p, "cq-entries", RDM_RDMA_CQ_ENTRIES, err, errlen);
+	/* max-clients (runtime) is the limit: the engine accepts one more so
+	 * that the module can send it Redis's error */
+	if (!ret)
+		ret = set_param(p, "max-connections", RDM_MAX_CLIENTS_MAX, err,
+				errlen);
 	if (!ret)
 		ret = rring_params_set(p, "io-threads-external", "1", err,
 				       errlen);

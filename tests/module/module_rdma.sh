@@ -8,7 +8,8 @@
 # served, no client or transfer left behind), CONFIG SET of a runtime knob
 # (poll-idle-us reaching the running poller) and a
 # restart-only knob, INFO fields, idle CPU after the load, MODULE UNLOAD,
-# pipelines and values crossing 64 KiB receive windows.
+# pipelines and values crossing 64 KiB receive windows, 40 clients (more
+# than one CQ serves) and max-clients exact.
 # Usage: module_rdma.sh MODULE.so redis-server redis-cli rring-bench
 #        libsoftverbs.so
 set -u
@@ -238,6 +239,21 @@ r=$(jfield maxc PING requests)
 	fail "max-clients 1 served two clients"
 ok "max-clients 1 applied at once (errors $e, requests $r)"
 expect_eq "max-clients back" "$(cli config set rdmaring.max-clients 100)" OK
+# more clients than one CQ serves (32 of 2048 work requests each), and
+# max-clients exact: client 41 of max-clients 40 gets Redis's error
+wait_field connected_clients 0 || fail "clients left before -c 40"
+bench c40 -t set,get -n 4000 -c 40 --verify ||
+	fail "rring-bench -c 40: $(cat "$TMP/c40.out")"
+expect_eq "40 clients: SET verified" "$(jfield c40 SET verified)" 4000
+expect_eq "40 clients: GET verified" "$(jfield c40 GET verified)" 4000
+expect_eq "max-clients 40" "$(cli config set rdmaring.max-clients 40)" OK
+wait_field connected_clients 0 || fail "clients left before -c 41"
+bench c41 -t ping -n 410 -c 41
+expect_eq "max-clients 40, 41 clients: one refused" "$(jfield c41 PING errors)" 1
+r=$(jfield c41 PING requests)
+[ "${r:-0}" -ge 400 ] || fail "max-clients 40: only $r requests served"
+ok "max-clients 40: the other 40 clients served ($r requests)"
+expect_eq "max-clients 100" "$(cli config set rdmaring.max-clients 100)" OK
 
 # ---- idle CPU after the load ----------------------------------------------
 wait_field connected_clients 0 || fail "clients left"
