@@ -301,6 +301,26 @@ void echo_server_free(struct echo_server *s)
 	s->all = NULL;
 }
 
+void echo_server_init(struct echo_server *s, struct echo_counters *cnt,
+		      int close_after)
+{
+	echo_counters_init(cnt);
+	memset(s, 0, sizeof(*s));
+	s->cnt = cnt;
+	s->close_after = close_after;
+	pthread_mutex_init(&s->lock, NULL);
+}
+
+void echo_client_init(struct echo_client *cl, struct echo_counters *cnt,
+		      int idx, uint32_t total, int close_after)
+{
+	memset(cl, 0, sizeof(*cl));
+	cl->cnt = cnt;
+	cl->idx = idx;
+	cl->total = total;
+	cl->close_after = close_after;
+}
+
 void echo_params(struct rring_params *p, unsigned int io_threads)
 {
 	char err[128];

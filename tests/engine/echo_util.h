@@ -70,6 +70,15 @@ void echo_client_event(struct rring_io *io, const struct rring_event *ev,
 		       void *arg);
 void echo_server_free(struct echo_server *s);
 
+/* Ready @s for rring_listen() with fresh counters @cnt (initialised here):
+ * every accepted connection closes after @close_after messages (-1 never). */
+void echo_server_init(struct echo_server *s, struct echo_counters *cnt,
+		      int close_after);
+/* Ready client @idx for rring_connect(): @total echoes, counted in @cnt;
+ * it closes after @close_after of them (-1 never). */
+void echo_client_init(struct echo_client *cl, struct echo_counters *cnt,
+		      int idx, uint32_t total, int close_after);
+
 /* Parameters for test engines: small buffers, no pinning, quick idle. */
 void echo_params(struct rring_params *p, unsigned int io_threads);
 

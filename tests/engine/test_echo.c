@@ -49,10 +49,7 @@ engine(unsigned int io,
 
 static void server_up(struct pair *t, unsigned int io, int close_after)
 {
-	echo_counters_init(&t->cnt);
-	t->srv.cnt = &t->cnt;
-	t->srv.close_after = close_after;
-	pthread_mutex_init(&t->srv.lock, NULL);
+	echo_server_init(&t->srv, &t->cnt, close_after);
 	t->se = engine(io, echo_server_event, &t->srv);
 	t->port = rring_listen(t->se, "127.0.0.1", 0, &t->srv);
 	cr_assert_gt(t->port, 0, "listen: %s", strerror(-t->port));
@@ -65,15 +62,9 @@ static void clients_connect(struct pair *t, unsigned int io, int n,
 
 	t->ce = engine(io, echo_client_event, NULL);
 	for (i = 0; i < n; i++) {
-		struct echo_client *cl = &t->cl[i];
-
-		memset(cl, 0, sizeof(*cl));
-		cl->cnt = &t->cnt;
-		cl->idx = i;
-		cl->total = MSGS;
-		cl->close_after = close_after;
+		echo_client_init(&t->cl[i], &t->cnt, i, MSGS, close_after);
 		cr_assert_eq(rring_connect(t->ce, "127.0.0.1",
-					   (uint16_t)t->port, cl, NULL),
+					   (uint16_t)t->port, &t->cl[i], NULL),
 			     0);
 	}
 }
@@ -265,10 +256,7 @@ Test(echo, max_connections_rejects_the_rest, .timeout = 60)
 	struct rring_params p;
 	int i, refused = 0;
 
-	echo_counters_init(&t.cnt);
-	t.srv.cnt = &t.cnt;
-	t.srv.close_after = -1;
-	pthread_mutex_init(&t.srv.lock, NULL);
+	echo_server_init(&t.srv, &t.cnt, -1);
 	echo_params(&p, 2);
 	p.max_connections = 5;
 	t.se = rring_engine_create(&p, &h);
@@ -300,10 +288,7 @@ Test(echo, conn_info_from_the_main_thread, .timeout = 60)
 	server_up(&t, 2, -1);
 	t.ce = engine(2, echo_client_event, NULL);
 	for (i = 0; i < 4; i++) {
-		t.cl[i].cnt = &t.cnt;
-		t.cl[i].idx = i;
-		t.cl[i].total = MSGS;
-		t.cl[i].close_after = -1;
+		echo_client_init(&t.cl[i], &t.cnt, i, MSGS, -1);
 		cr_assert_eq(rring_connect(t.ce, "127.0.0.1", (uint16_t)t.port,
 					   &t.cl[i], &ids[i]),
 			     0);

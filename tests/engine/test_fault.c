@@ -32,10 +32,7 @@ Test(fault, qp_error_closes_each_connection_once, .timeout = 120)
 
 	setenv("SOFTVERBS_QP_ERROR_AFTER", "25",
 	       0); /* before softverbs starts */
-	echo_counters_init(&cnt);
-	srv.cnt = &cnt;
-	srv.close_after = -1;
-	pthread_mutex_init(&srv.lock, NULL);
+	echo_server_init(&srv, &cnt, -1);
 	echo_params(&p, 2);
 	se = rring_engine_create(&p, &sh);
 	ce = rring_engine_create(&p, &ch);
@@ -45,10 +42,7 @@ Test(fault, qp_error_closes_each_connection_once, .timeout = 120)
 	port = rring_listen(se, "127.0.0.1", 0, &srv);
 	cr_assert_gt(port, 0);
 	for (i = 0; i < NCONN; i++) {
-		cl[i].cnt = &cnt;
-		cl[i].idx = i;
-		cl[i].total = MSGS;
-		cl[i].close_after = -1;
+		echo_client_init(&cl[i], &cnt, i, MSGS, -1);
 		cr_assert_eq(rring_connect(ce, "127.0.0.1", (uint16_t)port,
 					   &cl[i], NULL),
 			     0);

@@ -65,6 +65,29 @@ static void place(const char *dev, struct rring_params *p,
 	cr_assert_eq(rr_place(&t, p, pl), 0);
 }
 
+/* Default parameters with @io_threads IO threads. */
+static void params(struct rring_params *p, unsigned int io_threads)
+{
+	rring_params_init(p);
+	p->io_threads = io_threads;
+}
+
+/* The poller on CPU @poller and IO thread i on @io[i], for i < @n. */
+static void expect_cpus(const struct rr_placement *pl, int poller,
+			const int *io, size_t n)
+{
+	cr_assert_eq(pl->poller_cpu, poller, "poller on %d, want %d",
+		     pl->poller_cpu, poller);
+	for (size_t i = 0; i < n; i++)
+		cr_assert_eq(pl->io_cpu[i], io[i],
+			     "io thread %zu on %d, want %d", i, pl->io_cpu[i],
+			     io[i]);
+}
+
+#define EXPECT_CPUS(pl, poller, ...)                                           \
+	expect_cpus(pl, poller, (const int[]){__VA_ARGS__},                    \
+		    sizeof((const int[]){__VA_ARGS__}) / sizeof(int))
+
 TestSuite(numa, .init = setup, .fini = teardown);
 
 Test(numa, parse_cpulist)
@@ -88,17 +111,12 @@ Test(numa, device_on_node1_places_everything_there)
 	unsigned int i;
 
 	two_nodes("1\n", "0-7\n");
-	rring_params_init(&p);
-	p.io_threads = 4;
+	params(&p, 4);
 	place("mlx5_0", &p, &pl);
 	cr_assert_eq(pl.mem_node, 1);
-	cr_assert_eq(pl.poller_cpu, 4);
 	cr_assert_eq(pl.n_io, 4);
 	/* IO threads on the other CPUs of node 1, round-robin. */
-	cr_assert_eq(pl.io_cpu[0], 5);
-	cr_assert_eq(pl.io_cpu[1], 6);
-	cr_assert_eq(pl.io_cpu[2], 7);
-	cr_assert_eq(pl.io_cpu[3], 5);
+	EXPECT_CPUS(&pl, 4, 5, 6, 7, 5);
 	for (i = 0; i < pl.n_io; i++)
 		cr_assert(pl.io_cpu[i] != pl.poller_cpu);
 }
@@ -109,13 +127,10 @@ Test(numa, unknown_node_uses_all_online_cpus)
 	struct rr_placement pl;
 
 	two_nodes("-1\n", "0-7\n");
-	rring_params_init(&p);
-	p.io_threads = 2;
+	params(&p, 2);
 	place("mlx5_0", &p, &pl);
 	cr_assert_eq(pl.mem_node, -1);
-	cr_assert_eq(pl.poller_cpu, 0);
-	cr_assert_eq(pl.io_cpu[0], 1);
-	cr_assert_eq(pl.io_cpu[1], 2);
+	EXPECT_CPUS(&pl, 0, 1, 2);
 	/* A device that sysfs does not know is the same as -1. */
 	place("softverbs0", &p, &pl);
 	cr_assert_eq(pl.mem_node, -1);
@@ -134,19 +149,14 @@ Test(numa, offline_cpus_are_skipped)
 
 	/* CPUs 4 and 5 offline: node 1 has 6 and 7 left. */
 	two_nodes("1\n", "0-3,6-7\n");
-	rring_params_init(&p);
-	p.io_threads = 3;
+	params(&p, 3);
 	place("mlx5_0", &p, &pl);
-	cr_assert_eq(pl.poller_cpu, 6);
-	cr_assert_eq(pl.io_cpu[0], 7);
-	cr_assert_eq(pl.io_cpu[1], 7);
-	cr_assert_eq(pl.io_cpu[2], 7);
+	EXPECT_CPUS(&pl, 6, 7, 7, 7);
 	/* The whole node offline: memory stays there, threads go anywhere. */
 	put("devices/system/cpu/online", "0-3\n");
 	place("mlx5_0", &p, &pl);
 	cr_assert_eq(pl.mem_node, 1);
-	cr_assert_eq(pl.poller_cpu, 0);
-	cr_assert_eq(pl.io_cpu[0], 1);
+	EXPECT_CPUS(&pl, 0, 1);
 	/* An explicit offline CPU is an error, not silently moved. */
 	p.poller_cpu = 5;
 	cr_assert_eq(rr_topo_read(root, "mlx5_0", &t), 0);
@@ -166,12 +176,9 @@ Test(numa, single_cpu_node_shares_poller_cpu)
 	put("devices/system/node/node0/cpulist", "0\n");
 	put("devices/system/node/node1/cpulist", "1\n");
 	put("class/infiniband/d/device/numa_node", "1\n");
-	rring_params_init(&p);
-	p.io_threads = 2;
+	params(&p, 2);
 	place("d", &p, &pl);
-	cr_assert_eq(pl.poller_cpu, 1);
-	cr_assert_eq(pl.io_cpu[0], 1);
-	cr_assert_eq(pl.io_cpu[1], 1);
+	EXPECT_CPUS(&pl, 1, 1, 1);
 }
 
 Test(numa, explicit_overrides)
@@ -182,26 +189,20 @@ Test(numa, explicit_overrides)
 	char err[128];
 
 	two_nodes("1\n", "0-7\n");
-	rring_params_init(&p);
-	p.io_threads = 3;
+	params(&p, 3);
 	p.numa_node = 0; /* beats the device's node */
 	place("mlx5_0", &p, &pl);
 	cr_assert_eq(pl.mem_node, 0);
-	cr_assert_eq(pl.poller_cpu, 0);
-	cr_assert_eq(pl.io_cpu[0], 1);
+	EXPECT_CPUS(&pl, 0, 1);
 	p.poller_cpu = 7;
 	cr_assert_eq(
 	    rring_params_set(&p, "io-thread-cpus", "2,3", err, sizeof(err)), 0);
 	place("mlx5_0", &p, &pl);
-	cr_assert_eq(pl.poller_cpu, 7);
-	cr_assert_eq(pl.io_cpu[0], 2);
-	cr_assert_eq(pl.io_cpu[1], 3);
-	cr_assert_eq(pl.io_cpu[2], 2);
+	EXPECT_CPUS(&pl, 7, 2, 3, 2);
 	p.poller_cpu = RRING_CPU_NONE;
 	p.io_cpus_mode = RRING_IO_CPUS_NONE;
 	place("mlx5_0", &p, &pl);
-	cr_assert_eq(pl.poller_cpu, -1);
-	cr_assert_eq(pl.io_cpu[0], -1);
+	EXPECT_CPUS(&pl, -1, -1);
 	cr_assert_eq(pl.mem_node, 0);
 	/* A node that does not exist. */
 	p.numa_node = 5;
@@ -219,12 +220,9 @@ Test(numa, no_node_directory_means_one_node)
 	cr_assert_eq(rr_topo_read(root, NULL, &t), 0);
 	cr_assert_eq(t.n_nodes, 0);
 	cr_assert_eq(t.dev_node, -1);
-	rring_params_init(&p);
-	p.io_threads = 2;
+	params(&p, 2);
 	cr_assert_eq(rr_place(&t, &p, &pl), 0);
-	cr_assert_eq(pl.poller_cpu, 0);
-	cr_assert_eq(pl.io_cpu[0], 1);
-	cr_assert_eq(pl.io_cpu[1], 2);
+	EXPECT_CPUS(&pl, 0, 1, 2);
 }
 
 Test(numa, node_memory_and_pinning)

@@ -115,19 +115,13 @@ Test(wakeup, external_drivers_sleeping_at_random_points, .timeout = 120)
 	struct rring_stats st;
 	int port, i, done;
 
-	echo_counters_init(&cnt);
-	srv.cnt = &cnt;
-	srv.close_after = -1;
-	pthread_mutex_init(&srv.lock, NULL);
+	echo_server_init(&srv, &cnt, -1);
 	se = engine(2, echo_server_event, &srv, sd, &cnt, 100);
 	port = rring_listen(se, "127.0.0.1", 0, &srv);
 	cr_assert_gt(port, 0);
 	ce = engine(3, echo_client_event, NULL, cd, &cnt, 200);
 	for (i = 0; i < NCONN; i++) {
-		cl[i].cnt = &cnt;
-		cl[i].idx = i;
-		cl[i].total = MSGS;
-		cl[i].close_after = -1;
+		echo_client_init(&cl[i], &cnt, i, MSGS, -1);
 		cr_assert_eq(rring_connect(ce, "127.0.0.1", (uint16_t)port,
 					   &cl[i], NULL),
 			     0);

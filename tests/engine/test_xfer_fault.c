@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: BSD-3-Clause
 /* rdmaring tests: the wire layer under injected QP errors. */
 #include <stdio.h>
-#include <string.h>
 
 #include <criterion/criterion.h>
 
@@ -19,20 +18,20 @@
 
 Test(xfer_fault, qp_errors_mid_transfer, .timeout = 120)
 {
-	struct xp_opts o;
+	const struct xp_opts o = {
+	    .io_threads = 2,
+	    .conns = 8,
+	    .poll_idle_us = -1,
+	    .size = 1u << 20,
+	    .rx_size = 64u << 10,
+	    .count = 256,
+	    .verify = 1,
+	    .timeout_ms = 60000,
+	    .faults = 1,
+	};
 	struct xp_result r;
 	int ret;
 
-	memset(&o, 0, sizeof(o));
-	o.io_threads = 2;
-	o.conns = 8;
-	o.size = 1u << 20;
-	o.rx_size = 64u << 10;
-	o.count = 256;
-	o.verify = 1;
-	o.timeout_ms = 60000;
-	o.poll_idle_us = -1;
-	o.faults = 1;
 	ret = xp_run(&o, &r);
 	fprintf(stderr,
 		"fault: %llu messages received, %llu sends ok, "

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: BSD-3-Clause
 /* rdmaring tests: the seed scenario, reduced for CI, over the wire layer. */
 #include <stdio.h>
-#include <string.h>
 
 #include <criterion/criterion.h>
 
@@ -28,21 +27,21 @@
 
 static void seed(uint32_t window)
 {
-	struct xp_opts o;
+	const struct xp_opts o = {
+	    .io_threads = 8,
+	    .conns = 16,
+	    .poll_idle_us = -1,
+	    .size = MSG_SIZE,
+	    .rx_size = window,
+	    .count = MSGS,
+	    .verify = 1,
+	    .slow_pct = 3,
+	    .timeout_ms = 90000,
+	    .idle_ms = 500,
+	};
 	struct xp_result r;
 	int ret;
 
-	memset(&o, 0, sizeof(o));
-	o.io_threads = 8;
-	o.conns = 16;
-	o.size = MSG_SIZE;
-	o.rx_size = window;
-	o.count = MSGS;
-	o.verify = 1;
-	o.slow_pct = 3;
-	o.timeout_ms = 90000;
-	o.idle_ms = 500;
-	o.poll_idle_us = -1;
 	ret = xp_run(&o, &r);
 	fprintf(stderr,
 		"seed window %u: %llu/%d messages in %.2f s (%.0f MB/s), "
@@ -65,20 +64,20 @@ static void seed(uint32_t window)
  * overflow lists and the stream still arrives intact and in order. */
 Test(xfer_stress, tiny_rings_overflow, .timeout = 120)
 {
-	struct xp_opts o;
+	const struct xp_opts o = {
+	    .io_threads = 1,
+	    .conns = 8,
+	    .poll_idle_us = -1,
+	    .ring_entries = 4,
+	    .size = 1u << 20,
+	    .rx_size = 1u << 20,
+	    .count = 32,
+	    .verify = 1,
+	    .timeout_ms = 60000,
+	};
 	struct xp_result r;
 	int ret;
 
-	memset(&o, 0, sizeof(o));
-	o.io_threads = 1;
-	o.conns = 8;
-	o.size = 1u << 20;
-	o.rx_size = 1u << 20;
-	o.count = 32;
-	o.verify = 1;
-	o.timeout_ms = 60000;
-	o.poll_idle_us = -1;
-	o.ring_entries = 4;
 	ret = xp_run(&o, &r);
 	cr_assert_eq(ret, 0, "xp_run: %d %s", ret, r.first_error);
 	cr_assert_eq(r.verified, 32);
