@@ -209,7 +209,8 @@ static void client_send_all(struct raw_peer *c, struct xfer *x)
 	memcpy(&got, digest, 8);
 	memcpy(&sum, digest + 8, 8);
 	cr_assert_eq(got, x->size);
-	cr_assert_eq(sum, ts_fnv(TS_FNV_INIT, buf, x->size), "checksum differs");
+	cr_assert_eq(sum, ts_fnv(TS_FNV_INIT, buf, x->size),
+		     "checksum differs");
 	free(buf);
 	cr_assert_eq(raw_peer_disconnect(c), 0);
 }
@@ -1474,7 +1475,7 @@ static void raw_server_violates_wire(enum raw_peer_misbehave mb,
  * raw_server_violates_wire: the reason the engine logs). @raw2, @wire2: the
  * other reason the timing may produce, or NULL.
  */
-#define REFUSED_BY_BOTH(raw_test, raw_call, wire_test, wire_call)               \
+#define REFUSED_BY_BOTH(raw_test, raw_call, wire_test, wire_call)              \
 	Test(raw_peer_violation, raw_test, .timeout = 60)                      \
 	{                                                                      \
 		raw_call;                                                      \
@@ -1483,8 +1484,8 @@ static void raw_server_violates_wire(enum raw_peer_misbehave mb,
 	{                                                                      \
 		wire_call;                                                     \
 	}
-#define CLIENT_REFUSED(name, mb, value, raw, raw2, wire, wire2)               \
-	REFUSED_BY_BOTH(name, client_violates(mb, value, raw, raw2),            \
+#define CLIENT_REFUSED(name, mb, value, raw, raw2, wire, wire2)                \
+	REFUSED_BY_BOTH(name, client_violates(mb, value, raw, raw2),           \
 			wire_refuses_##name,                                   \
 			raw_violates_wire(mb, value, wire, wire2))
 #define SERVER_REFUSED(name, mb, raw, wire)                                    \
@@ -1501,14 +1502,13 @@ CLIENT_REFUSED(control_byte_len_16, RAW_PEER_BAD_BYTE_LEN, 0,
 	       "control message byte_len != 32", NULL,
 	       "control message byte_len is not 32", NULL)
 CLIENT_REFUSED(unknown_opcode_7, RAW_PEER_UNKNOWN_OPCODE, 7,
-	       "unknown control opcode", NULL,
-	       "unknown control opcode", NULL)
+	       "unknown control opcode", NULL, "unknown control opcode", NULL)
 CLIENT_REFUSED(advertisement_32k, RAW_PEER_ADV_BAD_LENGTH, 32u << 10,
 	       ADV_LENGTH_RAW, NULL, ADV_LENGTH_WIRE, NULL)
 CLIENT_REFUSED(advertisement_32m, RAW_PEER_ADV_BAD_LENGTH, 32u << 20,
 	       ADV_LENGTH_RAW, NULL, ADV_LENGTH_WIRE, NULL)
-CLIENT_REFUSED(advertisement_rkey_0, RAW_PEER_ADV_ZERO_RKEY, 0,
-	       ZERO_RKEY_RAW, NULL, ZERO_RKEY_WIRE, NULL)
+CLIENT_REFUSED(advertisement_rkey_0, RAW_PEER_ADV_ZERO_RKEY, 0, ZERO_RKEY_RAW,
+	       NULL, ZERO_RKEY_WIRE, NULL)
 CLIENT_REFUSED(write_overruns_window, RAW_PEER_WRITE_OVERRUN, 0,
 	       "write overruns our window", NULL,
 	       "write-with-imm overruns the advertised buffer", NULL)

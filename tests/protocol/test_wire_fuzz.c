@@ -76,7 +76,8 @@ static void s_peer_buffer(struct sfuzz *f, bool valid)
 {
 	uint64_t addr = ts_rnd(&f->r) & ~0xfffULL;
 	uint32_t len = valid || pick(&f->r, 2) ? (64u << 10) : fuzz_len(&f->r);
-	uint32_t rkey = valid || pick(&f->r, 8) ? (uint32_t)ts_rnd(&f->r) | 1 : 0;
+	uint32_t rkey =
+	    valid || pick(&f->r, 8) ? (uint32_t)ts_rnd(&f->r) | 1 : 0;
 
 	if (rring_wire_send_on_peer_buffer(&f->s, addr, len, rkey) == 0) {
 		cr_assert(len >= RRING_WIRE_RX_SIZE_MIN &&

@@ -185,8 +185,9 @@ static void run_valkey_sender(uint32_t our_len, uint32_t their_len,
 			}
 		}
 		if (rring_wire_recv_peek(&r, &off, &len) == 0) {
-			n = ts_rnd(&rg) % 2 ? len
-					 : (uint32_t)(ts_rnd(&rg) % (len + 1));
+			n = ts_rnd(&rg) % 2
+				? len
+				: (uint32_t)(ts_rnd(&rg) % (len + 1));
 			check_bytes(&st, ours + off, n);
 			cr_assert_eq(rring_wire_recv_consume(&r, n), 0);
 		}

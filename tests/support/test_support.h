@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-3-Clause
-/* rdmaring tests: helpers shared by every test (sanitizer scaling, PRNG, checksum). */
+/* rdmaring tests: shared helpers (sanitizer scaling, PRNG, checksum). */
 #ifndef RRING_TEST_SUPPORT_H
 #define RRING_TEST_SUPPORT_H
 
