@@ -58,6 +58,8 @@ static void info_cb(RedisModuleInfoCtx *ctx, int for_crash_report)
 				       s.poller_busy_pct);
 	RedisModule_InfoAddFieldULongLong(ctx, "poller_sleeps",
 					  s.poller_sleeps);
+	RedisModule_InfoAddFieldULongLong(ctx, "inplace_replies",
+					  s.inplace_replies);
 	RedisModule_InfoAddFieldULongLong(ctx, "total_bytes_in", in);
 	RedisModule_InfoAddFieldULongLong(ctx, "total_bytes_out", out);
 	RedisModule_InfoAddFieldULongLong(ctx, "io_threads", s.nr_io);

@@ -76,6 +76,7 @@ struct rdma {
 	bool running;
 	_Atomic bool stopping;
 	_Atomic uint64_t next_id, clients, max_clients, transfers;
+	_Atomic uint64_t inplace; /* replies sent in place, then forgotten */
 };
 
 /* Entries of each CQ of the engine's pool. Each connection needs 2048
@@ -134,6 +135,35 @@ static void close_conn(struct rc_conn *rc)
 	rring_conn_close(rc->conn);
 }
 
+/*
+ * A reply above RRING_XFER_COPY_MAX was sent from its own memory, which the
+ * engine registered and cached by address. Before that memory goes back to
+ * be freed (and another reply may land at the same address) the cached
+ * registration is dropped: on a NIC it pins the old pages. false while a
+ * send from overlapping memory is in flight (retried at its SEND_DONE).
+ */
+static bool forget_reply(struct rc_conn *rc, struct rdm_job *j)
+{
+	int ret;
+
+	if (!rc->conn || !j->sent || j->out_len <= RRING_XFER_COPY_MAX)
+		return true;
+	ret = rring_conn_forget(rc->conn, j->out, j->out_len);
+	if (ret == -EBUSY)
+		return false;
+	if (!ret)
+		atomic_fetch_add_explicit(&rd.inplace, 1, memory_order_relaxed);
+	if (ret) {
+		/* the cache may still hold the pages: no more sends */
+		RedisModule_Log(NULL, RDM_LOG_WARNING,
+				"client %llu: cannot drop the registration of "
+				"a sent reply (%s); closing",
+				(unsigned long long)rc->s.id, strerror(-ret));
+		rc->closing = true;
+	}
+	return true;
+}
+
 /* Give back jobs whose sends all completed (or, once closing, that will
  * never be sent); close when the list is empty and a close was asked. */
 static void reap_sent(struct rc_conn *rc)
@@ -142,6 +172,8 @@ static void reap_sent(struct rc_conn *rc)
 
 	while ((j = rc->head) && j->ready && !j->sends &&
 	       (j != rc->post || rc->closing)) {
+		if (!forget_reply(rc, j))
+			break;
 		rc->head = j->order_next;
 		if (!rc->head)
 			rc->tail = NULL;
@@ -748,6 +780,7 @@ static void rdma_stats(void *priv, struct rdm_stats *s)
 	(void)priv;
 	s->connected_clients = atomic_load(&rd.clients);
 	s->transfers_in_progress = atomic_load(&rd.transfers);
+	s->inplace_replies = atomic_load(&rd.inplace);
 	if (!rd.e || rring_engine_stats(rd.e, &es))
 		return;
 	s->poller_busy_pct = es.poller.busy_fraction * 100.0;

@@ -25,6 +25,8 @@ struct rdm_stats {
 	uint64_t transfers_in_progress;
 	double poller_busy_pct; /* 0..100 since the engine started */
 	uint64_t poller_sleeps; /* times the poller went to sleep */
+	/* replies sent from their own memory, registration dropped after */
+	uint64_t inplace_replies;
 	unsigned int nr_io;	/* valid entries in io[] */
 	struct rdm_io_stats io[RDM_IO_THREADS_MAX];
 };

@@ -161,6 +161,11 @@ expect_eq "10 MB SET verified" "$(jfield big SET verified)" 16
 expect_eq "10 MB GET verified" "$(jfield big GET verified)" 16
 
 expect_eq "INFO engine" "$(info_field engine)" running
+# each 10 MB GET reply went from its own memory, and its cached
+# registration was dropped before the reply was freed
+n=$(info_field inplace_replies)
+[ "${n:-0}" -ge 16 ] || fail "inplace_replies $n < 16 (registrations kept)"
+ok "INFO inplace_replies $n: registrations of sent replies dropped"
 expect_eq "INFO io_threads" "$(info_field io_threads)" 8
 expect_has "INFO io_thread_7" "$(info_field io_thread_7)" "completions="
 in=$(info_field total_bytes_in)
