@@ -31,6 +31,28 @@ static int valid_param(struct cm_id *c, const struct rdma_conn_param *p,
 	return 0;
 }
 
+/* Entry of rdma_connect() (@msg REQ) and rdma_accept() (REP) on @c: the
+ * caller's thread recorded (strict mode), then under cm_lock @p must fit
+ * @msg (its private data room) and @c be in @state. 0 with cm_lock held,
+ * or -EINVAL with it released. */
+static int lock_for(struct cm_id *c, const struct rdma_conn_param *p,
+		    enum cm_msg_type msg, enum cm_state state)
+{
+	int ret;
+
+	sv_strict_touch(&c->owner, "cm_id", c);
+	pthread_mutex_lock(&cm_lock);
+	if (msg == CM_MSG_REQ)
+		ret = valid_param(c, p, CM_REQ_PDATA - c->ep_connect_len);
+	else
+		ret = valid_param(c, p, CM_REP_PDATA);
+	if (!ret && c->state != state)
+		ret = -EINVAL;
+	if (ret)
+		pthread_mutex_unlock(&cm_lock);
+	return ret;
+}
+
 static uint32_t new_psn(void)
 {
 	return (uint32_t)random() & 0xffffff;
@@ -139,15 +161,9 @@ int rdma_connect(struct rdma_cm_id *id, struct rdma_conn_param *conn_param)
 
 	if (!id)
 		return cm_err(EINVAL);
-	sv_strict_touch(&c->owner, "cm_id", c);
-	pthread_mutex_lock(&cm_lock);
-	ret = valid_param(c, conn_param, CM_REQ_PDATA - c->ep_connect_len);
-	if (!ret && c->state != CM_ROUTE_RESOLVED)
-		ret = -EINVAL;
-	if (ret) {
-		pthread_mutex_unlock(&cm_lock);
+	ret = lock_for(c, conn_param, CM_MSG_REQ, CM_ROUTE_RESOLVED);
+	if (ret)
 		return cm_err(-ret);
-	}
 	take_connect_param(c, conn_param);
 	build_req(c, conn_param, &m);
 	c->state = CM_CONNECT_SENT;
@@ -220,13 +236,9 @@ int rdma_accept(struct rdma_cm_id *id, struct rdma_conn_param *conn_param)
 
 	if (!id)
 		return cm_err(EINVAL);
-	sv_strict_touch(&c->owner, "cm_id", c);
-	pthread_mutex_lock(&cm_lock);
-	ret = valid_param(c, conn_param, CM_REP_PDATA);
-	if (!ret && c->state != CM_REQ_RCVD)
-		ret = -EINVAL;
+	ret = lock_for(c, conn_param, CM_MSG_REP, CM_REQ_RCVD);
 	if (ret)
-		goto out_unlock;
+		return cm_err(-ret);
 	take_accept_param(c, conn_param);
 	if (id->qp) {
 		ret = cm_qp_to_rtr(c, id->qp);

@@ -299,12 +299,26 @@ int rdma_destroy_id(struct rdma_cm_id *id)
 	return 0;
 }
 
+/* cm_lock held: bind a socket of @c to @ss (updated to the address bound)
+ * and make that @c's source address. */
+static int bind_locked(struct cm_id *c, struct sockaddr_storage *ss)
+{
+	int fd = cm_bind_socket(ss);
+
+	if (fd < 0)
+		return fd;
+	c->fd = fd;
+	c->bound = true;
+	memcpy(&c->id.route.addr.src_storage, ss, sizeof(*ss));
+	return 0;
+}
+
 int rdma_bind_addr(struct rdma_cm_id *id, struct sockaddr *addr)
 {
 	struct cm_id *c = cm_id_of(id);
 	struct sockaddr_storage ss = { 0 };
 	socklen_t len = cm_addr_len(addr);
-	int fd, ret = 0;
+	int ret = 0;
 
 	if (!id || !len)
 		return cm_err(EINVAL);
@@ -317,15 +331,9 @@ int rdma_bind_addr(struct rdma_cm_id *id, struct sockaddr *addr)
 		ret = -EINVAL;
 		goto out_unlock;
 	}
-	fd = cm_bind_socket(&ss);
-	if (fd < 0) {
-		ret = fd;
-		goto out_unlock;
-	}
-	c->fd = fd;
-	c->bound = true;
-	c->state = CM_ADDR_BOUND;
-	memcpy(&id->route.addr.src_storage, &ss, sizeof(ss));
+	ret = bind_locked(c, &ss);
+	if (!ret)
+		c->state = CM_ADDR_BOUND;
 out_unlock:
 	pthread_mutex_unlock(&cm_lock);
 	if (ret)
@@ -343,7 +351,7 @@ static int listen_locked(struct cm_id *c)
 {
 	struct sockaddr_in any = { .sin_family = AF_INET };
 	struct sockaddr_storage ss = { 0 };
-	int fd;
+	int ret;
 
 	if (c->state == CM_LISTEN)
 		return 1; /* already listening: nothing to watch */
@@ -351,12 +359,9 @@ static int listen_locked(struct cm_id *c)
 		return -EINVAL;
 	if (!c->bound) {
 		memcpy(&ss, &any, sizeof(any));
-		fd = cm_bind_socket(&ss);
-		if (fd < 0)
-			return fd;
-		c->fd = fd;
-		c->bound = true;
-		memcpy(&c->id.route.addr.src_storage, &ss, sizeof(ss));
+		ret = bind_locked(c, &ss);
+		if (ret)
+			return ret;
 	}
 	if (listen(c->fd, CM_LISTEN_BACKLOG))
 		return -errno;
@@ -388,7 +393,6 @@ static int bind_source(struct cm_id *c, struct sockaddr *src,
 		       struct sockaddr *dst)
 {
 	struct sockaddr_storage ss;
-	int fd;
 
 	if (c->bound) {
 		/* A wildcard bind reports the address that reaches @dst. */
@@ -411,13 +415,7 @@ static int bind_source(struct cm_id *c, struct sockaddr *src,
 	} else {
 		cm_addr_source_for(dst, &ss);
 	}
-	fd = cm_bind_socket(&ss);
-	if (fd < 0)
-		return fd;
-	c->fd = fd;
-	c->bound = true;
-	memcpy(&c->id.route.addr.src_storage, &ss, sizeof(ss));
-	return 0;
+	return bind_locked(c, &ss);
 }
 
 /* cm_lock held; 1 if the address is not on this host (ADDR_ERROR). */

@@ -123,6 +123,14 @@ void svt_close(struct svt_side *s)
 	memset(s, 0, sizeof(*s));
 }
 
+void svt_close_pair(struct svt_side *a, struct svt_side *b)
+{
+	if (a->ctx)
+		svt_close(a);
+	if (b->ctx)
+		svt_close(b);
+}
+
 void svt_info(const struct svt_side *s, struct svt_info *info)
 {
 	info->qpn = s->qp->qp_num;

@@ -54,6 +54,8 @@ void svt_connect(struct svt_side *s, uint32_t remote_qpn, uint8_t rnr_retry);
 /* Two connected in-process sides. */
 void svt_pair(struct svt_side *a, struct svt_side *b, const struct svt_opts *o);
 void svt_close(struct svt_side *s);
+/* svt_close() each of @a and @b that is open (a test's .fini). */
+void svt_close_pair(struct svt_side *a, struct svt_side *b);
 void svt_info(const struct svt_side *s, struct svt_info *info);
 
 /* Post one WR on @s: local [off, off+len) of s->buf. Returns ibv_post_send's value. */

@@ -19,10 +19,7 @@ static void pair_with(unsigned int access, uint8_t rnr_retry)
 
 static void teardown(void)
 {
-	if (a.ctx)
-		svt_close(&a);
-	if (b.ctx)
-		svt_close(&b);
+	svt_close_pair(&a, &b);
 }
 
 TestSuite(sv_errors, .fini = teardown, .timeout = 30);

@@ -22,10 +22,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	if (a.ctx)
-		svt_close(&a);
-	if (b.ctx)
-		svt_close(&b);
+	svt_close_pair(&a, &b);
 }
 
 static bool readable(int fd, int timeout_ms)
@@ -37,21 +34,35 @@ static bool readable(int fd, int timeout_ms)
 
 TestSuite(sv_events, .fini = teardown, .timeout = 30);
 
-Test(sv_events, channel_delivers_one_event_per_arming, .init = setup)
+/* Arm b's receive CQ (@solicited_only as ibv_req_notify_cq()), post two
+ * receives and send one unsolicited message from a. */
+static void arm_then_send(int solicited_only)
 {
-	struct ibv_cq *cq;
-	struct ibv_wc wc;
-	void *cq_ctx;
-
-	cr_assert_eq(ibv_req_notify_cq(b.rcq, 0), 0);
+	cr_assert_eq(ibv_req_notify_cq(b.rcq, solicited_only), 0);
 	cr_assert_eq(svt_post_recv(&b, 0, 64, 1), 0);
 	cr_assert_eq(svt_post_recv(&b, 64, 64, 2), 0);
 	cr_assert_eq(svt_post(&a, IBV_WR_SEND, 0, 8, 0, 0, 0, 0, 1), 0);
+}
+
+/* The next event on @s's channel is for @cq, @s its context; ack it. */
+static void expect_cq_event(struct svt_side *s, struct ibv_cq *cq)
+{
+	struct ibv_cq *got;
+	void *cq_ctx;
+
+	cr_assert_eq(ibv_get_cq_event(s->ch, &got, &cq_ctx), 0);
+	cr_assert_eq(got, cq);
+	cr_assert_eq(cq_ctx, s);
+	ibv_ack_cq_events(got, 1);
+}
+
+Test(sv_events, channel_delivers_one_event_per_arming, .init = setup)
+{
+	struct ibv_wc wc;
+
+	arm_then_send(0);
 	cr_assert(readable(b.ch->fd, 5000), "channel fd not readable");
-	cr_assert_eq(ibv_get_cq_event(b.ch, &cq, &cq_ctx), 0);
-	cr_assert_eq(cq, b.rcq);
-	cr_assert_eq(cq_ctx, &b);
-	ibv_ack_cq_events(cq, 1);
+	expect_cq_event(&b, b.rcq);
 	cr_assert_eq(svt_poll(b.rcq, &wc, 1, 5000), 1);
 	/* not re-armed: the second completion raises no event */
 	cr_assert_eq(svt_post(&a, IBV_WR_SEND, 0, 8, 0, 0, 0, 0, 2), 0);
@@ -61,22 +72,15 @@ Test(sv_events, channel_delivers_one_event_per_arming, .init = setup)
 
 Test(sv_events, solicited_only_ignores_unsolicited, .init = setup)
 {
-	struct ibv_cq *cq;
 	struct ibv_wc wc;
-	void *cq_ctx;
 
-	cr_assert_eq(ibv_req_notify_cq(b.rcq, 1), 0);
-	cr_assert_eq(svt_post_recv(&b, 0, 64, 1), 0);
-	cr_assert_eq(svt_post_recv(&b, 64, 64, 2), 0);
-	cr_assert_eq(svt_post(&a, IBV_WR_SEND, 0, 8, 0, 0, 0, 0, 1), 0);
+	arm_then_send(1);
 	cr_assert_eq(svt_poll(b.rcq, &wc, 1, 5000), 1);
 	cr_assert(!readable(b.ch->fd, 0), "event for an unsolicited send");
 	cr_assert_eq(svt_post(&a, IBV_WR_SEND, 0, 8, 0, 0, 0,
 			      IBV_SEND_SOLICITED, 2), 0);
 	cr_assert(readable(b.ch->fd, 5000));
-	cr_assert_eq(ibv_get_cq_event(b.ch, &cq, &cq_ctx), 0);
-	cr_assert_eq(cq, b.rcq);
-	ibv_ack_cq_events(cq, 1);
+	expect_cq_event(&b, b.rcq);
 }
 
 Test(sv_events, nonblocking_channel_returns_eagain, .init = setup)
@@ -93,15 +97,10 @@ Test(sv_events, nonblocking_channel_returns_eagain, .init = setup)
 
 Test(sv_events, send_cq_event_on_completion, .init = setup)
 {
-	struct ibv_cq *cq;
-	void *cq_ctx;
-
 	cr_assert_eq(ibv_req_notify_cq(a.scq, 0), 0);
 	cr_assert_eq(svt_post(&a, IBV_WR_RDMA_WRITE, 0, 8, (uintptr_t)b.buf,
 			      b.mr->rkey, 0, IBV_SEND_SIGNALED, 1), 0);
-	cr_assert_eq(ibv_get_cq_event(a.ch, &cq, &cq_ctx), 0); /* blocking */
-	cr_assert_eq(cq, a.scq);
-	ibv_ack_cq_events(cq, 1);
+	expect_cq_event(&a, a.scq); /* blocking */
 }
 
 Test(sv_events, cq_overflow_raises_cq_err_async_event)

@@ -20,10 +20,7 @@ static void pair(void)
 
 static void teardown(void)
 {
-	if (a.ctx)
-		svt_close(&a);
-	if (b.ctx)
-		svt_close(&b);
+	svt_close_pair(&a, &b);
 }
 
 static uint64_t now_us(void)
