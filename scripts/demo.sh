@@ -6,9 +6,5 @@
 # connections with --verify. Exits 0 only when every reply was verified.
 set -eu
 cd "$(dirname "$0")/.."
-. scripts/deps.sh
-. scripts/build.sh
-
-rring_install_deps
-rring_build
+. scripts/prepare.sh
 exec ./scripts/seed.sh
