@@ -34,6 +34,13 @@ static void queue1(uint64_t addr, uint32_t len, uint64_t cookie)
 	cr_assert_eq(rring_wire_send_queue(&s, &iov, 1, cookie), 0);
 }
 
+/* Replace the suite's sender by one made with @p. */
+static void reinit(const struct rring_wire_send_params *p)
+{
+	rring_wire_send_destroy(&s);
+	cr_assert_eq(rring_wire_send_init(&s, p), 0);
+}
+
 TestSuite(wire_send, .init = setup_default, .fini = teardown);
 
 Test(wire_send, params_validated)
@@ -141,11 +148,10 @@ Test(wire_send, one_in_signal_every_is_signaled)
 	struct rring_wire_write w;
 	unsigned int nsig = 0, n = 0;
 
-	rring_wire_send_destroy(&s);
 	rring_wire_send_params_init(&p);
 	p.signal_every = 8;
 	p.max_sge = 1;
-	cr_assert_eq(rring_wire_send_init(&s, &p), 0);
+	reinit(&p);
 	rring_wire_send_on_peer_buffer(&s, WIN_ADDR, KB64, WIN_KEY);
 	/* one request of 32 iovecs: 32 writes, only the last ends it */
 	struct rring_wire_iov iov[32];
@@ -171,11 +177,10 @@ Test(wire_send, inflight_budget_limits_writes)
 	struct rring_wire_iov iov[16];
 	uint64_t last = 0;
 
-	rring_wire_send_destroy(&s);
 	rring_wire_send_params_init(&p);
 	p.max_inflight = 4;
 	p.max_sge = 1;
-	cr_assert_eq(rring_wire_send_init(&s, &p), 0);
+	reinit(&p);
 	rring_wire_send_on_peer_buffer(&s, WIN_ADDR, KB64, WIN_KEY);
 	for (int i = 0; i < 16; i++)
 		iov[i] = (struct rring_wire_iov){0x1000 + 10 * i, 10, 1};
@@ -286,11 +291,10 @@ Test(wire_send, queue_limits_and_empty_request)
 	struct rring_wire_iov iov[3] = {{1, 0, 1}, {2, 0, 1}, {3, 0, 1}};
 
 	cr_assert_eq(rring_wire_send_queue(&s, iov, 3, 1), -EINVAL);
-	rring_wire_send_destroy(&s);
 	rring_wire_send_params_init(&p);
 	p.max_requests = 2;
 	p.max_iovs = 4;
-	cr_assert_eq(rring_wire_send_init(&s, &p), 0);
+	reinit(&p);
 	iov[0].len = iov[1].len = iov[2].len = 1;
 	cr_assert_eq(rring_wire_send_queue(&s, iov, 3, 1), 0);
 	cr_assert_eq(rring_wire_send_queue(&s, iov, 2, 2), -EAGAIN, "iovs");
@@ -312,11 +316,10 @@ Test(wire_send, writes_capped_at_max_write)
 	struct rring_wire_write w;
 	uint32_t n = 0, total = 0;
 
-	rring_wire_send_destroy(&s);
 	rring_wire_send_params_init(&p);
 	cr_assert_eq(p.max_write, 1u << 20);
 	p.max_write = 10000;
-	cr_assert_eq(rring_wire_send_init(&s, &p), 0);
+	reinit(&p);
 	rring_wire_send_on_peer_buffer(&s, WIN_ADDR, KB64, WIN_KEY);
 	queue1(0x1000, KB64, 1);
 	while (rring_wire_send_next(&s, &w) == 0) {
@@ -338,10 +341,9 @@ Test(wire_send, request_with_more_iovecs_than_capacity_is_refused)
 	struct rring_wire_send_params p;
 	struct rring_wire_iov iov[5];
 
-	rring_wire_send_destroy(&s);
 	rring_wire_send_params_init(&p);
 	p.max_iovs = 4;
-	cr_assert_eq(rring_wire_send_init(&s, &p), 0);
+	reinit(&p);
 	for (int i = 0; i < 5; i++)
 		iov[i] = (struct rring_wire_iov){0x1000 * (i + 1), 10, 1};
 	cr_assert_eq(rring_wire_send_queue(&s, iov, 5, 1), -E2BIG);

@@ -202,6 +202,14 @@ int svt_poll(struct ibv_cq *cq, struct ibv_wc *wc, int n, int timeout_ms)
 	return got;
 }
 
+void svt_expect_wc(struct ibv_cq *cq, enum ibv_wc_opcode op, struct ibv_wc *wc)
+{
+	cr_assert_eq(svt_poll(cq, wc, 1, 5000), 1, "no completion");
+	cr_assert_eq(wc->status, IBV_WC_SUCCESS, "status %s",
+		     ibv_wc_status_str(wc->status));
+	cr_assert_eq(wc->opcode, op, "opcode %d, want %d", wc->opcode, op);
+}
+
 enum ibv_qp_state svt_state(struct ibv_qp *qp)
 {
 	struct ibv_qp_attr a;

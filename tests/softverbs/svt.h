@@ -68,6 +68,8 @@ int svt_post_recv(struct svt_side *s, size_t off, uint32_t len, uint64_t wr_id);
 int svt_poll(struct ibv_cq *cq, struct ibv_wc *wc, int n, int timeout_ms);
 /* Current QP state from ibv_query_qp. */
 enum ibv_qp_state svt_state(struct ibv_qp *qp);
+/* One completion on @cq within 5 s, successful and of opcode @op, into @wc. */
+void svt_expect_wc(struct ibv_cq *cq, enum ibv_wc_opcode op, struct ibv_wc *wc);
 
 /* Pipes to a forked peer. */
 void svt_write_all(int fd, const void *p, size_t n);

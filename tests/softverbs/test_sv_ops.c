@@ -42,14 +42,10 @@ Test(sv_ops, send_delivers_data_and_completions)
 	cr_assert_eq(svt_post_recv(&b, 0, 8192, 77), 0);
 	cr_assert_eq(svt_post(&a, IBV_WR_SEND, 0, 4096, 0, 0, 0,
 			      IBV_SEND_SIGNALED, 11), 0);
-	cr_assert_eq(svt_poll(a.scq, &wc, 1, 5000), 1);
-	cr_assert_eq(wc.status, IBV_WC_SUCCESS);
-	cr_assert_eq(wc.opcode, IBV_WC_SEND);
+	svt_expect_wc(a.scq, IBV_WC_SEND, &wc);
 	cr_assert_eq(wc.wr_id, 11);
 	cr_assert_eq(wc.qp_num, a.qp->qp_num);
-	cr_assert_eq(svt_poll(b.rcq, &wc, 1, 5000), 1);
-	cr_assert_eq(wc.status, IBV_WC_SUCCESS);
-	cr_assert_eq(wc.opcode, IBV_WC_RECV);
+	svt_expect_wc(b.rcq, IBV_WC_RECV, &wc);
 	cr_assert_eq(wc.wr_id, 77);
 	cr_assert_eq(wc.byte_len, 4096);
 	cr_assert_eq(wc.wc_flags & IBV_WC_WITH_IMM, 0);
@@ -66,15 +62,12 @@ Test(sv_ops, send_with_imm_passes_imm_unchanged)
 	cr_assert_eq(svt_post_recv(&b, 0, 100, 1), 0);
 	cr_assert_eq(svt_post(&a, IBV_WR_SEND_WITH_IMM, 0, 100, 0, 0, imm,
 			      IBV_SEND_SIGNALED, 2), 0);
-	cr_assert_eq(svt_poll(b.rcq, &wc, 1, 5000), 1);
-	cr_assert_eq(wc.status, IBV_WC_SUCCESS);
-	cr_assert_eq(wc.opcode, IBV_WC_RECV);
+	svt_expect_wc(b.rcq, IBV_WC_RECV, &wc);
 	cr_assert(wc.wc_flags & IBV_WC_WITH_IMM);
 	cr_assert_eq(wc.imm_data, imm);
 	cr_assert_eq(wc.byte_len, 100);
 	cr_assert_eq(memcmp(a.buf, b.buf, 100), 0);
-	cr_assert_eq(svt_poll(a.scq, &wc, 1, 5000), 1);
-	cr_assert_eq(wc.opcode, IBV_WC_SEND);
+	svt_expect_wc(a.scq, IBV_WC_SEND, &wc);
 }
 
 Test(sv_ops, rdma_write_lands_without_consuming_a_receive)
@@ -86,9 +79,7 @@ Test(sv_ops, rdma_write_lands_without_consuming_a_receive)
 	cr_assert_eq(svt_post(&a, IBV_WR_RDMA_WRITE, 0, 65536,
 			      (uintptr_t)b.buf + 4096, b.mr->rkey, 0,
 			      IBV_SEND_SIGNALED, 3), 0);
-	cr_assert_eq(svt_poll(a.scq, &wc, 1, 5000), 1);
-	cr_assert_eq(wc.status, IBV_WC_SUCCESS);
-	cr_assert_eq(wc.opcode, IBV_WC_RDMA_WRITE);
+	svt_expect_wc(a.scq, IBV_WC_RDMA_WRITE, &wc);
 	cr_assert_eq(memcmp(a.buf, b.buf + 4096, 65536), 0);
 	cr_assert_eq(ibv_poll_cq(b.rcq, 1, &wc), 0, "write consumed a receive");
 }
@@ -103,16 +94,13 @@ Test(sv_ops, write_with_imm_consumes_zero_sge_receive)
 	cr_assert_eq(svt_post(&a, IBV_WR_RDMA_WRITE_WITH_IMM, 0, 65536,
 			      (uintptr_t)b.buf + 8192, b.mr->rkey, imm,
 			      IBV_SEND_SIGNALED, 4), 0);
-	cr_assert_eq(svt_poll(b.rcq, &wc, 1, 5000), 1);
-	cr_assert_eq(wc.status, IBV_WC_SUCCESS);
-	cr_assert_eq(wc.opcode, IBV_WC_RECV_RDMA_WITH_IMM);
+	svt_expect_wc(b.rcq, IBV_WC_RECV_RDMA_WITH_IMM, &wc);
 	cr_assert(wc.wc_flags & IBV_WC_WITH_IMM);
 	cr_assert_eq(wc.imm_data, imm, "imm must not be swapped");
 	cr_assert_eq(wc.byte_len, 65536);
 	cr_assert_eq(wc.wr_id, 9);
 	cr_assert_eq(memcmp(a.buf, b.buf + 8192, 65536), 0);
-	cr_assert_eq(svt_poll(a.scq, &wc, 1, 5000), 1);
-	cr_assert_eq(wc.opcode, IBV_WC_RDMA_WRITE);
+	svt_expect_wc(a.scq, IBV_WC_RDMA_WRITE, &wc);
 }
 
 Test(sv_ops, rdma_read_fetches_remote_memory)
@@ -123,9 +111,7 @@ Test(sv_ops, rdma_read_fetches_remote_memory)
 	cr_assert_eq(svt_post(&a, IBV_WR_RDMA_READ, 0, 300000,
 			      (uintptr_t)b.buf + 100000, b.mr->rkey, 0,
 			      IBV_SEND_SIGNALED, 6), 0);
-	cr_assert_eq(svt_poll(a.scq, &wc, 1, 5000), 1);
-	cr_assert_eq(wc.status, IBV_WC_SUCCESS);
-	cr_assert_eq(wc.opcode, IBV_WC_RDMA_READ);
+	svt_expect_wc(a.scq, IBV_WC_RDMA_READ, &wc);
 	cr_assert_eq(wc.byte_len, 300000);
 	cr_assert_eq(memcmp(a.buf, b.buf + 100000, 300000), 0);
 }

@@ -163,6 +163,18 @@ static void expect_send(enum ibv_wc_status st, enum ibv_wc_opcode op)
 		cr_assert_eq(wc.opcode, op);
 }
 
+/* The peer's receive completion @r: successful, @op, @len bytes whose sum
+ * is that of our first @len bytes, for receive @wr_id. */
+static void expect_recv(const struct reply *r, enum ibv_wc_opcode op,
+			uint32_t len, uint64_t wr_id)
+{
+	cr_assert_eq(r->status, IBV_WC_SUCCESS);
+	cr_assert_eq(r->opcode, op);
+	cr_assert_eq(r->byte_len, len);
+	cr_assert_eq(r->wr_id, wr_id);
+	cr_assert_eq(r->sum, svt_sum(a.buf, len));
+}
+
 TestSuite(sv_xproc, .init = setup, .fini = teardown, .timeout = 60);
 
 Test(sv_xproc, send_arrives_even_before_the_receive_is_posted)
@@ -175,11 +187,7 @@ Test(sv_xproc, send_arrives_even_before_the_receive_is_posted)
 	r = ask('R', 4096, 65536, 7);
 	cr_assert_eq(r.status, 0);
 	r = ask('P', 4096, 65536, 0);
-	cr_assert_eq(r.status, IBV_WC_SUCCESS);
-	cr_assert_eq(r.opcode, IBV_WC_RECV);
-	cr_assert_eq(r.byte_len, 65536);
-	cr_assert_eq(r.wr_id, 7);
-	cr_assert_eq(r.sum, svt_sum(a.buf, 65536));
+	expect_recv(&r, IBV_WC_RECV, 65536, 7);
 	expect_send(IBV_WC_SUCCESS, IBV_WC_SEND);
 }
 
@@ -207,13 +215,9 @@ Test(sv_xproc, write_with_imm_completes_on_the_peer)
 			      peer.addr, peer.rkey, imm, IBV_SEND_SIGNALED, 1),
 		     0);
 	r = ask('P', 0, 300000, 0);
-	cr_assert_eq(r.status, IBV_WC_SUCCESS);
-	cr_assert_eq(r.opcode, IBV_WC_RECV_RDMA_WITH_IMM);
+	expect_recv(&r, IBV_WC_RECV_RDMA_WITH_IMM, 300000, 3);
 	cr_assert(r.flags & IBV_WC_WITH_IMM);
 	cr_assert_eq(r.imm, imm);
-	cr_assert_eq(r.byte_len, 300000);
-	cr_assert_eq(r.wr_id, 3);
-	cr_assert_eq(r.sum, svt_sum(a.buf, 300000));
 	expect_send(IBV_WC_SUCCESS, IBV_WC_RDMA_WRITE);
 }
 
