@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* rdmaring module: the RDMA transport (engine, IO threads, clients). */
+#define _GNU_SOURCE /* dl_iterate_phdr */
+#include <dlfcn.h>
 #include <errno.h>
+#include <link.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -670,6 +673,52 @@ static int start_threads(char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * liburcu starts threads of its own (the call_rcu worker, created by the
+ * first call_rcu, and cds' resize workers) that outlive rring_engine_destroy
+ * and run liburcu's code. MODULE UNLOAD dlcloses this module and with it
+ * liburcu*.so, and those threads would crash in unmapped code when they
+ * next wake. Keep the liburcu libraries mapped (RTLD_NODELETE) for the life
+ * of the process.
+ */
+#define PIN_MAX 4
+
+struct pin_list {
+	char name[PIN_MAX][256];
+	int n;
+};
+
+static int find_urcu(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct pin_list *l = arg;
+
+	(void)size;
+	if (l->n < PIN_MAX && info->dlpi_name &&
+	    strstr(info->dlpi_name, "/liburcu"))
+		snprintf(l->name[l->n++], sizeof(l->name[0]), "%s",
+			 info->dlpi_name);
+	return 0;
+}
+
+static void pin_urcu(void)
+{
+	static bool pinned;
+	struct pin_list l = {.n = 0};
+	int i;
+
+	if (pinned)
+		return;
+	pinned = true;
+	dl_iterate_phdr(find_urcu, &l);
+	/* dlopen outside the iteration (it holds the loader's lock); the
+	 * handles are never closed on purpose */
+	for (i = 0; i < l.n; i++)
+		if (!dlopen(l.name[i], RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE))
+			RedisModule_Log(NULL, RDM_LOG_WARNING,
+					"cannot keep %s loaded: %s", l.name[i],
+					dlerror());
+}
+
 static int rdma_stop(void *priv);
 
 int rdm_rdma_start(const struct rdm_knobs *k, char *err, size_t errlen)
@@ -678,6 +727,7 @@ int rdm_rdma_start(const struct rdm_knobs *k, char *err, size_t errlen)
 	struct rring_params p;
 	int ret;
 
+	pin_urcu();
 	memset(&rd, 0, sizeof(rd));
 	rd.rx_size = (size_t)k->num[RDM_KNOB_RX_SIZE];
 	atomic_store(&rd.max_clients, (uint64_t)k->num[RDM_KNOB_MAX_CLIENTS]);
