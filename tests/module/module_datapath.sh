@@ -14,58 +14,13 @@ set -u
 MOD=$(realpath "${1:?usage: $0 rdmaring.so [redis-server] [redis-cli]}")
 SERVER=${2:-/usr/bin/redis-server}
 CLI=${3:-/usr/bin/redis-cli}
-TMP=$(mktemp -d /tmp/rdmaring-dp.XXXXXX)
-PID=
 PORT=
 LB=
 PASS=
-CHECKS=0
 BIG=10485760
-
-cleanup() {
-	if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
-		kill -9 "$PID" 2>/dev/null
-		wait "$PID" 2>/dev/null
-	fi
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 2' INT TERM
-
-fail() {
-	echo "FAIL: $*"
-	[ -f "$TMP/dp.log" ] && tail -n 40 "$TMP/dp.log"
-	exit 1
-}
-
-ok() {
-	CHECKS=$((CHECKS + 1))
-	echo "ok $CHECKS - $*"
-}
-
-expect_eq() {
-	[ "$2" = "$3" ] || fail "$1: got '$2', want '$3'"
-	ok "$1"
-}
-
-expect_has() {
-	case "$2" in
-	*"$3"*) ok "$1" ;;
-	*) fail "$1: '$2' does not contain '$3'" ;;
-	esac
-}
-
-free_port() {
-	local p i
-	for i in $(seq 1 50); do
-		p=$((20000 + (RANDOM % 20000)))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return 0
-		fi
-	done
-	return 1
-}
+# shellcheck source=../../scripts/lib/server.sh
+. "$(dirname "$0")/../../scripts/lib/server.sh"
+rs_init dp
 
 # cli PORT ARGS...: redis-cli with the current password, if any
 cli() {
@@ -84,14 +39,8 @@ raw() {
 		cat "$2" >&3; cat <&3' _ "$1" "$2" 2>/dev/null
 }
 
-wait_pong() { # port
-	local deadline=$((SECONDS + 10))
-	while [ $SECONDS -lt $deadline ]; do
-		[ "$(cli "$1" ping)" = PONG ] && return 0
-		kill -0 "$PID" 2>/dev/null || fail "server exited"
-		sleep 0.05
-	done
-	fail "no PONG on port $1 within 10 s"
+pong() { # port
+	[ "$(cli "$1" ping)" = PONG ]
 }
 
 # same NAME: the bytes in $IN get the same reply on TCP and over the module.
@@ -118,14 +67,11 @@ cpu_ticks() {
 
 PORT=$(free_port) || fail "no free port"
 LB=$(free_port) || fail "no free port"
-env ${RRING_SERVER_PRELOAD:+LD_PRELOAD="$RRING_SERVER_PRELOAD"} \
-	"$SERVER" --port "$PORT" --bind 127.0.0.1 --save '' --appendonly yes \
-	--appendfsync always --dir "$TMP" --daemonize no \
-	--enable-module-command local --logfile "$TMP/dp.log" \
-	--loadmodule "$MOD" "loopback-port=$LB" io-threads=2 &
-PID=$!
-wait_pong "$PORT"
-wait_pong "$LB"
+rs_start dp "${RRING_SERVER_PRELOAD:-}" --appendonly yes \
+	--appendfsync always --enable-module-command local \
+	--loadmodule "$MOD" "loopback-port=$LB" io-threads=2
+rs_wait 10 "PONG on port $PORT" pong "$PORT"
+rs_wait 10 "PONG on port $LB" pong "$LB"
 ok "module serves on its loopback port"
 
 # ---- basic commands, errors, pipelining: byte-identical to TCP
@@ -265,13 +211,6 @@ ok "loopback port closed"
 expect_has "unload logged" "$(cat "$TMP/dp.log")" "<rdmaring> unloaded"
 
 cli "$PORT" shutdown nosave >/dev/null
-deadline=$((SECONDS + 10))
-while kill -0 "$PID" 2>/dev/null; do
-	[ $SECONDS -lt $deadline ] || fail "no exit after SHUTDOWN"
-	sleep 0.05
-done
-wait "$PID"
-rc=$?
-PID=
-expect_eq "clean shutdown" "$rc" 0
+rs_wait_exit
+expect_eq "clean shutdown" "$RC" 0
 echo "PASS: $CHECKS checks"

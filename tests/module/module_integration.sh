@@ -18,47 +18,10 @@ ORACLE=${4:-}
 # $5: libsoftverbs.so, preloaded so that port=N opens an RDMA listener
 SV=${5:+$(realpath "$5")}
 SERVER_PRELOAD="${RRING_SERVER_PRELOAD:-}${RRING_SERVER_PRELOAD:+${SV:+ }}$SV"
-TMP=$(mktemp -d /tmp/rdmaring-it.XXXXXX)
-PID=
 PORT=
-RC=
-CHECKS=0
-
-cleanup() {
-	if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
-		kill -9 "$PID" 2>/dev/null
-		wait "$PID" 2>/dev/null
-	fi
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 2' INT TERM
-
-fail() {
-	echo "FAIL: $*"
-	for f in "$TMP"/*.log; do
-		[ -f "$f" ] && { echo "--- $f"; tail -n 30 "$f"; }
-	done
-	exit 1
-}
-
-ok() {
-	CHECKS=$((CHECKS + 1))
-	echo "ok $CHECKS - $*"
-}
-
-# A TCP port nobody listens on (bash's /dev/tcp connect fails).
-free_port() {
-	local p i
-	for i in $(seq 1 50); do
-		p=$((20000 + (RANDOM % 20000)))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return 0
-		fi
-	done
-	return 1
-}
+# shellcheck source=../../scripts/lib/server.sh
+. "$(dirname "$0")/../../scripts/lib/server.sh"
+rs_init it
 
 cli() {
 	timeout 10 "$CLI" -p "$PORT" "$@" 2>&1
@@ -69,50 +32,15 @@ start() {
 	local name=$1
 	shift
 	PORT=$(free_port) || fail "no free port"
-	env ${SERVER_PRELOAD:+LD_PRELOAD="$SERVER_PRELOAD"} \
-		"$SERVER" --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no \
-		--dir "$TMP" --daemonize no --enable-module-command local \
-		--logfile "$TMP/$name.log" "$@" &
-	PID=$!
+	rs_start "$name" "$SERVER_PRELOAD" --enable-module-command local "$@"
 }
 
-# wait_ready: PONG within 10 s, or fail (also when the server died).
+pong() {
+	[ "$(cli ping)" = PONG ]
+}
+
 wait_ready() {
-	local deadline=$((SECONDS + 10))
-	while [ $SECONDS -lt $deadline ]; do
-		[ "$(cli ping)" = PONG ] && return 0
-		kill -0 "$PID" 2>/dev/null || fail "server exited during start"
-		sleep 0.05
-	done
-	fail "server not ready within 10 s"
-}
-
-# wait_exit: the server process ends within 10 s; its exit status in RC.
-# (Not in a $(...) subshell: only this shell can reap its child.)
-wait_exit() {
-	local deadline=$((SECONDS + 10))
-	while [ $SECONDS -lt $deadline ]; do
-		if ! kill -0 "$PID" 2>/dev/null; then
-			wait "$PID"
-			RC=$?
-			PID=
-			return 0
-		fi
-		sleep 0.05
-	done
-	fail "server did not exit within 10 s"
-}
-
-expect_eq() { # what got want
-	[ "$2" = "$3" ] || fail "$1: got '$2', want '$3'"
-	ok "$1"
-}
-
-expect_has() { # what text needle
-	case "$2" in
-	*"$3"*) ok "$1" ;;
-	*) fail "$1: '$2' does not contain '$3'" ;;
-	esac
+	rs_wait 10 "server ready" pong
 }
 
 cfg() {
@@ -185,7 +113,7 @@ expect_eq "reloaded default" "$(cfg port)" 0
 
 # ---- 5. clean shutdown
 cli shutdown nosave >/dev/null
-wait_exit
+rs_wait_exit
 expect_eq "clean shutdown exit status" "$RC" 0
 
 # ---- 6. config-file values override load arguments
@@ -195,13 +123,13 @@ wait_ready
 expect_eq "config value wins over load arg" "$(cfg port)" 7001
 expect_eq "config value for runtime knob" "$(cfg poll-idle-us)" 9
 cli shutdown nosave >/dev/null
-wait_exit
+rs_wait_exit
 expect_eq "second shutdown" "$RC" 0
 
 # ---- 7. bad load arguments: the server refuses to start, log says why
 bad_start() { # name arg expected-log
 	start "$1" --loadmodule "$MOD" "$2"
-	wait_exit
+	rs_wait_exit
 	[ "$RC" != 0 ] || fail "$1: server started with $2"
 	expect_has "$1 refused, log names key/value/range" \
 		"$(cat "$TMP/$1.log")" "$3"
@@ -276,7 +204,7 @@ if [ -n "$ORACLE" ]; then
 	printf '*1\r\n$16385\r\n' >"$IN"
 	same_error unauth-bulk --auth
 	cli -a s3cret --no-auth-warning shutdown nosave >/dev/null
-	wait_exit
+	rs_wait_exit
 	expect_eq "protocol server shutdown" "$RC" 0
 fi
 

@@ -1,0 +1,117 @@
+# shellcheck shell=bash
+# SPDX-License-Identifier: BSD-3-Clause
+# rdmaring: redis-server helpers shared by the module tests and the seed
+# scenario (sourced by bash scripts): a temporary directory removed on exit,
+# free ports, starting redis-server, bounded waits, the check helpers.
+#
+# Set SERVER (the redis-server binary) before rs_start. Variables: TMP (the
+# temporary directory), PID (the server, killed on exit if still running),
+# RS_PIDS (more processes to kill on exit), RC (the server's exit status
+# after rs_wait_exit), CHECKS (checks passed). RS_FAIL_PREFIX (default
+# "FAIL: ") and RS_FAIL_FD (default 1) shape what fail prints.
+
+# shellcheck disable=SC2034 # set here, read by the sourcing script
+PID=
+RS_PIDS=
+RC=
+CHECKS=0
+
+rs_cleanup() {
+	local p
+	for p in $RS_PIDS $PID; do
+		if kill -0 "$p" 2>/dev/null; then
+			kill -9 "$p" 2>/dev/null
+			wait "$p" 2>/dev/null
+		fi
+	done
+	[ -n "${TMP:-}" ] && rm -rf "$TMP"
+}
+
+# rs_init NAME: TMP=/tmp/rdmaring-NAME.XXXXXX, cleaned up on exit.
+rs_init() {
+	TMP=$(mktemp -d "/tmp/rdmaring-$1.XXXXXX") || exit 2
+	trap rs_cleanup EXIT
+	trap 'exit 2' INT TERM
+}
+
+# fail MSG: MSG and the tail of every log in $TMP, then exit 1.
+fail() {
+	local f fd=${RS_FAIL_FD:-1}
+	{
+		echo "${RS_FAIL_PREFIX-FAIL: }$*"
+		for f in "$TMP"/*.log; do
+			[ -f "$f" ] && echo "--- $f" && tail -n 30 "$f"
+		done
+	} >&"$fd"
+	exit 1
+}
+
+ok() {
+	CHECKS=$((CHECKS + 1))
+	echo "ok $CHECKS - $*"
+}
+
+expect_eq() { # what got want
+	[ "$2" = "$3" ] || fail "$1: got '$2', want '$3'"
+	ok "$1"
+}
+
+expect_has() { # what text needle
+	case "$2" in
+	*"$3"*) ok "$1" ;;
+	*) fail "$1: '$2' does not contain '$3'" ;;
+	esac
+}
+
+# free_port: a port free for TCP and for softverbs' rdma_cm names (abstract
+# unix sockets), so that it serves as either.
+free_port() {
+	local p _
+	for _ in $(seq 1 100); do
+		p=$((20000 + RANDOM % 20000))
+		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
+		grep -q "@softverbs/cm/.*:$p\$" /proc/net/unix && continue
+		echo "$p"
+		return 0
+	done
+	return 1
+}
+
+# rs_start LOG PRELOAD ARGS...: redis-server on 127.0.0.1:$PORT in the
+# background (PID), no persistence, log in $TMP/LOG.log, PRELOAD (may be
+# empty) as LD_PRELOAD; ARGS come last and override the defaults.
+rs_start() {
+	local log=$1 preload=$2
+	shift 2
+	env ${preload:+LD_PRELOAD="$preload"} "$SERVER" --port "$PORT" \
+		--bind 127.0.0.1 --dir "$TMP" --save '' --appendonly no \
+		--daemonize no --logfile "$TMP/$log.log" "$@" &
+	PID=$!
+}
+
+# rs_wait SECONDS WHAT CMD...: poll until CMD succeeds; fail when the
+# server exits or SECONDS pass first.
+rs_wait() {
+	local limit=$1 what=$2
+	local deadline=$((SECONDS + limit))
+	shift 2
+	until "$@"; do
+		kill -0 "$PID" 2>/dev/null || fail "redis-server exited ($what)"
+		[ $SECONDS -lt $deadline ] || fail "$what: not within $limit s"
+		sleep 0.05
+	done
+}
+
+# rs_wait_exit [SECONDS]: the server ends (default 10 s); its status in RC.
+# (Not in a $(...) subshell: only this shell can reap its child.)
+rs_wait_exit() {
+	local deadline=$((SECONDS + ${1:-10}))
+	while kill -0 "$PID" 2>/dev/null; do
+		[ $SECONDS -lt $deadline ] || fail "redis-server did not exit"
+		sleep 0.05
+	done
+	wait "$PID"
+	# shellcheck disable=SC2034 # read by the sourcing script
+	RC=$?
+	PID=
+}
