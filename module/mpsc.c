@@ -21,19 +21,31 @@ void rdm_mpsc_destroy(struct rdm_mpsc *q)
 	q->efd = -1;
 }
 
-void rdm_mpsc_push(struct rdm_mpsc *q, struct rdm_mpsc_node *n)
+/* Push n; true when the queue was empty. */
+static bool push(struct rdm_mpsc *q, struct rdm_mpsc_node *n)
 {
 	struct rdm_mpsc_node *old =
 	    atomic_load_explicit(&q->head, memory_order_relaxed);
-	uint64_t one = 1;
 
 	do {
 		n->next = old;
 		/* release: publishes *n; pairs with the acquire exchange in
-		 * rdm_mpsc_drain */
+		 * rdm_mpsc_take */
 	} while (!atomic_compare_exchange_weak_explicit(
 	    &q->head, &old, n, memory_order_release, memory_order_relaxed));
-	if (!old) {
+	return !old;
+}
+
+void rdm_mpsc_push_quiet(struct rdm_mpsc *q, struct rdm_mpsc_node *n)
+{
+	push(q, n);
+}
+
+void rdm_mpsc_push(struct rdm_mpsc *q, struct rdm_mpsc_node *n)
+{
+	uint64_t one = 1;
+
+	if (push(q, n)) {
 		/* empty -> non-empty: one wakeup per batch. EAGAIN means the
 		 * counter is already non-zero, which is as good. */
 		while (write(q->efd, &one, sizeof(one)) < 0 && errno == EINTR)
@@ -43,13 +55,19 @@ void rdm_mpsc_push(struct rdm_mpsc *q, struct rdm_mpsc_node *n)
 
 struct rdm_mpsc_node *rdm_mpsc_drain(struct rdm_mpsc *q)
 {
-	struct rdm_mpsc_node *n, *next, *fifo = NULL;
 	uint64_t cnt;
 
 	/* clear the wakeup first: a push after this point wakes us again */
 	while (read(q->efd, &cnt, sizeof(cnt)) < 0 && errno == EINTR)
 		;
-	/* acquire: pairs with the release CAS in rdm_mpsc_push */
+	return rdm_mpsc_take(q);
+}
+
+struct rdm_mpsc_node *rdm_mpsc_take(struct rdm_mpsc *q)
+{
+	struct rdm_mpsc_node *n, *next, *fifo = NULL;
+
+	/* acquire: pairs with the release CAS in push */
 	n = atomic_exchange_explicit(&q->head, NULL, memory_order_acquire);
 	for (; n; n = next) {
 		next = n->next;

@@ -4,6 +4,7 @@
 #define RDM_MPSC_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 
 /*
  * Carries jobs between the module's threads: IO threads -> main thread
@@ -35,9 +36,14 @@ int rdm_mpsc_init(struct rdm_mpsc *q);
 void rdm_mpsc_destroy(struct rdm_mpsc *q);
 /* rdm_mpsc_push - any thread; wakes the consumer if the queue was empty. */
 void rdm_mpsc_push(struct rdm_mpsc *q, struct rdm_mpsc_node *n);
+/* rdm_mpsc_push_quiet - any thread; never wakes the consumer: only for a
+ * queue the consumer takes from when something else woke it. */
+void rdm_mpsc_push_quiet(struct rdm_mpsc *q, struct rdm_mpsc_node *n);
 /* rdm_mpsc_drain - consumer: every queued node in push order (linked by
  * next, NULL-terminated), or NULL. Clears the eventfd first. */
 struct rdm_mpsc_node *rdm_mpsc_drain(struct rdm_mpsc *q);
+/* rdm_mpsc_take - rdm_mpsc_drain without touching the eventfd. */
+struct rdm_mpsc_node *rdm_mpsc_take(struct rdm_mpsc *q);
 /* rdm_mpsc_fd - readable when nodes may be queued. */
 int rdm_mpsc_fd(const struct rdm_mpsc *q);
 
