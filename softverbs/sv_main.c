@@ -10,6 +10,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,11 +21,13 @@ struct sv_global sv = {
 	.cb_lock = PTHREAD_MUTEX_INITIALIZER,
 	.epfd = -1,
 	.kickfd = -1,
+	.timerfd = -1,
 };
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int init_err;
-static struct sv_ep kick_ep;
+static struct sv_ep kick_ep, timer_ep;
+static uint64_t timer_armed; /* NIC thread: timerfd expiry set, 0 = none */
 
 uint64_t sv_now_ns(void)
 {
@@ -123,8 +126,13 @@ static void atfork_child(void)
 		close(sv.epfd); /* the child's copy only */
 	if (sv.kickfd >= 0)
 		close(sv.kickfd);
+	if (sv.timerfd >= 0)
+		close(sv.timerfd);
 	sv.epfd = -1;
 	sv.kickfd = -1;
+	sv.timerfd = -1;
+	sv.wake_at = 0;
+	timer_armed = 0;
 	sv.qps = NULL;
 	sv.eps = NULL;
 	sv.dead_eps = NULL;
@@ -345,6 +353,13 @@ static void handle_events(struct epoll_event *evs, int n, bool *user)
 			/* pairs with the exchange in sv_kick() */
 			atomic_store(&sv.kick_pending, 0);
 			break;
+		case SV_EP_TIMER:
+			if (read(sv.timerfd, &v, sizeof(v)) < 0 &&
+			    errno != EAGAIN)
+				sv_log(SV_LOG_ERR, "timer read: %s",
+				       strerror(errno));
+			timer_armed = 0;
+			break;
 		case SV_EP_LISTEN:
 			sv_wire_accept(ep);
 			break;
@@ -356,6 +371,21 @@ static void handle_events(struct epoll_event *evs, int n, bool *user)
 			break;
 		}
 	}
+}
+
+/* Wake up when the earliest delayed message is due (SOFTVERBS_DELAY_US). */
+static void arm_timer(void)
+{
+	struct itimerspec its;
+
+	if (!sv.wake_at || sv.wake_at == timer_armed)
+		return;
+	memset(&its, 0, sizeof(its));
+	its.it_value.tv_sec = (time_t)(sv.wake_at / 1000000000ull);
+	its.it_value.tv_nsec = (long)(sv.wake_at % 1000000000ull);
+	if (timerfd_settime(sv.timerfd, TFD_TIMER_ABSTIME, &its, NULL))
+		sv_log(SV_LOG_ERR, "timerfd_settime: %s", strerror(errno));
+	timer_armed = sv.wake_at;
 }
 
 static void *nic_loop(void *arg)
@@ -376,9 +406,11 @@ static void *nic_loop(void *arg)
 			sv_die("epoll_wait: %s", strerror(errno));
 		}
 		pthread_mutex_lock(&sv.lock);
+		sv.wake_at = 0;
 		handle_events(evs, n, &user);
 		for (qp = sv.qps; qp; qp = qp->next)
 			sv_qp_progress(qp);
+		arm_timer();
 		timeout = atomic_load(&sv.rnr_waiters) ? 1 : -1;
 		pthread_mutex_unlock(&sv.lock);
 		if (user)
@@ -390,6 +422,17 @@ static void *nic_loop(void *arg)
 	return NULL;
 }
 
+/* Watch a just-created fd (or fail with its errno) as one of ours. */
+static int add_own_ep(struct sv_ep *ep, enum sv_ep_type type, int fd)
+{
+	if (fd < 0)
+		return -errno;
+	ep->type = type;
+	ep->fd = fd;
+	sv_nic_add_ep(ep, EPOLLIN);
+	return 0;
+}
+
 int sv_nic_start(void)
 {
 	sigset_t all, old;
@@ -399,24 +442,27 @@ int sv_nic_start(void)
 	if (sv.epfd < 0)
 		return -errno;
 	sv.kickfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (sv.kickfd < 0) {
-		ret = -errno;
+	ret = add_own_ep(&kick_ep, SV_EP_KICK, sv.kickfd);
+	if (ret)
 		goto err_close_ep;
-	}
-	kick_ep.type = SV_EP_KICK;
-	kick_ep.fd = sv.kickfd;
-	sv_nic_add_ep(&kick_ep, EPOLLIN);
+	sv.timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	ret = add_own_ep(&timer_ep, SV_EP_TIMER, sv.timerfd);
+	if (ret)
+		goto err_close_kick;
 	/* the NIC thread takes no signals of the application */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	ret = -pthread_create(&sv.nic, NULL, nic_loop, NULL);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (ret)
-		goto err_close_kick;
+		goto err_close_timer;
 	pthread_setname_np(sv.nic, "sv-nic");
 	pthread_detach(sv.nic);
 	return 0;
 
+err_close_timer:
+	close(sv.timerfd);
+	sv.timerfd = -1;
 err_close_kick:
 	close(sv.kickfd);
 err_close_ep:

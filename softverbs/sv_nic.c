@@ -206,6 +206,33 @@ void sv_fault_count(struct sv_qp *qp)
 		sv_qp_drop(qp);
 }
 
+/*
+ * A message goes SOFTVERBS_DELAY_US after it was posted or after the QP's
+ * previous message was due, whichever is later: per QP a link that takes
+ * that long per message (RC order kept), while the other QPs go on. The due
+ * time stays with the message if it then stalls (RNR): no second delay.
+ */
+bool sv_delay_ready(struct sv_qp *qp, const struct sv_swqe *w, uint32_t seq)
+{
+	uint64_t start;
+
+	if (!sv.cfg.delay_us)
+		return true;
+	if (!qp->delay_set || qp->delay_seq != seq) {
+		start = w->post_ns;
+		if (qp->delay_set && qp->delay_due > start)
+			start = qp->delay_due;
+		qp->delay_due = start + sv.cfg.delay_us * 1000ull;
+		qp->delay_seq = seq;
+		qp->delay_set = true;
+	}
+	if (sv_now_ns() >= qp->delay_due)
+		return true;
+	if (!sv.wake_at || qp->delay_due < sv.wake_at)
+		sv.wake_at = qp->delay_due;
+	return false;
+}
+
 static void req_from_wqe(struct sv_qp *qp, const struct sv_swqe *w,
 			 struct sv_req *r)
 {
@@ -255,6 +282,8 @@ static bool exec_local(struct sv_qp *qp, struct sv_swqe *w)
 		sv_qp_set_err(qp);
 		return false;
 	}
+	if (!sv_delay_ready(qp, w, qp->sq_done))
+		return false;
 	req_from_wqe(qp, w, &r);
 	switch (sv_target_prepare(qp->peer, &r, &tg, &w->rnr_deadline)) {
 	case SV_PREP_STALL:
@@ -267,8 +296,6 @@ static bool exec_local(struct sv_qp *qp, struct sv_swqe *w)
 	case SV_PREP_OK:
 		break;
 	}
-	if (sv.cfg.delay_us)
-		usleep(sv.cfg.delay_us);
 	if (r.op == IBV_WR_RDMA_READ)
 		sv_iov_copy(liov, lcnt, tg.iov, tg.iovcnt, r.len);
 	else

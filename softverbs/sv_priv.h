@@ -120,6 +120,7 @@ struct sv_swqe {
 	uint32_t msn; /* message number on the wire (cross-process) */
 	int status; /* set when a local error is found at execution */
 	uint64_t rnr_deadline; /* ns, 0 = none (in-process RNR) */
+	uint64_t post_ns; /* when posted (only with SOFTVERBS_DELAY_US) */
 	struct ibv_sge *sge;
 	uint8_t *inl; /* inline payload (IBV_SEND_INLINE) */
 };
@@ -152,11 +153,22 @@ struct sv_qp {
 	struct sv_ep *lep; /* listening socket @softverbs/qp/<qpn> */
 	_Atomic bool peer_gone;
 	unsigned long nmsgs; /* messages executed (fault injection) */
+	/* SOFTVERBS_DELAY_US (NIC thread): message delay_seq (send queue
+	 * index) may go at delay_due (ns); valid once delay_set */
+	uint64_t delay_due;
+	uint32_t delay_seq;
+	bool delay_set;
 	struct sv_qp *next; /* sv.qps list */
 };
 
 /* An epoll registration of the NIC thread; freed only by the NIC thread. */
-enum sv_ep_type { SV_EP_KICK, SV_EP_LISTEN, SV_EP_CONN, SV_EP_USER };
+enum sv_ep_type {
+	SV_EP_KICK,
+	SV_EP_LISTEN,
+	SV_EP_CONN,
+	SV_EP_USER,
+	SV_EP_TIMER, /* wakes the NIC thread when a delayed message is due */
+};
 struct sv_ep {
 	enum sv_ep_type type;
 	int fd;
@@ -185,6 +197,8 @@ struct sv_global {
 	struct sv_ep *eps, *dead_eps;
 	pthread_mutex_t cb_lock; /* held while USER callbacks run */
 	_Atomic int rnr_waiters; /* stalls with a deadline: poll the clock */
+	int timerfd;	  /* armed for wake_at */
+	uint64_t wake_at; /* NIC thread: earliest delayed message, 0 = none */
 };
 
 extern struct sv_global sv;
@@ -261,6 +275,10 @@ void sv_target_finish(struct sv_qp *t, const struct sv_req *r,
 		      struct sv_target *tg);
 void sv_qp_progress(struct sv_qp *qp);
 void sv_fault_count(struct sv_qp *qp);
+/* SOFTVERBS_DELAY_US: may @w, send queue entry @seq and the oldest
+ * unexecuted message of @qp, be executed now? If not, the NIC thread wakes
+ * when it is due (NIC thread). */
+bool sv_delay_ready(struct sv_qp *qp, const struct sv_swqe *w, uint32_t seq);
 int sv_local_iov(struct sv_qp *qp, struct sv_swqe *w, struct iovec *iov,
 		 uint32_t *cnt);
 size_t sv_iov_copy(const struct iovec *dst, uint32_t dcnt,

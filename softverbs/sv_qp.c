@@ -581,6 +581,7 @@ static int fill_swqe(struct sv_qp *qp, struct sv_swqe *w,
 	if (wr->num_sge)
 		memcpy(w->sge, wr->sg_list, (size_t)wr->num_sge * sizeof(*w->sge));
 	w->len = (uint32_t)total;
+	w->post_ns = sv.cfg.delay_us ? sv_now_ns() : 0;
 	return 0;
 }
 

@@ -411,8 +411,8 @@ static bool req_next(struct sv_conn *c)
 		w->status = IBV_WC_LOC_PROT_ERR;
 		return false;
 	}
-	if (sv.cfg.delay_us)
-		usleep(sv.cfg.delay_us);
+	if (!sv_delay_ready(qp, w, qp->sq_tx))
+		return false; /* the NIC thread comes back when it is due */
 	memset(&c->th, 0, sizeof(c->th));
 	c->th.op = (uint8_t)w->opcode;
 	c->th.solicited = !!(w->send_flags & IBV_SEND_SOLICITED);
