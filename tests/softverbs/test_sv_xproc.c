@@ -169,7 +169,7 @@ static void expect_recv(const struct reply *r, enum ibv_wc_opcode op,
 			uint32_t len, uint64_t wr_id)
 {
 	cr_assert_eq(r->status, IBV_WC_SUCCESS);
-	cr_assert_eq(r->opcode, op);
+	cr_assert_eq(r->opcode, (int)op);
 	cr_assert_eq(r->byte_len, len);
 	cr_assert_eq(r->wr_id, wr_id);
 	cr_assert_eq(r->sum, svt_sum(a.buf, len));
