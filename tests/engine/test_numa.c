@@ -72,6 +72,17 @@ static void params(struct rring_params *p, unsigned int io_threads)
 	p->io_threads = io_threads;
 }
 
+/* two_nodes(@dev_node, @online), then mlx5_0's placement with @io_threads
+ * IO threads and otherwise default parameters (left in @p). */
+static void place_two_nodes(const char *dev_node, const char *online,
+			    unsigned int io_threads, struct rring_params *p,
+			    struct rr_placement *pl)
+{
+	two_nodes(dev_node, online);
+	params(p, io_threads);
+	place("mlx5_0", p, pl);
+}
+
 /* The poller on CPU @poller and IO thread i on @io[i], for i < @n. */
 static void expect_cpus(const struct rr_placement *pl, int poller,
 			const int *io, size_t n)
@@ -110,9 +121,7 @@ Test(numa, device_on_node1_places_everything_there)
 	struct rr_placement pl;
 	unsigned int i;
 
-	two_nodes("1\n", "0-7\n");
-	params(&p, 4);
-	place("mlx5_0", &p, &pl);
+	place_two_nodes("1\n", "0-7\n", 4, &p, &pl);
 	cr_assert_eq(pl.mem_node, 1);
 	cr_assert_eq(pl.n_io, 4);
 	/* IO threads on the other CPUs of node 1, round-robin. */
@@ -126,9 +135,7 @@ Test(numa, unknown_node_uses_all_online_cpus)
 	struct rring_params p;
 	struct rr_placement pl;
 
-	two_nodes("-1\n", "0-7\n");
-	params(&p, 2);
-	place("mlx5_0", &p, &pl);
+	place_two_nodes("-1\n", "0-7\n", 2, &p, &pl);
 	cr_assert_eq(pl.mem_node, -1);
 	EXPECT_CPUS(&pl, 0, 1, 2);
 	/* A device that sysfs does not know is the same as -1. */
@@ -148,9 +155,7 @@ Test(numa, offline_cpus_are_skipped)
 	struct rr_topo t;
 
 	/* CPUs 4 and 5 offline: node 1 has 6 and 7 left. */
-	two_nodes("1\n", "0-3,6-7\n");
-	params(&p, 3);
-	place("mlx5_0", &p, &pl);
+	place_two_nodes("1\n", "0-3,6-7\n", 3, &p, &pl);
 	EXPECT_CPUS(&pl, 6, 7, 7, 7);
 	/* The whole node offline: memory stays there, threads go anywhere. */
 	put("devices/system/cpu/online", "0-3\n");
