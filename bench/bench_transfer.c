@@ -89,28 +89,7 @@ static double memcpy_bw(uint32_t size)
 struct args {
 	struct xp_opts o;
 	const char *json;
-	int idle_auto; /* poll-idle-us chosen for this machine, not given */
 };
-
-/*
- * Busy-polling pays only with a core per spinning thread. Two engines of
- * io_threads IO threads and a poller each, plus softverbs' NIC thread: with
- * more of those than CPUs, a thread that spins after its last event takes
- * the core from the one that has work (measured here on 2 cores with 8 IO
- * threads: twice the bandwidth with 0). So unless --poll-idle-us is given,
- * such a machine runs the engines with 0 (sleep at once); the table says so.
- */
-static void choose_poll_idle(struct args *a)
-{
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-
-	if (a->o.poll_idle_us >= 0)
-		return;
-	if (cpus > 0 && 2 * (a->o.io_threads + 1) + 1 > (unsigned long)cpus) {
-		a->o.poll_idle_us = 0;
-		a->idle_auto = 1;
-	}
-}
 
 static int parse_args(int argc, char **argv, struct args *a)
 {
@@ -179,7 +158,6 @@ static int parse_args(int argc, char **argv, struct args *a)
 	}
 	if (!a->o.conns) /* one connection per IO thread (max 32) */
 		a->o.conns = a->o.io_threads > 32 ? 32 : a->o.io_threads;
-	choose_poll_idle(a);
 	return 0;
 }
 
@@ -195,11 +173,12 @@ static int write_json(const char *path, const struct args *a,
 		"\"rx_size\":%u,\"count\":%" PRIu64 ",\"seconds\":%.6f,"
 		"\"bytes_per_sec\":%.0f,\"memcpy_bytes_per_sec\":%.0f,"
 		"\"messages\":%" PRIu64 ",\"verified_messages\":%" PRIu64
-		",\"corrupt\":%" PRIu64 ",\"error\":%d,\"poll_idle_us\":%d,"
-		"\"poll_idle_auto\":%d}\n",
+		",\"corrupt\":%" PRIu64 ",\"error\":%d,\"poll_idle_us\":%d}\n",
 		a->o.io_threads, a->o.conns, a->o.size, a->o.rx_size,
 		a->o.count, r->secs, bw, mbw, r->messages, r->verified,
-		r->corrupt, r->err, a->o.poll_idle_us, a->idle_auto);
+		r->corrupt, r->err,
+		a->o.poll_idle_us < 0 ? RRING_DEFAULT_POLL_IDLE_US
+				      : a->o.poll_idle_us);
 	return fclose(f) ? -errno : 0;
 }
 
@@ -223,11 +202,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "transfer: poll-idle-us: engine default (%u)\n",
 			RRING_DEFAULT_POLL_IDLE_US);
 	else
-		fprintf(stderr, "transfer: poll-idle-us %d%s\n",
-			a.o.poll_idle_us,
-			a.idle_auto ? " (chosen: more engine and NIC threads "
-				      "than CPUs; --poll-idle-us N overrides)"
-				    : "");
+		fprintf(stderr, "transfer: poll-idle-us %d\n",
+			a.o.poll_idle_us);
 	mbw = memcpy_bw(a.o.size);
 	ret = xp_run(&a.o, &r);
 	bw = r.secs > 0 ? (double)r.bytes / r.secs : 0;

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,6 +119,29 @@ static struct rring_io *io_new(struct rring_engine *e, unsigned int idx)
 	return io;
 }
 
+/* IO threads busy-poll only when every engine thread (IO threads and the
+ * poller) has a CPU of its own among those this process may run on;
+ * otherwise a spinning IO thread takes the CPU from the thread that has
+ * the work (the poller, another IO thread, a software NIC). Threads the
+ * application drives (io-threads-external) never spin here. */
+static int io_threads_may_spin(const struct rring_engine *e)
+{
+	cpu_set_t set;
+	int n;
+
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return 0;
+	n = CPU_COUNT(&set);
+	if ((unsigned int)n >= e->n_io + 1)
+		return 1;
+	if (e->p.poll_idle_us && !e->p.io_external)
+		rr_log(&e->h, RR_LOG_INFO,
+		       "%u IO threads and the poller share %d CPUs: IO threads "
+		       "sleep when idle instead of polling for poll-idle-us",
+		       e->n_io, n);
+	return 0;
+}
+
 struct rring_engine *rr_engine_new(const struct rring_params *p,
 				   const struct rring_handlers *h)
 {
@@ -148,6 +172,7 @@ struct rring_engine *rr_engine_new(const struct rring_params *p,
 	pthread_mutex_init(&e->lock, NULL);
 	pthread_cond_init(&e->cond, NULL);
 	e->n_io = e->p.io_threads;
+	e->io_spin = io_threads_may_spin(e);
 	e->io = calloc(e->n_io, sizeof(*e->io));
 	if (!e->io)
 		goto err_free;

@@ -232,6 +232,7 @@ struct rring_engine {
 	struct rring_params p;
 	struct rring_handlers h;
 	_Atomic uint32_t poll_idle_us; /* p.poll_idle_us, settable at runtime */
+	int io_spin; /* rring_io_run may busy-poll (a CPU per engine thread) */
 	const struct rr_layer_ops *layer; /* msg.c or xfer.c ("wire") */
 	struct rr_placement place;
 	unsigned int n_io;

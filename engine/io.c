@@ -242,7 +242,7 @@ int rring_io_process(struct rring_io *io, unsigned int max)
 int rring_io_run(struct rring_io *io)
 {
 	struct rring_engine *e = io->e;
-	uint64_t idle_since = 0, idle_ns = (uint64_t)e->p.poll_idle_us * 1000;
+	uint64_t idle_since = 0;
 	struct pollfd pfd = {.fd = io->efd, .events = POLLIN};
 	int n;
 
@@ -254,7 +254,13 @@ int rring_io_run(struct rring_io *io)
 		}
 		if (!idle_since)
 			idle_since = rr_now_ns();
-		if (rr_now_ns() - idle_since < idle_ns) {
+		/* Relaxed: a lone value, reread so that
+		 * rring_engine_set_poll_idle_us applies at once. */
+		if (e->io_spin &&
+		    rr_now_ns() - idle_since <
+			(uint64_t)atomic_load_explicit(&e->poll_idle_us,
+						       memory_order_relaxed) *
+			    1000) {
 			rring_cpu_relax();
 			continue;
 		}
