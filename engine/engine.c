@@ -381,6 +381,26 @@ static int parse_addr(const char *addr, uint16_t port,
 	return -EINVAL;
 }
 
+/* A control request for addr:port; 0 or a negative errno. */
+static int ctl_new_addr(const char *addr, uint16_t port, enum rr_ctl_op op,
+			void *ctx, struct rr_ctl **out)
+{
+	struct rr_ctl *c = calloc(1, sizeof(*c));
+	int ret;
+
+	if (!c)
+		return -ENOMEM;
+	ret = parse_addr(addr, port, &c->addr);
+	if (ret) {
+		free(c);
+		return ret;
+	}
+	c->op = op;
+	c->ctx = ctx;
+	*out = c;
+	return 0;
+}
+
 int rring_listen(struct rring_engine *e, const char *addr, uint16_t port,
 		 void *ctx)
 {
@@ -389,16 +409,9 @@ int rring_listen(struct rring_engine *e, const char *addr, uint16_t port,
 
 	if (!e)
 		return -EINVAL;
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		return -ENOMEM;
-	ret = parse_addr(addr, port, &c->addr);
-	if (ret) {
-		free(c);
+	ret = ctl_new_addr(addr, port, RR_CTL_LISTEN, ctx, &c);
+	if (ret)
 		return ret;
-	}
-	c->op = RR_CTL_LISTEN;
-	c->ctx = ctx;
 	c->waited = 1;
 	return ctl_submit(e, c);
 }
@@ -411,16 +424,9 @@ int rring_connect(struct rring_engine *e, const char *addr, uint16_t port,
 
 	if (!e || !addr)
 		return -EINVAL;
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		return -ENOMEM;
-	ret = parse_addr(addr, port, &c->addr);
-	if (ret) {
-		free(c);
+	ret = ctl_new_addr(addr, port, RR_CTL_CONNECT, ctx, &c);
+	if (ret)
 		return ret;
-	}
-	c->op = RR_CTL_CONNECT;
-	c->ctx = ctx;
 	c->conn_id = __atomic_fetch_add(&e->next_conn_id, 1, __ATOMIC_RELAXED);
 	if (conn_id)
 		*conn_id = c->conn_id;

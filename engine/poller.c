@@ -339,6 +339,15 @@ static void flush_recvs(struct rring_engine *e, struct post_batch *b)
 	b->nr = 0;
 }
 
+/* The one scatter/gather element of an entry's work request; num_sge. */
+static int sqe_sge(struct ibv_sge *sge, const struct rr_sqe *q)
+{
+	sge->addr = q->addr;
+	sge->length = q->len;
+	sge->lkey = q->lkey;
+	return q->len ? 1 : 0;
+}
+
 static void add_send(struct rring_engine *e, struct post_batch *b,
 		     const struct rr_sqe *q)
 {
@@ -351,12 +360,9 @@ static void add_send(struct rring_engine *e, struct post_batch *b,
 	wr = &b->swr[b->ns];
 	sge = &b->ssge[b->ns++];
 	memset(wr, 0, sizeof(*wr));
-	sge->addr = q->addr;
-	sge->length = q->len;
-	sge->lkey = q->lkey;
 	wr->wr_id = q->wr_id;
 	wr->sg_list = sge;
-	wr->num_sge = q->len ? 1 : 0;
+	wr->num_sge = sqe_sge(sge, q);
 	wr->send_flags =
 	    (q->flags & RR_SQE_F_SIGNALED ? IBV_SEND_SIGNALED : 0) |
 	    (q->flags & RR_SQE_F_INLINE ? IBV_SEND_INLINE : 0);
@@ -382,12 +388,9 @@ static void add_recv(struct rring_engine *e, struct post_batch *b,
 	wr = &b->rwr[b->nr];
 	sge = &b->rsge[b->nr++];
 	memset(wr, 0, sizeof(*wr));
-	sge->addr = q->addr;
-	sge->length = q->len;
-	sge->lkey = q->lkey;
 	wr->wr_id = q->wr_id;
 	wr->sg_list = sge;
-	wr->num_sge = q->len ? 1 : 0;
+	wr->num_sge = sqe_sge(sge, q);
 }
 
 /* Memory registration for an IO thread (result as RR_CQE_MR). */

@@ -233,14 +233,14 @@ static void conn_flush(struct rc_conn *rc)
 	reap_sent(rc);
 }
 
-static void protocol_error(struct rc_conn *rc)
+/* Stop reading, send msg (copied) after the replies already queued, then
+ * close: what Redis does after a protocol error or over max-clients. */
+static void reply_and_close(struct rc_conn *rc, const char *msg, size_t len)
 {
 	struct rdm_job *j;
-	char buf[160];
-	size_t n = rdm_resp_error_reply(&rc->parser, buf, sizeof(buf));
 
 	rc->no_input = true;
-	j = rdm_job_new_static(&rc->s, rc, buf, n, true);
+	j = rdm_job_new_static(&rc->s, rc, msg, len, true);
 	if (!j) {
 		rc->closing = true;
 		reap_sent(rc);
@@ -249,6 +249,14 @@ static void protocol_error(struct rc_conn *rc)
 	j->ready = true;
 	enqueue(rc, j);
 	conn_flush(rc);
+}
+
+static void protocol_error(struct rc_conn *rc)
+{
+	char buf[160];
+	size_t n = rdm_resp_error_reply(&rc->parser, buf, sizeof(buf));
+
+	reply_and_close(rc, buf, n);
 }
 
 /* Count a command that outgrew the window as a transfer in progress. */
@@ -363,18 +371,8 @@ static void on_recv(struct rc_conn *rc, const char *data, size_t len)
 static void refuse(struct rc_conn *rc)
 {
 	static const char msg[] = "-ERR max number of clients reached\r\n";
-	struct rdm_job *j;
 
-	j = rdm_job_new_static(&rc->s, rc, msg, sizeof(msg) - 1, true);
-	rc->no_input = true;
-	if (!j) {
-		rc->closing = true;
-		reap_sent(rc);
-		return;
-	}
-	j->ready = true;
-	enqueue(rc, j);
-	conn_flush(rc);
+	reply_and_close(rc, msg, sizeof(msg) - 1);
 }
 
 static void on_accepted(struct rio *io, struct rring_conn *conn)
