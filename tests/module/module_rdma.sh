@@ -9,7 +9,8 @@
 # (poll-idle-us reaching the running poller) and a
 # restart-only knob, INFO fields, idle CPU after the load, MODULE UNLOAD,
 # pipelines and values crossing 64 KiB receive windows, 40 clients (more
-# than one CQ serves) and max-clients exact.
+# than one CQ serves) and max-clients exact, writes reaching the AOF and a
+# replica.
 # Usage: module_rdma.sh MODULE.so redis-server redis-cli rring-bench
 #        libsoftverbs.so
 set -u
@@ -273,5 +274,40 @@ for d in 1000 10007 65536 100000; do
 done
 wait_field transfers_in_progress 0 || fail "transfers left (64 KiB windows)"
 ok "no transfer left in progress (64 KiB windows)"
+stop_server
+
+# ---- writes over RDMA reach the AOF and a replica, as a TCP client's ------
+start_server --appendonly yes --appendfsync always
+MPORT=$PORT
+mkdir -p "$TMP/replica"
+RPL_PORT=$(free_port) || fail "no free port"
+"$SERVER" --port "$RPL_PORT" --bind 127.0.0.1 --dir "$TMP/replica" \
+	--save '' --appendonly no --logfile "$TMP/replica.log" \
+	--replicaof 127.0.0.1 "$MPORT" &
+RS_PIDS="$RS_PIDS $!"
+replica() {
+	timeout 20 "$CLI" -p "$RPL_PORT" "$@" 2>&1 | tr -d '\r'
+}
+replica_linked() {
+	replica info replication | grep -q '^master_link_status:up'
+}
+rs_wait 30 "replica linked" replica_linked
+bench repl -t set -d 100 -n 300 -c 4 --threads 2 --verify ||
+	fail "SET for replication: $(cat "$TMP/repl.out")"
+expect_eq "SET x300 for replication verified" "$(jfield repl SET verified)" 300
+replica_caught_up() {
+	[ "$(replica dbsize)" = 300 ]
+}
+rs_wait 30 "replica has the 300 keys" replica_caught_up
+ok "replica holds the 300 keys written over RDMA"
+keys=$(cli --scan --pattern 'rring:*' | tr -d '\r' | head -n 3)
+expect_eq "3 keys to compare" "$(echo "$keys" | grep -c '^rring:')" 3
+for k in $keys; do
+	expect_eq "replica value of $k" "$(replica get "$k" | md5sum)" \
+		"$(cli get "$k" | tr -d '\r' | md5sum)"
+done
+n=$(cat "$TMP"/appendonlydir/*.incr.aof 2>/dev/null | tr -d '\r' |
+	grep -c '^rring:')
+expect_eq "AOF holds the 300 SETs" "$n" 300
 stop_server
 echo "all $CHECKS checks passed"
