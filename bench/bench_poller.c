@@ -95,7 +95,7 @@ static void *consumer_main(void *arg)
 			continue;
 		}
 		for (i = 0; i < n; i++) {
-			struct rr_cqe *q = rring_spsc_slot(c->io->cq, idx + i);
+			struct rr_cqe *q = rr_cq_slot(c->io, idx + i);
 
 			c->sum += q->wr_id;
 		}
@@ -164,7 +164,7 @@ static struct rr_cqe *ring_slot(struct rring_io *io, struct rbatch *b)
 		if (!b->avail)
 			rring_cpu_relax();
 	}
-	return rring_spsc_slot(io->cq, b->idx + b->used++);
+	return rr_cq_slot(io, b->idx + b->used++);
 }
 
 static double run_ring_only(struct rring_engine *e, struct consumer *cs,

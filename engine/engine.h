@@ -277,6 +277,18 @@ struct rring_engine {
 	uint64_t start_ns;
 };
 
+/* Slot idx of an IO thread's completion / submission ring (the entry size
+ * a constant: the slot address is a shift, not a multiply). */
+static inline struct rr_cqe *rr_cq_slot(struct rring_io *io, uint32_t idx)
+{
+	return rring_spsc_slot_sized(io->cq, idx, sizeof(struct rr_cqe));
+}
+
+static inline struct rr_sqe *rr_sq_slot(struct rring_io *io, uint32_t idx)
+{
+	return rring_spsc_slot_sized(io->sq, idx, sizeof(struct rr_sqe));
+}
+
 /* ---- Internal functions ------------------------------------------------- */
 
 uint64_t rr_now_ns(void);

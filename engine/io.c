@@ -55,7 +55,7 @@ int rr_io_submit(struct rring_io *io, const struct rr_sqe *sqe)
 			sched_yield();
 		}
 	}
-	memcpy(rring_spsc_slot(io->sq, io->sq_idx + io->sq_used), sqe,
+	memcpy(rr_sq_slot(io, io->sq_idx + io->sq_used), sqe,
 	       sizeof(*sqe));
 	io->sq_used++;
 	if (!io->in_process)
@@ -214,7 +214,7 @@ int rring_io_process(struct rring_io *io, unsigned int max)
 		atomic_fetch_add_explicit(&io->st_completions, n,
 					  memory_order_relaxed);
 		for (i = 0; i < n; i++)
-			dispatch(io, rring_spsc_slot(io->cq, idx + i));
+			dispatch(io, rr_cq_slot(io, idx + i));
 		rring_spsc_release(io->cq, n);
 		done += n;
 	}

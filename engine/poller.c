@@ -115,7 +115,7 @@ static struct rr_cqe *batch_slot(struct rring_engine *e, struct rring_io *io)
 			return NULL;
 		}
 	}
-	return rring_spsc_slot(io->cq, io->b_idx + io->b_used++);
+	return rr_cq_slot(io, io->b_idx + io->b_used++);
 }
 
 /* Move overflowed entries of io into its ring, oldest first. */
@@ -464,7 +464,7 @@ int rr_poller_drain_sq(struct rring_engine *e, struct rring_io *io)
 	b.sc = b.rc = NULL;
 	while ((n = rring_spsc_peek(io->sq, RR_SQ_BATCH, &idx)) > 0) {
 		for (i = 0; i < n; i++)
-			do_sqe(e, io, &b, rring_spsc_slot(io->sq, idx + i));
+			do_sqe(e, io, &b, rr_sq_slot(io, idx + i));
 		flush_sends(e, &b);
 		flush_recvs(e, &b);
 		rring_spsc_release(io->sq, n);

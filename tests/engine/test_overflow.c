@@ -83,7 +83,7 @@ static int consume(struct rring_io *io, uint64_t *next, int max)
 
 	while (got < max && (n = rring_spsc_peek(io->cq, 1, &idx)) > 0) {
 		for (i = 0; i < n; i++) {
-			struct rr_cqe *q = rring_spsc_slot(io->cq, idx + i);
+			struct rr_cqe *q = rr_cq_slot(io, idx + i);
 			int k = (int)(q->conn->id - 1);
 
 			cr_assert_eq(q->type, RR_CQE_WC);
