@@ -4,9 +4,11 @@
 if(TARGET softverbs AND TARGET rdmaring_static)
 	add_executable(rring-bench-transfer
 		${CMAKE_CURRENT_LIST_DIR}/bench_transfer.c
-		${PROJECT_SOURCE_DIR}/tests/engine/xfer_pair.c)
+		${PROJECT_SOURCE_DIR}/tests/engine/xfer_pair.c
+		${PROJECT_SOURCE_DIR}/tests/support/test_support.c)
 	target_include_directories(rring-bench-transfer PRIVATE
-		${PROJECT_SOURCE_DIR}/tests/engine)
+		${PROJECT_SOURCE_DIR}/tests/engine
+		${PROJECT_SOURCE_DIR}/tests/support)
 	target_compile_definitions(rring-bench-transfer PRIVATE _GNU_SOURCE)
 	target_link_libraries(rring-bench-transfer PRIVATE rdmaring_static
 		softverbs PkgConfig::URCU Threads::Threads)

@@ -5,16 +5,9 @@
 #include <time.h>
 
 #include "echo_util.h"
+#include "test_support.h"
 
 #define DEADLINE_NS (5ull * 1000000000ull)
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void no_event(struct rring_io *io, const struct rring_event *ev,
 		     void *arg)
@@ -47,7 +40,7 @@ Test(poll_idle, set_at_runtime_applies_to_the_idle_period_in_progress,
 	e = rring_engine_create(&p, &h);
 	cr_assert_not_null(e);
 	cr_assert_eq(rring_engine_start(e), 0);
-	start = now_ns();
+	start = ts_now_ns();
 	cr_assert_eq(poller_sleeps(e), 0, "slept with a 10 s busy-poll");
 
 	cr_assert_eq(rring_engine_set_poll_idle_us(
@@ -55,7 +48,7 @@ Test(poll_idle, set_at_runtime_applies_to_the_idle_period_in_progress,
 		     -EINVAL);
 	cr_assert_eq(poller_sleeps(e), 0, "a refused value was applied");
 	cr_assert_eq(rring_engine_set_poll_idle_us(e, 0), 0);
-	while (now_ns() - start < DEADLINE_NS && !sleeps)
+	while (ts_now_ns() - start < DEADLINE_NS && !sleeps)
 		sleeps = poller_sleeps(e);
 	cr_assert_gt(sleeps, 0, "poller still spinning after set to 0");
 

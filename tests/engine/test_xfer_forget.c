@@ -14,6 +14,7 @@
 
 #include "echo_util.h"
 #include "rdmaring.h"
+#include "test_support.h"
 
 /*
  * Two engines ("wire" 1, one IO thread each) in this process over
@@ -151,14 +152,6 @@ static void server_event(struct rring_io *io, const struct rring_event *ev,
 		atomic_store(&T.bad, 1);
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 typedef void (*event_fn)(struct rring_io *, const struct rring_event *,
 			 void *);
 
@@ -196,8 +189,8 @@ static void run(int forget)
 	cr_assert_eq(rring_connect(cli, "127.0.0.1", (uint16_t)port, NULL,
 				   NULL),
 		     0);
-	t0 = now_ns();
-	while (now_ns() - t0 < DEADLINE_NS &&
+	t0 = ts_now_ns();
+	while (ts_now_ns() - t0 < DEADLINE_NS &&
 	       (!atomic_load(&T.done) || atomic_load(&T.rx) < 2ull * LEN) &&
 	       !atomic_load(&T.errors))
 		nanosleep(&ms, NULL); /* polling a condition, bounded */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "rdmaring.h"
+#include "test_support.h"
 #include "xfer_pair.h"
 
 struct xp_shared {
@@ -101,14 +102,6 @@ static uint64_t check_words(const unsigned char *p, size_t nw, uint64_t first)
 		diff |= x ^ e;
 	}
 	return diff;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /* ---- Sender (client engine) --------------------------------------------- */
@@ -240,7 +233,7 @@ static void end_message(struct xp_receiver *r)
 {
 	struct xp_shared *sh = r->sh;
 
-	atomic_store(&sh->t_last, now_ns());
+	atomic_store(&sh->t_last, ts_now_ns());
 	atomic_fetch_add(&sh->messages, 1);
 	if (r->bad) {
 		atomic_fetch_add(&sh->corrupt, 1);
@@ -293,7 +286,7 @@ static void server_recv(struct xp_receiver *r, const struct rring_event *ev)
 		unsigned long long zero = 0;
 
 		atomic_compare_exchange_strong(&r->sh->t_first, &zero,
-					       now_ns());
+					       ts_now_ns());
 	}
 	on_stream(r, ev->data, ev->len);
 	atomic_fetch_add(&r->sh->bytes, ev->len);
@@ -398,7 +391,7 @@ static void wait_done(const struct xp_opts *o, struct xp_shared *sh,
 	struct timespec ts = {0, 1000000};
 
 	for (;;) {
-		now = now_ns();
+		now = ts_now_ns();
 		if (atomic_load(&sh->messages) >= o->count &&
 		    atomic_load(&sh->send_done) >= o->count)
 			break;
@@ -418,7 +411,7 @@ static void wait_done(const struct xp_opts *o, struct xp_shared *sh,
 		}
 		nanosleep(&ts, NULL);
 	}
-	r->secs = (double)(now_ns() - t0) / 1e9;
+	r->secs = (double)(ts_now_ns() - t0) / 1e9;
 	if (!r->err && atomic_load(&sh->t_last) > atomic_load(&sh->t_first))
 		r->secs = (double)(atomic_load(&sh->t_last) -
 				   atomic_load(&sh->t_first)) /
@@ -447,9 +440,9 @@ static double idle_cpu(unsigned int ms)
 
 	nanosleep(&settle, NULL);
 	c0 = xp_cpu_seconds();
-	t0 = (double)now_ns() / 1e9;
+	t0 = (double)ts_now_ns() / 1e9;
 	nanosleep(&ts, NULL);
-	return (xp_cpu_seconds() - c0) / ((double)now_ns() / 1e9 - t0);
+	return (xp_cpu_seconds() - c0) / ((double)ts_now_ns() / 1e9 - t0);
 }
 
 int xp_run(const struct xp_opts *o, struct xp_result *r)
@@ -485,7 +478,7 @@ int xp_run(const struct xp_opts *o, struct xp_result *r)
 		ret = port;
 		goto out;
 	}
-	t0 = now_ns();
+	t0 = ts_now_ns();
 	for (i = 0; i < o->conns; i++) {
 		ret = rring_connect(cli, "127.0.0.1", (uint16_t)port, &snd[i],
 				    NULL);

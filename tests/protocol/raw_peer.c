@@ -13,6 +13,7 @@
 #include <infiniband/verbs.h>
 
 #include "raw_peer.h"
+#include "test_support.h"
 
 /*
  * Layout of the command buffer, as in Valkey: NRECV receive slots of 32
@@ -128,23 +129,15 @@ static uint64_t get64(const uint8_t *b, unsigned int off)
 
 /* ---- time ---- */
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 uint64_t raw_peer_deadline(unsigned int ms)
 {
-	return now_ns() + (uint64_t)ms * 1000000ull;
+	return ts_now_ns() + (uint64_t)ms * 1000000ull;
 }
 
 /* Milliseconds until @deadline, rounded up, capped for poll(2). */
 static int ms_left(uint64_t deadline)
 {
-	uint64_t now = now_ns();
+	uint64_t now = ts_now_ns();
 
 	if (now >= deadline)
 		return 0;
@@ -573,7 +566,7 @@ static int expect_cm(struct raw_peer *p, enum rdma_cm_event_type want,
 			break;
 		if (ret != -EAGAIN)
 			return ret;
-		if (now_ns() >= deadline)
+		if (ts_now_ns() >= deadline)
 			return -ETIMEDOUT;
 		if (poll(&pfd, 1, ms_left(deadline)) < 0 && errno != EINTR)
 			return -errno;
@@ -597,7 +590,7 @@ static int keepalive_tick(struct raw_peer *p)
 
 	if (!p->server || !p->o.keepalive_ms || p->state != RP_CONNECTED)
 		return 0;
-	now = now_ns();
+	now = ts_now_ns();
 	if (now < p->next_keepalive)
 		return 0;
 	p->next_keepalive = now + (uint64_t)p->o.keepalive_ms * 1000000ull;
@@ -664,7 +657,7 @@ int raw_peer_poll(struct raw_peer *p, uint64_t deadline)
 		n = drain_cq(p);
 		if (n)
 			return n;
-		if (now_ns() >= deadline)
+		if (ts_now_ns() >= deadline)
 			return -ETIMEDOUT;
 		ret = wait_channels(p, deadline);
 		if (ret)
@@ -681,7 +674,7 @@ int raw_peer_wait(struct raw_peer *p, bool (*pred)(struct raw_peer *, void *),
 		ret = raw_peer_poll(p, deadline);
 		if (ret < 0)
 			return pred(p, arg) ? 0 : ret;
-		if (now_ns() >= deadline && !pred(p, arg))
+		if (ts_now_ns() >= deadline && !pred(p, arg))
 			return -ETIMEDOUT;
 	}
 	return 0;
@@ -765,7 +758,7 @@ static int on_established(struct raw_peer *p)
 		return ret;
 	if (p->server && p->o.keepalive_ms)
 		p->next_keepalive =
-		    now_ns() + (uint64_t)p->o.keepalive_ms * 1000000ull;
+		    ts_now_ns() + (uint64_t)p->o.keepalive_ms * 1000000ull;
 	if (!p->server && p->o.get_feature) {
 		p->feature_asked = true;
 		ret = send_feature(p, RRING_WIRE_OP_GET_SERVER_FEATURE,
@@ -1088,7 +1081,7 @@ ssize_t raw_peer_recv(struct raw_peer *p, void *buf, size_t len,
 			continue;
 		}
 		ret = raw_peer_poll(p, deadline);
-		if (ret >= 0 && now_ns() >= deadline)
+		if (ret >= 0 && ts_now_ns() >= deadline)
 			ret = -ETIMEDOUT;
 		if (ret < 0 && p->rx_rd == p->rx_wr)
 			return got ? (ssize_t)got : ret;

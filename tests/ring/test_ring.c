@@ -372,14 +372,6 @@ Test(ring, need_wakeup_single_thread)
 
 /* ------------------------------------------------------- two threads */
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* Spin-wait step: relax, and give the CPU away now and then so that a
  * preempted peer on this shared 2-core machine gets to run. */
 static void backoff(unsigned int *spins)
@@ -633,12 +625,12 @@ static void *wake_consumer(void *arg)
  * asleep, or done. */
 static void wait_consumer(struct wake *w, int arming)
 {
-	double deadline = now_s() + WAKE_PRODUCER_DEADLINE_S;
+	double deadline = (double)ts_now_ns() * 1e-9 + WAKE_PRODUCER_DEADLINE_S;
 	unsigned int spins = 0;
 
 	while (!(arming && atomic_load(&w->arming)) &&
 	       !atomic_load(&w->asleep) && !atomic_load(&w->done) &&
-	       now_s() < deadline)
+	       (double)ts_now_ns() * 1e-9 < deadline)
 		backoff(&spins);
 }
 
@@ -680,9 +672,9 @@ static void *wake_producer(void *arg)
 		}
 		/* Nothing more until the burst is consumed: a lost wakeup
 		 * must not be rescued by the next publish. */
-		deadline = now_s() + WAKE_PRODUCER_DEADLINE_S;
+		deadline = (double)ts_now_ns() * 1e-9 + WAKE_PRODUCER_DEADLINE_S;
 		spins = 0;
-		while (atomic_load(&w->consumed) != seq && now_s() < deadline)
+		while (atomic_load(&w->consumed) != seq && (double)ts_now_ns() * 1e-9 < deadline)
 			backoff(&spins);
 		if (atomic_load(&w->consumed) != seq) {
 			w->stuck++;

@@ -20,14 +20,6 @@
 
 static struct svt_side a, b, c, d;
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void teardown(void)
 {
 	svt_close_pair(&a, &b);
@@ -53,21 +45,21 @@ Test(sv_delay, a_delayed_qp_does_not_stall_another, .fini = teardown,
 	svt_opts_init(&o);
 	svt_pair(&a, &b, &o);
 	svt_pair(&c, &d, &o);
-	t0 = now_ms();
+	t0 = ts_now_ns() / 1000000;
 	for (i = 0; i < N; i++)
 		post_write(&a, &b, (uint64_t)i);
 	cr_assert_eq(svt_poll(a.scq, &wc, 1, 10000), 1);
 	cr_assert_eq(wc.wr_id, 0);
 	post_write(&c, &d, 100);
 	cr_assert_eq(svt_poll(c.scq, &wc, 1, 10000), 1);
-	t_other = now_ms() - t0;
+	t_other = ts_now_ns() / 1000000 - t0;
 	cr_assert_eq(wc.status, IBV_WC_SUCCESS);
 	for (i = 1; i < N; i++) {
 		cr_assert_eq(svt_poll(a.scq, &wc, 1, 10000), 1);
 		cr_assert_eq(wc.wr_id, (uint64_t)i, "RC order");
 		cr_assert_eq(wc.status, IBV_WC_SUCCESS);
 	}
-	t_last = now_ms() - t0;
+	t_last = ts_now_ns() / 1000000 - t0;
 	cr_assert_geq(t_other, 2 * DELAY_MS, "the other write was not delayed");
 	cr_assert_geq(t_last, N * DELAY_MS, "per-QP messages not serialized");
 	cr_assert_lt(t_other, t_last, "the other QP waited for the first one");

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
 /* rdmaring tests: helpers shared by every test (see test_support.h). */
+#include <time.h>
+
 #include "test_support.h"
 
 uint64_t ts_rnd(struct ts_rng *r)
@@ -19,4 +21,12 @@ uint64_t ts_fnv(uint64_t h, const void *buf, size_t len)
 		h *= 0x100000001b3ull;
 	}
 	return h;
+}
+
+uint64_t ts_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-3-Clause
-/* rdmaring tests: shared helpers (sanitizer scaling, PRNG, checksum). */
+/* rdmaring tests: shared helpers (sanitizer scaling, PRNG, checksum, clock). */
 #ifndef RRING_TEST_SUPPORT_H
 #define RRING_TEST_SUPPORT_H
 
@@ -32,5 +32,8 @@ uint64_t ts_rnd(struct ts_rng *r);
 uint64_t ts_fnv(uint64_t h, const void *buf, size_t len);
 
 #define TS_FNV_INIT 0xcbf29ce484222325ull
+
+/* CLOCK_MONOTONIC in nanoseconds, for deadlines and elapsed times. */
+uint64_t ts_now_ns(void);
 
 #endif
