@@ -294,6 +294,23 @@ static inline struct rr_sqe *rr_sq_slot(struct rring_io *io, uint32_t idx)
 uint64_t rr_now_ns(void);
 void rr_wake_fd(int fd);
 
+/* Idle turn of the poller or an IO thread: true while poll-idle-us has not
+ * passed since *idle_since (set on the first idle turn; the caller resets
+ * it to 0 when work comes). Reread each turn, relaxed (a lone value), so
+ * that rring_engine_set_poll_idle_us applies at once, also to the idle
+ * period in progress. */
+static inline int rr_keep_polling(struct rring_engine *e, uint64_t *idle_since)
+{
+	uint64_t now = rr_now_ns();
+
+	if (!*idle_since)
+		*idle_since = now;
+	return now - *idle_since <
+	       (uint64_t)atomic_load_explicit(&e->poll_idle_us,
+					      memory_order_relaxed) *
+		   1000;
+}
+
 /* engine.c: rings of every IO thread on node (also used by the bench). */
 int rr_engine_alloc_rings(struct rring_engine *e, int node);
 void rr_engine_free_rings(struct rring_engine *e);

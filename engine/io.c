@@ -252,15 +252,7 @@ int rring_io_run(struct rring_io *io)
 			idle_since = 0;
 			continue;
 		}
-		if (!idle_since)
-			idle_since = rr_now_ns();
-		/* Relaxed: a lone value, reread so that
-		 * rring_engine_set_poll_idle_us applies at once. */
-		if (e->io_spin &&
-		    rr_now_ns() - idle_since <
-			(uint64_t)atomic_load_explicit(&e->poll_idle_us,
-						       memory_order_relaxed) *
-			    1000) {
+		if (e->io_spin && rr_keep_polling(e, &idle_since)) {
 			rring_cpu_relax();
 			continue;
 		}

@@ -708,14 +708,7 @@ static void poller_loop(struct rring_engine *e)
 			idle_since = 0;
 			continue;
 		}
-		if (!idle_since)
-			idle_since = rr_now_ns();
-		/* Reread each turn: rring_engine_set_poll_idle_us applies at
-		 * once, also to the idle period in progress. */
-		if (rr_now_ns() - idle_since <
-		    (uint64_t)atomic_load_explicit(&e->poll_idle_us,
-						   memory_order_relaxed) *
-			    1000) {
+		if (rr_keep_polling(e, &idle_since)) {
 			rring_cpu_relax();
 			continue;
 		}
