@@ -11,6 +11,7 @@
 
 #include <rdmaring.h>
 
+#include "device_hint.h"
 #include "loadgen.h"
 #include "resp_client.h"
 
@@ -484,9 +485,11 @@ static int make_engine(void)
 	if (!R.e)
 		return -errno;
 	ret = rring_engine_start(R.e);
-	if (ret)
+	if (ret) {
 		fprintf(stderr, "rring-bench: cannot start the engine: %s\n",
 			strerror(-ret));
+		rring_device_hint("rring-bench");
+	}
 	return ret;
 }
 

@@ -23,7 +23,8 @@ function(rring_optional_pkg prefix module debpkg)
 	if(${prefix}_FOUND)
 		message(STATUS "Found ${module} ${${prefix}_VERSION}")
 	else()
-		message(WARNING "'${module}' not found (apt-get install ${debpkg}); "
+		message(WARNING "'${module}' not found (apt-get install ${debpkg}, or "
+			"./scripts/deps.sh bench); "
 			"its benchmark peer is skipped")
 	endif()
 	set(${prefix}_FOUND ${${prefix}_FOUND} PARENT_SCOPE)

@@ -195,6 +195,9 @@ struct rring_engine *rring_engine_create(const struct rring_params *p,
 					 const struct rring_handlers *h)
 {
 	if (!p || !h || !h->event) {
+		rr_log(h, RR_LOG_ERR, "rring_engine_create: %s is NULL; "
+		       "params and handlers with an event callback are required",
+		       !p ? "params" : !h ? "handlers" : "handlers->event");
 		errno = EINVAL;
 		return NULL;
 	}

@@ -1,13 +1,20 @@
 #!/bin/sh
 # SPDX-License-Identifier: BSD-3-Clause
 # rdmaring: configure and build into $RRING_BUILD_DIR (default ./build).
+# rring_build [TARGET...] builds only those targets (all when none given).
 # Environment: RRING_BUILD_DIR, RRING_SANITIZE (address|thread), RRING_WERROR
-# (ON|OFF), CC.
+# (ON|OFF), RRING_BUILD_TESTING (ON|OFF, default ON: the tests need
+# Criterion), CC.
 set -eu
 
 rring_build() {
 	dir=${RRING_BUILD_DIR:-build}
-	set -- -DRRING_WERROR="${RRING_WERROR:-OFF}"
+	targets=""
+	for t in "$@"; do
+		targets="$targets --target $t"
+	done
+	set -- -DRRING_WERROR="${RRING_WERROR:-OFF}" \
+		-DBUILD_TESTING="${RRING_BUILD_TESTING:-ON}"
 	case "${RRING_SANITIZE:-}" in
 	"") ;;
 	address) set -- "$@" -DRRING_SANITIZE_ADDRESS=ON ;;
@@ -16,5 +23,6 @@ rring_build() {
 	   exit 2 ;;
 	esac
 	cmake -S . -B "$dir" "$@" >/dev/null
-	cmake --build "$dir" -j "$(nproc)"
+	# shellcheck disable=SC2086
+	cmake --build "$dir" -j "$(nproc)" $targets
 }

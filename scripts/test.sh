@@ -5,7 +5,10 @@
 # RRING_TEST_ARGS (extra ctest arguments, e.g. "-L threaded").
 set -eu
 cd "$(dirname "$0")/.."
-. scripts/prepare.sh
+. scripts/deps.sh
+. scripts/build.sh
+rring_install_deps test
+rring_build
 # shellcheck disable=SC2086
 ctest --test-dir "${RRING_BUILD_DIR:-build}" --output-on-failure \
 	${RRING_TEST_ARGS:-}
