@@ -3,7 +3,7 @@
 
 /* clang-format off */
 /*
- * Layout (DESIGN.md "Valkey RDMA protocol facts"), 32 bytes, big-endian:
+ * Layout (docs/design.md, "Valkey RDMA wire protocol"), 32 bytes, big-endian:
  *
  *   offset  0      2      4 ...  16        24        28      32
  *   feature opcode select reserved(20)     features(u64)

@@ -454,7 +454,7 @@ static void expect_bytes(const struct raw_peer_capture *c,
 			     c->bytes[i], want[i]);
 }
 
-/* RegisterXferMemory as DESIGN.md lays it out, written out long-hand. */
+/* RegisterXferMemory as docs/design.md lays it out, written out long-hand. */
 static void expected_adv(const struct raw_peer *owner, uint8_t m[32])
 {
 	uint64_t a;
