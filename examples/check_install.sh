@@ -13,7 +13,7 @@ EXAMPLES="echo_server echo_client xfer_send xfer_recv embed_loop"
 XFER_BYTES=50000017
 XFER_CHUNK=3000017
 
-# shellcheck source=../scripts/lib/server.sh
+# shellcheck source=scripts/lib/server.sh
 . "$EX/../scripts/lib/server.sh"
 rs_init examples
 P=$TMP/prefix
@@ -24,7 +24,9 @@ pc=$(find "$P" -name rdmaring.pc)
 SV=$(find "$P" -name libsoftverbs.so)
 for f in "$pc" "$SV" "$(find "$P" -name rdmaring.so)" "$P/bin/rring-bench" \
 	"$P/include/rdmaring.h"; do
-	[ -n "$f" ] && [ -e "$f" ] || fail "not installed: $f"
+	if [ -z "$f" ] || [ ! -e "$f" ]; then
+		fail "not installed: $f"
+	fi
 done
 ok "installed: library, header, rdmaring.pc, module, softverbs, tools"
 
@@ -54,6 +56,7 @@ start_server() {
 	local name=$1
 	shift
 	LD_PRELOAD=$SV "$@" >"$TMP/$name.log" 2>&1 &
+	# shellcheck disable=SC2034 # rs_wait and rs_wait_exit watch PID
 	PID=$!
 	rs_wait 60 "$name listening" grep -q "listening on port" "$TMP/$name.log"
 	PORT=$(sed -n 's/.*listening on port //p' "$TMP/$name.log")
