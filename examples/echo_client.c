@@ -125,31 +125,22 @@ static void on_event(struct rring_io *io, const struct rring_event *ev,
 
 int main(int argc, char **argv)
 {
-	struct rring_handlers h = {.event = on_event, .log = ex_log,
-				   .arg = PROG};
 	const struct ex_param params[] = {{"rx-size", "65536"}};
-	struct client cl = {0};
+	struct client cl = {.count = 1000};
 	struct rring_engine *e;
-	long port;
+	uint64_t port;
 	int ret;
 
-	if (argc < 2) {
+	if (argc < 2 || argc > 3) {
 		fprintf(stderr, "usage: " PROG " PORT [COUNT]\n");
 		return 2;
 	}
-	port = strtol(argv[1], NULL, 10);
-	if (port < 1 || port > 65535) {
-		fprintf(stderr, PROG ": port %s: allowed 1..65535\n", argv[1]);
+	if (ex_arg(PROG, "PORT", argv[1], 1, 65535, &port) ||
+	    (argc > 2 &&
+	     ex_arg(PROG, "COUNT", argv[2], 1, UINT32_MAX, &cl.count)))
 		return 2;
-	}
-	cl.count = argc > 2 ? strtoull(argv[2], NULL, 10) : 1000;
-	if (cl.count == 0) {
-		fprintf(stderr, PROG ": count %s: allowed 1 or more\n",
-			argv[2]);
-		return 2;
-	}
 	ex_done_init(&done);
-	e = ex_engine_start(PROG, params, 1, &h);
+	e = ex_engine_start(PROG, params, 1, on_event);
 	if (!e)
 		return 1;
 	/* The owner IO thread gets CONNECTED (or CLOSED with the error). */

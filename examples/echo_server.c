@@ -127,39 +127,27 @@ static void on_event(struct rring_io *io, const struct rring_event *ev,
 
 int main(int argc, char **argv)
 {
-	struct rring_handlers h = {.event = on_event, .log = ex_log,
-				   .arg = PROG};
 	/* 64 KiB receive buffers: the smallest allowed, plenty for echoes. */
 	const struct ex_param params[] = {{"rx-size", "65536"}};
 	struct rring_engine *e;
-	long port = argc > 1 ? strtol(argv[1], NULL, 10) : 0;
+	uint64_t port = 0;
 	int ret;
 
-	if (port < 0 || port > 65535) {
-		fprintf(stderr, PROG ": port %s: allowed 0..65535\n", argv[1]);
+	if (argc > 1 && ex_arg(PROG, "PORT", argv[1], 0, 65535, &port))
 		return 2;
-	}
 	ex_done_init(&done);
-	e = ex_engine_start(PROG, params, 1, &h);
+	e = ex_engine_start(PROG, params, 1, on_event);
 	if (!e)
 		return 1;
-	ret = rring_listen(e, "127.0.0.1", (uint16_t)port, NULL);
-	if (ret < 0) {
-		fprintf(stderr, PROG ": listen on port %ld: %s\n", port,
-			strerror(-ret));
-		rring_engine_destroy(e);
-		return 1;
-	}
-	printf(PROG ": listening on port %d\n", ret);
-	fflush(stdout);
-
-	ret = ex_done_wait(&done, 600);
+	ret = ex_listen(PROG, e, (uint16_t)port);
+	if (ret > 0)
+		ret = ex_done_wait(&done, 600);
 	/* Stop closes every connection and joins the engine's threads; after
 	 * it no event handler runs any more. */
 	rring_engine_destroy(e);
-	if (ret) {
-		fprintf(stderr, PROG ": client closed with %s\n",
-			strerror(-ret));
+	if (ret || !client) {
+		fprintf(stderr, PROG ": no client, or it closed with %s\n",
+			strerror(ret < 0 ? -ret : EIO));
 		return 1;
 	}
 	printf(PROG ": echoed %llu messages, %llu bytes\n",

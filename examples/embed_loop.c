@@ -140,23 +140,22 @@ static void *app_loop(void *arg)
 
 int main(int argc, char **argv)
 {
-	struct rring_handlers h = {.event = on_event, .log = ex_log,
-				   .arg = PROG};
 	const struct ex_param params[] = {{"io-threads", "1"},
 					  {"io-threads-external", "1"},
 					  {"rx-size", "65536"}};
 	struct rring_engine *e;
+	uint64_t n = 200;
 	pthread_t app;
 	int port, ret;
 
-	count = argc > 1 ? (unsigned int)strtoul(argv[1], NULL, 10) : 200;
-	if (count == 0) {
-		fprintf(stderr, PROG ": count %s: allowed 1 or more\n",
-			argv[1]);
+	if (argc > 2 ||
+	    (argc > 1 && ex_arg(PROG, "COUNT", argv[1], 1, 1000000, &n))) {
+		fprintf(stderr, "usage: " PROG " [COUNT]\n");
 		return 2;
 	}
+	count = (unsigned int)n;
 	ex_done_init(&done);
-	e = ex_engine_start(PROG, params, 3, &h);
+	e = ex_engine_start(PROG, params, 3, on_event);
 	if (!e)
 		return 1;
 	if (pthread_create(&app, NULL, app_loop, rring_engine_io(e, 0))) {

@@ -2,7 +2,9 @@
 /* rdmaring examples: what every example needs (engine start, a done flag). */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, with -std=c11 too */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -10,8 +12,11 @@
 
 struct rring_engine *ex_engine_start(const char *prog,
 				     const struct ex_param *params, size_t n,
-				     const struct rring_handlers *handlers)
+				     ex_event_fn *event)
 {
+	/* The handlers are copied by rring_engine_create. */
+	struct rring_handlers h = {.event = event, .log = ex_log,
+				   .arg = (void *)(uintptr_t)prog};
 	struct rring_params p;
 	struct rring_engine *e;
 	char err[256];
@@ -27,7 +32,7 @@ struct rring_engine *ex_engine_start(const char *prog,
 			return NULL;
 		}
 	}
-	e = rring_engine_create(&p, handlers);
+	e = rring_engine_create(&p, &h);
 	if (!e) {
 		fprintf(stderr, "%s: rring_engine_create: %s\n", prog,
 			strerror(errno));
@@ -43,6 +48,39 @@ struct rring_engine *ex_engine_start(const char *prog,
 		return NULL;
 	}
 	return e;
+}
+
+int ex_listen(const char *prog, struct rring_engine *e, uint16_t port)
+{
+	/* Blocks until the poller has bound the port. */
+	int ret = rring_listen(e, "127.0.0.1", port, NULL);
+
+	if (ret < 0) {
+		fprintf(stderr, "%s: listen on port %u: %s\n", prog, port,
+			strerror(-ret));
+		return ret;
+	}
+	printf("%s: listening on port %d\n", prog, ret);
+	fflush(stdout);
+	return ret;
+}
+
+int ex_arg(const char *prog, const char *what, const char *s, uint64_t min,
+	   uint64_t max, uint64_t *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoull(s, &end, 10);
+	if (errno || end == s || *end || *s == '-' || *out < min ||
+	    *out > max) {
+		fprintf(stderr,
+			"%s: %s '%s': allowed an integer from %" PRIu64
+			" to %" PRIu64 "\n",
+			prog, what, s, min, max);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 void ex_log(int level, const char *msg, void *arg)

@@ -13,12 +13,27 @@ struct ex_param {
 	const char *key, *value;
 };
 
+/* The event handler of struct rring_handlers. */
+typedef void ex_event_fn(struct rring_io *io, const struct rring_event *ev,
+			 void *arg);
+
 /* Create and start an engine with the defaults changed by params[0..n);
- * handlers->event runs on the IO threads. Prints the reason and returns
- * NULL on error. */
+ * event runs on the IO threads (arg: the program name), engine log lines
+ * go to stderr through ex_log. Prints the reason and returns NULL on
+ * error. */
 struct rring_engine *ex_engine_start(const char *prog,
 				     const struct ex_param *params, size_t n,
-				     const struct rring_handlers *handlers);
+				     ex_event_fn *event);
+
+/* Listen on 127.0.0.1:port (0: any free port) and print "PROG: listening
+ * on port N" on stdout (scripts wait for that line). The bound port, or a
+ * negative errno after printing why. */
+int ex_listen(const char *prog, struct rring_engine *e, uint16_t port);
+
+/* Parse the command-line argument `what` = s as an integer in [min, max];
+ * 0, or -EINVAL after printing the argument, its value and the range. */
+int ex_arg(const char *prog, const char *what, const char *s, uint64_t min,
+	   uint64_t max, uint64_t *out);
 
 /* The engine's log lines on stderr, prefixed with the program (arg). */
 void ex_log(int level, const char *msg, void *arg);

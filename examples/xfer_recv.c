@@ -77,38 +77,25 @@ static void on_event(struct rring_io *io, const struct rring_event *ev,
 
 int main(int argc, char **argv)
 {
-	struct rring_handlers h = {.event = on_event, .log = ex_log,
-				   .arg = PROG};
 	const struct ex_param params[] = {{"wire", "1"}};
 	struct rring_engine *e;
-	unsigned long long want;
-	long port;
+	uint64_t want, port = 0;
 	int ret;
 
-	if (argc < 2) {
+	if (argc < 2 || argc > 3) {
 		fprintf(stderr, "usage: " PROG " BYTES [PORT]\n");
 		return 2;
 	}
-	want = strtoull(argv[1], NULL, 10);
-	port = argc > 2 ? strtol(argv[2], NULL, 10) : 0;
-	if (port < 0 || port > 65535) {
-		fprintf(stderr, PROG ": port %s: allowed 0..65535\n", argv[2]);
+	if (ex_arg(PROG, "BYTES", argv[1], 1, UINT64_MAX, &want) ||
+	    (argc > 2 && ex_arg(PROG, "PORT", argv[2], 0, 65535, &port)))
 		return 2;
-	}
 	ex_done_init(&done);
-	e = ex_engine_start(PROG, params, 1, &h);
+	e = ex_engine_start(PROG, params, 1, on_event);
 	if (!e)
 		return 1;
-	ret = rring_listen(e, "127.0.0.1", (uint16_t)port, NULL);
-	if (ret < 0) {
-		fprintf(stderr, PROG ": listen on port %ld: %s\n", port,
-			strerror(-ret));
-		rring_engine_destroy(e);
-		return 1;
-	}
-	printf(PROG ": listening on port %d\n", ret);
-	fflush(stdout);
-	ret = ex_done_wait(&done, 600);
+	ret = ex_listen(PROG, e, (uint16_t)port);
+	if (ret > 0)
+		ret = ex_done_wait(&done, 600);
 	rring_engine_destroy(e);
 	if (rx.bad_at) {
 		fprintf(stderr, PROG ": byte %" PRIu64 " is wrong\n",
@@ -116,7 +103,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (ret || rx.received != want) {
-		fprintf(stderr, PROG ": %" PRIu64 " of %llu bytes (%s)\n",
+		fprintf(stderr, PROG ": %" PRIu64 " of %" PRIu64 " bytes (%s)\n",
 			rx.received, want,
 			ret ? strerror(-ret) : "closed early");
 		return 1;

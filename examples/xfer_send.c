@@ -122,27 +122,22 @@ static void on_event(struct rring_io *io, const struct rring_event *ev,
 
 int main(int argc, char **argv)
 {
-	struct rring_handlers h = {.event = on_event, .log = ex_log,
-				   .arg = PROG};
 	const struct ex_param params[] = {{"wire", "1"}};
 	struct rring_engine *e;
+	uint64_t port;
 	unsigned int b;
-	long port;
 	int ret;
 
-	if (argc < 3) {
+	if (argc < 3 || argc > 4) {
 		fprintf(stderr, "usage: " PROG " PORT BYTES [CHUNK]\n");
 		return 2;
 	}
-	port = strtol(argv[1], NULL, 10);
-	tx.total = strtoull(argv[2], NULL, 10);
-	tx.chunk = argc > 3 ? strtoull(argv[3], NULL, 10) : 4u << 20;
-	if (port < 1 || port > 65535 || tx.total == 0 || tx.chunk == 0 ||
-	    tx.chunk > UINT32_MAX) {
-		fprintf(stderr, PROG ": port 1..65535, BYTES >= 1 and "
-			"1 <= CHUNK < 4 GiB allowed\n");
+	tx.chunk = 4u << 20;
+	if (ex_arg(PROG, "PORT", argv[1], 1, 65535, &port) ||
+	    ex_arg(PROG, "BYTES", argv[2], 1, UINT64_MAX, &tx.total) ||
+	    (argc > 3 &&
+	     ex_arg(PROG, "CHUNK", argv[3], 1, UINT32_MAX, &tx.chunk)))
 		return 2;
-	}
 	for (b = 0; b < NBUF; b++) {
 		tx.buf[b] = malloc(tx.chunk);
 		if (!tx.buf[b]) {
@@ -152,7 +147,7 @@ int main(int argc, char **argv)
 		}
 	}
 	ex_done_init(&done);
-	e = ex_engine_start(PROG, params, 1, &h);
+	e = ex_engine_start(PROG, params, 1, on_event);
 	if (!e)
 		return 1;
 	ret = rring_connect(e, "127.0.0.1", (uint16_t)port, NULL, NULL);
