@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: BSD-3-Clause
-/* rdmaring tests: engine parameters, defaults and key=value errors. */
+/* rdmaring tests: engine parameters, defaults, key=value errors, refusals. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "rdmaring.h"
@@ -174,4 +175,31 @@ Test(config, sysfs_root_and_validate)
 	rring_params_init(&p);
 	p.size = 4;
 	cr_assert_eq(rring_params_validate(&p, err, sizeof(err)), -EINVAL);
+}
+
+static char create_log[256];
+
+static void capture_log(int level, const char *msg, void *arg)
+{
+	(void)arg;
+	if (level == 0)
+		snprintf(create_log, sizeof(create_log), "%s", msg);
+}
+
+Test(config, create_without_event_handler_logs_why)
+{
+	struct rring_handlers h = {.log = capture_log};
+	struct rring_params p;
+
+	rring_params_init(&p);
+	errno = 0;
+	cr_assert_null(rring_engine_create(&p, &h));
+	cr_assert_eq(errno, EINVAL);
+	cr_assert(strstr(create_log, "handlers->event"), "log: '%s'",
+		  create_log);
+	create_log[0] = '\0';
+	errno = 0;
+	cr_assert_null(rring_engine_create(NULL, &h));
+	cr_assert_eq(errno, EINVAL);
+	cr_assert(strstr(create_log, "params"), "log: '%s'", create_log);
 }
