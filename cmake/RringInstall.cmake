@@ -57,7 +57,10 @@ foreach(tool rring-bench rring-bench-ring rring-bench-poller
 endforeach()
 # LD_PRELOAD=P/lib/libsoftverbs.so runs any verbs program without a NIC.
 install(TARGETS softverbs LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+# Redis and Valkey refuse to load a module file without execute permission.
 if(TARGET rdmaring_module)
 	install(TARGETS rdmaring_module
-		LIBRARY DESTINATION ${RRING_MODULE_DIR})
+		LIBRARY DESTINATION ${RRING_MODULE_DIR}
+		PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE GROUP_READ
+			GROUP_EXECUTE WORLD_READ WORLD_EXECUTE)
 endif()

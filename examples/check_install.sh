@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # rdmaring: the ctest install_examples. Installs BUILD_DIR into a temporary
 # prefix, builds the examples from that prefix twice (pkg-config, and the
-# find_package project examples/CMakeLists.txt), and runs both sets over
-# the installed libsoftverbs.so, checking what each example verified.
+# find_package project examples/CMakeLists.txt), runs both sets over the
+# installed libsoftverbs.so, checking what each example verified, then
+# loads the installed module into redis-server and runs the installed
+# rring-bench against it with --verify.
 # Usage: check_install.sh BUILD_DIR
 set -u
 EX=$(cd "$(dirname "$0")" && pwd)
@@ -93,4 +95,26 @@ run_examples() {
 
 run_examples "$TMP/pc" pkg-config
 run_examples "$TMP/cm" find_package
+
+# The installed module in redis-server, and the installed rring-bench
+# against it, both over the installed softverbs.
+SERVER=${RRING_REDIS_SERVER:-/usr/bin/redis-server}
+CLI=${RRING_REDIS_CLI:-/usr/bin/redis-cli}
+PORT=$(free_port) || fail "no free port"
+RDMA_PORT=$(free_port) || fail "no free port"
+[ "$PORT" != "$RDMA_PORT" ] || RDMA_PORT=$((PORT + 1))
+rs_start server "$SV" --loadmodule "$(find "$P" -name rdmaring.so)" \
+	bind=127.0.0.1 port="$RDMA_PORT"
+engine_running() {
+	"$CLI" -p "$PORT" info rdmaring 2>/dev/null | tr -d '\r' |
+		grep -qx 'rdmaring_engine:running'
+}
+rs_wait 30 "installed module serving" engine_running
+ok "installed module loaded by redis-server"
+out=$(LD_PRELOAD=$SV timeout 120 "$P/bin/rring-bench" -h 127.0.0.1 \
+	-p "$RDMA_PORT" -t set,get -n 200 -d 1000 -c 2 --verify 2>&1) ||
+	fail "installed rring-bench: $out"
+ok "installed rring-bench: 200 SET and 200 GET verified"
+"$CLI" -p "$PORT" shutdown nosave >/dev/null 2>&1
+rs_wait_exit 30
 echo "install_examples: all $CHECKS checks passed"
