@@ -49,11 +49,13 @@ bool bc_short_sample(const char *prog, const char *what, double secs,
 	if (secs >= BC_MIN_SAMPLE_SECS && ops >= min_ops)
 		return false;
 	fprintf(stderr,
-		"%s: warning: %s took %.1f ms for %llu operations (want at "
-		"least %.0f ms and %llu operations): too short to mean "
-		"anything, ask for more\n",
+		"%s: warning: %s: %.1f ms for %llu operations, under %.0f ms",
 		prog, what, secs * 1e3, (unsigned long long)ops,
-		BC_MIN_SAMPLE_SECS * 1e3, (unsigned long long)min_ops);
+		BC_MIN_SAMPLE_SECS * 1e3);
+	if (min_ops)
+		fprintf(stderr, " or %llu operations",
+			(unsigned long long)min_ops);
+	fprintf(stderr, ": too short to mean anything (ask for more)\n");
 	return true;
 }
 
