@@ -4,7 +4,8 @@
 # rdmaring.so over softverbs; the same tests, clients and pipelines through
 # rring-bench --csv (RDMA) and redis-benchmark --csv (TCP, the same
 # server), in the same run; both CSVs become one JSON (shape in
-# docs/benchmarks.md) for scripts/plot.sh.
+# docs/benchmarks.md) for scripts/plot.sh, and rring-bench's own JSON of
+# each pipeline P goes next to it (OUT.rring-bench-PP.json).
 # Usage: bench/compare.sh OUT.json
 # Environment: RRING_BUILD_DIR (default build), RRING_COMPARE_REQUESTS
 # (default 20000), RRING_COMPARE_CLIENTS (default 50),
@@ -63,6 +64,7 @@ for p in $PIPES; do
 	echo "compare: pipeline $p: rring-bench (RDMA)" >&2
 	LD_PRELOAD=$SV nice "$BENCH" -h 127.0.0.1 -p "$RPORT" -c "$C" -n "$N" \
 		-P "$p" --threads "$THREADS" -t "$TESTS" --csv \
+		--json "${OUT%.json}.rring-bench-P$p.json" \
 		>"$TMP/rdma.csv" 2>"$TMP/rdma.err" ||
 		fail "rring-bench: $(cat "$TMP/rdma.err")"
 	csv_rows rdma "$p" <"$TMP/rdma.csv" >>"$TMP/rows"
