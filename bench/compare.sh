@@ -38,16 +38,7 @@ rs_init compare
 for f in "$SV" "$MODULE" "$BENCH" "$SERVER" "$CLI" "$RB"; do
 	[ -e "$f" ] || fail "missing $f (build first: scripts/build.sh)"
 done
-PORT=$(free_port) || fail "no free port"
-RPORT=$(free_port) || fail "no free port"
-[ "$PORT" != "$RPORT" ] || RPORT=$((PORT + 1))
-rs_start server "$SV" --loadmodule "$MODULE" bind=127.0.0.1 \
-	port="$RPORT" io-threads="$THREADS"
-engine_running() {
-	"$CLI" -p "$PORT" info rdmaring 2>/dev/null | tr -d '\r' |
-		grep -qx 'rdmaring_engine:running'
-}
-rs_wait 30 "redis-server ready" engine_running
+rs_start_module "$SV" "$MODULE" io-threads="$THREADS"
 
 # csv_rows TRANSPORT PIPELINE < CSV: one JSON object per data row
 csv_rows() {

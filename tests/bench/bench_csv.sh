@@ -23,16 +23,7 @@ PRELOAD="${RRING_SERVER_PRELOAD:+$RRING_SERVER_PRELOAD }$SV"
 rs_init bench_csv
 TESTS=ping,set,get,incr,lpush,lpop,sadd,hset,spop,zadd,zpopmin,lrange_100,mset
 
-PORT=$(free_port) || fail "no free port"
-RPORT=$(free_port) || fail "no free port"
-[ "$PORT" != "$RPORT" ] || RPORT=$((PORT + 1))
-rs_start server "$PRELOAD" --loadmodule "$MOD" bind=127.0.0.1 \
-	port="$RPORT" io-threads=2
-engine_running() {
-	"$CLI" -p "$PORT" info rdmaring 2>/dev/null | tr -d '\r' |
-		grep -qx 'rdmaring_engine:running'
-}
-rs_wait 30 "server ready" engine_running
+rs_start_module "$PRELOAD" "$MOD" io-threads=2
 
 bench() {
 	ASAN_OPTIONS=${ASAN_OPTIONS:-}:verify_asan_link_order=0 \
