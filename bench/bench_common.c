@@ -12,15 +12,16 @@ const char *bc_version(void)
 	return RRING_BENCH_VERSION; /* from CMake, see common.cmake */
 }
 
-int bc_parse_ll(const char *prog, const char *name, const char *s,
-		long long lo, long long hi, long long *out)
+int bc_parse_ll(const char *prog, const char *name, const char *s, long long lo,
+		long long hi, long long *out)
 {
 	char *end;
 	long long v;
 
 	if (!s) {
-		fprintf(stderr, "%s: %s needs a value: an integer from %lld "
-				"to %lld\n",
+		fprintf(stderr,
+			"%s: %s needs a value: an integer from %lld "
+			"to %lld\n",
 			prog, name, lo, hi);
 		return -EINVAL;
 	}

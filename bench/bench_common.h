@@ -17,8 +17,8 @@ const char *bc_version(void);
 /* Strict base-10 integer in [lo, hi]; otherwise "PROG: NAME: 'S' is not an
  * integer from LO to HI" on stderr and -EINVAL. s may be NULL (missing
  * value). */
-int bc_parse_ll(const char *prog, const char *name, const char *s,
-		long long lo, long long hi, long long *out);
+int bc_parse_ll(const char *prog, const char *name, const char *s, long long lo,
+		long long hi, long long *out);
 
 /* "PROG: unknown option 'ARG' (see PROG --help)" on stderr; -EINVAL. */
 int bc_unknown_option(const char *prog, const char *arg);

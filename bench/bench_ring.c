@@ -864,13 +864,12 @@ static void print_table(const struct opts *o, double res[][NMODES])
 }
 
 /* A median repetition shorter than 100 ms is mostly thread start-up. */
-static void warn_short(const struct impl *im, enum mode m,
-		       const struct opts *o, double res)
+static void warn_short(const struct impl *im, enum mode m, const struct opts *o,
+		       double res)
 {
 	char what[64];
-	double secs = m == MODE_PINGPONG
-			  ? res * (double)o->pp_count / 1e9
-			  : (double)o->count / (res * 1e6);
+	double secs = m == MODE_PINGPONG ? res * (double)o->pp_count / 1e9
+					 : (double)o->count / (res * 1e6);
 
 	snprintf(what, sizeof(what), "%s %s", im->name, mode_names[m]);
 	bc_short_sample(PROG, what, secs,

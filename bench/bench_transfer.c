@@ -147,7 +147,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 			}
 			a->json = val;
 		} else if (!strcmp(k, "--io-threads")) {
-			if (parse_u64(k, val, 1, RRING_DEFAULT_IO_THREADS_MAX, &v))
+			if (parse_u64(k, val, 1, RRING_DEFAULT_IO_THREADS_MAX,
+				      &v))
 				return -EINVAL;
 			a->o.io_threads = (unsigned int)v;
 		} else if (!strcmp(k, "--connections")) {

@@ -47,14 +47,14 @@ void hist_add(struct hist *h, uint64_t ns)
 	atomic_fetch_add_explicit(&h->n, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&h->sum, ns, memory_order_relaxed);
 	m = atomic_load_explicit(&h->min, memory_order_relaxed);
-	while (ns < m && !atomic_compare_exchange_weak_explicit(
-			     &h->min, &m, ns, memory_order_relaxed,
-			     memory_order_relaxed))
+	while (ns < m &&
+	       !atomic_compare_exchange_weak_explicit(
+		   &h->min, &m, ns, memory_order_relaxed, memory_order_relaxed))
 		;
 	m = atomic_load_explicit(&h->max, memory_order_relaxed);
-	while (ns > m && !atomic_compare_exchange_weak_explicit(
-			     &h->max, &m, ns, memory_order_relaxed,
-			     memory_order_relaxed))
+	while (ns > m &&
+	       !atomic_compare_exchange_weak_explicit(
+		   &h->max, &m, ns, memory_order_relaxed, memory_order_relaxed))
 		;
 }
 
@@ -67,7 +67,8 @@ static double percentile(struct hist *h, uint64_t n, double q, uint64_t max)
 	if (want < 1)
 		want = 1;
 	for (b = 0; b < HIST_BUCKETS; b++) {
-		seen += atomic_load_explicit(&h->count[b], memory_order_relaxed);
+		seen +=
+		    atomic_load_explicit(&h->count[b], memory_order_relaxed);
 		if (seen >= want)
 			break;
 	}

@@ -239,8 +239,8 @@ static void send_select(struct client *cl)
 	if (!sb)
 		return;
 	snprintf(db, sizeof(db), "%d", R.o.dbnum);
-	sb->len = (size_t)sprintf(sb->buf, "*2\r\n$6\r\nSELECT\r\n$%zu\r\n%s\r\n",
-				  strlen(db), db);
+	sb->len = (size_t)sprintf(
+	    sb->buf, "*2\r\n$6\r\nSELECT\r\n$%zu\r\n%s\r\n", strlen(db), db);
 	fifo_push(cl, UINT64_MAX);
 	queue_sb(cl, sb);
 	post_pending(cl);
@@ -477,9 +477,9 @@ static int start_clients(void)
 		cl->rng = lg_splitmix(R.run_id + i);
 		if (R.o.verify && R.test->expect == LG_EXPECT_VALUE)
 			cl->expect = malloc(R.o.data_size);
-		if (!cl->fifo || (R.o.verify &&
-				  R.test->expect == LG_EXPECT_VALUE &&
-				  !cl->expect))
+		if (!cl->fifo ||
+		    (R.o.verify && R.test->expect == LG_EXPECT_VALUE &&
+		     !cl->expect))
 			return -ENOMEM;
 		atomic_fetch_add(&R.live, 1);
 		ret =
@@ -583,8 +583,9 @@ static int run_test(const struct lg_test *t, struct lg_result *res)
 	R.test = t;
 	ret = lg_request_build(&R.req, &R.o, t, R.run_id);
 	if (ret) {
-		fprintf(stderr, "rring-bench: %s: cannot build the request: "
-				"%s\n",
+		fprintf(stderr,
+			"rring-bench: %s: cannot build the request: "
+			"%s\n",
 			t->name ? t->name : R.o.command_name, strerror(-ret));
 		return ret;
 	}
@@ -656,8 +657,8 @@ static bool bad_result(const struct lg_result *r)
 int main(int argc, char **argv)
 {
 	static struct lg_result res[LG_MAX_TESTS + 2];
-	const struct lg_test command = {"command", NULL, NULL, NULL,
-					LG_EXPECT_ANY, false};
+	const struct lg_test command = {"command", NULL,	  NULL,
+					NULL,	   LG_EXPECT_ANY, false};
 	const struct lg_test *plan[LG_MAX_TESTS + 2];
 	unsigned int n_plan, i, n_done = 0;
 	bool bad = false;

@@ -16,13 +16,13 @@
 
 /* What a reply must look like for --verify to count it. */
 enum lg_expect {
-	LG_EXPECT_PONG,	  /* +PONG */
-	LG_EXPECT_OK,	  /* +OK */
-	LG_EXPECT_VALUE,  /* the bulk SET stored for this request */
-	LG_EXPECT_INT,	  /* :n */
-	LG_EXPECT_MAYBE,  /* bulk or nil (pops) */
-	LG_EXPECT_ARRAY,  /* *n */
-	LG_EXPECT_ANY,	  /* a command after the options: not an error */
+	LG_EXPECT_PONG,	 /* +PONG */
+	LG_EXPECT_OK,	 /* +OK */
+	LG_EXPECT_VALUE, /* the bulk SET stored for this request */
+	LG_EXPECT_INT,	 /* :n */
+	LG_EXPECT_MAYBE, /* bulk or nil (pops) */
+	LG_EXPECT_ARRAY, /* *n */
+	LG_EXPECT_ANY,	 /* a command after the options: not an error */
 };
 
 /* One test: redis-benchmark's name and command. In cmd, words are split at

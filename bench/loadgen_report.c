@@ -33,8 +33,8 @@ static void report_csv(const struct lg_opts *o, const struct lg_result *r)
 
 	printf("\"%s\",\"%.2f\",\"%.*f\",\"%.*f\",\"%.*f\",\"%.*f\",\"%.*f\","
 	       "\"%.*f\"\n",
-	       r->name, r->rps, p, ms(l->avg), p, ms(l->min), p, ms(l->p50),
-	       p, ms(l->p95), p, ms(l->p99), p, ms(l->max));
+	       r->name, r->rps, p, ms(l->avg), p, ms(l->min), p, ms(l->p50), p,
+	       ms(l->p95), p, ms(l->p99), p, ms(l->max));
 }
 
 static void report_errors(const struct lg_result *r)
@@ -75,9 +75,8 @@ static void report_full(const struct lg_opts *o, const struct lg_result *r)
 	printf("    %*s %*s %*s %*s %*s %*s %*s\n", w, "avg", w, "min", w,
 	       "p50", w, "p95", w, "p99", w, "p99.9", w, "max");
 	printf("    %*.*f %*.*f %*.*f %*.*f %*.*f %*.*f %*.*f\n\n", w, p,
-	       ms(l->avg), w, p, ms(l->min), w, p, ms(l->p50), w, p,
-	       ms(l->p95), w, p, ms(l->p99), w, p, ms(l->p999), w, p,
-	       ms(l->max));
+	       ms(l->avg), w, p, ms(l->min), w, p, ms(l->p50), w, p, ms(l->p95),
+	       w, p, ms(l->p99), w, p, ms(l->p999), w, p, ms(l->max));
 }
 
 void lg_report(const struct lg_opts *o, const struct lg_result *r)
@@ -146,10 +145,9 @@ int lg_write_json(const struct lg_opts *o, const struct lg_result *res,
 	}
 	fprintf(f, "{");
 	bc_json_meta(f, LG_PROG, o->argc, o->argv);
-	fprintf(f,
-		"\n\"transport\":\"rdma\",\"histogram\":\"log-linear, 128 "
-		"buckets per power of two: percentiles at most 0.8%% "
-		"high\",\n\"tests\":[");
+	fprintf(f, "\n\"transport\":\"rdma\",\"histogram\":\"log-linear, 128 "
+		   "buckets per power of two: percentiles at most 0.8%% "
+		   "high\",\n\"tests\":[");
 	for (i = 0; i < n; i++) {
 		fprintf(f, "%s\n", i ? "," : "");
 		json_test(f, o, &res[i]);

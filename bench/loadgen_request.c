@@ -69,8 +69,9 @@ static void put_word(struct lg_request *rq, const struct lg_opts *o,
 	body = p;
 	memcpy(p, word, wl);
 	p += wl;
-	for (r = strstr(body, LG_RAND_TOKEN); r && r < p && rq->n_rand <
-	     LG_MAX_WORDS; r = strstr(r + 1, LG_RAND_TOKEN))
+	for (r = strstr(body, LG_RAND_TOKEN);
+	     r && r < p && rq->n_rand < LG_MAX_WORDS;
+	     r = strstr(r + 1, LG_RAND_TOKEN))
 		rq->rand_off[rq->n_rand++] = (size_t)(r - rq->buf);
 	memcpy(p, "\r\n", 2);
 	rq->len = (size_t)(p + 2 - rq->buf);
@@ -94,7 +95,8 @@ int lg_request_build(struct lg_request *rq, const struct lg_opts *o,
 	if (n <= 0 || n > LG_MAX_WORDS)
 		return -E2BIG;
 	for (i = 0; i < n; i++)
-		cap += 64 + strlen(w[i]) + (strcmp(w[i], "@") ? 0 : o->data_size);
+		cap +=
+		    64 + strlen(w[i]) + (strcmp(w[i], "@") ? 0 : o->data_size);
 	/* +1: strstr in put_word needs a terminated buffer */
 	rq->buf = calloc(1, cap + 1);
 	if (!rq->buf)

@@ -15,13 +15,11 @@ static const struct lg_test tests[] = {
     {"rpush", NULL, "RPUSH", "RPUSH mylist @", LG_EXPECT_INT, false},
     {"lpop", NULL, "LPOP", "LPOP mylist", LG_EXPECT_MAYBE, false},
     {"rpop", NULL, "RPOP", "RPOP mylist", LG_EXPECT_MAYBE, false},
-    {"sadd", NULL, "SADD", "SADD myset element:" RAND, LG_EXPECT_INT,
-     false},
+    {"sadd", NULL, "SADD", "SADD myset element:" RAND, LG_EXPECT_INT, false},
     {"hset", NULL, "HSET", "HSET myhash element:" RAND " @", LG_EXPECT_INT,
      false},
     {"spop", NULL, "SPOP", "SPOP myset", LG_EXPECT_MAYBE, false},
-    {"zadd", NULL, "ZADD", "ZADD myzset 0 element:" RAND, LG_EXPECT_INT,
-     false},
+    {"zadd", NULL, "ZADD", "ZADD myzset 0 element:" RAND, LG_EXPECT_INT, false},
     {"zpopmin", NULL, "ZPOPMIN", "ZPOPMIN myzset", LG_EXPECT_ARRAY, false},
     {"lrange_100", "lrange", "LRANGE_100 (first 100 elements)",
      "LRANGE mylist 0 99", LG_EXPECT_ARRAY, false},
@@ -31,13 +29,16 @@ static const struct lg_test tests[] = {
      "LRANGE mylist 0 499", LG_EXPECT_ARRAY, false},
     {"lrange_600", "lrange", "LRANGE_600 (first 600 elements)",
      "LRANGE mylist 0 599", LG_EXPECT_ARRAY, false},
-    {"mset", NULL, "MSET (10 keys)", "MSET " K K K K K K K K K K,
-     LG_EXPECT_OK, false},
+    {"mset", NULL, "MSET (10 keys)", "MSET " K K K K K K K K K K, LG_EXPECT_OK,
+     false},
 };
 
 static const struct lg_test lrange_fill = {
-    "lpush", NULL, "LPUSH (needed to benchmark LRANGE)", "LPUSH mylist @",
-    LG_EXPECT_INT, false};
+    .id = "lpush",
+    .name = "LPUSH (needed to benchmark LRANGE)",
+    .cmd = "LPUSH mylist @",
+    .expect = LG_EXPECT_INT,
+};
 
 const struct lg_test *lg_tests(unsigned int *n)
 {

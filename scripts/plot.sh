@@ -22,7 +22,8 @@ mkdir -p "$OUT"
 if ! command -v gnuplot >/dev/null || ! command -v jq >/dev/null; then
 	# shellcheck source=deps.sh
 	. "$(dirname "$0")/deps.sh"
-	RRING_EXTRA_PACKAGES="gnuplot-nox jq" rring_install_deps
+	# the set that builds the benchmarks, plus the plotting tools
+	RRING_EXTRA_PACKAGES="gnuplot-nox jq" rring_install_deps demo
 fi
 TMP=$(mktemp -d /tmp/rdmaring-plot.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
