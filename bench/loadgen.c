@@ -697,7 +697,7 @@ int main(int argc, char **argv)
 			}
 			lg_report(&R.o, &res[i]);
 			bc_short_sample(LG_PROG, res[i].name, res[i].secs,
-					res[i].requests, 1000);
+					res[i].requests, 100);
 			bad = bad_result(&res[i]);
 		}
 	} while (R.o.loop && !bad);
