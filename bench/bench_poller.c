@@ -514,6 +514,9 @@ static void parse(int argc, char **argv, struct opts *o)
 			o->wake_samples = arg_long(a, v, 10, 100000), i++;
 		else if (!strcmp(a, "--json") && v)
 			o->json = v, i++;
+		else if (!strcmp(a, "--json"))
+			fprintf(stderr, PROG ": --json needs a file name\n"),
+			    exit(2);
 		else if (!strcmp(a, "--help"))
 			usage(stdout), exit(0);
 		else
