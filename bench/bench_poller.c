@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_common.h"
 #include "echo_util.h" /* echo_engine_cpu_seconds */
 #include "engine.h"
 
@@ -456,19 +457,35 @@ static double bench_idle(const struct opts *o, int nconn)
 
 /* ---- Main --------------------------------------------------------------- */
 
+#define PROG "rring-bench-poller"
+
 static long arg_long(const char *name, const char *v, long min, long max)
 {
-	char *end;
-	long x;
+	long long x;
 
-	errno = 0;
-	x = v ? strtol(v, &end, 10) : 0;
-	if (!v || errno || *end || x < min || x > max) {
-		fprintf(stderr, "%s: invalid value '%s' (allowed %ld..%ld)\n",
-			name, v ? v : "", min, max);
+	if (bc_parse_ll(PROG, name, v, min, max, &x))
 		exit(2);
-	}
-	return x;
+	return (long)x;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: " PROG " [options]\n"
+		"The poller's routing cost (synthetic completions routed "
+		"into the IO threads'\nrings) against pushing the same "
+		"entries straight into the rings, idle CPU of\nan engine "
+		"over softverbs, and wake-up latency.\n\n"
+		"  --connections M     connections routed over (1..1000000, "
+		"default 1024)\n"
+		"  --io-threads N      IO threads (1..64, default: CPUs - 1)\n"
+		"  --count C           completions routed (1000..2000000000, "
+		"default 20000000)\n"
+		"  --idle-seconds S    idle CPU sample (1..60, default 2)\n"
+		"  --wake-samples K    wake-ups timed (10..100000, default "
+		"200)\n"
+		"  --json FILE         also write the results as JSON\n"
+		"  --help\n");
 }
 
 static void parse(int argc, char **argv, struct opts *o)
@@ -497,14 +514,13 @@ static void parse(int argc, char **argv, struct opts *o)
 			o->wake_samples = arg_long(a, v, 10, 100000), i++;
 		else if (!strcmp(a, "--json") && v)
 			o->json = v, i++;
-		else {
-			fprintf(stderr,
-				"usage: %s [--connections M] [--io-threads N] "
-				"[--count C] [--idle-seconds S] "
-				"[--wake-samples K] [--json FILE]\n",
-				argv[0]);
-			exit(2);
-		}
+		else if (!strcmp(a, "--json"))
+			fprintf(stderr, PROG ": --json needs a file name\n"),
+			    exit(2);
+		else if (!strcmp(a, "--help"))
+			usage(stdout), exit(0);
+		else
+			exit(bc_unknown_option(PROG, a) ? 2 : 0);
 	}
 }
 
@@ -522,6 +538,8 @@ int main(int argc, char **argv)
 		"%ld IO threads...\n",
 		o.count, o.connections, o.io_threads);
 	bench_routing(&o, &route, &ring, &overflow);
+	bc_short_sample(PROG, "routing", route > 0 ? o.count / route : 0,
+			(uint64_t)o.count, 0);
 	fprintf(stderr, "wake latency...\n");
 	wake = bench_wake(&o);
 	fprintf(stderr, "idle CPU, 64 connections, %ld s...\n", o.idle_s);
@@ -542,8 +560,10 @@ int main(int argc, char **argv)
 			perror(o.json);
 			return 1;
 		}
+		fprintf(f, "{");
+		bc_json_meta(f, PROG, argc, argv);
 		fprintf(f,
-			"{\"cqes_per_sec\":%.0f,\"ring_only_per_sec\":%.0f,"
+			"\n\"cqes_per_sec\":%.0f,\"ring_only_per_sec\":%.0f,"
 			"\"route_to_ring_ratio\":%.3f,\"overflowed\":%llu,"
 			"\"idle_cpu_percent\":%.2f,\"wake_latency_us\":%.1f,"
 			"\"connections\":%ld,\"io_threads\":%ld}\n",

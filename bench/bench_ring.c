@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_common.h"
 #include "ring.h"
 
 #ifdef RRING_HAVE_CK
@@ -50,6 +51,8 @@ struct opts {
 	unsigned int modes; /* bit per enum mode */
 	int verbose;	    /* print every repetition to stderr */
 	const char *json;
+	int argc; /* for the JSON */
+	char **argv;
 };
 
 /* ---------------------------------------------------------------- rdmaring */
@@ -648,23 +651,12 @@ static void usage(FILE *f)
 	    "  --verbose           print every repetition to stderr\n");
 }
 
+#define PROG "rring-bench-ring"
+
 static int parse_ll(const char *key, const char *s, long long min,
 		    long long max, long long *out)
 {
-	char *end;
-	long long v;
-
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno || end == s || *end != '\0' || v < min || v > max) {
-		fprintf(stderr,
-			"rring-bench-ring: %s: '%s' is not an integer in "
-			"[%lld, %lld]\n",
-			key, s, min, max);
-		return -EINVAL;
-	}
-	*out = v;
-	return 0;
+	return bc_parse_ll(PROG, key, s, min, max, out);
 }
 
 static int parse_cpus(const char *s, int cpu[2])
@@ -672,6 +664,8 @@ static int parse_cpus(const char *s, int cpu[2])
 	char buf[64], *comma;
 	long long v;
 
+	if (!s)
+		s = ""; /* missing value */
 	if (strlen(s) >= sizeof(buf) ||
 	    !(comma = strchr(strcpy(buf, s), ','))) {
 		fprintf(stderr, "rring-bench-ring: --cpus: '%s' is not A,B\n",
@@ -716,6 +710,8 @@ static int parse_modes(const char *s, unsigned int *modes)
 	char buf[64], *tok, *save;
 	unsigned int m;
 
+	if (!s)
+		s = ""; /* missing value */
 	if (strlen(s) >= sizeof(buf))
 		goto bad;
 	strcpy(buf, s);
@@ -756,15 +752,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			o->verbose = 1;
 			continue;
 		}
-		if (i + 1 >= argc) {
-			fprintf(stderr,
-				"rring-bench-ring: unknown option or "
-				"missing value: %s\n",
-				k);
-			usage(stderr);
-			return -EINVAL;
-		}
-		val = argv[++i];
+		val = i + 1 < argc ? argv[++i] : NULL;
 
 		if (!strcmp(k, "--cpus")) {
 			if (parse_cpus(val, o->cpu))
@@ -795,13 +783,13 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		} else if (!strcmp(k, "--modes")) {
 			if (parse_modes(val, &o->modes))
 				return -EINVAL;
-		} else if (!strcmp(k, "--json")) {
+		} else if (!strcmp(k, "--json") && val) {
 			o->json = val;
-		} else {
-			fprintf(stderr,
-				"rring-bench-ring: unknown option: %s\n", k);
-			usage(stderr);
+		} else if (!strcmp(k, "--json")) {
+			fprintf(stderr, PROG ": --json needs a file name\n");
 			return -EINVAL;
+		} else {
+			return bc_unknown_option(PROG, k);
 		}
 	}
 	return 0;
@@ -820,7 +808,9 @@ static int write_json(const struct opts *o, double res[][NMODES])
 			strerror(errno));
 		return -errno;
 	}
-	fprintf(f, "{\"results\":[");
+	fprintf(f, "{");
+	bc_json_meta(f, PROG, o->argc, o->argv);
+	fprintf(f, "\n\"results\":[");
 	for (i = 0; i < NIMPLS; i++)
 		for (m = 0; m < NMODES; m++) {
 			if (!(o->modes & (1u << m)))
@@ -873,6 +863,19 @@ static void print_table(const struct opts *o, double res[][NMODES])
 		       skipped[i]);
 }
 
+/* A median repetition shorter than 100 ms is mostly thread start-up. */
+static void warn_short(const struct impl *im, enum mode m, const struct opts *o,
+		       double res)
+{
+	char what[64];
+	double secs = m == MODE_PINGPONG ? res * (double)o->pp_count / 1e9
+					 : (double)o->count / (res * 1e6);
+
+	snprintf(what, sizeof(what), "%s %s", im->name, mode_names[m]);
+	bc_short_sample(PROG, what, secs,
+			m == MODE_PINGPONG ? o->pp_count : o->count, 0);
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o = {
@@ -887,6 +890,8 @@ int main(int argc, char **argv)
 	double res[NIMPLS][NMODES];
 	unsigned int i, m, r;
 
+	o.argc = argc;
+	o.argv = argv;
 	if (parse_args(argc, argv, &o) || check_cpus(o.cpu))
 		return 2;
 	/* Repetitions interleave the implementations so that a noisy period
@@ -906,8 +911,10 @@ int main(int argc, char **argv)
 						impls[i].name, mode_names[m], r,
 						all[i][r]);
 			}
-		for (i = 0; i < NIMPLS; i++)
+		for (i = 0; i < NIMPLS; i++) {
 			res[i][m] = median(all[i], o.reps);
+			warn_short(&impls[i], m, &o, res[i][m]);
+		}
 	}
 	print_table(&o, res);
 	if (o.json && write_json(&o, res))

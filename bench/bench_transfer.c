@@ -8,30 +8,48 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_common.h"
 #include "rdmaring.h"
 #include "xfer_pair.h"
 
-static void usage(const char *argv0)
+#define PROG "rring-bench-transfer"
+
+static void usage(FILE *f)
 {
-	fprintf(stderr,
-		"usage: %s [--io-threads N] [--connections C] [--size BYTES]\n"
-		"       [--rx-size BYTES] [--count N] [--verify] [--slow PCT]\n"
-		"       [--timeout-ms MS] [--poll-idle-us US] [--json FILE]\n",
-		argv0);
+	fprintf(f,
+		"usage: " PROG " [options]\n"
+		"Large messages over the Valkey wire layer between two "
+		"engines in one process\n(softverbs), against a "
+		"single-thread memcpy of the same sizes.\n\n"
+		"  --io-threads N     IO threads of each engine (1..%u, "
+		"default 1)\n"
+		"  --connections C    connections (1..32, default: one per IO "
+		"thread)\n"
+		"  --size BYTES       message size (8..1073741824, default "
+		"1048576)\n"
+		"  --rx-size BYTES    receive buffer per connection (%u..%u, "
+		"default %u)\n"
+		"  --count N          messages in all (1..2^40, default 64)\n"
+		"  --verify           check every byte of every message\n"
+		"  --slow PCT         receivers consume slowly PCT%% of the "
+		"time (0..100)\n"
+		"  --timeout-ms MS    give up after MS (default 600000)\n"
+		"  --poll-idle-us US  the engines' poll-idle-us (0..%u)\n"
+		"  --json FILE        also write the results as JSON\n"
+		"  --help\n",
+		RRING_DEFAULT_IO_THREADS_MAX, RRING_DEFAULT_RX_SIZE_MIN,
+		RRING_DEFAULT_RX_SIZE_MAX, RRING_DEFAULT_RX_SIZE,
+		RRING_DEFAULT_POLL_IDLE_US_MAX);
 }
 
-static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
+static int parse_u64(const char *k, const char *s, uint64_t lo, uint64_t hi,
+		     uint64_t *out)
 {
-	char *end;
-	unsigned long long v;
+	long long v;
 
-	if (!s || !*s || *s == '-')
+	if (bc_parse_ll(PROG, k, s, (long long)lo, (long long)hi, &v))
 		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || *end || v < lo || v > hi)
-		return -EINVAL;
-	*out = v;
+	*out = (uint64_t)v;
 	return 0;
 }
 
@@ -89,6 +107,8 @@ static double memcpy_bw(uint32_t size)
 struct args {
 	struct xp_opts o;
 	const char *json;
+	int argc; /* for the JSON */
+	char **argv;
 };
 
 static int parse_args(int argc, char **argv, struct args *a)
@@ -97,6 +117,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 	int i;
 
 	memset(a, 0, sizeof(*a));
+	a->argc = argc;
+	a->argv = argv;
 	a->o.io_threads = 1;
 	a->o.conns = 0;
 	a->o.size = 1 << 20;
@@ -109,50 +131,58 @@ static int parse_args(int argc, char **argv, struct args *a)
 		const char *k = argv[i],
 			   *val = i + 1 < argc ? argv[i + 1] : NULL;
 
+		if (!strcmp(k, "--help")) {
+			usage(stdout);
+			exit(0);
+		}
 		if (!strcmp(k, "--verify")) {
 			a->o.verify = 1;
 			continue;
 		}
 		if (!strcmp(k, "--json")) {
-			if (!val)
+			if (!val) {
+				fprintf(stderr, PROG ": --json needs a file "
+						     "name\n");
 				return -EINVAL;
+			}
 			a->json = val;
 		} else if (!strcmp(k, "--io-threads")) {
-			if (parse_u64(val, 1, RRING_DEFAULT_IO_THREADS_MAX, &v))
+			if (parse_u64(k, val, 1, RRING_DEFAULT_IO_THREADS_MAX,
+				      &v))
 				return -EINVAL;
 			a->o.io_threads = (unsigned int)v;
 		} else if (!strcmp(k, "--connections")) {
-			if (parse_u64(val, 1, 32, &v))
+			if (parse_u64(k, val, 1, 32, &v))
 				return -EINVAL;
 			a->o.conns = (unsigned int)v;
 		} else if (!strcmp(k, "--size")) {
-			if (parse_u64(val, 8, 1u << 30, &v))
+			if (parse_u64(k, val, 8, 1u << 30, &v))
 				return -EINVAL;
 			a->o.size = (uint32_t)v;
 		} else if (!strcmp(k, "--rx-size")) {
-			if (parse_u64(val, RRING_DEFAULT_RX_SIZE_MIN,
+			if (parse_u64(k, val, RRING_DEFAULT_RX_SIZE_MIN,
 				      RRING_DEFAULT_RX_SIZE_MAX, &v))
 				return -EINVAL;
 			a->o.rx_size = (uint32_t)v;
 		} else if (!strcmp(k, "--count")) {
-			if (parse_u64(val, 1, 1ull << 40, &v))
+			if (parse_u64(k, val, 1, 1ull << 40, &v))
 				return -EINVAL;
 			a->o.count = v;
 		} else if (!strcmp(k, "--poll-idle-us")) {
-			if (parse_u64(val, 0, RRING_DEFAULT_POLL_IDLE_US_MAX,
+			if (parse_u64(k, val, 0, RRING_DEFAULT_POLL_IDLE_US_MAX,
 				      &v))
 				return -EINVAL;
 			a->o.poll_idle_us = (int)v;
 		} else if (!strcmp(k, "--slow")) {
-			if (parse_u64(val, 0, 100, &v))
+			if (parse_u64(k, val, 0, 100, &v))
 				return -EINVAL;
 			a->o.slow_pct = (unsigned int)v;
 		} else if (!strcmp(k, "--timeout-ms")) {
-			if (parse_u64(val, 1, 86400000, &v))
+			if (parse_u64(k, val, 1, 86400000, &v))
 				return -EINVAL;
 			a->o.timeout_ms = (unsigned int)v;
 		} else {
-			return -EINVAL;
+			return bc_unknown_option(PROG, k);
 		}
 		i++;
 	}
@@ -168,8 +198,10 @@ static int write_json(const char *path, const struct args *a,
 
 	if (!f)
 		return -errno;
+	fprintf(f, "{");
+	bc_json_meta(f, PROG, a->argc, a->argv);
 	fprintf(f,
-		"{\"io_threads\":%u,\"connections\":%u,\"size\":%u,"
+		"\n\"io_threads\":%u,\"connections\":%u,\"size\":%u,"
 		"\"rx_size\":%u,\"count\":%" PRIu64 ",\"seconds\":%.6f,"
 		"\"bytes_per_sec\":%.0f,\"memcpy_bytes_per_sec\":%.0f,"
 		"\"messages\":%" PRIu64 ",\"verified_messages\":%" PRIu64
@@ -189,10 +221,8 @@ int main(int argc, char **argv)
 	double bw, mbw, t;
 	int ret;
 
-	if (parse_args(argc, argv, &a)) {
-		usage(argv[0]);
+	if (parse_args(argc, argv, &a))
 		return 2;
-	}
 	fprintf(stderr,
 		"transfer: %u IO threads, %u connections, %u-byte "
 		"messages, rx-size %u, %" PRIu64 " messages%s\n",
@@ -218,6 +248,8 @@ int main(int argc, char **argv)
 	       a.o.io_threads, a.o.conns, a.o.size, a.o.rx_size, r.messages,
 	       r.verified, r.corrupt, bw / 1e6, mbw / 1e6,
 	       mbw > 0 ? bw / mbw : 0);
+	if (!ret)
+		bc_short_sample(PROG, "transfer", r.secs, r.messages, 16);
 	if (ret)
 		fprintf(stderr, "transfer: error %d (%s) %s\n", ret,
 			strerror(-ret), r.first_error);

@@ -11,8 +11,10 @@
 
 #include <rdmaring.h>
 
+#include "bench_common.h"
 #include "device_hint.h"
 #include "loadgen.h"
+#include "loadgen_request.h"
 #include "resp_client.h"
 
 /*
@@ -20,10 +22,12 @@
  * everything after that happens in the owner IO thread's event handler:
  * CONNECTED sends AUTH (with -a) and the first window of -P requests, each
  * RECV is scanned with rdm_reply_scan (module/resp_client.c), every whole
- * reply is checked and timed, and the window is refilled. Request numbers
- * come from one atomic counter, so the -n requests are shared by whoever
- * is ready. With --verify request i uses key "rring:<run>:<i>" and a value
- * generated from (run, i); GET i regenerates it and compares every byte.
+ * reply is checked and timed (loadgen histogram), and the window is
+ * refilled. Requests are copies of the test's template (loadgen_request.c).
+ * Request numbers come from one atomic counter, so the -n requests are
+ * shared by whoever is ready. With --verify request i uses key
+ * "rring:<run>:<i>" and a value generated from (run, i); GET i regenerates
+ * it and compares every byte.
  * A connection closes itself once no request is left; the test ends when
  * every connection has closed.
  */
@@ -48,19 +52,22 @@ struct client {
 	char *rbuf;
 	size_t rcap, rlen, roff;
 	char *expect; /* --verify GET: the value regenerated */
+	uint64_t rng; /* -r */
 	bool closing;
 };
 
 struct run {
 	struct lg_opts o;
 	struct rring_engine *e;
-	enum lg_test test;
+	const struct lg_test *test;
+	struct lg_request req; /* the current test's template */
 	uint64_t run_id;
 	struct client *clients;
-	uint32_t *lat_us; /* per request */
-	_Atomic uint64_t next_req, done, errors, verified, failed;
+	struct hist lat;
+	_Atomic uint64_t next_req, done, errors, verified, failed, payload;
 	_Atomic unsigned int live;
 	_Atomic unsigned int conn_errors;
+	_Atomic int first_error; /* -errno of the first failed connection */
 };
 
 static struct run R;
@@ -71,38 +78,6 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t splitmix(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
-/* The value of request idx: printable, different for every request. */
-static void gen_value(char *out, size_t len, uint64_t idx)
-{
-	uint64_t s = splitmix(R.run_id ^ splitmix(idx)), w;
-	size_t i, k;
-
-	for (i = 0; i < len; i += 8) {
-		s ^= s << 13;
-		s ^= s >> 7;
-		s ^= s << 17;
-		w = s;
-		for (k = 0; k < 8 && i + k < len; k++, w >>= 8)
-			out[i + k] = (char)('0' + (w & 63));
-	}
-}
-
-static size_t key_of(char *key, size_t cap, uint64_t idx)
-{
-	if (!R.o.verify)
-		return (size_t)snprintf(key, cap, "key:__rand_int__");
-	return (size_t)snprintf(key, cap, "rring:%" PRIx64 ":%" PRIu64,
-				R.run_id, idx);
 }
 
 static struct sendbuf *sb_get(struct client *cl, size_t need)
@@ -129,47 +104,6 @@ static struct sendbuf *sb_get(struct client *cl, size_t need)
 	sb->len = sb->off = 0;
 	sb->sends = 0;
 	return sb;
-}
-
-static size_t cmd_size(void)
-{
-	size_t d = R.o.data_size;
-
-	switch (R.test) {
-	case LG_SET:
-		return 96 + d;
-	case LG_GET:
-		return 64;
-	default:
-		return 16;
-	}
-}
-
-/* Append request idx to sb (sized by cmd_size). */
-static void add_request(struct sendbuf *sb, uint64_t idx)
-{
-	char key[64], *p = sb->buf + sb->len;
-	size_t kl = key_of(key, sizeof(key), idx), d = R.o.data_size;
-
-	switch (R.test) {
-	case LG_SET:
-		p += sprintf(p, "*3\r\n$3\r\nSET\r\n$%zu\r\n%s\r\n$%zu\r\n", kl,
-			     key, d);
-		if (R.o.verify)
-			gen_value(p, d, idx);
-		else
-			memset(p, 'x', d);
-		p += d;
-		p += sprintf(p, "\r\n");
-		break;
-	case LG_GET:
-		p += sprintf(p, "*2\r\n$3\r\nGET\r\n$%zu\r\n%s\r\n", kl, key);
-		break;
-	default:
-		p += sprintf(p, "*1\r\n$4\r\nPING\r\n");
-		break;
-	}
-	sb->len = (size_t)(p - sb->buf);
 }
 
 static void queue_sb(struct client *cl, struct sendbuf *sb)
@@ -260,14 +194,16 @@ static void fill_window(struct client *cl)
 	}
 	if (first + room > R.o.requests)
 		room = (unsigned int)(R.o.requests - first);
-	sb = sb_get(cl, cmd_size() * room);
+	sb = sb_get(cl, R.req.len * room);
 	if (!sb) {
 		atomic_fetch_add(&R.conn_errors, 1);
 		close_client(cl);
 		return;
 	}
 	for (i = 0; i < room; i++) {
-		add_request(sb, first + i);
+		lg_request_put(&R.req, &R.o, sb->buf + sb->len, first + i,
+			       R.run_id, &cl->rng);
+		sb->len += R.req.len;
 		fifo_push(cl, first + i);
 	}
 	queue_sb(cl, sb);
@@ -295,20 +231,49 @@ static void send_auth(struct client *cl)
 	post_pending(cl);
 }
 
+/* SELECT before the first request (--dbnum); the reply is not timed. */
+static void send_select(struct client *cl)
+{
+	struct sendbuf *sb = sb_get(cl, 64);
+	char db[16];
+
+	if (!sb)
+		return;
+	snprintf(db, sizeof(db), "%d", R.o.dbnum);
+	sb->len = (size_t)sprintf(
+	    sb->buf, "*2\r\n$6\r\nSELECT\r\n$%zu\r\n%s\r\n", strlen(db), db);
+	fifo_push(cl, UINT64_MAX);
+	queue_sb(cl, sb);
+	post_pending(cl);
+}
+
+static bool is_status(const struct rdm_reply_info *ri, const char *s)
+{
+	return ri->type == RDM_REPLY_STATUS && ri->len == strlen(s) &&
+	       !memcmp(ri->str, s, ri->len);
+}
+
+/* --verify: the reply is what the test's command answers. */
 static bool check_reply(struct client *cl, const struct rdm_reply_info *ri,
 			uint64_t idx)
 {
-	switch (R.test) {
-	case LG_SET:
-		return ri->type == RDM_REPLY_STATUS && ri->len == 2 &&
-		       !memcmp(ri->str, "OK", 2);
-	case LG_PING:
-		return ri->type == RDM_REPLY_STATUS && ri->len == 4 &&
-		       !memcmp(ri->str, "PONG", 4);
+	switch (R.test->expect) {
+	case LG_EXPECT_PONG:
+		return is_status(ri, "PONG");
+	case LG_EXPECT_OK:
+		return is_status(ri, "OK");
+	case LG_EXPECT_INT:
+		return ri->type == RDM_REPLY_INTEGER;
+	case LG_EXPECT_MAYBE:
+		return ri->type == RDM_REPLY_BULK || ri->type == RDM_REPLY_NIL;
+	case LG_EXPECT_ARRAY:
+		return ri->type == RDM_REPLY_ARRAY;
+	case LG_EXPECT_ANY:
+		return ri->type != RDM_REPLY_ERROR;
 	default:
 		if (ri->type != RDM_REPLY_BULK || ri->len != R.o.data_size)
 			return false;
-		gen_value(cl->expect, R.o.data_size, idx);
+		lg_value(cl->expect, R.o.data_size, R.run_id, idx);
 		return !memcmp(ri->str, cl->expect, ri->len);
 	}
 }
@@ -316,15 +281,17 @@ static bool check_reply(struct client *cl, const struct rdm_reply_info *ri,
 static void on_reply(struct client *cl, const struct rdm_reply_info *ri)
 {
 	struct inflight f = cl->fifo[cl->fifo_head];
-	uint64_t us = (now_ns() - f.t_ns) / 1000;
 
 	cl->fifo_head = (cl->fifo_head + 1) % (R.o.pipeline + 1);
 	cl->fifo_n--;
 	if (ri->type == RDM_REPLY_ERROR)
 		atomic_fetch_add(&R.errors, 1);
 	if (f.idx == UINT64_MAX)
-		return; /* AUTH */
-	R.lat_us[f.idx] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+		return; /* AUTH or SELECT */
+	hist_add(&R.lat, now_ns() - f.t_ns);
+	if (ri->type == RDM_REPLY_BULK) /* values received (GET, pops) */
+		atomic_fetch_add_explicit(&R.payload, ri->len,
+					  memory_order_relaxed);
 	if (R.o.verify && ri->type != RDM_REPLY_ERROR) {
 		if (check_reply(cl, ri, f.idx))
 			atomic_fetch_add(&R.verified, 1);
@@ -389,8 +356,12 @@ fail:
 static void on_closed(struct client *cl, int status)
 {
 	/* what it had in flight is lost: counted as not done */
+	int none = 0;
+
 	if (status || cl->fifo_n)
 		atomic_fetch_add(&R.conn_errors, 1);
+	if (status)
+		atomic_compare_exchange_strong(&R.first_error, &none, status);
 	cl->conn = NULL;
 	atomic_fetch_sub(&R.live, 1);
 }
@@ -406,8 +377,12 @@ static void on_event(struct rring_io *io, const struct rring_event *ev,
 	switch (ev->type) {
 	case RRING_EVENT_CONNECTED:
 		cl->conn = ev->conn;
+		if (R.o.idle)
+			break; /* -I: connected and nothing else */
 		if (R.o.password)
 			send_auth(cl);
+		if (R.o.dbnum >= 0)
+			send_select(cl);
 		fill_window(cl);
 		break;
 	case RRING_EVENT_RECV:
@@ -493,21 +468,6 @@ static int make_engine(void)
 	return ret;
 }
 
-struct result {
-	const char *name;
-	uint64_t requests, errors, verified, failed;
-	double secs, rps;
-	uint32_t p50, p99, max;
-	unsigned int conn_errors;
-};
-
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static int start_clients(void)
 {
 	unsigned int i;
@@ -517,10 +477,12 @@ static int start_clients(void)
 		struct client *cl = &R.clients[i];
 
 		cl->fifo = calloc(R.o.pipeline + 1, sizeof(*cl->fifo));
-		if (R.o.verify && R.test == LG_GET)
+		cl->rng = lg_splitmix(R.run_id + i);
+		if (R.o.verify && R.test->expect == LG_EXPECT_VALUE)
 			cl->expect = malloc(R.o.data_size);
 		if (!cl->fifo ||
-		    (R.o.verify && R.test == LG_GET && !cl->expect))
+		    (R.o.verify && R.test->expect == LG_EXPECT_VALUE &&
+		     !cl->expect))
 			return -ENOMEM;
 		atomic_fetch_add(&R.live, 1);
 		ret =
@@ -554,17 +516,15 @@ static int wait_test(const char *name, uint64_t t0)
 				name, R.o.timeout_s);
 			return -ETIMEDOUT;
 		}
-		if (!R.o.quiet && now - last >= 1000000000ull) {
+		if (now - last >= 1000000000ull) {
 			/* pairs with the release add in on_reply */
 			d = atomic_load_explicit(&R.done, memory_order_acquire);
-			fprintf(stderr, "%s: %" PRIu64 "/%llu, %.0f rps\r",
-				name, d, R.o.requests,
-				(double)d / ((double)(now - t0) / 1e9));
+			lg_progress(&R.o, name, d, (double)(now - t0) / 1e9);
 			last = now;
 		}
 	}
-	if (!R.o.quiet && last != t0)
-		fprintf(stderr, "\n");
+	if (last != t0 && !R.o.csv && isatty(STDERR_FILENO))
+		fprintf(stderr, "\n"); /* keep the last progress line */
 	return 0;
 }
 
@@ -579,149 +539,174 @@ static void wait_engine_idle(void)
 		usleep(1000);
 }
 
-static int run_test(enum lg_test t, struct result *res)
+/* A test whose connections all failed before any reply: say why. */
+static void explain_failure(const struct lg_result *r)
 {
-	static const char *const names[] = {"PING", "SET", "GET"};
-	uint64_t t0, n;
-	unsigned int i;
-	int ret;
+	if (r->first_error)
+		fprintf(stderr,
+			"rring-bench: %s: no reply from %s:%u: %s (is an "
+			"RDMA server listening there? without an RDMA NIC "
+			"both sides need LD_PRELOAD=libsoftverbs.so)\n",
+			r->name, R.o.host, R.o.port, strerror(-r->first_error));
+	else
+		fprintf(stderr,
+			"rring-bench: %s: %s:%u closed all %u connections "
+			"before replying\n",
+			r->name, R.o.host, R.o.port, R.o.clients);
+}
 
-	wait_engine_idle();
-	R.test = t;
-	atomic_store(&R.next_req, 0);
-	atomic_store(&R.done, 0);
-	atomic_store(&R.errors, 0);
-	atomic_store(&R.verified, 0);
-	atomic_store(&R.failed, 0);
-	atomic_store(&R.conn_errors, 0);
-	memset(R.lat_us, 0, R.o.requests * sizeof(*R.lat_us));
-	t0 = now_ns();
-	ret = start_clients();
-	if (!ret)
-		ret = wait_test(names[t], t0);
-	if (ret)
-		return ret; /* connections may still run: no cleanup */
+static void collect(struct lg_result *res, uint64_t t0)
+{
+	uint64_t n = atomic_load_explicit(&R.done, memory_order_acquire);
+
 	memset(res, 0, sizeof(*res));
-	res->name = names[t];
+	res->name = R.test->name ? R.test->name : R.o.command_name;
 	res->secs = (double)(now_ns() - t0) / 1e9;
-	n = atomic_load_explicit(&R.done, memory_order_acquire);
 	res->requests = n;
 	res->errors = atomic_load(&R.errors);
 	res->verified = atomic_load(&R.verified);
 	res->failed = atomic_load(&R.failed) + (R.o.requests - n);
 	res->conn_errors = atomic_load(&R.conn_errors);
+	res->first_error = atomic_load(&R.first_error);
 	res->rps = res->secs > 0 ? (double)n / res->secs : 0;
-	qsort(R.lat_us, R.o.requests, sizeof(*R.lat_us), cmp_u32);
-	if (n) {
-		/* requests never answered sort first as 0: skip them */
-		uint32_t *l = R.lat_us + (R.o.requests - n);
+	/* values sent (SET, pushes) and received (bulk replies) */
+	res->payload_bytes = atomic_load(&R.payload) +
+			     (uint64_t)R.req.n_values * R.o.data_size * n;
+	/* every IO thread is done with the histogram: live reached 0 */
+	hist_read(&R.lat, &res->lat);
+}
 
-		res->p50 = l[n / 2];
-		res->p99 = l[(n * 99) / 100 >= n ? n - 1 : (n * 99) / 100];
-		res->max = l[n - 1];
+static int run_test(const struct lg_test *t, struct lg_result *res)
+{
+	unsigned int i;
+	uint64_t t0;
+	int ret;
+
+	wait_engine_idle();
+	R.test = t;
+	ret = lg_request_build(&R.req, &R.o, t, R.run_id);
+	if (ret) {
+		fprintf(stderr,
+			"rring-bench: %s: cannot build the request: "
+			"%s\n",
+			t->name ? t->name : R.o.command_name, strerror(-ret));
+		return ret;
 	}
+	atomic_store(&R.next_req, 0);
+	atomic_store(&R.done, 0);
+	atomic_store(&R.errors, 0);
+	atomic_store(&R.verified, 0);
+	atomic_store(&R.failed, 0);
+	atomic_store(&R.payload, 0);
+	atomic_store(&R.conn_errors, 0);
+	atomic_store(&R.first_error, 0);
+	hist_reset(&R.lat);
+	t0 = now_ns();
+	ret = start_clients();
+	if (!ret)
+		ret = wait_test(t->name ? t->name : R.o.command_name, t0);
+	if (ret)
+		return ret; /* connections may still run: no cleanup */
+	collect(res, t0);
+	lg_request_free(&R.req);
 	for (i = 0; i < R.o.clients; i++)
 		free_client(&R.clients[i]);
 	return 0;
 }
 
-static void print_result(const struct result *r)
+/* The tests to run: the command after the options, or -t's, with the
+ * LPUSH that fills mylist before the first LRANGE (as redis-benchmark). */
+static unsigned int make_plan(const struct lg_test **plan,
+			      const struct lg_test *command)
 {
-	printf("====== %s ======\n", r->name);
-	printf("  %" PRIu64 " requests completed in %.2f seconds\n",
-	       r->requests, r->secs);
-	printf("  %u parallel clients, %u IO threads, pipeline %u\n",
-	       R.o.clients, R.o.threads, R.o.pipeline);
-	printf("  %zu bytes payload\n", R.o.data_size);
-	if (R.o.verify)
-		printf("  verified %" PRIu64 ", failed %" PRIu64 "\n",
-		       r->verified, r->failed);
-	printf("  errors %" PRIu64 ", connection errors %u\n", r->errors,
-	       r->conn_errors);
-	printf("  latency (usec): p50 %u, p99 %u, max %u\n", r->p50, r->p99,
-	       r->max);
-	printf("  throughput: %.2f requests per second", r->rps);
-	if (r->name[0] != 'P')
-		printf(" (%.1f MB/s)", r->rps * (double)R.o.data_size / 1e6);
-	printf("\n\n");
-}
+	unsigned int i, n = 0;
+	bool filled = false;
 
-static void print_table(const struct result *res, unsigned int n)
-{
-	unsigned int i;
-
-	printf("%-6s %12s %14s %8s %10s %10s %10s\n", "test", "requests", "rps",
-	       "errors", "verified", "p50_us", "p99_us");
-	for (i = 0; i < n; i++)
-		printf("%-6s %12" PRIu64 " %14.1f %8" PRIu64 " %10" PRIu64
-		       " %10u %10u\n",
-		       res[i].name, res[i].requests, res[i].rps, res[i].errors,
-		       res[i].verified, res[i].p50, res[i].p99);
-}
-
-static int write_json(const char *path, const struct result *res,
-		      unsigned int n)
-{
-	FILE *f = fopen(path, "w");
-	unsigned int i;
-
-	if (!f) {
-		fprintf(stderr, "rring-bench: cannot write %s: %s\n", path,
-			strerror(errno));
-		return -errno;
+	if (R.o.command) {
+		plan[0] = command;
+		return 1;
 	}
-	fprintf(f, "{\"tests\":[");
-	for (i = 0; i < n; i++)
-		fprintf(f,
-			"%s{\"name\":\"%s\",\"requests\":%" PRIu64
-			",\"rps\":%.1f,\"errors\":%" PRIu64
-			",\"verified\":%" PRIu64 ",\"p50_us\":%u,"
-			"\"p99_us\":%u,\"data_size\":%zu,\"clients\":%u,"
-			"\"threads\":%u,\"pipeline\":%u}",
-			i ? "," : "", res[i].name, res[i].requests, res[i].rps,
-			res[i].errors, res[i].verified, res[i].p50, res[i].p99,
-			R.o.data_size, R.o.clients, R.o.threads, R.o.pipeline);
-	fprintf(f, "]}\n");
-	return fclose(f) ? -EIO : 0;
+	for (i = 0; i < R.o.n_order; i++) {
+		const struct lg_test *t = R.o.order[i];
+
+		if (!filled && t->group && !strcmp(t->group, "lrange")) {
+			plan[n++] = lg_lrange_fill();
+			filled = true;
+		}
+		plan[n++] = t;
+	}
+	return n;
+}
+
+/* -I: open the connections and keep them until killed. */
+static int idle_forever(const struct lg_test *t)
+{
+	R.test = t;
+	printf("Creating %u idle connections and waiting forever (Ctrl+C "
+	       "when done)\n",
+	       R.o.clients);
+	fflush(stdout);
+	if (start_clients())
+		return 1;
+	for (;;)
+		pause();
+}
+
+static bool bad_result(const struct lg_result *r)
+{
+	return r->conn_errors || r->failed || (R.o.verify && r->errors);
 }
 
 int main(int argc, char **argv)
 {
-	struct result res[LG_NR_TESTS];
+	static struct lg_result res[LG_MAX_TESTS + 2];
+	const struct lg_test command = {"command", NULL,	  NULL,
+					NULL,	   LG_EXPECT_ANY, false};
+	const struct lg_test *plan[LG_MAX_TESTS + 2];
+	unsigned int n_plan, i, n_done = 0;
 	bool bad = false;
-	unsigned int i;
 	int ret;
 
 	ret = lg_parse_args(&R.o, argc, argv);
 	if (ret)
 		return ret > 0 ? 0 : 2;
-	R.run_id = splitmix(now_ns() ^ (uint64_t)getpid());
+	n_plan = make_plan(plan, &command);
+	R.run_id = lg_splitmix(now_ns() ^ (uint64_t)getpid());
 	R.clients = calloc(R.o.clients, sizeof(*R.clients));
-	R.lat_us = calloc(R.o.requests, sizeof(*R.lat_us));
-	if (!R.clients || !R.lat_us) {
+	if (!R.clients) {
 		fprintf(stderr, "rring-bench: out of memory\n");
 		return 1;
 	}
 	if (make_engine())
 		return 1;
-	for (i = 0; i < R.o.n_order; i++) {
-		ret = run_test(R.o.order[i], &res[i]);
-		if (ret) {
-			/* threads still own the clients: leave without
-			 * freeing */
-			fprintf(stderr, "rring-bench: %s\n", strerror(-ret));
-			_exit(1);
+	if (R.o.idle)
+		return idle_forever(&command);
+	lg_report_start(&R.o);
+	do {
+		for (i = 0, n_done = 0; i < n_plan && !bad; i++) {
+			ret = run_test(plan[i], &res[i]);
+			if (ret) {
+				/* threads still own the clients: leave
+				 * without freeing */
+				fprintf(stderr, "rring-bench: %s\n",
+					strerror(-ret));
+				_exit(1);
+			}
+			n_done++;
+			if (!res[i].requests && res[i].conn_errors) {
+				explain_failure(&res[i]);
+				bad = true;
+				break;
+			}
+			lg_report(&R.o, &res[i]);
+			bc_short_sample(LG_PROG, res[i].name, res[i].secs,
+					res[i].requests, 100);
+			bad = bad_result(&res[i]);
 		}
-		print_result(&res[i]);
-		if (res[i].conn_errors || res[i].failed ||
-		    (R.o.verify && res[i].errors))
-			bad = true;
-	}
-	print_table(res, R.o.n_order);
-	if (R.o.json && write_json(R.o.json, res, R.o.n_order))
+	} while (R.o.loop && !bad);
+	if (R.o.json && lg_write_json(&R.o, res, n_done))
 		bad = true;
 	rring_engine_destroy(R.e);
 	free(R.clients);
-	free(R.lat_us);
 	return bad ? 1 : 0;
 }

@@ -6,10 +6,14 @@ if(TARGET rdmaring_static AND TARGET rdmaring_module_core)
 	add_executable(rring-bench
 		${CMAKE_CURRENT_LIST_DIR}/loadgen.c
 		${CMAKE_CURRENT_LIST_DIR}/loadgen_args.c
+		${CMAKE_CURRENT_LIST_DIR}/loadgen_tests.c
+		${CMAKE_CURRENT_LIST_DIR}/loadgen_request.c
+		${CMAKE_CURRENT_LIST_DIR}/loadgen_report.c
+		${CMAKE_CURRENT_LIST_DIR}/histogram.c
 		${CMAKE_CURRENT_LIST_DIR}/device_hint.c)
 	target_include_directories(rring-bench PRIVATE ${CMAKE_CURRENT_LIST_DIR})
 	target_compile_definitions(rring-bench PRIVATE _GNU_SOURCE)
-	target_link_libraries(rring-bench PRIVATE rdmaring_static
-		rdmaring_module_core PkgConfig::IBVERBS PkgConfig::RDMACM
-		Threads::Threads)
+	target_link_libraries(rring-bench PRIVATE rring_bench_common
+		rdmaring_static rdmaring_module_core PkgConfig::IBVERBS
+		PkgConfig::RDMACM Threads::Threads)
 endif()

@@ -8,6 +8,7 @@ if(TARGET softverbs AND TARGET rdmaring_static)
 		${PROJECT_SOURCE_DIR}/engine ${PROJECT_SOURCE_DIR}/tests/engine)
 	target_include_directories(rring-bench-poller SYSTEM PRIVATE
 		${IBVERBS_INCLUDE_DIRS} ${RDMACM_INCLUDE_DIRS})
-	target_link_libraries(rring-bench-poller PRIVATE rdmaring_static
+	target_link_libraries(rring-bench-poller PRIVATE rring_bench_common
+		rdmaring_static
 		softverbs PkgConfig::URCU Threads::Threads)
 endif()

@@ -5,7 +5,8 @@ rring_optional_pkg(DPDK libdpdk libdpdk-dev)
 
 add_executable(rring-bench-ring ${CMAKE_CURRENT_LIST_DIR}/bench_ring.c)
 target_include_directories(rring-bench-ring PRIVATE ${PROJECT_SOURCE_DIR}/engine)
-target_link_libraries(rring-bench-ring PRIVATE Threads::Threads)
+target_link_libraries(rring-bench-ring PRIVATE rring_bench_common
+	Threads::Threads)
 if(CK_FOUND)
 	target_compile_definitions(rring-bench-ring PRIVATE RRING_HAVE_CK)
 	target_link_libraries(rring-bench-ring PRIVATE PkgConfig::CK)

@@ -10,6 +10,7 @@ if(TARGET softverbs AND TARGET rdmaring_static)
 		${PROJECT_SOURCE_DIR}/tests/engine
 		${PROJECT_SOURCE_DIR}/tests/support)
 	target_compile_definitions(rring-bench-transfer PRIVATE _GNU_SOURCE)
-	target_link_libraries(rring-bench-transfer PRIVATE rdmaring_static
+	target_link_libraries(rring-bench-transfer PRIVATE rring_bench_common
+		rdmaring_static
 		softverbs PkgConfig::URCU Threads::Threads)
 endif()

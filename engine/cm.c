@@ -420,14 +420,16 @@ static void on_route_resolved(struct rring_engine *e, struct rring_conn *c)
 		rr_conn_begin_close(e, c, ret);
 }
 
-static int event_errno(enum rdma_cm_event_type t)
+static int event_errno(const struct rdma_cm_event *ev)
 {
-	switch (t) {
+	switch (ev->event) {
 	case RDMA_CM_EVENT_ADDR_ERROR:
 	case RDMA_CM_EVENT_ROUTE_ERROR:
 		return -EHOSTUNREACH;
 	case RDMA_CM_EVENT_UNREACHABLE:
-		return -ENETUNREACH;
+		/* a negative status names the cause (-ECONNREFUSED: nobody
+		 * listens on the port, -ETIMEDOUT: no answer) */
+		return ev->status < 0 ? ev->status : -ENETUNREACH;
 	case RDMA_CM_EVENT_REJECTED:
 		return -ECONNREFUSED;
 	case RDMA_CM_EVENT_CONNECT_ERROR:
@@ -472,7 +474,7 @@ static void on_conn_event(struct rring_engine *e, struct rdma_cm_event *ev)
 	case RDMA_CM_EVENT_CONNECT_RESPONSE:
 		break;
 	default:
-		rr_conn_begin_close(e, c, event_errno(ev->event));
+		rr_conn_begin_close(e, c, event_errno(ev));
 		break;
 	}
 }

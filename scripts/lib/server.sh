@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # rdmaring: redis-server helpers shared by the module tests and the seed
 # scenario (sourced by bash scripts): a temporary directory removed on exit,
-# free ports, starting redis-server, bounded waits, the check helpers.
+# free ports, starting redis-server (with the module), bounded waits, the
+# check helpers.
 #
 # Set SERVER (the redis-server binary) before rs_start. Variables: TMP (the
 # temporary directory), PID (the server, killed on exit if still running),
@@ -114,4 +115,25 @@ rs_wait_exit() {
 	# shellcheck disable=SC2034 # read by the sourcing script
 	RC=$?
 	PID=
+}
+
+# rs_module_running: the module's engine serves (INFO rdmaring over TCP on
+# $PORT, asked with $CLI).
+rs_module_running() {
+	"$CLI" -p "$PORT" info rdmaring 2>/dev/null | tr -d '\r' |
+		grep -qx 'rdmaring_engine:running'
+}
+
+# rs_start_module PRELOAD MODULE ARGS...: free ports in PORT (TCP) and
+# RPORT (RDMA), redis-server with MODULE bind=127.0.0.1 port=$RPORT ARGS
+# (module arguments), returning once the engine serves. Needs CLI.
+rs_start_module() {
+	local preload=$1 module=$2
+	shift 2
+	PORT=$(free_port) || fail "no free port"
+	RPORT=$(free_port) || fail "no free port"
+	[ "$PORT" != "$RPORT" ] || RPORT=$((PORT + 1))
+	rs_start server "$preload" --loadmodule "$module" bind=127.0.0.1 \
+		port="$RPORT" "$@"
+	rs_wait 30 "redis-server with the module ready" rs_module_running
 }

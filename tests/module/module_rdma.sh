@@ -92,7 +92,7 @@ cpu_ticks() {
 start_server
 bench basic -t ping,set,get -n 3000 -c 4 --threads 2 -P 16 --verify ||
 	fail "rring-bench basic: $(cat "$TMP/basic.out")"
-for t in PING SET GET; do
+for t in PING_INLINE PING_MBULK SET GET; do
 	expect_eq "$t x3000 pipelined verified" "$(jfield basic $t verified)" 3000
 	expect_eq "$t errors" "$(jfield basic $t errors)" 0
 done
@@ -153,7 +153,7 @@ expect_eq "CONFIG SET runtime knob" \
 	"$(cli config set rdmaring.poll-idle-us 10000000)" OK
 expect_eq "runtime knob value" \
 	"$(cli config get rdmaring.poll-idle-us | tail -n 1)" 10000000
-bench spin -t ping -n 100 -c 1 || fail "PING: $(cat "$TMP/spin.out")"
+bench spin -t ping_mbulk -n 100 -c 1 || fail "PING: $(cat "$TMP/spin.out")"
 hz=$(getconf CLK_TCK)
 s0=$(info_field poller_sleeps)
 t0=$(cpu_ticks)
@@ -179,9 +179,9 @@ expect_eq "poll-idle-us back to 20" \
 expect_has "restart-only knob refused" \
 	"$(cli config set rdmaring.io-threads 4)" "restart"
 expect_eq "max-clients 1" "$(cli config set rdmaring.max-clients 1)" OK
-bench maxc -t ping -n 200 -c 2
-e=$(jfield maxc PING errors)
-r=$(jfield maxc PING requests)
+bench maxc -t ping_mbulk -n 200 -c 2
+e=$(jfield maxc PING_MBULK errors)
+r=$(jfield maxc PING_MBULK requests)
 [ "${e:-0}" -ge 1 ] || [ "${r:-0}" -lt 200 ] ||
 	fail "max-clients 1 served two clients"
 ok "max-clients 1 applied at once (errors $e, requests $r)"
@@ -197,13 +197,13 @@ expect_eq "max-clients 40" "$(cli config set rdmaring.max-clients 40)" OK
 wait_field connected_clients 0 || fail "clients left before max-clients 40"
 # 40 clients held open (a PING flood), then one more
 ASAN_OPTIONS=${ASAN_OPTIONS:-}:verify_asan_link_order=0 \
-	LD_PRELOAD=$SV "$BENCH" -h 127.0.0.1 -p "$RPORT" -q -t ping \
+	LD_PRELOAD=$SV "$BENCH" -h 127.0.0.1 -p "$RPORT" -q -t ping_mbulk \
 	-n 1000000 -c 40 >/dev/null 2>&1 &
 RS_PIDS=$!
 wait_field connected_clients 40 || fail "40 clients not connected"
-bench c41 -t ping -n 5 -c 1
+bench c41 -t ping_mbulk -n 5 -c 1
 expect_eq "max-clients 40: client 41 gets the error" \
-	"$(jfield c41 PING errors)" 1
+	"$(jfield c41 PING_MBULK errors)" 1
 wait_field connected_clients 40 || fail "max-clients 40: clients $(info_field connected_clients)"
 ok "max-clients 40: the 40 others stay connected"
 kill -9 "$RS_PIDS"
@@ -231,14 +231,14 @@ stop_server
 # ---- AUTH: requirepass and a limited ACL user ---------------------------
 PASS=s3cret
 start_server --requirepass s3cret --enable-module-command yes
-bench noauth -t ping -n 50 -c 1
-expect_eq "no AUTH: NOAUTH errors" "$(jfield noauth PING errors)" 50
+bench noauth -t ping_mbulk -n 50 -c 1
+expect_eq "no AUTH: NOAUTH errors" "$(jfield noauth PING_MBULK errors)" 50
 bench auth -a s3cret -t ping,set,get -n 500 -c 2 -P 4 --verify ||
 	fail "AUTH: $(cat "$TMP/auth.out")"
 expect_eq "AUTH then GET verified" "$(jfield auth GET verified)" 500
-bench badpass -a wrong -t ping -n 20 -c 1
+bench badpass -a wrong -t ping_mbulk -n 20 -c 1
 expect_eq "wrong password: AUTH error and NOAUTH" \
-	"$(jfield badpass PING errors)" 21
+	"$(jfield badpass PING_MBULK errors)" 21
 cli acl setuser limited on '>lpw' '~rring:*' +get +ping +auth >/dev/null
 bench limited -a lpw --user limited -t get -n 50 -c 1 --verify
 expect_eq "limited user: GET allowed (nil, no error)" \
@@ -261,9 +261,9 @@ PASS=
 # values larger than the window are carried.
 start_server --rdmaring.rx-size 65536
 expect_eq "rx-size 65536" "$(cli config get rdmaring.rx-size | tail -n 1)" 65536
-bench win_ping -t ping -n 20000 -c 2 -P 64 --rx-size 65536 --verify ||
+bench win_ping -t ping_mbulk -n 20000 -c 2 -P 64 --rx-size 65536 --verify ||
 	fail "PING across windows: $(cat "$TMP/win_ping.out")"
-expect_eq "PING x20000 across windows" "$(jfield win_ping PING verified)" 20000
+expect_eq "PING x20000 across windows" "$(jfield win_ping PING_MBULK verified)" 20000
 for d in 1000 10007 65536 100000; do
 	bench "win_$d" -t set,get -d $d -n 400 -c 2 -P 16 --rx-size 65536 \
 		--verify || fail "-d $d across windows: $(cat "$TMP/win_$d.out")"
