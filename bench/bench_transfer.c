@@ -122,7 +122,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 				return -EINVAL;
 			a->o.io_threads = (unsigned int)v;
 		} else if (!strcmp(k, "--connections")) {
-			if (parse_u64(val, 1, 32, &v))
+			if (parse_u64(val, 1, 1024, &v))
 				return -EINVAL;
 			a->o.conns = (unsigned int)v;
 		} else if (!strcmp(k, "--size")) {
