@@ -132,24 +132,6 @@ static void server_event(struct rring_io *io, const struct rring_event *ev,
 		atomic_store(&T.bad, 1);
 }
 
-typedef void (*event_fn)(struct rring_io *, const struct rring_event *,
-			 void *);
-
-static struct rring_engine *engine(event_fn fn, int external)
-{
-	struct rring_handlers h = {.event = fn};
-	struct rring_params p;
-	struct rring_engine *e;
-
-	echo_params(&p, 1); /* small rings, no pinning */
-	p.wire = 1;
-	p.io_external = (uint32_t)external;
-	e = rring_engine_create(&p, &h);
-	cr_assert_not_null(e);
-	cr_assert_eq(rring_engine_start(e), 0);
-	return e;
-}
-
 Test(xfer_batch, one_write_per_batch, .timeout = 60)
 {
 	struct timespec ms = {0, 1000000};
@@ -159,8 +141,9 @@ Test(xfer_batch, one_write_per_batch, .timeout = 60)
 	uint64_t t0;
 	int port;
 
-	srv = engine(server_event, 0);
-	T.cli = engine(client_event, 1);
+	srv = echo_wire_engine(server_event, 0);
+	T.cli = echo_wire_engine(client_event, 1);
+	cr_assert(srv && T.cli);
 	cr_assert_eq(pthread_create(&th, NULL, client_io, NULL), 0);
 	port = rring_listen(srv, "127.0.0.1", 0, NULL);
 	cr_assert_gt(port, 0);
