@@ -18,7 +18,8 @@
 
 /*
  * 1. Routing: the poller's CQ path (ibv_poll_cq on a synthetic CQ whose
- *    context op generates work completions over M connections, lookup by
+ *    context op generates work completions over M connections (for each M
+ *    of a list, one engine each), lookup by
  *    qp_num, push into the owner's completion ring, batch publish, wake
  *    check) against pushing the same entries straight into the same rings
  *    (owner known, batched the same way), in the same run. N consumer
@@ -29,15 +30,27 @@
  *    routing one completion to the consumer running.
  */
 
+#define MAX_CONN_COUNTS 8
+
 struct opts {
-	long connections, io_threads, count, idle_s, wake_samples;
+	long connections[MAX_CONN_COUNTS]; /* routing runs, one per count */
+	int n_counts;
+	long io_threads, count, idle_s, wake_samples;
 	const char *json;
+};
+
+/* One routing run: rates at one connection count. */
+struct route_result {
+	long connections;
+	double route, ring;
+	uint64_t overflow;
 };
 
 /* ---- Synthetic CQ ------------------------------------------------------- */
 
-static uint32_t *conn_qpn;	 /* per connection */
-static unsigned int *conn_owner; /* per connection: IO index */
+static struct rring_conn **conns; /* the synthetic engine's */
+static uint32_t *conn_qpn;	   /* per connection */
+static unsigned int *conn_owner;   /* per connection: IO index */
 static long n_conns;
 static uint64_t gen_seq, gen_limit, gen_rng = 88172645463325252ull;
 
@@ -238,8 +251,11 @@ static struct rring_engine *synth_engine(long nio, long nconn,
 	if (!e || rr_engine_alloc_rings(e, -1))
 		return NULL;
 	n_conns = nconn;
+	conns = calloc((size_t)nconn, sizeof(*conns));
 	conn_qpn = calloc((size_t)nconn, sizeof(*conn_qpn));
 	conn_owner = calloc((size_t)nconn, sizeof(*conn_owner));
+	if (!conns || !conn_qpn || !conn_owner)
+		return NULL;
 	for (i = 0; i < nconn; i++) {
 		struct rring_conn *c =
 		    rr_conn_new(e, (uint64_t)i + 1, rr_pick_owner(e));
@@ -249,20 +265,33 @@ static struct rring_engine *synth_engine(long nio, long nconn,
 		c->state = RR_CONN_ESTABLISHED;
 		conn_qpn[i] = c->qp_num;
 		conn_owner[i] = c->owner->idx;
+		conns[i] = c;
 		rr_table_add(e, c);
-		rr_table_add_qp(e, c);
+		if (rr_table_add_qp(e, c))
+			return NULL;
 	}
 	return e;
 }
 
-static void bench_routing(const struct opts *o, double *route, double *ring,
-			  uint64_t *overflow)
+static void synth_free(struct rring_engine *e)
+{
+	long i;
+
+	for (i = 0; i < n_conns; i++)
+		rr_table_del(e, conns[i]);
+	rring_engine_destroy(e);
+	free(conns);
+	free(conn_qpn);
+	free(conn_owner);
+}
+
+static void bench_routing(const struct opts *o, struct route_result *res)
 {
 	struct ibv_context ctx;
 	struct ibv_cq cq;
 	struct consumer *cs = calloc((size_t)o->io_threads, sizeof(*cs));
 	struct rring_engine *e =
-	    synth_engine(o->io_threads, o->connections, 4096);
+	    synth_engine(o->io_threads, res->connections, 4096);
 	struct rring_stats st;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN), i;
 	double r1, r2, q1, q2;
@@ -276,6 +305,7 @@ static void bench_routing(const struct opts *o, double *route, double *ring,
 	ctx.ops.poll_cq = synth_poll_cq;
 	cq.context = &ctx;
 	rr_pin_self(0);
+	atomic_store(&stop_consumers, 0);
 	for (i = 0; i < o->io_threads; i++) {
 		cs[i].io = e->io[i];
 		cs[i].cpu = ncpu > 1 ? (int)(1 + i % (ncpu - 1)) : 0;
@@ -288,18 +318,18 @@ static void bench_routing(const struct opts *o, double *route, double *ring,
 	q1 = run_ring_only(e, cs, o->io_threads, (uint64_t)o->count / 2);
 	q2 = run_ring_only(e, cs, o->io_threads, (uint64_t)o->count / 2);
 	r2 = run_routing(e, &cq, cs, o->io_threads, (uint64_t)o->count / 2);
-	*route = (r1 + r2) / 2;
-	*ring = (q1 + q2) / 2;
+	res->route = (r1 + r2) / 2;
+	res->ring = (q1 + q2) / 2;
 	atomic_store(&stop_consumers, 1);
 	for (i = 0; i < o->io_threads; i++)
 		pthread_join(cs[i].th, NULL);
 	rring_engine_stats(e, &st);
-	*overflow = 0;
+	res->overflow = 0;
 	for (i = 0; i < o->io_threads; i++)
-		*overflow += st.io[i].overflow;
+		res->overflow += st.io[i].overflow;
 	rr_pin_self(-1);
 	free(cs);
-	/* The process exits soon after; the synthetic engine is leaked. */
+	synth_free(e);
 }
 
 /* ---- Phase 3: wake latency (synthetic) ---------------------------------- */
@@ -476,8 +506,9 @@ static void usage(FILE *f)
 		"into the IO threads'\nrings) against pushing the same "
 		"entries straight into the rings, idle CPU of\nan engine "
 		"over softverbs, and wake-up latency.\n\n"
-		"  --connections M     connections routed over (1..1000000, "
-		"default 1024)\n"
+		"  --connections M[,M...]  connection counts, one routing run "
+		"each (1..1000000,\n"
+		"                      default 1,256,1024,16384,262144)\n"
 		"  --io-threads N      IO threads (1..64, default: CPUs - 1)\n"
 		"  --count C           completions routed (1000..2000000000, "
 		"default 20000000)\n"
@@ -488,12 +519,39 @@ static void usage(FILE *f)
 		"  --help\n");
 }
 
+/* --connections: a comma-separated list of counts, one routing run each. */
+static void parse_counts(const char *v, struct opts *o)
+{
+	char buf[256], *tok, *save = NULL;
+
+	if (!v || strlen(v) >= sizeof(buf)) {
+		fprintf(stderr, "--connections: invalid value '%s' (a list of "
+				"counts 1..1000000, e.g. 1,1024)\n",
+			v ? v : "");
+		exit(2);
+	}
+	strcpy(buf, v);
+	o->n_counts = 0;
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (o->n_counts == MAX_CONN_COUNTS) {
+			fprintf(stderr, "--connections: at most %d counts\n",
+				MAX_CONN_COUNTS);
+			exit(2);
+		}
+		o->connections[o->n_counts++] =
+		    arg_long("--connections", tok, 1, 1000000);
+	}
+	if (!o->n_counts)
+		arg_long("--connections", "", 1, 1000000); /* exits */
+}
+
 static void parse(int argc, char **argv, struct opts *o)
 {
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	int i;
 
-	o->connections = 1024;
+	parse_counts("1,256,1024,16384,262144", o);
 	o->io_threads = ncpu > 1 ? ncpu - 1 : 1;
 	o->count = 20000000;
 	o->idle_s = 2;
@@ -503,7 +561,7 @@ static void parse(int argc, char **argv, struct opts *o)
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
 		if (!strcmp(a, "--connections"))
-			o->connections = arg_long(a, v, 1, 1000000), i++;
+			parse_counts(v, o), i++;
 		else if (!strcmp(a, "--io-threads"))
 			o->io_threads = arg_long(a, v, 1, 64), i++;
 		else if (!strcmp(a, "--count"))
@@ -524,53 +582,69 @@ static void parse(int argc, char **argv, struct opts *o)
 	}
 }
 
+static void print_json(const struct opts *o, const struct route_result *r,
+		       double idle, double wake, int argc, char **argv)
+{
+	FILE *f = fopen(o->json, "w");
+	int k;
+
+	if (!f) {
+		perror(o->json);
+		exit(1);
+	}
+	fprintf(f, "{");
+	bc_json_meta(f, PROG, argc, argv);
+	fprintf(f, "\n\"routing\":[");
+	for (k = 0; k < o->n_counts; k++)
+		fprintf(f,
+			"%s{\"connections\":%ld,\"cqes_per_sec\":%.0f,"
+			"\"ring_only_per_sec\":%.0f,"
+			"\"route_to_ring_ratio\":%.3f,\"overflowed\":%llu}",
+			k ? "," : "", r[k].connections, r[k].route, r[k].ring,
+			r[k].route / r[k].ring,
+			(unsigned long long)r[k].overflow);
+	fprintf(f,
+		"],\"idle_cpu_percent\":%.2f,\"wake_latency_us\":%.1f,"
+		"\"io_threads\":%ld}\n",
+		idle, wake, o->io_threads);
+	fclose(f);
+}
+
 int main(int argc, char **argv)
 {
-	double route, ring, idle, wake;
-	uint64_t overflow;
+	struct route_result r[MAX_CONN_COUNTS];
+	double idle, wake;
 	struct opts o;
-	FILE *f;
+	int k;
 
 	parse(argc, argv, &o);
 	rcu_register_thread();
-	fprintf(stderr,
-		"routing %ld completions over %ld connections, "
-		"%ld IO threads...\n",
-		o.count, o.connections, o.io_threads);
-	bench_routing(&o, &route, &ring, &overflow);
-	bc_short_sample(PROG, "routing", route > 0 ? o.count / route : 0,
-			(uint64_t)o.count, 0);
+	for (k = 0; k < o.n_counts; k++) {
+		fprintf(stderr,
+			"routing %ld completions over %ld connections, "
+			"%ld IO threads...\n",
+			o.count, o.connections[k], o.io_threads);
+		r[k].connections = o.connections[k];
+		bench_routing(&o, &r[k]);
+		bc_short_sample(PROG, "routing",
+				r[k].route > 0 ? o.count / r[k].route : 0,
+				(uint64_t)o.count, 0);
+	}
 	fprintf(stderr, "wake latency...\n");
 	wake = bench_wake(&o);
 	fprintf(stderr, "idle CPU, 64 connections, %ld s...\n", o.idle_s);
 	idle = bench_idle(&o, 64);
-	printf("%-34s %14s\n", "metric", "value");
-	printf("%-34s %14.0f\n", "routed CQEs/s (poller path)", route);
-	printf("%-34s %14.0f\n", "ring-only entries/s (same rings)", ring);
-	printf("%-34s %14.2f\n", "routing / ring-only", route / ring);
-	printf("%-34s %14llu\n", "overflowed entries (routing)",
-	       (unsigned long long)overflow);
+	printf("%12s %16s %16s %10s %12s\n", "connections", "routed CQEs/s",
+	       "ring-only/s", "ratio", "overflowed");
+	for (k = 0; k < o.n_counts; k++)
+		printf("%12ld %16.0f %16.0f %10.2f %12llu\n", r[k].connections,
+		       r[k].route, r[k].ring, r[k].route / r[k].ring,
+		       (unsigned long long)r[k].overflow);
 	printf("%-34s %14.2f\n", "idle CPU % (64 conns, all threads)", idle);
 	printf("%-34s %14.1f\n", "wake latency us (median)", wake);
-	printf("%-34s %14ld\n", "connections", o.connections);
 	printf("%-34s %14ld\n", "io threads", o.io_threads);
-	if (o.json) {
-		f = fopen(o.json, "w");
-		if (!f) {
-			perror(o.json);
-			return 1;
-		}
-		fprintf(f, "{");
-		bc_json_meta(f, PROG, argc, argv);
-		fprintf(f,
-			"\n\"cqes_per_sec\":%.0f,\"ring_only_per_sec\":%.0f,"
-			"\"route_to_ring_ratio\":%.3f,\"overflowed\":%llu,"
-			"\"idle_cpu_percent\":%.2f,\"wake_latency_us\":%.1f,"
-			"\"connections\":%ld,\"io_threads\":%ld}\n",
-			route, ring, route / ring, (unsigned long long)overflow,
-			idle, wake, o.connections, o.io_threads);
-		fclose(f);
-	}
+	if (o.json)
+		print_json(&o, r, idle, wake, argc, argv);
 	rcu_unregister_thread();
 	return 0;
 }

@@ -23,7 +23,7 @@ static void usage(FILE *f)
 		"single-thread memcpy of the same sizes.\n\n"
 		"  --io-threads N     IO threads of each engine (1..%u, "
 		"default 1)\n"
-		"  --connections C    connections (1..32, default: one per IO "
+		"  --connections C    connections (1..1024, default: one per IO "
 		"thread)\n"
 		"  --size BYTES       message size (8..1073741824, default "
 		"1048576)\n"
@@ -152,7 +152,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 				return -EINVAL;
 			a->o.io_threads = (unsigned int)v;
 		} else if (!strcmp(k, "--connections")) {
-			if (parse_u64(k, val, 1, 32, &v))
+			if (parse_u64(k, val, 1, 1024, &v))
 				return -EINVAL;
 			a->o.conns = (unsigned int)v;
 		} else if (!strcmp(k, "--size")) {

@@ -208,8 +208,7 @@ static int setup_qp(struct rring_engine *e, struct rring_conn *c)
 	ret = e->layer->setup(e, c);
 	if (ret)
 		return ret;
-	rr_table_add_qp(e, c);
-	return 0;
+	return rr_table_add_qp(e, c);
 }
 
 /* A CQ must hold every work request of the connections that share it, or
@@ -247,7 +246,7 @@ void rr_conn_begin_close(struct rring_engine *e, struct rring_conn *c,
 
 	if (prev == RR_CONN_CLOSING)
 		return;
-	c->state = RR_CONN_CLOSING;
+	rr_conn_set_state(e, c, RR_CONN_CLOSING);
 	c->close_status = status;
 	if (c->cm_id && prev != RR_CONN_RESOLVING)
 		rdma_disconnect(c->cm_id); /* errors: already down */
@@ -352,7 +351,7 @@ void rr_cm_connect(struct rring_engine *e, struct rr_ctl *ctl)
 	}
 	c->outbound = 1;
 	c->ctx = ctl->ctx;
-	c->state = RR_CONN_RESOLVING;
+	rr_conn_set_state(e, c, RR_CONN_RESOLVING);
 	rr_table_add(e, c);
 	if (e->stopping) {
 		rr_conn_begin_close(e, c, -ESHUTDOWN);
@@ -394,7 +393,7 @@ static void on_connect_request(struct rring_engine *e, struct rdma_cm_event *ev)
 	c->cm_id = ev->id;
 	c->cm_id->context = c;
 	c->ctx = l->ctx;
-	c->state = RR_CONN_CONNECTING;
+	rr_conn_set_state(e, c, RR_CONN_CONNECTING);
 	rr_table_add(e, c);
 	ret = setup_qp(e, c);
 	conn_param(&param);
@@ -413,7 +412,7 @@ static void on_route_resolved(struct rring_engine *e, struct rring_conn *c)
 	int ret = setup_qp(e, c);
 
 	conn_param(&param);
-	c->state = RR_CONN_CONNECTING;
+	rr_conn_set_state(e, c, RR_CONN_CONNECTING);
 	if (!ret && rdma_connect(c->cm_id, &param))
 		ret = errno ? -errno : -EIO;
 	if (ret)
@@ -462,7 +461,7 @@ static void on_conn_event(struct rring_engine *e, struct rdma_cm_event *ev)
 			struct rr_cqe q = {.type = RR_CQE_ESTABLISHED,
 					   .conn = c};
 
-			c->state = RR_CONN_ESTABLISHED;
+			rr_conn_set_state(e, c, RR_CONN_ESTABLISHED);
 			rr_poller_push(e, c->owner, &q);
 		}
 		break;

@@ -482,6 +482,9 @@ int rring_engine_stats(struct rring_engine *e, struct rring_stats *s)
 		st->rx_bytes = RLD(io->st_rx_bytes);
 		st->tx_bytes = RLD(io->st_tx_bytes);
 		st->connections = RLD(io->st_conns);
+		st->writes_posted = RLD(io->st_writes);
+		st->writes_signaled = RLD(io->st_signaled);
+		st->sends_coalesced = RLD(io->st_coalesced);
 	}
 	s->poller.batches = RLD(e->st_batches);
 	s->poller.cqes = RLD(e->st_cqes);

@@ -108,7 +108,7 @@ struct rring_conn {
 	struct rring_engine *e;
 	struct rring_io *owner;
 	int outbound;
-	uint32_t qp_num; /* set before the QP table insert */
+	uint32_t qp_num; /* set before the route table insert */
 
 	/* Poller-private. */
 	enum rr_conn_state state;
@@ -117,8 +117,7 @@ struct rring_conn {
 	struct rr_dev *dev;
 	struct rr_cq *cq; /* of dev, shared with other connections */
 	struct cds_lfht_node id_node;
-	struct cds_lfht_node qp_node;
-	int in_qp_table;
+	int in_qp_table; /* has a route (rr_table_add_qp) */
 	struct rcu_head rcu;
 	struct rr_msg_bufs mb;
 	struct rring_conn *reap_next; /* destroy after the cm event ack */
@@ -196,9 +195,11 @@ struct rring_io {
 	/* Owner-private. */
 	_Alignas(RRING_CACHELINE) pthread_t owner_tid;
 	_Atomic int owner_set;
-	int in_process;
+	unsigned int batch; /* rring_io_batch_begin depth (process: 1) */
+	int flushing;	    /* batch end: the layer posts what it held */
 	uint32_t sq_idx, sq_avail, sq_used; /* open batch on sq */
 	void *layer_list;	/* the data layer's connections (xfer.c) */
+	void *layer_dirty;	/* connections with held sends (xfer.c) */
 	uint64_t layer_tick_ms; /* next layer tick (CLOCK_MONOTONIC), 0 none */
 
 	/* Statistics: each counter has one writer, relaxed. */
@@ -208,6 +209,9 @@ struct rring_io {
 	_Atomic uint64_t st_rx_bytes;				   /* io */
 	_Atomic uint64_t st_tx_bytes;				   /* io */
 	_Atomic uint64_t st_conns;				   /* io */
+	_Atomic uint64_t st_writes;    /* io: RDMA writes posted */
+	_Atomic uint64_t st_signaled;  /* io: of them signaled */
+	_Atomic uint64_t st_coalesced; /* io: sends sharing a write */
 };
 
 /* ---- Engine ------------------------------------------------------------- */
@@ -226,7 +230,15 @@ struct rr_ctl {
 	struct rr_ctl *next;
 };
 
-#define RR_QPN_CACHE 4096 /* direct-mapped qp_num -> conn, poller only */
+/* The poller's route of one QP number: what a completion needs, so that
+ * routing reads one table entry, not the connection. conn NULL: empty. */
+struct rr_route {
+	struct rring_conn *conn;
+	uint32_t qp_num;
+	uint16_t owner; /* conn->owner->idx */
+	uint8_t state;	/* conn->state (enum rr_conn_state) */
+	uint8_t pad;
+};
 
 struct rring_engine {
 	struct rring_params p;
@@ -263,8 +275,9 @@ struct rring_engine {
 	struct rdma_cm_id *reject_id; /* rejected request: destroy after ack */
 	unsigned int n_ovf;	      /* IO threads with a non-empty overflow */
 	int cm_ready;		      /* epoll saw the cm fd readable */
-	struct cds_lfht *by_id, *by_qpn;
-	struct rring_conn *qpn_cache[RR_QPN_CACHE];
+	struct cds_lfht *by_id;
+	struct rr_route *routes; /* by qp_num: open addressing, poller only */
+	uint32_t routes_mask, n_routes;
 	uint64_t next_conn_id; /* atomic via __atomic builtins */
 	unsigned int rr_next;  /* round-robin tie breaker */
 	unsigned int n_conns;
@@ -324,9 +337,12 @@ void rr_table_fini(struct rring_engine *e);
 struct rring_conn *rr_conn_new(struct rring_engine *e, uint64_t id,
 			       struct rring_io *owner);
 void rr_table_add(struct rring_engine *e, struct rring_conn *c);
-void rr_table_add_qp(struct rring_engine *e, struct rring_conn *c);
+int rr_table_add_qp(struct rring_engine *e, struct rring_conn *c);
 void rr_table_del(struct rring_engine *e, struct rring_conn *c);
-struct rring_conn *rr_table_by_qpn(struct rring_engine *e, uint32_t qpn);
+const struct rr_route *rr_table_route(const struct rring_engine *e,
+				      uint32_t qpn);
+void rr_conn_set_state(struct rring_engine *e, struct rring_conn *c,
+		       enum rr_conn_state state);
 struct rring_io *rr_pick_owner(struct rring_engine *e);
 
 /* poller.c */
@@ -384,6 +400,9 @@ struct rr_layer_ops {
 	/* Owner, optional: timer at now_ms; returns ms until the next tick
 	 * (UINT32_MAX: none needed). */
 	uint32_t (*tick)(struct rring_io *io, uint64_t now_ms);
+	/* Owner, optional: the end of a batch (rring_io_batch_end, the end
+	 * of rring_io_process): post the sends held during it. */
+	void (*flush)(struct rring_io *io);
 };
 
 extern const struct rr_layer_ops rr_msg_layer;

@@ -11,9 +11,12 @@
 /*
  * An IO thread consumes its completion ring (poller -> io) and produces on
  * its submission ring (io -> poller). Submissions are batched: entries are
- * written into reserved slots and published with one release store when
- * rring_io_process finishes a batch (or at once when called outside it),
- * followed by one NEED_WAKEUP check that wakes a sleeping poller.
+ * written into reserved slots and published with one release store when a
+ * batch ends (rring_io_process is one; the application may open one with
+ * rring_io_batch_begin) or at once outside a batch, followed by one
+ * NEED_WAKEUP check that wakes a sleeping poller. The data layer holds the
+ * sends of a batch too and posts them when it ends (layer flush), so what
+ * the application sent on a connection in one pass leaves together.
  *
  * Sleeping mirrors the poller: rring_spsc_prepare_sleep on the completion
  * ring (flag, full fence, re-check), then block on the eventfd that the
@@ -58,9 +61,35 @@ int rr_io_submit(struct rring_io *io, const struct rr_sqe *sqe)
 	memcpy(rr_sq_slot(io, io->sq_idx + io->sq_used), sqe,
 	       sizeof(*sqe));
 	io->sq_used++;
-	if (!io->in_process)
+	if (!io->batch)
 		io_publish(io);
 	return 0;
+}
+
+void rring_io_batch_begin(struct rring_io *io)
+{
+	io->batch++;
+}
+
+/* The layer posts the sends it held; the batch stays open meanwhile, so
+ * they are published together. */
+static void layer_flush(struct rring_io *io)
+{
+	io->flushing = 1;
+	if (io->e->layer->flush)
+		io->e->layer->flush(io);
+	io->flushing = 0;
+}
+
+void rring_io_batch_end(struct rring_io *io)
+{
+	if (io->batch > 1) {
+		io->batch--;
+		return;
+	}
+	layer_flush(io);
+	io->batch = 0;
+	io_publish(io);
 }
 
 int rr_io_check_owner(struct rring_conn *c, const char *fn)
@@ -201,7 +230,7 @@ int rring_io_process(struct rring_io *io, unsigned int max)
 	if (rring_unlikely(!io->cq))
 		return -EINVAL;
 	set_owner(io);
-	io->in_process = 1;
+	rring_io_batch_begin(io);
 	while (done < max) {
 		uint32_t want =
 		    max - done < RR_IO_BATCH ? max - done : RR_IO_BATCH;
@@ -219,8 +248,7 @@ int rring_io_process(struct rring_io *io, unsigned int max)
 		done += n;
 	}
 	layer_tick(io);
-	io->in_process = 0;
-	io_publish(io);
+	rring_io_batch_end(io);
 	if (io->e->p.io_external) {
 		/* Leave rring_io_fd readable exactly when work is left. */
 		if (done == max) {
@@ -290,6 +318,8 @@ int rring_conn_close(struct rring_conn *c)
 		return ret;
 	if (c->ostate != RR_OWN_OPEN)
 		return 0;
+	if (c->owner->batch)
+		layer_flush(c->owner); /* held sends go before the close */
 	c->ostate = RR_OWN_CLOSE_SENT;
 	memset(&q, 0, sizeof(q));
 	q.op = RR_SQE_CLOSE;

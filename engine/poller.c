@@ -20,8 +20,8 @@
  *   2. drains every IO thread's submission ring and posts the work, one
  *      ibv_post_send/recv per run of entries for the same QP (chained WRs);
  *   3. polls each CQ in batches of RR_POLL_BATCH and routes every work
- *      completion by qp_num (a direct-mapped cache in front of the cds_lfht)
- *      to its connection's owner: the entry goes into an open batch of
+ *      completion by qp_num (the poller's own route table, conn_table.c,
+ *      one or two cache lines at any connection count) to its owner: the entry goes into an open batch of
  *      slots on the owner's completion ring (one release store per batch),
  *      or, when that ring is full, onto the owner's overflow FIFO, which is
  *      flushed before anything newer for that owner;
@@ -194,7 +194,7 @@ static void mark_established(struct rring_engine *e, struct rring_conn *c)
 {
 	struct rr_cqe *s = cqe_slot(e, c->owner);
 
-	c->state = RR_CONN_ESTABLISHED;
+	rr_conn_set_state(e, c, RR_CONN_ESTABLISHED);
 	memset(s, 0, sizeof(*s));
 	s->type = RR_CQE_ESTABLISHED;
 	s->conn = c;
@@ -218,36 +218,34 @@ void rr_poller_route_wcs(struct rring_engine *e, const struct ibv_wc *wc, int n)
 	uint64_t dropped = 0;
 	int i;
 
-	rcu_read_lock();
 	for (i = 0; i < n; i++) {
-		struct rring_conn *c = rr_table_by_qpn(e, wc[i].qp_num);
+		const struct rr_route *r = rr_table_route(e, wc[i].qp_num);
 		struct rr_cqe *s;
 
-		if (rring_unlikely(!c || c->state == RR_CONN_CLOSING)) {
+		if (rring_unlikely(!r || r->state == RR_CONN_CLOSING)) {
 			dropped++;
 			continue;
 		}
 		if (rring_unlikely(wc[i].status != IBV_WC_SUCCESS)) {
-			route_error(e, c, &wc[i]);
+			route_error(e, r->conn, &wc[i]);
 			dropped++;
 			continue;
 		}
 		/* A peer may send as soon as it is established, before our
 		 * ESTABLISHED event: the owner learns of the conn first. */
-		if (rring_unlikely(c->state != RR_CONN_ESTABLISHED))
-			mark_established(e, c);
-		s = cqe_slot(e, c->owner);
+		if (rring_unlikely(r->state != RR_CONN_ESTABLISHED))
+			mark_established(e, r->conn);
+		s = cqe_slot(e, e->io[r->owner]);
 		s->type = RR_CQE_WC;
 		s->opcode = (uint8_t)wc[i].opcode;
 		s->wc_status = (uint8_t)wc[i].status;
 		s->wc_flags = (uint8_t)wc[i].wc_flags;
 		s->status = 0;
-		s->conn = c;
+		s->conn = r->conn;
 		s->wr_id = wc[i].wr_id;
 		s->byte_len = wc[i].byte_len;
 		s->imm = wc[i].imm_data;
 	}
-	rcu_read_unlock();
 	if (dropped)
 		atomic_fetch_add_explicit(&e->st_dropped, dropped,
 					  memory_order_relaxed);

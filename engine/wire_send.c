@@ -20,9 +20,17 @@
  * A request ending at stream offset E is delivered when acked >= E, and
  * only then. Writes complete in order on an RC QP, so a signaled completion
  * acknowledges every earlier unsignaled write. A write is signaled when it
- * carries the last byte of a request, when signal_every writes went
- * unsignaled, or when it takes the last slot of the in-flight budget (so
- * the budget is always freed by some completion).
+ * carries the last byte of a request and nothing queued is left to write
+ * after it (the last write before the sender waits: a later one would
+ * acknowledge it otherwise), when it fills the window (the sender waits
+ * for the peer), when signal_every writes went unsignaled, or when it
+ * takes the last slot of the in-flight budget (so the budget is always
+ * freed by some completion). So a burst of requests costs one completion.
+ *
+ * Consecutive iovecs that are adjacent in memory with the same key (the
+ * owner's staging ring holds small requests back to back) go into one
+ * scatter entry: everything queued leaves in as few writes as the window,
+ * max_write and max_sge allow.
  *
  * States (a handler per state for each event):
  *
@@ -275,28 +283,50 @@ int rring_wire_send_on_peer_buffer(struct rring_wire_send *s, uint64_t addr,
 
 /* ---- action: next write ---- */
 
+/* The scatter entry of @w that [addr, +len) with lkey goes into: the last
+ * one when it ends at addr with the same key, else a new one (NULL when
+ * max_sge are used). */
+static struct rring_wire_iov *gather_sge(struct rring_wire_send *s,
+					 struct rring_wire_write *w,
+					 uint64_t addr, uint32_t lkey)
+{
+	struct rring_wire_iov *last;
+
+	if (w->num_sge) {
+		last = &w->sge[w->num_sge - 1];
+		if (last->lkey == lkey && last->addr + last->len == addr)
+			return last;
+	}
+	if (w->num_sge == s->p.max_sge)
+		return NULL;
+	last = &w->sge[w->num_sge++];
+	last->addr = addr;
+	last->len = 0;
+	last->lkey = lkey;
+	return last;
+}
+
 /* Gather queued iovecs into @w, at most @space bytes. */
 static void gather(struct rring_wire_send *s, struct rring_wire_write *w,
 		   uint32_t space)
 {
 	const uint32_t mask = s->p.max_iovs - 1;
 
-	while (w->num_sge < s->p.max_sge && space &&
-	       s->seg_head != s->seg_tail) {
+	while (space && s->seg_head != s->seg_tail) {
 		struct rring_wire_iov *seg = &s->segs[s->seg_head & mask];
-		struct rring_wire_iov *sge = &w->sge[w->num_sge++];
+		struct rring_wire_iov *sge;
 		uint32_t n;
 
 		/* Debug check: the SGE stays inside the queued iovec (seg_off
 		 * is reset to 0 whenever a segment is finished). */
 		assert(s->seg_off < seg->len);
+		sge = gather_sge(s, w, seg->addr + s->seg_off, seg->lkey);
+		if (!sge)
+			break;
 		n = seg->len - s->seg_off;
-
 		if (n > space)
 			n = space;
-		sge->addr = seg->addr + s->seg_off;
-		sge->len = n;
-		sge->lkey = seg->lkey;
+		sge->len += n;
 		w->length += n;
 		space -= n;
 		s->seg_off += n;
@@ -307,26 +337,27 @@ static void gather(struct rring_wire_send *s, struct rring_wire_write *w,
 	}
 }
 
-/* Does the write ending at s->posted carry the last byte of a request?
- * Advances req_post past every request it finishes. */
-static bool ends_request(struct rring_wire_send *s)
+/* How many requests the write ending at s->posted carries the last byte
+ * of; advances req_post past them. */
+static uint32_t ends_requests(struct rring_wire_send *s)
 {
 	const uint32_t mask = s->p.max_requests - 1;
-	bool ends = false;
+	uint32_t n = 0;
 
 	while (s->req_post != s->req_tail &&
 	       s->reqs[s->req_post & mask].end <= s->posted) {
 		s->req_post++;
-		ends = true;
+		n++;
 	}
-	return ends;
+	return n;
 }
 
 static bool want_signal(struct rring_wire_send *s, bool ends)
 {
 	uint64_t inflight = s->infl_tail - s->infl_head;
 
-	return ends || s->since_signal + 1 >= s->p.signal_every ||
+	return (ends && s->posted == s->queued) || s->win_off == s->win_len ||
+	       s->since_signal + 1 >= s->p.signal_every ||
 	       inflight + 1 >= s->p.max_inflight;
 }
 
@@ -334,7 +365,8 @@ static void record_write(struct rring_wire_send *s, struct rring_wire_write *w)
 {
 	struct rring_wire_inflight *f;
 
-	w->signaled = want_signal(s, ends_request(s));
+	w->requests = ends_requests(s);
+	w->signaled = want_signal(s, w->requests > 0);
 	w->wr_id = s->infl_tail;
 	f = &s->infl[s->infl_tail++ & s->infl_mask];
 	f->end = s->posted;
@@ -343,6 +375,7 @@ static void record_write(struct rring_wire_send *s, struct rring_wire_write *w)
 	s->stats.writes++;
 	s->stats.signaled += w->signaled;
 	s->stats.bytes_posted += w->length;
+	s->stats.coalesced += w->requests > 1 ? w->requests - 1 : 0;
 }
 
 static int next_ready(struct rring_wire_send *s, struct rring_wire_write *w)

@@ -53,6 +53,7 @@ struct rring_wire_write {
 	uint32_t rkey;
 	uint32_t imm_data; /* length, big-endian (network order) */
 	bool signaled;
+	uint32_t requests; /* requests whose last byte this write carries */
 };
 
 /* Outcome of one send request, in submission order. */
@@ -88,6 +89,7 @@ struct rring_wire_send_stats {
 	uint64_t bytes_acked;
 	uint64_t requests_done;
 	uint64_t requests_failed;
+	uint64_t coalesced; /* requests that ended in a write with another */
 };
 
 struct rring_wire_send {

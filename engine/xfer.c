@@ -34,6 +34,13 @@
  * request when its last byte is acknowledged (or failed after a close);
  * we turn that into SEND_DONE and release staging and cache references.
  *
+ * Inside a batch of the IO thread (rring_io_process, rring_io_batch_begin)
+ * sends are queued in the machine but not written: the connection goes on
+ * the owner's dirty list and the batch end posts everything it queued at
+ * once. Small sends sit back to back in staging, so the machine merges
+ * them into one scatter entry: a pipeline of replies is one write and one
+ * completion (the machine signals the last write before it waits).
+ *
  * wr_id = kind << 56 | value: receive slot, control slot, or the
  * machine's write id.
  */
@@ -92,7 +99,8 @@ struct xfer {
 	struct mrent mrc[RR_XFER_MR_CACHE];
 	uint64_t use_clock;
 	struct xfer *next, *prev; /* the owner's connections (keepalive) */
-	int listed, failed, dead, in_pump, again;
+	struct xfer *dirty_next;  /* the owner's connections with held sends */
+	int listed, dirty, failed, dead, in_pump, again;
 	char peer[72];
 };
 
@@ -314,12 +322,24 @@ static void send_ctrl(struct xfer *x)
 	}
 }
 
+static void count_write(struct rring_io *io, const struct rring_wire_write *w)
+{
+	atomic_fetch_add_explicit(&io->st_writes, 1, memory_order_relaxed);
+	if (w->signaled)
+		atomic_fetch_add_explicit(&io->st_signaled, 1,
+					  memory_order_relaxed);
+	if (w->requests > 1)
+		atomic_fetch_add_explicit(&io->st_coalesced, w->requests - 1,
+					  memory_order_relaxed);
+}
+
 static void send_writes(struct xfer *x)
 {
 	struct rring_wire_write w;
 	struct rr_sqe q;
 
 	while (rring_wire_send_next(&x->s, &w) == 0) {
+		count_write(x->c->owner, &w);
 		memset(&q, 0, sizeof(q));
 		q.op = RR_SQE_POST_WRITE_IMM;
 		q.flags = w.signaled ? RR_SQE_F_SIGNALED : 0;
@@ -400,11 +420,43 @@ static void push_held(struct xfer *x)
 	}
 }
 
+/* Writes of x wait for the end of the owner's batch (rr_xfer_flush). */
+static void hold_writes(struct xfer *x)
+{
+	struct rring_io *io = x->c->owner;
+
+	if (x->dirty || x->s.posted == x->s.queued)
+		return;
+	x->dirty = 1;
+	x->dirty_next = io->layer_dirty;
+	io->layer_dirty = x;
+}
+
+static void unhold_writes(struct rring_io *io, struct xfer *x)
+{
+	struct xfer **p = (struct xfer **)&io->layer_dirty;
+
+	if (!x->dirty)
+		return;
+	while (*p != x)
+		p = &(*p)->dirty_next;
+	*p = x->dirty_next;
+	x->dirty = 0;
+}
+
 /* Reports, control messages and writes, until nothing changes. */
 static void pump(struct xfer *x)
 {
+	struct rring_io *io = x->c->owner;
+
 	if (x->in_pump) {
 		x->again = 1;
+		/* A handler we called closes a connection: its close follows
+		 * the sends held so far, ours included (rring_conn_close). */
+		if (io->flushing) {
+			push_held(x);
+			send_writes(x);
+		}
 		return;
 	}
 	x->in_pump = 1;
@@ -415,7 +467,10 @@ static void pump(struct xfer *x)
 		if (x->failed || x->dead)
 			continue;
 		send_ctrl(x);
-		send_writes(x);
+		if (io->batch && !io->flushing)
+			hold_writes(x);
+		else
+			send_writes(x);
 	} while (x->again);
 	x->in_pump = 0;
 }
@@ -846,6 +901,19 @@ static void xfer_on_close(struct rring_io *io, struct rring_conn *c)
 	for (i = 0; i < RR_XFER_MR_CACHE; i++)
 		mr_drop(x, &x->mrc[i]);
 	list_del(io, x);
+	unhold_writes(io, x); /* the poller may free x after our ack */
+}
+
+/* Owner, at the end of a batch: post what each connection queued in it. */
+static void xfer_flush(struct rring_io *io)
+{
+	struct xfer *x;
+
+	while ((x = io->layer_dirty)) {
+		io->layer_dirty = x->dirty_next;
+		x->dirty = 0;
+		pump(x);
+	}
 }
 
 uint32_t rr_xfer_tick(struct rring_io *io, uint64_t now_ms)
@@ -870,4 +938,5 @@ const struct rr_layer_ops rr_xfer_layer = {
     .on_close = xfer_on_close,
     .on_mr = xfer_on_mr,
     .tick = rr_xfer_tick,
+    .flush = xfer_flush,
 };

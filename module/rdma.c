@@ -458,6 +458,8 @@ static void handle_replies(struct rio *io)
 	struct rc_conn *rc;
 
 	atomic_fetch_add_explicit(&io->wakeups, 1, memory_order_relaxed);
+	/* the replies of this wakeup leave together: a write per connection */
+	rring_io_batch_begin(io->io);
 	for (n = rdm_mpsc_drain(&io->reply_q); n; n = next) {
 		next = n->next;
 		j = (struct rdm_job *)n;
@@ -474,6 +476,7 @@ static void handle_replies(struct rio *io)
 		if (rc->paused && !rc->no_input)
 			conn_parse(rc); /* resume buffered input */
 	}
+	rring_io_batch_end(io->io);
 }
 
 /* Process the engine's completions; -ESHUTDOWN once the engine stopped. */

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # rdmaring: the benchmarks' JSON as PNGs (gnuplot). Each file is recognised
 # by meta.program:
-#   compare.sh (bench/compare.sh)  -> rps.png: requests/s by test and
+#   compare_tests.sh (bench/compare_tests.sh)  -> rps.png: requests/s by test and
 #                                     pipeline, RDMA against TCP
 #   rring-bench                    -> latency.png: min, p50, p95, p99,
 #                                     p99.9, max by test
@@ -155,7 +155,7 @@ GP
 xfer=()
 for f in "$@"; do
 	case $(jq -r '.meta.program // empty' "$f") in
-	compare.sh) plot_compare "$f" ;;
+	compare_tests.sh) plot_compare "$f" ;;
 	rring-bench) plot_latency "$f" ;;
 	rring-bench-ring) plot_ring "$f" ;;
 	rring-bench-transfer) xfer+=("$f") ;;

@@ -210,6 +210,15 @@ int rring_io_process(struct rring_io *io, unsigned int max);
  * eventfd with the NEED_WAKEUP protocol. The IO thread. */
 int rring_io_run(struct rring_io *io);
 
+/* Hold this IO thread's sends until the matching rring_io_batch_end, then
+ * post them: what was sent on a connection in between leaves in as few
+ * RDMA writes as the peer's window allows ("wire" 1), with one doorbell to
+ * the poller. rring_io_process is such a batch around the handlers; open
+ * one around sends made outside it (replies drained from a queue). Nests.
+ * The IO thread. */
+void rring_io_batch_begin(struct rring_io *io);
+void rring_io_batch_end(struct rring_io *io);
+
 /* Index of io in its engine (0..io_threads-1). Any thread. */
 unsigned int rring_io_index(const struct rring_io *io);
 
@@ -296,6 +305,9 @@ struct rring_io_stats {
 	uint64_t tx_bytes;    /* message bytes sent (completed) */
 	uint64_t wakeups;     /* times the poller woke this thread */
 	uint64_t connections; /* connections owned now */
+	uint64_t writes_posted;	  /* RDMA writes of data ("wire" 1) */
+	uint64_t writes_signaled; /* of them asking for a completion */
+	uint64_t sends_coalesced; /* sends that shared a write with another */
 };
 
 struct rring_poller_stats {

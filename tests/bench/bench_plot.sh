@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-3-Clause
 # rdmaring tests: scripts/plot.sh turns the committed benchmark JSON
-# (docs/img/data: compare.sh, rring-bench, rring-bench-ring, rring-bench-
+# (docs/img/data: compare_tests.sh, rring-bench, rring-bench-ring, rring-bench-
 # transfer runs) into four PNGs, and refuses a JSON it does not know. Skipped (77) when
 # gnuplot or jq is absent (apt-get install gnuplot-nox jq).
 # Usage: bench_plot.sh plot.sh JSON_DIR

@@ -321,6 +321,26 @@ void echo_client_init(struct echo_client *cl, struct echo_counters *cnt,
 	cl->close_after = close_after;
 }
 
+struct rring_engine *echo_wire_engine(void (*fn)(struct rring_io *,
+						 const struct rring_event *,
+						 void *),
+				      int external)
+{
+	struct rring_handlers h = {.event = fn};
+	struct rring_params p;
+	struct rring_engine *e;
+
+	echo_params(&p, 1);
+	p.wire = 1;
+	p.io_external = (uint32_t)external;
+	e = rring_engine_create(&p, &h);
+	if (e && rring_engine_start(e)) {
+		rring_engine_destroy(e);
+		return NULL;
+	}
+	return e;
+}
+
 void echo_params(struct rring_params *p, unsigned int io_threads)
 {
 	char err[128];

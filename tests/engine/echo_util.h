@@ -82,6 +82,13 @@ void echo_client_init(struct echo_client *cl, struct echo_counters *cnt,
 /* Parameters for test engines: small buffers, no pinning, quick idle. */
 void echo_params(struct rring_params *p, unsigned int io_threads);
 
+/* A started "wire" 1 engine of one IO thread with echo_params and event
+ * handler fn; external: io-threads-external. NULL on failure. */
+struct rring_engine *echo_wire_engine(void (*fn)(struct rring_io *,
+						 const struct rring_event *,
+						 void *),
+				      int external);
+
 /* CPU seconds used so far by this process's engine threads (rring-*). */
 double echo_engine_cpu_seconds(void);
 

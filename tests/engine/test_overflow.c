@@ -48,7 +48,7 @@ static void make_engine(uint32_t ring_entries)
 		conns[i] = rr_conn_new(e, (uint64_t)i + 1, rr_pick_owner(e));
 		cr_assert(conns[i]);
 		conns[i]->qp_num =
-		    0x100 + (uint32_t)i * RR_QPN_CACHE; /* collide */
+		    0x100 + (uint32_t)i * 4096; /* sparse, as a provider's */
 		conns[i]->state = RR_CONN_ESTABLISHED;
 		rr_table_add(e, conns[i]);
 		rr_table_add_qp(e, conns[i]);

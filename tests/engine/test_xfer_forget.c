@@ -152,23 +152,6 @@ static void server_event(struct rring_io *io, const struct rring_event *ev,
 		atomic_store(&T.bad, 1);
 }
 
-typedef void (*event_fn)(struct rring_io *, const struct rring_event *,
-			 void *);
-
-static struct rring_engine *engine(event_fn fn)
-{
-	struct rring_handlers h = {.event = fn};
-	struct rring_params p;
-	struct rring_engine *e;
-
-	echo_params(&p, 1); /* small rings, no pinning */
-	p.wire = 1;
-	e = rring_engine_create(&p, &h);
-	cr_assert_not_null(e);
-	cr_assert_eq(rring_engine_start(e), 0);
-	return e;
-}
-
 /* Runs both sends; returns with the engines destroyed. */
 static void run(int forget)
 {
@@ -182,8 +165,9 @@ static void run(int forget)
 	T.forget = forget;
 	cr_assert_eq(posix_memalign((void **)&T.buf, 4096, LEN), 0);
 	cr_assert_eq(posix_memalign((void **)&T.other, 4096, LEN), 0);
-	srv = engine(server_event);
-	cli = engine(client_event);
+	srv = echo_wire_engine(server_event, 0);
+	cli = echo_wire_engine(client_event, 0);
+	cr_assert(srv && cli);
 	port = rring_listen(srv, "127.0.0.1", 0, NULL);
 	cr_assert_gt(port, 0);
 	cr_assert_eq(rring_connect(cli, "127.0.0.1", (uint16_t)port, NULL,

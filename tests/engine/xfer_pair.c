@@ -340,7 +340,9 @@ static struct rring_engine *make_engine(const struct xp_opts *o,
 	p.io_threads = o->io_threads;
 	p.wire = 1;
 	p.rx_size = o->rx_size;
-	p.cq_entries = cqe < 8192 ? 8192 : cqe;
+	/* Within what devices allow (softverbs 65536): more connections
+	 * share a pool of CQs. */
+	p.cq_entries = cqe < 8192 ? 8192 : cqe > 65536 ? 65536 : cqe;
 	if (o->ring_entries)
 		p.ring_entries = o->ring_entries;
 	if (o->poll_idle_us >= 0)
