@@ -416,6 +416,21 @@ int rring_listen(struct rring_engine *e, const char *addr, uint16_t port,
 	return ctl_submit(e, c);
 }
 
+int rring_unlisten(struct rring_engine *e, void *ctx)
+{
+	struct rr_ctl *c;
+
+	if (!e)
+		return -EINVAL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->op = RR_CTL_UNLISTEN;
+	c->ctx = ctx;
+	c->waited = 1;
+	return ctl_submit(e, c);
+}
+
 int rring_connect(struct rring_engine *e, const char *addr, uint16_t port,
 		  void *ctx, uint64_t *conn_id)
 {

@@ -109,6 +109,7 @@ struct rring_conn {
 	struct rring_io *owner;
 	int outbound;
 	uint32_t qp_num; /* set before the QP table insert */
+	struct sockaddr_storage peer; /* set before the owner hears of it */
 
 	/* Poller-private. */
 	enum rr_conn_state state;
@@ -212,7 +213,12 @@ struct rring_io {
 
 /* ---- Engine ------------------------------------------------------------- */
 
-enum rr_ctl_op { RR_CTL_LISTEN = 1, RR_CTL_CONNECT, RR_CTL_STOP };
+enum rr_ctl_op {
+	RR_CTL_LISTEN = 1,
+	RR_CTL_CONNECT,
+	RR_CTL_STOP,
+	RR_CTL_UNLISTEN, /* destroy the listeners of ctx */
+};
 
 /* A request from any thread to the poller (control path, mutex + eventfd). */
 struct rr_ctl {
@@ -347,6 +353,7 @@ int rr_cm_init(struct rring_engine *e);
 void rr_cm_fini(struct rring_engine *e);
 int rr_cm_events(struct rring_engine *e);
 int rr_cm_listen(struct rring_engine *e, struct rr_ctl *c);
+int rr_cm_unlisten(struct rring_engine *e, struct rr_ctl *c);
 void rr_cm_connect(struct rring_engine *e, struct rr_ctl *c);
 void rr_conn_begin_close(struct rring_engine *e, struct rring_conn *c,
 			 int status);

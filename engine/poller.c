@@ -496,6 +496,9 @@ static int drain_ctl(struct rring_engine *e)
 					e->stopping ? -ESHUTDOWN
 						    : rr_cm_listen(e, c));
 			break;
+		case RR_CTL_UNLISTEN:
+			rr_ctl_complete(e, c, rr_cm_unlisten(e, c));
+			break;
 		case RR_CTL_CONNECT:
 			rr_cm_connect(e, c);
 			rr_ctl_complete(e, c, 0);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* rdmaring module: load (arguments, configs, INFO) and unload. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,26 @@
 #define RDM_EXPORT __attribute__((visibility("default")))
 
 struct rdm_module rdm_mod;
+
+void rdm_log(const char *level, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	RedisModule_Log(rdm_mod.log_ctx, level, "%s", msg);
+}
+
+/* The log context lives from OnLoad until a successful OnUnload, after
+ * every thread that logs has stopped. */
+static void log_ctx_release(void)
+{
+	if (rdm_mod.log_ctx)
+		RedisModule_FreeThreadSafeContext(rdm_mod.log_ctx);
+	rdm_mod.log_ctx = NULL;
+}
 
 /* Load arguments as (pointer, length) pairs for the pure parser. */
 static int parse_load_args(RedisModuleCtx *ctx, RedisModuleString **argv,
@@ -175,9 +196,10 @@ int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc)
 			 REDISMODULE_APIVER_1) != REDISMODULE_OK)
 		return REDISMODULE_ERR;
 	memset(&rdm_mod, 0, sizeof(rdm_mod));
+	rdm_mod.log_ctx = RedisModule_GetDetachedThreadSafeContext(ctx);
 	rdm_knobs_init(&rdm_mod.knobs);
 	if (parse_load_args(ctx, argv, argc))
-		return REDISMODULE_ERR;
+		goto err_release_log;
 	if (rdm_config_register(ctx) != REDISMODULE_OK)
 		goto err_release_config;
 	if (rdm_info_register(ctx) != REDISMODULE_OK) {
@@ -192,6 +214,8 @@ int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc)
 
 err_release_config:
 	rdm_config_release();
+err_release_log:
+	log_ctx_release();
 	return REDISMODULE_ERR;
 }
 
@@ -206,6 +230,7 @@ int RedisModule_OnUnload(RedisModuleCtx *ctx)
 	rdm_dispatch_stop();
 	rdm_module_set_engine(NULL);
 	rdm_config_release();
+	log_ctx_release();
 	RedisModule_Log(ctx, RDM_LOG_NOTICE, "unloaded");
 	return REDISMODULE_OK;
 }

@@ -44,3 +44,18 @@ int rdm_apply_runtime(const struct rdm_engine_ops *ops, enum rdm_knob_id id,
 		return 0;
 	return ops->apply(ops->priv, id, value);
 }
+
+int rdm_listen_runtime(const struct rdm_engine_ops *ops, const char *bind,
+		       long long port, char *err, size_t errlen)
+{
+	if (ops && ops->listen)
+		return ops->listen(ops->priv, bind, port, err, errlen);
+	snprintf(err, errlen,
+		 "rdmaring.port and rdmaring.bind move a running RDMA "
+		 "listener, and none runs (%s); set them in the config file "
+		 "or as load arguments and restart",
+		 ops && ops->running && ops->running(ops->priv)
+		     ? "the data path is served by loopback-port"
+		     : "port was 0 at load");
+	return -EPERM;
+}

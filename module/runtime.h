@@ -45,6 +45,11 @@ struct rdm_engine_ops {
 	bool (*running)(void *priv);
 	/* Stop every thread and close every client; 0 or -EBUSY. */
 	int (*stop)(void *priv);
+	/* Listen on bind:port (port 0: nowhere) instead of the addresses
+	 * listened on now, keeping connected clients; on error the old
+	 * listeners stay and err says why. 0 or -errno. */
+	int (*listen)(void *priv, const char *bind, long long port, char *err,
+		      size_t errlen);
 	void *priv;
 };
 
@@ -62,5 +67,13 @@ int rdm_unload_check(const struct rdm_engine_ops *ops, char *msg,
 /* rdm_apply_runtime - forward a changed runtime knob to the engine. */
 int rdm_apply_runtime(const struct rdm_engine_ops *ops, enum rdm_knob_id id,
 		      long long value);
+
+/*
+ * rdm_listen_runtime - CONFIG SET of port or bind: move the listeners of
+ * the running transport to bind:port. Without a transport that can (none
+ * runs, or the TCP stand-in), -EPERM with err saying what to do instead.
+ */
+int rdm_listen_runtime(const struct rdm_engine_ops *ops, const char *bind,
+		       long long port, char *err, size_t errlen);
 
 #endif /* RDM_RUNTIME_H */

@@ -318,6 +318,20 @@ struct rring_stats {
 /* Snapshot (approximate, never blocking the data path). Any thread. */
 int rring_engine_stats(struct rring_engine *e, struct rring_stats *s);
 
+/* ---- Additions (append-only) -------------------------------------------- */
+
+/* The peer's address as "ip:port" ("[ipv6]:port"; "?" when unknown), fixed
+ * before the first event of the connection. -ENOSPC when len is too small
+ * (truncated), -EINVAL. Any thread holding an event for it. */
+int rring_conn_peer_name(const struct rring_conn *c, char *buf, size_t len);
+
+/* Stop listening on every address rring_listen bound with this ctx (an
+ * application re-listens by listening under a new ctx, then unlistening
+ * the old one). Connections accepted before stay open. Blocks until the
+ * poller destroyed the listeners; returns how many, or -errno. Any thread,
+ * after rring_engine_start. */
+int rring_unlisten(struct rring_engine *e, void *ctx);
+
 #ifdef __cplusplus
 }
 #endif

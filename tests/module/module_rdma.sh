@@ -59,7 +59,7 @@ start_server() {
 	PORT=$(free_port) || fail "no free port"
 	RPORT=$(free_port) || fail "no free port"
 	[ "$PORT" != "$RPORT" ] || RPORT=$((PORT + 1))
-	rs_start server "$PRELOAD" "$@" \
+	rs_start server "$PRELOAD" --loglevel verbose "$@" \
 		--loadmodule "$MOD" bind=127.0.0.1 port="$RPORT" io-threads=8
 	rs_wait 30 "server ready" engine_running
 }
@@ -118,9 +118,14 @@ ok "INFO connected_clients back to 0"
 
 # ---- a client killed in the middle of 10 MB transfers (each way) -------
 # kill_mid NAME ARGS...: rring-bench killed once a transfer is in progress
+closed_lines() {
+	grep -c "<rdmaring> RDMA client closed connection" "$TMP/server.log"
+}
+
 kill_mid() {
-	local name=$1 deadline=$((SECONDS + 30))
+	local name=$1 deadline=$((SECONDS + 30)) closed
 	shift
+	closed=$(closed_lines)
 	ASAN_OPTIONS=${ASAN_OPTIONS:-}:verify_asan_link_order=0 \
 		LD_PRELOAD=$SV "$BENCH" -h 127.0.0.1 -p "$RPORT" -q "$@" \
 		>/dev/null 2>&1 &
@@ -139,6 +144,10 @@ kill_mid() {
 		"$(jfield "after_$name" GET verified)" 200
 	wait_field connected_clients 0 || fail "$name: client not closed"
 	ok "$name: killed client closed"
+	# its 4 connections and the 4 of the run after it, each logged
+	[ $(($(closed_lines) - closed)) -ge 8 ] ||
+		fail "$name: closes not logged: $(tail -n 20 "$TMP/server.log")"
+	ok "$name: each close logged at verbose level with its reason"
 	wait_field transfers_in_progress 0 || fail "$name: transfers left"
 	ok "$name: no transfer left in progress"
 }
