@@ -60,7 +60,8 @@ start_server() {
 	RPORT=$(free_port) || fail "no free port"
 	[ "$PORT" != "$RPORT" ] || RPORT=$((PORT + 1))
 	rs_start server "$PRELOAD" --loglevel verbose "$@" \
-		--loadmodule "$MOD" bind=127.0.0.1 port="$RPORT" io-threads=8
+		--loadmodule "$MOD" rdma-bind=127.0.0.1 rdma-port="$RPORT" \
+		io-threads=8
 	rs_wait 30 "server ready" engine_running
 }
 
@@ -195,6 +196,41 @@ r=$(jfield maxc PING requests)
 	fail "max-clients 1 served two clients"
 ok "max-clients 1 applied at once (errors $e, requests $r)"
 expect_eq "max-clients back" "$(cli config set rdmaring.max-clients 100)" OK
+# ---- port and bind move at runtime; connected clients stay -------------
+wait_field connected_clients 0 || fail "clients left before the port change"
+ASAN_OPTIONS=${ASAN_OPTIONS:-}:verify_asan_link_order=0 \
+	LD_PRELOAD=$SV "$BENCH" -h 127.0.0.1 -p "$RPORT" -q -t set -d 1000 \
+	-n 20000 -c 2 --json "$TMP/moved.json" >"$TMP/moved.out" 2>&1 &
+RS_PIDS=$!
+wait_field connected_clients 2 || fail "clients not connected before the move"
+OLD_RPORT=$RPORT
+RPORT=$(free_port) || fail "no free port"
+expect_eq "CONFIG SET port" "$(cli config set rdmaring.port "$RPORT")" OK
+expect_eq "clients connected before the move still there" \
+	"$(info_field connected_clients)" 2
+bench moved_new -t set,get -n 200 -c 2 --verify ||
+	fail "new port: $(cat "$TMP/moved_new.out")"
+expect_eq "new clients reach the new port" \
+	"$(jfield moved_new GET verified)" 200
+RPORT=$OLD_RPORT bench moved_old -t ping -n 1 -c 1 &&
+	fail "the old port still accepts clients"
+ok "the old port refuses clients"
+wait "$RS_PIDS" || fail "client of the old port: $(cat "$TMP/moved.out")"
+RS_PIDS=
+expect_eq "client of the old port: every SET answered" \
+	"$(jfield moved SET requests) $(jfield moved SET errors)" "20000 0"
+expect_has "move logged" "$(cat "$TMP/server.log")" \
+	"RDMA listeners moved to port $RPORT (bind '127.0.0.1')"
+out=$(cli config set rdmaring.bind 192.0.2.1)
+expect_has "unusable bind refused, old listener kept" "$out" \
+	"cannot listen on 192.0.2.1 port $RPORT"
+expect_has "refusal says what still listens" "$out" \
+	"still listening on port $RPORT (bind '127.0.0.1')"
+expect_eq "bind kept" "$(cli config get rdmaring.bind | tail -n 1)" 127.0.0.1
+bench moved_kept -t ping -n 10 -c 1 ||
+	fail "old listener after a refused bind: $(cat "$TMP/moved_kept.out")"
+ok "the listener still serves after the refused bind"
+
 # more clients than one CQ serves (32 of 2048 work requests each), and
 # max-clients exact: client 41 of max-clients 40 gets Redis's error
 wait_field connected_clients 0 || fail "clients left before -c 40"
