@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <rdmaring.h>
+
 #include "loopback.h"
 #include "rdma.h"
 #include "module.h"
@@ -148,6 +150,50 @@ err:
 	return ret;
 }
 
+/* Where the engine's threads run, read back from them. */
+static void log_placement(RedisModuleCtx *ctx)
+{
+	static struct rdm_stats s; /* main thread; 6 KiB off the stack */
+	char line[1024];
+
+	rdm_stats_snapshot(&rdm_mod.ops,
+			   (unsigned int)rdm_mod.knobs.num[RDM_KNOB_IO_THREADS],
+			   &s);
+	rdm_placement_line(&s, line, sizeof(line));
+	RedisModule_Log(ctx, RDM_LOG_NOTICE, "placement: %s", line);
+}
+
+/* poller-cpu, numa-node and io-thread-cpus against the machine, also when
+ * no engine starts (port 0), so that a wrong value fails the load. */
+static int check_placement(RedisModuleCtx *ctx)
+{
+	const struct rdm_knobs *k = &rdm_mod.knobs;
+	struct rring_params p;
+	char err[512], num[3][32];
+	int ret;
+
+	rring_params_init(&p);
+	snprintf(num[0], sizeof(num[0]), "%lld", k->num[RDM_KNOB_IO_THREADS]);
+	snprintf(num[1], sizeof(num[1]), "%lld", k->num[RDM_KNOB_POLLER_CPU]);
+	snprintf(num[2], sizeof(num[2]), "%lld", k->num[RDM_KNOB_NUMA_NODE]);
+	ret = rring_params_set(&p, "io-threads", num[0], err, sizeof(err));
+	if (!ret)
+		ret = rring_params_set(&p, "poller-cpu", num[1], err,
+				       sizeof(err));
+	if (!ret)
+		ret = rring_params_set(&p, "numa-node", num[2], err,
+				       sizeof(err));
+	if (!ret)
+		ret = rring_params_set(&p, "io-thread-cpus", k->io_thread_cpus,
+				       err, sizeof(err));
+	if (!ret)
+		ret = rring_params_check_placement(&p, err, sizeof(err));
+	if (ret)
+		RedisModule_Log(ctx, RDM_LOG_WARNING, "%s; module not loaded",
+				err);
+	return ret;
+}
+
 /* The RDMA transport on the engine (knob port, 0 = none). */
 static int start_rdma(RedisModuleCtx *ctx)
 {
@@ -180,6 +226,7 @@ static int start_rdma(RedisModuleCtx *ctx)
 	RedisModule_Log(ctx, RDM_LOG_NOTICE,
 			"serving RDMA clients on port %lld (bind '%s')", port,
 			rdm_mod.knobs.bind);
+	log_placement(ctx);
 	return 0;
 err:
 	RedisModule_Log(ctx, RDM_LOG_WARNING, "%s; module not loaded", err);
@@ -201,6 +248,8 @@ int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc)
 	if (parse_load_args(ctx, argv, argc))
 		goto err_release_log;
 	if (rdm_config_register(ctx) != REDISMODULE_OK)
+		goto err_release_config;
+	if (check_placement(ctx))
 		goto err_release_config;
 	if (rdm_info_register(ctx) != REDISMODULE_OK) {
 		RedisModule_Log(ctx, RDM_LOG_WARNING,

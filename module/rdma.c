@@ -712,6 +712,9 @@ static int start_threads(char *err, size_t errlen)
 			return ret;
 		}
 		rd.ios[i].started = true;
+		/* rring-io-N, pinned per io-thread-cpus / numa-node (logged
+		 * by the engine when it cannot be) */
+		rring_io_place_thread(rd.ios[i].io, rd.ios[i].thread);
 	}
 	return 0;
 }
@@ -908,12 +911,32 @@ static int rdma_apply(void *priv, enum rdm_knob_id id, long long value)
 	return 0;
 }
 
+/* Where the engine's threads run, read back from them. */
+static void rdma_placement(struct rdm_stats *s)
+{
+	static struct rring_placement pl; /* main thread only */
+	unsigned int i;
+
+	if (!rd.e || rring_engine_placement(rd.e, &pl))
+		return;
+	snprintf(s->poller_cpus, sizeof(s->poller_cpus), "%s", pl.poller.cpus);
+	s->poller_node = pl.poller.node;
+	snprintf(s->rcu_cpus, sizeof(s->rcu_cpus), "%s", pl.rcu.cpus);
+	s->mem_node = pl.mem_node;
+	for (i = 0; i < s->nr_io && i < pl.n_io; i++) {
+		snprintf(s->io[i].cpus, sizeof(s->io[i].cpus), "%s",
+			 pl.io[i].cpus);
+		s->io[i].node = pl.io[i].node;
+	}
+}
+
 static void rdma_stats(void *priv, struct rdm_stats *s)
 {
 	struct rring_stats es;
 	unsigned int i;
 
 	(void)priv;
+	rdma_placement(s);
 	s->connected_clients = atomic_load(&rd.clients);
 	s->transfers_in_progress = atomic_load(&rd.transfers);
 	s->inplace_replies = atomic_load(&rd.inplace);

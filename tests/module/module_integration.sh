@@ -144,6 +144,18 @@ bad_start badkey9 rdma-prot=1 "rdma-bind, rdma-port, rdma-rx-size"
 bad_start badalias rdma-rx-size=12 \
 	"bad value '12' for rx-size: expected an integer from 65536 to 16777216 (bytes) (given as rdma-rx-size)"
 bad_start badbind bind=not-an-address "bad value 'not-an-address' for bind"
+# placement is checked at load, also without a listener (port 0)
+online=$(cat /sys/devices/system/cpu/online)
+offline_cpu=$(getconf _NPROCESSORS_CONF)
+bad_start badcpu "poller-cpu=$offline_cpu" \
+	"poller-cpu=$offline_cpu: CPU $offline_cpu is not online; online CPUs: $online"
+start badnode --loadmodule "$MOD" port=0 numa-node=1023
+rs_wait_exit
+[ "$RC" != 0 ] || fail "badnode: server started with numa-node=1023"
+expect_has "numa-node=1023 refused with port=0" "$(cat "$TMP/badnode.log")" \
+	"numa-node=1023: node 1023 does not exist or has no CPUs; nodes with CPUs:"
+bad_start badiocpus "io-thread-cpus=0,$offline_cpu" \
+	"io-thread-cpus: CPU $offline_cpu is not online; online CPUs: $online"
 
 # ---- 8. protocol errors: our parser's reply equals redis-server's over TCP
 # tcp_reply FILE: the server's whole answer (it closes after the error).

@@ -111,6 +111,33 @@ n=$(info_field inplace_replies)
 ok "INFO inplace_replies $n: registrations of sent replies dropped"
 expect_eq "INFO io_threads" "$(info_field io_threads)" 8
 expect_has "INFO io_thread_7" "$(info_field io_thread_7)" "completions="
+
+# placement, read back: INFO, the startup line and the threads agree
+# task_cpus NAME: CPUs of the server's threads named NAME (one line each)
+task_cpus() {
+	local t
+	for t in /proc/"$PID"/task/*; do
+		[ "$(cat "$t/comm" 2>/dev/null)" = "$1" ] &&
+			sed -n 's/^Cpus_allowed_list:\t//p' "$t/status"
+	done
+}
+pc=$(task_cpus rring-poller)
+expect_eq "one thread named rring-poller" "$(echo "$pc" | wc -l)" 1
+expect_eq "INFO poller_cpus is the poller's affinity" \
+	"$(info_field poller_cpus)" "$pc"
+for i in 0 7; do
+	expect_eq "INFO io_cpus_$i is rring-io-$i's affinity" \
+		"$(info_field "io_cpus_$i")" "$(task_cpus "rring-io-$i")"
+done
+rc=$(task_cpus rring-rcu)
+expect_eq "INFO rcu_thread_cpus is rring-rcu's affinity" \
+	"$(info_field rcu_thread_cpus)" "$rc"
+if [ "$(nproc)" -gt 1 ]; then
+	[ "$rc" != "$pc" ] || fail "call_rcu worker on the poller's CPU $pc"
+	ok "call_rcu worker ($rc) off the poller's CPU ($pc)"
+fi
+expect_has "startup line with the placement" "$(cat "$TMP/server.log")" \
+	"<rdmaring> placement: poller on CPU $pc"
 in=$(info_field total_bytes_in)
 [ "${in:-0}" -gt $((16 * BIG)) ] || fail "total_bytes_in $in too small"
 ok "INFO total_bytes_in $in"
