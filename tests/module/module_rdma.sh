@@ -10,7 +10,10 @@
 # restart-only knob, INFO fields, idle CPU after the load, MODULE UNLOAD,
 # pipelines and values crossing 64 KiB receive windows, 40 clients (more
 # than one CQ serves) and max-clients exact, writes reaching the AOF and a
-# replica.
+# replica; loaded with Valkey 9's argument names, the placement in INFO and
+# the startup line against the threads' names and CPUs in /proc, closes
+# logged at verbose level, port and bind moved at runtime with clients
+# connected.
 # Usage: module_rdma.sh MODULE.so redis-server redis-cli rring-bench
 #        libsoftverbs.so
 set -u
