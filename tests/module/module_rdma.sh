@@ -260,6 +260,9 @@ expect_eq "bind kept" "$(cli config get rdmaring.bind | tail -n 1)" 127.0.0.1
 bench moved_kept -t ping -n 10 -c 1 ||
 	fail "old listener after a refused bind: $(cat "$TMP/moved_kept.out")"
 ok "the listener still serves after the refused bind"
+grep -q "<module>" "$TMP/server.log" &&
+	fail "a line without the module's name: $(grep "<module>" "$TMP/server.log")"
+ok "every module and engine line carries <rdmaring>"
 
 # more clients than one CQ serves (32 of 2048 work requests each), and
 # max-clients exact: client 41 of max-clients 40 gets Redis's error
