@@ -245,21 +245,24 @@ static void record_placement(struct rring_engine *e, pthread_t th,
 /*
  * liburcu starts its call_rcu worker from the thread that first calls
  * call_rcu (the poller), so the worker would inherit the poller's name and
- * CPU. The poller gets a worker of its own instead, named rring-rcu and
- * allowed on every online CPU but the poller's (unless that is the only
- * one). The worker may only start after the poller is pinned, since it is
- * re-pinned here either way.
+ * CPU. The engine starts it here and names it rring-rcu, allowed on every
+ * online CPU but the poller's (unless that is the only one). It is
+ * liburcu's process-wide default worker, which lives as long as the
+ * process (a worker of our own would have to be joined at stop, which
+ * liburcu 0.13's call_rcu_data_free does not do), so each engine start
+ * places it again.
  */
-static void start_rcu_worker(struct rring_engine *e)
+static void place_rcu_worker(struct rring_engine *e)
 {
+	struct call_rcu_data *crdp;
 	cpu_set_t set;
 	pthread_t th;
 	int cpu;
 
-	e->crdp = create_call_rcu_data(0, -1);
-	if (!e->crdp)
-		return; /* call_rcu falls back to liburcu's default worker */
-	th = get_call_rcu_thread(e->crdp);
+	rcu_read_lock(); /* the default call_rcu data is read under RCU */
+	crdp = get_default_call_rcu_data();
+	th = get_call_rcu_thread(crdp);
+	rcu_read_unlock();
 	pthread_setname_np(th, "rring-rcu");
 	CPU_ZERO(&set);
 	for (cpu = 0; cpu < RR_MAX_CPUS && cpu < CPU_SETSIZE; cpu++)
@@ -270,7 +273,6 @@ static void start_rcu_worker(struct rring_engine *e)
 		rr_log(&e->h, RR_LOG_WARN,
 		       "cannot keep the call_rcu worker off CPU %d",
 		       e->place.poller_cpu);
-	set_thread_call_rcu_data(e->crdp);
 	record_placement(e, th, &e->placed.rcu);
 }
 
@@ -304,17 +306,8 @@ int rr_engine_place(struct rring_engine *e)
 	e->placed.n_io = e->n_io;
 	pthread_mutex_unlock(&e->lock);
 	record_placement(e, pthread_self(), &e->placed.poller);
-	start_rcu_worker(e);
+	place_rcu_worker(e);
 	return 0;
-}
-
-void rr_engine_unplace(struct rring_engine *e)
-{
-	if (!e->crdp)
-		return;
-	set_thread_call_rcu_data(NULL);
-	call_rcu_data_free(e->crdp); /* stops the worker */
-	e->crdp = NULL;
 }
 
 int rring_engine_placement(struct rring_engine *e, struct rring_placement *out)

@@ -243,7 +243,6 @@ struct rring_engine {
 	struct rr_placement place;
 	struct rr_topo *topo;	      /* read by the poller at start */
 	struct rring_placement placed; /* read back; under lock */
-	struct call_rcu_data *crdp;   /* the poller's call_rcu worker */
 	unsigned int n_io;
 	struct rring_io **io;
 
@@ -327,10 +326,8 @@ struct rring_engine *rr_engine_new(const struct rring_params *p,
 				   const struct rring_handlers *h);
 void rr_ctl_complete(struct rring_engine *e, struct rr_ctl *c, int result);
 /* Poller, at start: place and pin the poller, choose the IO threads' CPUs,
- * start its call_rcu worker off the poller's CPU. At exit (after
- * rcu_barrier): stop that worker. */
+ * keep liburcu's call_rcu worker off the poller's CPU. */
 int rr_engine_place(struct rring_engine *e);
-void rr_engine_unplace(struct rring_engine *e);
 
 /* conn_table.c: poller writes; lookups under rcu_read_lock. */
 int rr_table_init(struct rring_engine *e);

@@ -747,7 +747,6 @@ out:
 		close(e->epfd);
 	e->epfd = -1;
 	rcu_barrier(); /* conns queued by call_rcu are freed */
-	rr_engine_unplace(e);
 	rcu_unregister_thread();
 	return NULL;
 }

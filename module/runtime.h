@@ -32,7 +32,7 @@ struct rdm_stats {
 	/* Placement read back from the threads ("" / -1 unknown). */
 	char poller_cpus[64];
 	int poller_node;
-	char rcu_cpus[64]; /* the engine's call_rcu worker */
+	char rcu_cpus[64]; /* liburcu's call_rcu worker */
 	int mem_node;	   /* node of rings and buffers */
 	unsigned int nr_io;	/* valid entries in io[] */
 	struct rdm_io_stats io[RDM_IO_THREADS_MAX];

@@ -352,7 +352,7 @@ struct rring_thread_placement {
 struct rring_placement {
 	int mem_node; /* node of rings and buffers; -1 none */
 	struct rring_thread_placement poller;
-	struct rring_thread_placement rcu; /* the engine's call_rcu worker */
+	struct rring_thread_placement rcu; /* liburcu's call_rcu worker */
 	unsigned int n_io;
 	struct rring_thread_placement io[RRING_DEFAULT_IO_THREADS_MAX];
 };
