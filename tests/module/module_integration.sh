@@ -53,7 +53,7 @@ RDMA_PORT=$(free_port) || fail "no free port"
 
 # ---- 1. load with Valkey-style arguments plus our own
 start main "--loadmodule" "$MOD" "port=$RDMA_PORT" "io-threads=2" \
-	"bind=127.0.0.1" "rx-size=65536" "poll-idle-us=50"
+	"bind=127.0.0.1" "rx-size=65536" "poll-idle-us=50" "io-thread-cpus=0"
 wait_ready
 expect_has "MODULE LIST shows rdmaring" "$(cli module list)" rdmaring
 expect_eq "port from load args" "$(cfg port)" "$RDMA_PORT"
@@ -62,6 +62,18 @@ expect_eq "bind from load args" "$(cfg bind)" 127.0.0.1
 expect_eq "rx-size from load args" "$(cfg rx-size)" 65536
 expect_eq "comp-vector default" "$(cfg comp-vector)" -1
 expect_eq "ring-entries default" "$(cfg ring-entries)" 4096
+expect_eq "io-thread-cpus from load args" "$(cfg io-thread-cpus)" 0
+# both IO threads named and pinned to CPU 0, as INFO reads them back
+for t in /proc/"$PID"/task/*; do
+	case "$(cat "$t/comm" 2>/dev/null)" in
+	rring-io-[01])
+		expect_eq "$(cat "$t/comm") on io-thread-cpus" \
+			"$(sed -n 's/^Cpus_allowed_list:\t//p' "$t/status")" 0
+		;;
+	esac
+done
+expect_eq "INFO io_cpus_1" \
+	"$(cli info rdmaring | tr -d '\r' | sed -n 's/^rdmaring_io_cpus_1://p')" 0
 expect_eq "eleven knobs" "$(cli config get 'rdmaring.*' | wc -l)" 22
 
 # ---- 2. CONFIG SET: runtime knobs apply, restart-only knobs are refused
@@ -73,7 +85,7 @@ out=$(cli config set rdmaring.io-threads 4)
 expect_has "io-threads refused" "$out" "cannot change while the server runs"
 expect_has "io-threads refusal says restart" "$out" restart
 expect_eq "io-threads unchanged" "$(cfg io-threads)" 2
-out=$(cli config set rdmaring.io-thread-cpus 0)
+out=$(cli config set rdmaring.io-thread-cpus 1)
 expect_has "io-thread-cpus refused" "$out" restart
 expect_eq "same value accepted" "$(cli config set rdmaring.io-threads 2)" OK
 out=$(cli config set rdmaring.ring-entries 100)
