@@ -341,6 +341,27 @@ int rr_cm_listen(struct rring_engine *e, struct rr_ctl *ctl)
 	return ntohs(rdma_get_src_port(l->id));
 }
 
+/* Destroy the listeners made with ctl->ctx; the connections they accepted
+ * have ids of their own and stay. Requests not yet taken from the event
+ * channel go with the listen id (rdma_destroy_id drops them). */
+int rr_cm_unlisten(struct rring_engine *e, struct rr_ctl *ctl)
+{
+	struct rr_listener **pp = &e->listeners, *l;
+	int n = 0;
+
+	while ((l = *pp)) {
+		if (l->ctx != ctl->ctx) {
+			pp = &l->next;
+			continue;
+		}
+		*pp = l->next;
+		rdma_destroy_id(l->id);
+		free(l);
+		n++;
+	}
+	return n;
+}
+
 void rr_cm_connect(struct rring_engine *e, struct rr_ctl *ctl)
 {
 	struct rring_conn *c = rr_conn_new(e, ctl->conn_id, rr_pick_owner(e));
@@ -350,6 +371,7 @@ void rr_cm_connect(struct rring_engine *e, struct rr_ctl *ctl)
 		return;
 	}
 	c->outbound = 1;
+	c->peer = ctl->addr;
 	c->ctx = ctl->ctx;
 	rr_conn_set_state(e, c, RR_CONN_RESOLVING);
 	rr_table_add(e, c);
@@ -368,6 +390,15 @@ void rr_cm_connect(struct rring_engine *e, struct rr_ctl *ctl)
 }
 
 /* ---- Events ------------------------------------------------------------- */
+
+static void copy_addr(struct sockaddr_storage *to, const struct sockaddr *sa)
+{
+	memset(to, 0, sizeof(*to));
+	if (sa && sa->sa_family == AF_INET)
+		memcpy(to, sa, sizeof(struct sockaddr_in));
+	else if (sa && sa->sa_family == AF_INET6)
+		memcpy(to, sa, sizeof(struct sockaddr_in6));
+}
 
 static void on_connect_request(struct rring_engine *e, struct rdma_cm_event *ev)
 {
@@ -392,6 +423,7 @@ static void on_connect_request(struct rring_engine *e, struct rdma_cm_event *ev)
 	}
 	c->cm_id = ev->id;
 	c->cm_id->context = c;
+	copy_addr(&c->peer, rdma_get_peer_addr(ev->id));
 	c->ctx = l->ctx;
 	rr_conn_set_state(e, c, RR_CONN_CONNECTING);
 	rr_table_add(e, c);

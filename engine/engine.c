@@ -172,6 +172,9 @@ struct rring_engine *rr_engine_new(const struct rring_params *p,
 	pthread_mutex_init(&e->lock, NULL);
 	pthread_cond_init(&e->cond, NULL);
 	e->n_io = e->p.io_threads;
+	e->placed.mem_node = e->placed.poller.node = e->placed.rcu.node = -1;
+	for (i = 0; i < RRING_DEFAULT_IO_THREADS_MAX; i++)
+		e->placed.io[i].node = -1;
 	e->io_spin = io_threads_may_spin(e);
 	e->io = calloc(e->n_io, sizeof(*e->io));
 	if (!e->io)
@@ -218,6 +221,7 @@ void rring_engine_destroy(struct rring_engine *e)
 	/* Conns freed by call_rcu must be gone before the table. */
 	rcu_barrier();
 	rr_table_fini(e);
+	free(e->topo);
 	if (e->poller_efd >= 0)
 		close(e->poller_efd);
 	pthread_cond_destroy(&e->cond);
@@ -225,18 +229,129 @@ void rring_engine_destroy(struct rring_engine *e)
 	free(e);
 }
 
+/* ---- Placement ---------------------------------------------------------- */
+
+/* Read thread th's placement back into *out (under the lock: INFO reads
+ * it from other threads). */
+static void record_placement(struct rring_engine *e, pthread_t th,
+			     struct rring_thread_placement *out)
+{
+	struct rring_thread_placement tp = {.node = -1};
+
+	if (rr_thread_placement(th, e->topo, &tp))
+		tp.cpus[0] = '\0';
+	pthread_mutex_lock(&e->lock);
+	*out = tp;
+	pthread_mutex_unlock(&e->lock);
+}
+
+/*
+ * liburcu starts its call_rcu worker from the thread that first calls
+ * call_rcu (the poller), so the worker would inherit the poller's name and
+ * CPU. The engine starts it here and names it rring-rcu, allowed on every
+ * online CPU but the poller's (unless that is the only one). It is
+ * liburcu's process-wide default worker, which lives as long as the
+ * process (a worker of our own would have to be joined at stop, which
+ * liburcu 0.13's call_rcu_data_free does not do), so each engine start
+ * places it again.
+ */
+static void place_rcu_worker(struct rring_engine *e)
+{
+	struct call_rcu_data *crdp;
+	cpu_set_t set;
+	pthread_t th;
+	int cpu;
+
+	rcu_read_lock(); /* the default call_rcu data is read under RCU */
+	crdp = get_default_call_rcu_data();
+	th = get_call_rcu_thread(crdp);
+	rcu_read_unlock();
+	pthread_setname_np(th, "rring-rcu");
+	CPU_ZERO(&set);
+	for (cpu = 0; cpu < RR_MAX_CPUS && cpu < CPU_SETSIZE; cpu++)
+		if (rr_cpu_isset(e->topo->online, cpu) &&
+		    cpu != e->place.poller_cpu)
+			CPU_SET(cpu, &set);
+	if (CPU_COUNT(&set) && pthread_setaffinity_np(th, sizeof(set), &set))
+		rr_log(&e->h, RR_LOG_WARN,
+		       "cannot keep the call_rcu worker off CPU %d",
+		       e->place.poller_cpu);
+	record_placement(e, th, &e->placed.rcu);
+}
+
+int rr_engine_place(struct rring_engine *e)
+{
+	char err[512];
+	unsigned int i;
+	int ret;
+
+	e->topo = malloc(sizeof(*e->topo));
+	if (!e->topo)
+		return -ENOMEM;
+	ret = rr_topo_read(e->p.sysfs_root, e->dev_name[0] ? e->dev_name : NULL,
+			   e->topo);
+	if (ret)
+		snprintf(err, sizeof(err), "cannot read the CPU topology");
+	else
+		ret = rr_place(e->topo, &e->p, &e->place, err, sizeof(err));
+	if (ret) {
+		rr_log(&e->h, RR_LOG_ERR, "placement failed: %s", err);
+		return ret;
+	}
+	for (i = 0; i < e->n_io; i++)
+		e->io[i]->cpu = e->place.io_cpu[i];
+	ret = rr_pin_self(e->place.poller_cpu);
+	if (ret)
+		rr_log(&e->h, RR_LOG_WARN, "cannot pin poller to CPU %d: %s",
+		       e->place.poller_cpu, strerror(-ret));
+	pthread_mutex_lock(&e->lock);
+	e->placed.mem_node = e->place.mem_node;
+	e->placed.n_io = e->n_io;
+	pthread_mutex_unlock(&e->lock);
+	record_placement(e, pthread_self(), &e->placed.poller);
+	place_rcu_worker(e);
+	return 0;
+}
+
+int rring_engine_placement(struct rring_engine *e, struct rring_placement *out)
+{
+	if (!e || !out)
+		return -EINVAL;
+	pthread_mutex_lock(&e->lock);
+	*out = e->placed;
+	pthread_mutex_unlock(&e->lock);
+	return 0;
+}
+
+int rring_io_place_thread(struct rring_io *io, pthread_t thread)
+{
+	char name[16];
+	cpu_set_t set;
+	int ret = 0;
+
+	if (!io)
+		return -EINVAL;
+	snprintf(name, sizeof(name), "rring-io-%u", io->idx);
+	pthread_setname_np(thread, name);
+	if (io->cpu >= 0) {
+		CPU_ZERO(&set);
+		CPU_SET(io->cpu, &set);
+		/* pthread functions return a positive errno */
+		ret = -pthread_setaffinity_np(thread, sizeof(set), &set);
+		if (ret)
+			rr_log(&io->e->h, RR_LOG_WARN,
+			       "cannot pin IO thread %u to CPU %d: %s",
+			       io->idx, io->cpu, strerror(-ret));
+	}
+	record_placement(io->e, thread, &io->e->placed.io[io->idx]);
+	return ret;
+}
+
 /* ---- Start / stop ------------------------------------------------------- */
 
 static void *io_thread_main(void *arg)
 {
-	struct rring_io *io = arg;
-
-	char name[16];
-
-	snprintf(name, sizeof(name), "rring-io-%u", io->idx);
-	pthread_setname_np(pthread_self(), name);
-	rr_pin_self(io->cpu);
-	rring_io_run(io);
+	rring_io_run(arg);
 	return NULL;
 }
 
@@ -252,6 +367,7 @@ static int start_io_threads(struct rring_engine *e)
 		if (ret)
 			return ret;
 		io->has_thread = 1;
+		rring_io_place_thread(io, io->thread); /* unpinned on error */
 	}
 	return 0;
 }
@@ -415,6 +531,21 @@ int rring_listen(struct rring_engine *e, const char *addr, uint16_t port,
 	ret = ctl_new_addr(addr, port, RR_CTL_LISTEN, ctx, &c);
 	if (ret)
 		return ret;
+	c->waited = 1;
+	return ctl_submit(e, c);
+}
+
+int rring_unlisten(struct rring_engine *e, void *ctx)
+{
+	struct rr_ctl *c;
+
+	if (!e)
+		return -EINVAL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->op = RR_CTL_UNLISTEN;
+	c->ctx = ctx;
 	c->waited = 1;
 	return ctl_submit(e, c);
 }

@@ -109,6 +109,7 @@ struct rring_conn {
 	struct rring_io *owner;
 	int outbound;
 	uint32_t qp_num; /* set before the route table insert */
+	struct sockaddr_storage peer; /* set before the owner hears of it */
 
 	/* Poller-private. */
 	enum rr_conn_state state;
@@ -216,7 +217,12 @@ struct rring_io {
 
 /* ---- Engine ------------------------------------------------------------- */
 
-enum rr_ctl_op { RR_CTL_LISTEN = 1, RR_CTL_CONNECT, RR_CTL_STOP };
+enum rr_ctl_op {
+	RR_CTL_LISTEN = 1,
+	RR_CTL_CONNECT,
+	RR_CTL_STOP,
+	RR_CTL_UNLISTEN, /* destroy the listeners of ctx */
+};
 
 /* A request from any thread to the poller (control path, mutex + eventfd). */
 struct rr_ctl {
@@ -247,6 +253,8 @@ struct rring_engine {
 	int io_spin; /* rring_io_run may busy-poll (a CPU per engine thread) */
 	const struct rr_layer_ops *layer; /* msg.c or xfer.c ("wire") */
 	struct rr_placement place;
+	struct rr_topo *topo;	      /* read by the poller at start */
+	struct rring_placement placed; /* read back; under lock */
 	unsigned int n_io;
 	struct rring_io **io;
 
@@ -330,6 +338,9 @@ void rr_engine_free_rings(struct rring_engine *e);
 struct rring_engine *rr_engine_new(const struct rring_params *p,
 				   const struct rring_handlers *h);
 void rr_ctl_complete(struct rring_engine *e, struct rr_ctl *c, int result);
+/* Poller, at start: place and pin the poller, choose the IO threads' CPUs,
+ * keep liburcu's call_rcu worker off the poller's CPU. */
+int rr_engine_place(struct rring_engine *e);
 
 /* conn_table.c: poller writes; lookups under rcu_read_lock. */
 int rr_table_init(struct rring_engine *e);
@@ -363,6 +374,7 @@ int rr_cm_init(struct rring_engine *e);
 void rr_cm_fini(struct rring_engine *e);
 int rr_cm_events(struct rring_engine *e);
 int rr_cm_listen(struct rring_engine *e, struct rr_ctl *c);
+int rr_cm_unlisten(struct rring_engine *e, struct rr_ctl *c);
 void rr_cm_connect(struct rring_engine *e, struct rr_ctl *c);
 void rr_conn_begin_close(struct rring_engine *e, struct rring_conn *c,
 			 int status);

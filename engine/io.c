@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: BSD-3-Clause
 /* rdmaring: IO threads: consume completions, submit work, sleep and wake. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
 #include <sched.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -345,4 +347,24 @@ uint64_t rring_conn_id(const struct rring_conn *c)
 struct rring_io *rring_conn_io(const struct rring_conn *c)
 {
 	return c->owner;
+}
+
+int rring_conn_peer_name(const struct rring_conn *c, char *buf, size_t len)
+{
+	const struct sockaddr_in *in4 = (const struct sockaddr_in *)&c->peer;
+	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&c->peer;
+	char ip[INET6_ADDRSTRLEN];
+	int n;
+
+	if (!c || !buf || !len)
+		return -EINVAL;
+	if (c->peer.ss_family == AF_INET &&
+	    inet_ntop(AF_INET, &in4->sin_addr, ip, sizeof(ip)))
+		n = snprintf(buf, len, "%s:%u", ip, ntohs(in4->sin_port));
+	else if (c->peer.ss_family == AF_INET6 &&
+		 inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip)))
+		n = snprintf(buf, len, "[%s]:%u", ip, ntohs(in6->sin6_port));
+	else
+		n = snprintf(buf, len, "?");
+	return n < (int)len ? 0 : -ENOSPC;
 }

@@ -159,8 +159,57 @@ static void candidates(const struct rr_topo *t, int node, uint64_t *m)
 			m[w] = t->online[w];
 }
 
+void rr_format_cpulist(const uint64_t *m, char *buf, size_t len)
+{
+	size_t n = 0;
+	int a = first_cpu(m, -1), b;
+
+	if (len)
+		buf[0] = '\0';
+	while (a >= 0 && n < len) {
+		for (b = a; rr_cpu_isset(m, b + 1); b++)
+			;
+		n += (size_t)snprintf(buf + n, len - n, n ? ",%d" : "%d", a);
+		if (b > a && n < len)
+			n += (size_t)snprintf(buf + n, len - n, "-%d", b);
+		a = first_cpu(m, b);
+	}
+}
+
+/* "KNOB...: CPU c is not online; online CPUs: L" into err. */
+static int offline_error(const struct rr_topo *t, const char *knob, int cpu,
+			 char *err, size_t errlen)
+{
+	char online[256];
+
+	rr_format_cpulist(t->online, online, sizeof(online));
+	snprintf(err, errlen, "%s: CPU %d is not online; online CPUs: %s",
+		 knob, cpu, online);
+	return -EINVAL;
+}
+
+static int node_error(const struct rr_topo *t, int node, char *err,
+		      size_t errlen)
+{
+	char nodes[256];
+	size_t n = 0;
+	int i;
+
+	nodes[0] = '\0';
+	for (i = 0; i < t->n_nodes && n < sizeof(nodes); i++)
+		if (!mask_empty(t->node_cpus[i]))
+			n += (size_t)snprintf(nodes + n, sizeof(nodes) - n,
+					      n ? ",%d" : "%d", i);
+	snprintf(err, errlen,
+		 "numa-node=%d: node %d does not exist or has no CPUs; nodes "
+		 "with CPUs: %s",
+		 node, node, n ? nodes : "none (no NUMA information)");
+	return -EINVAL;
+}
+
 static int place_io(const struct rr_topo *t, const struct rring_params *p,
-		    const uint64_t *cand, struct rr_placement *out)
+		    const uint64_t *cand, struct rr_placement *out, char *err,
+		    size_t errlen)
 {
 	uint64_t pool[RR_CPU_WORDS];
 	unsigned int i;
@@ -173,7 +222,9 @@ static int place_io(const struct rr_topo *t, const struct rring_params *p,
 	if (p->io_cpus_mode > 0) {
 		for (i = 0; i < (unsigned int)p->io_cpus_mode; i++)
 			if (!rr_cpu_isset(t->online, p->io_cpus[i]))
-				return -EINVAL;
+				return offline_error(t, "io-thread-cpus",
+						     p->io_cpus[i], err,
+						     errlen);
 		for (i = 0; i < out->n_io; i++)
 			out->io_cpu[i] = p->io_cpus[i % p->io_cpus_mode];
 		return 0;
@@ -197,31 +248,104 @@ static int place_io(const struct rr_topo *t, const struct rring_params *p,
 }
 
 int rr_place(const struct rr_topo *t, const struct rring_params *p,
-	     struct rr_placement *out)
+	     struct rr_placement *out, char *err, size_t errlen)
 {
 	uint64_t cand[RR_CPU_WORDS];
 	int node;
 
 	memset(out, 0, sizeof(*out));
-	if (p->io_threads < 1 || p->io_threads > RRING_DEFAULT_IO_THREADS_MAX)
+	if (p->io_threads < 1 || p->io_threads > RRING_DEFAULT_IO_THREADS_MAX) {
+		snprintf(err, errlen, "io-threads=%u: allowed 1 to %d",
+			 p->io_threads, RRING_DEFAULT_IO_THREADS_MAX);
 		return -EINVAL;
+	}
 	out->n_io = p->io_threads;
 	node = p->numa_node >= 0 ? p->numa_node : t->dev_node;
 	if (p->numa_node >= 0 &&
 	    (node >= t->n_nodes || mask_empty(t->node_cpus[node])))
-		return -EINVAL; /* explicit node that does not exist */
+		return node_error(t, node, err, errlen);
 	out->mem_node = node;
 	candidates(t, node, cand);
 	if (p->poller_cpu >= 0) {
+		char what[32];
+
+		snprintf(what, sizeof(what), "poller-cpu=%d", p->poller_cpu);
 		if (!rr_cpu_isset(t->online, p->poller_cpu))
-			return -EINVAL;
+			return offline_error(t, what, p->poller_cpu, err,
+					     errlen);
 		out->poller_cpu = p->poller_cpu;
 	} else if (p->poller_cpu == RRING_CPU_NONE) {
 		out->poller_cpu = -1;
 	} else {
 		out->poller_cpu = first_cpu(cand, -1);
 	}
-	return place_io(t, p, cand, out);
+	return place_io(t, p, cand, out, err, errlen);
+}
+
+int rring_params_check_placement(const struct rring_params *p, char *err,
+				 size_t errlen)
+{
+	struct rr_placement pl;
+	struct rr_topo *t;
+	char msg[512];
+	int ret;
+
+	if (!p)
+		return -EINVAL;
+	t = malloc(sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	/* The device is not open yet: only explicit choices can be wrong. */
+	ret = rr_topo_read(p->sysfs_root, NULL, t);
+	if (!ret)
+		ret = rr_place(t, p, &pl, msg, sizeof(msg));
+	else
+		snprintf(msg, sizeof(msg), "cannot read the CPU topology under "
+					   "%s", p->sysfs_root);
+	free(t);
+	if (ret && err)
+		snprintf(err, errlen, "%s", msg);
+	return ret;
+}
+
+int rr_mask_node(const struct rr_topo *t, const uint64_t *m)
+{
+	int node, w, found = -1;
+
+	if (mask_empty(m))
+		return -1;
+	if (!t->n_nodes)
+		return 0; /* no NUMA information: one node */
+	for (node = 0; node < t->n_nodes; node++) {
+		for (w = 0; w < RR_CPU_WORDS; w++)
+			if (m[w] & t->node_cpus[node][w])
+				break;
+		if (w == RR_CPU_WORDS)
+			continue;
+		if (found >= 0)
+			return -1; /* CPUs of two nodes */
+		found = node;
+	}
+	return found;
+}
+
+int rr_thread_placement(pthread_t th, const struct rr_topo *t,
+			struct rring_thread_placement *out)
+{
+	uint64_t m[RR_CPU_WORDS];
+	cpu_set_t set;
+	int cpu, ret;
+
+	ret = -pthread_getaffinity_np(th, sizeof(set), &set);
+	if (ret)
+		return ret;
+	memset(m, 0, sizeof(m));
+	for (cpu = 0; cpu < RR_MAX_CPUS && cpu < CPU_SETSIZE; cpu++)
+		if (CPU_ISSET(cpu, &set))
+			cpu_set_bit(m, cpu);
+	rr_format_cpulist(m, out->cpus, sizeof(out->cpus));
+	out->node = rr_mask_node(t, m);
+	return 0;
 }
 
 int rr_pin_self(int cpu)

@@ -494,6 +494,9 @@ static int drain_ctl(struct rring_engine *e)
 					e->stopping ? -ESHUTDOWN
 						    : rr_cm_listen(e, c));
 			break;
+		case RR_CTL_UNLISTEN:
+			rr_ctl_complete(e, c, rr_cm_unlisten(e, c));
+			break;
 		case RR_CTL_CONNECT:
 			rr_cm_connect(e, c);
 			rr_ctl_complete(e, c, 0);
@@ -619,34 +622,6 @@ static void poller_sleep(struct rring_engine *e)
 
 /* ---- Thread ------------------------------------------------------------- */
 
-static int poller_place(struct rring_engine *e)
-{
-	struct rr_topo *t = malloc(sizeof(*t));
-	unsigned int i;
-	int ret;
-
-	if (!t)
-		return -ENOMEM;
-	ret = rr_topo_read(e->p.sysfs_root, e->dev_name[0] ? e->dev_name : NULL,
-			   t);
-	if (!ret)
-		ret = rr_place(t, &e->p, &e->place);
-	free(t);
-	if (ret) {
-		rr_log(&e->h, RR_LOG_ERR,
-		       "placement failed: poller-cpu, numa-node or "
-		       "io-thread-cpus names an offline CPU or missing node");
-		return ret;
-	}
-	for (i = 0; i < e->n_io; i++)
-		e->io[i]->cpu = e->place.io_cpu[i];
-	ret = rr_pin_self(e->place.poller_cpu);
-	if (ret)
-		rr_log(&e->h, RR_LOG_WARN, "cannot pin poller to CPU %d: %s",
-		       e->place.poller_cpu, strerror(-ret));
-	return 0;
-}
-
 static int epoll_add(int epfd, int fd, uint32_t tag)
 {
 	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = tag};
@@ -661,7 +636,7 @@ static int poller_init(struct rring_engine *e)
 	ret = rr_cm_init(e);
 	if (ret)
 		return ret;
-	ret = poller_place(e);
+	ret = rr_engine_place(e);
 	if (ret)
 		return ret;
 	ret = rr_engine_alloc_rings(e, e->place.mem_node);

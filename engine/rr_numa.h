@@ -38,9 +38,22 @@ int rr_topo_read(const char *sysfs_root, const char *dev, struct rr_topo *t);
 
 /* Pure placement policy: explicit params win, else the device's node, else
  * every online CPU. The poller gets the first candidate CPU, IO threads the
- * others round-robin. 0 or -EINVAL (explicit CPU offline, unknown node). */
+ * others round-robin. 0 or -EINVAL (explicit CPU offline, unknown node),
+ * with err naming the knob, the value and the valid CPUs or nodes. */
 int rr_place(const struct rr_topo *t, const struct rring_params *p,
-	     struct rr_placement *out);
+	     struct rr_placement *out, char *err, size_t errlen);
+
+/* Format mask as a sysfs CPU list ("0-3,8"; "" when empty). */
+void rr_format_cpulist(const uint64_t *mask, char *buf, size_t len);
+
+/* The node holding every CPU of mask; -1 when they span nodes or mask is
+ * empty; 0 without NUMA information. */
+int rr_mask_node(const struct rr_topo *t, const uint64_t *mask);
+
+/* Read thread th's CPU affinity back (the CPUs it may run on now) and
+ * their node into out. 0 or -errno. */
+int rr_thread_placement(pthread_t th, const struct rr_topo *t,
+			struct rring_thread_placement *out);
 
 /* Pin the calling thread to cpu (no-op for cpu < 0). 0 or -errno. */
 int rr_pin_self(int cpu);

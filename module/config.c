@@ -32,6 +32,26 @@ static int set_num(const char *name, long long val, void *privdata,
 		*err = set_error(msg);
 		return REDISMODULE_ERR;
 	}
+	if (changed && !rdm_mod.loading && d->id == RDM_KNOB_PORT)
+		rdm_mod.listen_changed = true;
+	return REDISMODULE_OK;
+}
+
+/* Port or bind, once per CONFIG SET that changed either (the server calls
+ * each knob's apply; the first one moves the listeners to both values). */
+static int apply_listen(RedisModuleString **err)
+{
+	const struct rdm_knobs *k = &rdm_mod.knobs;
+	char msg[400];
+
+	if (!rdm_mod.listen_changed)
+		return REDISMODULE_OK;
+	rdm_mod.listen_changed = false;
+	if (rdm_listen_runtime(&rdm_mod.ops, k->bind, k->num[RDM_KNOB_PORT],
+			       msg, sizeof(msg))) {
+		*err = set_error(msg);
+		return REDISMODULE_ERR;
+	}
 	return REDISMODULE_OK;
 }
 
@@ -44,6 +64,8 @@ static int apply_num(RedisModuleCtx *ctx, void *privdata,
 	char msg[200];
 	int ret;
 
+	if (d->id == RDM_KNOB_PORT)
+		return apply_listen(err);
 	ret = rdm_apply_runtime(&rdm_mod.ops, d->id, v);
 	if (ret) {
 		snprintf(msg, sizeof(msg),
@@ -56,16 +78,18 @@ static int apply_num(RedisModuleCtx *ctx, void *privdata,
 	return REDISMODULE_OK;
 }
 
-static RedisModuleString *get_bind(const char *name, void *privdata)
+static RedisModuleString *get_str(const char *name, void *privdata)
 {
+	const struct rdm_knob_desc *d = privdata;
+
 	(void)name;
-	(void)privdata;
-	return rdm_mod.bind_str;
+	return rdm_mod.str_val[d->id];
 }
 
-static int set_bind(const char *name, RedisModuleString *val, void *privdata,
-		    RedisModuleString **err)
+static int set_str(const char *name, RedisModuleString *val, void *privdata,
+		   RedisModuleString **err)
 {
+	const struct rdm_knob_desc *d = privdata;
 	RedisModuleString *copy;
 	const char *v;
 	char msg[400];
@@ -73,20 +97,29 @@ static int set_bind(const char *name, RedisModuleString *val, void *privdata,
 	size_t len;
 
 	(void)name;
-	(void)privdata;
 	v = RedisModule_StringPtrLen(val, &len);
-	if (rdm_knob_update_bind(&rdm_mod.knobs, v, len, rdm_mod.loading,
-				 &changed, msg, sizeof(msg))) {
+	if (rdm_knob_update_str(&rdm_mod.knobs, d, v, len, rdm_mod.loading,
+				&changed, msg, sizeof(msg))) {
 		*err = set_error(msg);
 		return REDISMODULE_ERR;
 	}
-	if (!changed && rdm_mod.bind_str)
+	if (changed && !rdm_mod.loading && d->id == RDM_KNOB_BIND)
+		rdm_mod.listen_changed = true;
+	if (!changed && rdm_mod.str_val[d->id])
 		return REDISMODULE_OK;
 	copy = RedisModule_CreateString(NULL, v, len);
-	if (rdm_mod.bind_str)
-		RedisModule_FreeString(NULL, rdm_mod.bind_str);
-	rdm_mod.bind_str = copy;
+	if (rdm_mod.str_val[d->id])
+		RedisModule_FreeString(NULL, rdm_mod.str_val[d->id]);
+	rdm_mod.str_val[d->id] = copy;
 	return REDISMODULE_OK;
+}
+
+static int apply_str(RedisModuleCtx *ctx, void *privdata,
+		     RedisModuleString **err)
+{
+	(void)ctx;
+	(void)privdata;
+	return apply_listen(err); /* bind: the only runtime string */
 }
 
 static int register_knob(RedisModuleCtx *ctx, const struct rdm_knob_desc *d)
@@ -101,8 +134,9 @@ static int register_knob(RedisModuleCtx *ctx, const struct rdm_knob_desc *d)
 
 	if (d->type == RDM_KNOB_STR)
 		return RedisModule_RegisterStringConfig(
-		    ctx, d->name, rdm_mod.knobs.bind, flags, get_bind, set_bind,
-		    NULL, priv);
+		    ctx, d->name, rdm_knob_str(&rdm_mod.knobs, d->id), flags,
+		    get_str, set_str,
+		    (d->flags & RDM_KNOB_F_RUNTIME) ? apply_str : NULL, priv);
 	return RedisModule_RegisterNumericConfig(
 	    ctx, d->name, rdm_mod.knobs.num[d->id], flags, d->min, d->max,
 	    get_num, set_num,
@@ -141,7 +175,11 @@ out:
 
 void rdm_config_release(void)
 {
-	if (rdm_mod.bind_str)
-		RedisModule_FreeString(NULL, rdm_mod.bind_str);
-	rdm_mod.bind_str = NULL;
+	int i;
+
+	for (i = 0; i < RDM_KNOB_NR; i++) {
+		if (rdm_mod.str_val[i])
+			RedisModule_FreeString(NULL, rdm_mod.str_val[i]);
+		rdm_mod.str_val[i] = NULL;
+	}
 }

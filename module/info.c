@@ -26,6 +26,25 @@ static void add_io_thread(RedisModuleInfoCtx *ctx, unsigned int i,
 	RedisModule_InfoEndDictField(ctx);
 }
 
+/* Where the threads run, read back from them (CPU lists may hold commas,
+ * so each is a field of its own rather than a dict entry). */
+static void add_placement(RedisModuleInfoCtx *ctx, const struct rdm_stats *s)
+{
+	char name[32];
+	unsigned int i;
+
+	RedisModule_InfoAddFieldCString(ctx, "poller_cpus", s->poller_cpus);
+	RedisModule_InfoAddFieldLongLong(ctx, "poller_node", s->poller_node);
+	RedisModule_InfoAddFieldCString(ctx, "rcu_thread_cpus", s->rcu_cpus);
+	RedisModule_InfoAddFieldLongLong(ctx, "memory_node", s->mem_node);
+	for (i = 0; i < s->nr_io; i++) {
+		snprintf(name, sizeof(name), "io_cpus_%u", i);
+		RedisModule_InfoAddFieldCString(ctx, name, s->io[i].cpus);
+		snprintf(name, sizeof(name), "io_node_%u", i);
+		RedisModule_InfoAddFieldLongLong(ctx, name, s->io[i].node);
+	}
+}
+
 static void info_cb(RedisModuleInfoCtx *ctx, int for_crash_report)
 {
 	/* Main thread only, so one static snapshot is enough (and keeps
@@ -65,6 +84,7 @@ static void info_cb(RedisModuleInfoCtx *ctx, int for_crash_report)
 	RedisModule_InfoAddFieldULongLong(ctx, "io_threads", s.nr_io);
 	for (i = 0; i < s.nr_io; i++)
 		add_io_thread(ctx, i, &s.io[i]);
+	add_placement(ctx, &s);
 }
 
 int rdm_info_register(RedisModuleCtx *ctx)

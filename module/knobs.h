@@ -43,6 +43,8 @@
 #define RDM_DEFAULT_NUMA_NODE (-1) /* -1: the NIC's node */
 #define RDM_NUMA_NODE_MIN (-1)
 #define RDM_NUMA_NODE_MAX 1023
+#define RDM_DEFAULT_IO_THREAD_CPUS "auto" /* engine's "io-thread-cpus" */
+#define RDM_IO_THREAD_CPUS_MAX 256		/* bytes, NUL included */
 #define RDM_DEFAULT_MAX_CLIENTS 10000
 #define RDM_MAX_CLIENTS_MIN 1
 #define RDM_MAX_CLIENTS_MAX 1000000
@@ -61,6 +63,7 @@ enum rdm_knob_id {
 	RDM_KNOB_NUMA_NODE,
 	RDM_KNOB_MAX_CLIENTS,
 	RDM_KNOB_LOOPBACK_PORT,
+	RDM_KNOB_IO_THREAD_CPUS,
 	RDM_KNOB_NR,
 };
 
@@ -81,13 +84,18 @@ struct rdm_knob_desc {
 	long long def, min, max; /* numeric knobs */
 	const char *def_str;	 /* string knobs */
 	const char *note;	 /* meaning of special values, or NULL */
+	const char *alias;	 /* Valkey 9's load-argument name, or NULL */
 };
 
 /* Current values; plain data owned by the main thread. */
 struct rdm_knobs {
 	char bind[RDM_BIND_MAX];
-	long long num[RDM_KNOB_NR]; /* indexed by rdm_knob_id; bind unused */
+	char io_thread_cpus[RDM_IO_THREAD_CPUS_MAX];
+	long long num[RDM_KNOB_NR]; /* indexed by rdm_knob_id; strings unused */
 };
+
+/* rdm_knob_str - the value buffer of a string knob, NULL for a number. */
+char *rdm_knob_str(struct rdm_knobs *k, enum rdm_knob_id id);
 
 /* rdm_knobs_init - fill every knob with its default. Any thread. */
 void rdm_knobs_init(struct rdm_knobs *k);
@@ -95,7 +103,8 @@ void rdm_knobs_init(struct rdm_knobs *k);
 /* rdm_knob_desc_get - descriptor of a knob id, NULL when out of range. */
 const struct rdm_knob_desc *rdm_knob_desc_get(enum rdm_knob_id id);
 
-/* rdm_knob_find - descriptor by name (case-insensitive), NULL if unknown. */
+/* rdm_knob_find - descriptor by name or Valkey 9 alias (case-insensitive),
+ * NULL if unknown. */
 const struct rdm_knob_desc *rdm_knob_find(const char *name, size_t len);
 
 /*
@@ -108,6 +117,11 @@ int rdm_knob_check_num(const struct rdm_knob_desc *d, long long v, char *err,
 /* rdm_knob_check_bind - validate a bind list (IPv4/IPv6 literals, "*",
  * "::*", optional '-' prefix, space separated). 0 or -EINVAL with err. */
 int rdm_knob_check_bind(const char *v, size_t len, char *err, size_t errlen);
+
+/* rdm_knob_check_cpus - validate the shape of io-thread-cpus ("auto",
+ * "none" or a list like "0-3,6"); whether the CPUs are online is checked
+ * against the machine at load. 0 or -EINVAL with err. */
+int rdm_knob_check_cpus(const char *v, size_t len, char *err, size_t errlen);
 
 /*
  * rdm_knob_parse - parse the text value of a knob (strtoll for numbers) and
@@ -130,12 +144,13 @@ int rdm_knobs_parse_args(struct rdm_knobs *k, int argc, const char *const *argv,
  * accepted. At runtime a restart-only knob whose value changes is refused
  * with -EPERM and a message saying a restart is needed. *changed tells
  * whether the value differs from the current one. Numeric knobs only;
- * bind goes through rdm_knob_update_bind.
+ * string knobs go through rdm_knob_update_str.
  */
 int rdm_knob_update(struct rdm_knobs *k, const struct rdm_knob_desc *d,
 		    long long v, bool loading, bool *changed, char *err,
 		    size_t errlen);
-int rdm_knob_update_bind(struct rdm_knobs *k, const char *v, size_t len,
-			 bool loading, bool *changed, char *err, size_t errlen);
+int rdm_knob_update_str(struct rdm_knobs *k, const struct rdm_knob_desc *d,
+			const char *v, size_t len, bool loading, bool *changed,
+			char *err, size_t errlen);
 
 #endif /* RDM_KNOBS_H */

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* rdmaring module: load (arguments, configs, INFO) and unload. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <rdmaring.h>
 
 #include "loopback.h"
 #include "rdma.h"
@@ -12,6 +15,26 @@
 #define RDM_EXPORT __attribute__((visibility("default")))
 
 struct rdm_module rdm_mod;
+
+void rdm_log(const char *level, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	RedisModule_Log(rdm_mod.log_ctx, level, "%s", msg);
+}
+
+/* The log context lives from OnLoad until a successful OnUnload, after
+ * every thread that logs has stopped. */
+static void log_ctx_release(void)
+{
+	if (rdm_mod.log_ctx)
+		RedisModule_FreeThreadSafeContext(rdm_mod.log_ctx);
+	rdm_mod.log_ctx = NULL;
+}
 
 /* Load arguments as (pointer, length) pairs for the pure parser. */
 static int parse_load_args(RedisModuleCtx *ctx, RedisModuleString **argv,
@@ -127,6 +150,50 @@ err:
 	return ret;
 }
 
+/* Where the engine's threads run, read back from them. */
+static void log_placement(RedisModuleCtx *ctx)
+{
+	static struct rdm_stats s; /* main thread; 6 KiB off the stack */
+	char line[1024];
+
+	rdm_stats_snapshot(&rdm_mod.ops,
+			   (unsigned int)rdm_mod.knobs.num[RDM_KNOB_IO_THREADS],
+			   &s);
+	rdm_placement_line(&s, line, sizeof(line));
+	RedisModule_Log(ctx, RDM_LOG_NOTICE, "placement: %s", line);
+}
+
+/* poller-cpu, numa-node and io-thread-cpus against the machine, also when
+ * no engine starts (port 0), so that a wrong value fails the load. */
+static int check_placement(RedisModuleCtx *ctx)
+{
+	const struct rdm_knobs *k = &rdm_mod.knobs;
+	struct rring_params p;
+	char err[512], num[3][32];
+	int ret;
+
+	rring_params_init(&p);
+	snprintf(num[0], sizeof(num[0]), "%lld", k->num[RDM_KNOB_IO_THREADS]);
+	snprintf(num[1], sizeof(num[1]), "%lld", k->num[RDM_KNOB_POLLER_CPU]);
+	snprintf(num[2], sizeof(num[2]), "%lld", k->num[RDM_KNOB_NUMA_NODE]);
+	ret = rring_params_set(&p, "io-threads", num[0], err, sizeof(err));
+	if (!ret)
+		ret = rring_params_set(&p, "poller-cpu", num[1], err,
+				       sizeof(err));
+	if (!ret)
+		ret = rring_params_set(&p, "numa-node", num[2], err,
+				       sizeof(err));
+	if (!ret)
+		ret = rring_params_set(&p, "io-thread-cpus", k->io_thread_cpus,
+				       err, sizeof(err));
+	if (!ret)
+		ret = rring_params_check_placement(&p, err, sizeof(err));
+	if (ret)
+		RedisModule_Log(ctx, RDM_LOG_WARNING, "%s; module not loaded",
+				err);
+	return ret;
+}
+
 /* The RDMA transport on the engine (knob port, 0 = none). */
 static int start_rdma(RedisModuleCtx *ctx)
 {
@@ -159,6 +226,7 @@ static int start_rdma(RedisModuleCtx *ctx)
 	RedisModule_Log(ctx, RDM_LOG_NOTICE,
 			"serving RDMA clients on port %lld (bind '%s')", port,
 			rdm_mod.knobs.bind);
+	log_placement(ctx);
 	return 0;
 err:
 	RedisModule_Log(ctx, RDM_LOG_WARNING, "%s; module not loaded", err);
@@ -175,10 +243,13 @@ int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc)
 			 REDISMODULE_APIVER_1) != REDISMODULE_OK)
 		return REDISMODULE_ERR;
 	memset(&rdm_mod, 0, sizeof(rdm_mod));
+	rdm_mod.log_ctx = RedisModule_GetDetachedThreadSafeContext(ctx);
 	rdm_knobs_init(&rdm_mod.knobs);
 	if (parse_load_args(ctx, argv, argc))
-		return REDISMODULE_ERR;
+		goto err_release_log;
 	if (rdm_config_register(ctx) != REDISMODULE_OK)
+		goto err_release_config;
+	if (check_placement(ctx))
 		goto err_release_config;
 	if (rdm_info_register(ctx) != REDISMODULE_OK) {
 		RedisModule_Log(ctx, RDM_LOG_WARNING,
@@ -192,6 +263,8 @@ int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc)
 
 err_release_config:
 	rdm_config_release();
+err_release_log:
+	log_ctx_release();
 	return REDISMODULE_ERR;
 }
 
@@ -206,6 +279,7 @@ int RedisModule_OnUnload(RedisModuleCtx *ctx)
 	rdm_dispatch_stop();
 	rdm_module_set_engine(NULL);
 	rdm_config_release();
+	log_ctx_release();
 	RedisModule_Log(ctx, RDM_LOG_NOTICE, "unloaded");
 	return REDISMODULE_OK;
 }

@@ -17,8 +17,14 @@
 struct rdm_module {
 	struct rdm_knobs knobs;
 	bool loading;		     /* OnLoad until LoadConfigs returned */
-	RedisModuleString *bind_str; /* what CONFIG GET rdmaring.bind returns */
+	/* what CONFIG GET returns for each string knob, by knob id */
+	RedisModuleString *str_val[RDM_KNOB_NR];
+	bool listen_changed; /* port or bind set, listeners not moved yet */
 	struct rdm_engine_ops ops;   /* zero until the engine is connected */
+	/* Detached context for log lines from any thread, so that they carry
+	 * the module's name ("<rdmaring>"); NULL before OnLoad and after
+	 * OnUnload (lines then go out as "<module>"). */
+	RedisModuleCtx *log_ctx;
 };
 
 extern struct rdm_module rdm_mod;
@@ -33,6 +39,11 @@ void rdm_config_release(void);
 
 /* rdm_info_register - register the INFO section "rdmaring". OnLoad only. */
 int rdm_info_register(RedisModuleCtx *ctx);
+
+/* rdm_log - one server log line at level through the module's context
+ * (rdm_mod.log_ctx). Any thread. */
+void rdm_log(const char *level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* rdm_module_set_engine - plug in (or, with NULL, remove) the engine hooks.
  * Main thread. */

@@ -15,6 +15,7 @@
 
 #include <rdmaring.h>
 
+#include "module.h"
 #include "rdma.h"
 
 /*
@@ -58,6 +59,8 @@ struct rc_conn {
 	bool rx_big; /* a command larger than the window is arriving */
 	bool dead;   /* CLOSED seen */
 	bool paused; /* unauthenticated with a command in flight */
+	const char *why;     /* why the module closes it, NULL: it does not */
+	char peer[64];	     /* "ip:port", for the log */
 	struct rc_conn *prev, *next;
 };
 
@@ -80,6 +83,11 @@ struct rdma {
 	_Atomic bool stopping;
 	_Atomic uint64_t next_id, clients, max_clients, transfers;
 	_Atomic uint64_t inplace; /* replies sent in place, then forgotten */
+	/* Where it listens now (main thread): listeners of generation gen
+	 * carry listen_ctx(gen), so a new set can replace them. */
+	char bind[RDM_BIND_MAX];
+	long long port;
+	unsigned int listen_gen;
 };
 
 /* Entries of each CQ of the engine's pool. Each connection needs 2048
@@ -158,10 +166,10 @@ static bool forget_reply(struct rc_conn *rc, struct rdm_job *j)
 		atomic_fetch_add_explicit(&rd.inplace, 1, memory_order_relaxed);
 	if (ret) {
 		/* the cache may still hold the pages: no more sends */
-		RedisModule_Log(NULL, RDM_LOG_WARNING,
-				"client %llu: cannot drop the registration of "
-				"a sent reply (%s); closing",
-				(unsigned long long)rc->s.id, strerror(-ret));
+		rdm_log(RDM_LOG_WARNING,
+			"client %llu: cannot drop the registration of "
+			"a sent reply (%s); closing",
+			(unsigned long long)rc->s.id, strerror(-ret));
 		rc->closing = true;
 	}
 	return true;
@@ -225,6 +233,8 @@ static void conn_flush(struct rc_conn *rc)
 			break;
 		rc->post = j->order_next;
 		if (j->close_after) {
+			if (!rc->why)
+				rc->why = rc->s.quit ? "QUIT" : "killed";
 			rc->no_input = true;
 			rc->closing = true;
 			drop_input(rc);
@@ -256,6 +266,7 @@ static void protocol_error(struct rc_conn *rc)
 	char buf[160];
 	size_t n = rdm_resp_error_reply(&rc->parser, buf, sizeof(buf));
 
+	rc->why = "protocol error";
 	reply_and_close(rc, buf, n);
 }
 
@@ -372,6 +383,7 @@ static void refuse(struct rc_conn *rc)
 {
 	static const char msg[] = "-ERR max number of clients reached\r\n";
 
+	rc->why = "limit: max number of clients reached";
 	reply_and_close(rc, msg, sizeof(msg) - 1);
 }
 
@@ -380,12 +392,16 @@ static void on_accepted(struct rio *io, struct rring_conn *conn)
 	struct rc_conn *rc = calloc(1, sizeof(*rc));
 
 	if (!rc) {
+		rring_conn_set_ctx(conn, NULL); /* was the listener's */
 		rring_conn_close(conn);
 		return;
 	}
 	rc->conn = conn;
 	rc->io = io;
 	rdm_session_init(&rc->s, atomic_fetch_add(&rd.next_id, 1) + 1);
+	rring_conn_peer_name(conn, rc->peer, sizeof(rc->peer));
+	rdm_log(RDM_LOG_VERBOSE, "Accepted RDMA client id=%llu addr=%s",
+		(unsigned long long)rc->s.id, rc->peer);
 	rdm_resp_parser_init(&rc->parser, 0);
 	rring_conn_set_ctx(conn, rc);
 	rc->next = io->conns;
@@ -396,10 +412,29 @@ static void on_accepted(struct rio *io, struct rring_conn *conn)
 		refuse(rc);
 }
 
-static void on_closed(struct rc_conn *rc)
+/* Why a connection ended: the module's reason, else the engine's status. */
+static void log_closed(const struct rc_conn *rc, int status)
+{
+	const char *why = rc->why;
+
+	if (!why && rc->close_sent)
+		why = "closed by the server";
+	if (!why)
+		why = !status		    ? "closed by the peer"
+		      : status == -ESHUTDOWN ? "server stopping"
+					     : "fault";
+	rdm_log(RDM_LOG_VERBOSE,
+		"RDMA client closed connection id=%llu addr=%s: %s%s%s",
+		(unsigned long long)rc->s.id, rc->peer, why,
+		status && status != -ESHUTDOWN ? ", " : "",
+		status && status != -ESHUTDOWN ? strerror(-status) : "");
+}
+
+static void on_closed(struct rc_conn *rc, int status)
 {
 	struct rdm_job *j, *next;
 
+	log_closed(rc, status);
 	rc->conn = NULL;
 	rc->dead = true;
 	rc->win_len = 0; /* the buffer went with the connection */
@@ -444,7 +479,7 @@ static void on_event(struct rring_io *rio, const struct rring_event *ev,
 		break;
 	case RRING_EVENT_CLOSED:
 		if (rc)
-			on_closed(rc);
+			on_closed(rc, ev->status);
 		break;
 	default:
 		break;
@@ -574,8 +609,7 @@ static void engine_log(int level, const char *msg, void *arg)
 					 RDM_LOG_NOTICE, RDM_LOG_VERBOSE};
 
 	(void)arg;
-	RedisModule_Log(NULL, lv[level < 0 || level > 3 ? 3 : level],
-			"engine: %s", msg);
+	rdm_log(lv[level < 0 || level > 3 ? 3 : level], "engine: %s", msg);
 }
 
 static int set_param(struct rring_params *p, const char *key, long long v,
@@ -621,14 +655,25 @@ static int fill_params(const struct rdm_knobs *k, struct rring_params *p,
 	if (!ret)
 		ret = rring_params_set(p, "io-threads-external", "1", err,
 				       errlen);
+	if (!ret)
+		ret = rring_params_set(p, "io-thread-cpus", k->io_thread_cpus,
+				       err, errlen);
 	/* Valkey's RDMA protocol */
 	if (!ret)
 		ret = rring_params_set(p, "wire", "1", err, errlen);
 	return ret;
 }
 
-/* Listen on every address of the bind list ("-addr": optional). */
-static int listen_all(const char *bind, uint16_t port, char *err, size_t errlen)
+/* The listener ctx of a generation: never NULL, never a client. */
+static void *listen_ctx(unsigned int gen)
+{
+	return (void *)(uintptr_t)(gen + 1);
+}
+
+/* Listen on every address of the bind list ("-addr": optional) with ctx;
+ * on error the addresses already bound stay (rring_unlisten ctx). */
+static int listen_all(const char *bind, uint16_t port, void *ctx, char *err,
+		      size_t errlen)
 {
 	char list[RDM_BIND_MAX], *save, *tok;
 	const char *addr;
@@ -644,7 +689,7 @@ static int listen_all(const char *bind, uint16_t port, char *err, size_t errlen)
 			addr = NULL;
 		else if (!strcmp(addr, "::*"))
 			addr = "::";
-		ret = rring_listen(rd.e, addr, port, NULL);
+		ret = rring_listen(rd.e, addr, port, ctx);
 		if (ret < 0 && !optional) {
 			snprintf(err, errlen, "cannot listen on %s port %u: %s",
 				 tok, port, strerror(-ret));
@@ -670,6 +715,9 @@ static int start_threads(char *err, size_t errlen)
 			return ret;
 		}
 		rd.ios[i].started = true;
+		/* rring-io-N, pinned per io-thread-cpus / numa-node (logged
+		 * by the engine when it cannot be) */
+		rring_io_place_thread(rd.ios[i].io, rd.ios[i].thread);
 	}
 	return 0;
 }
@@ -715,9 +763,8 @@ static void pin_urcu(void)
 	 * handles are never closed on purpose */
 	for (i = 0; i < l.n; i++)
 		if (!dlopen(l.name[i], RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE))
-			RedisModule_Log(NULL, RDM_LOG_WARNING,
-					"cannot keep %s loaded: %s", l.name[i],
-					dlerror());
+			rdm_log(RDM_LOG_WARNING, "cannot keep %s loaded: %s",
+				l.name[i], dlerror());
 }
 
 static int rdma_stop(void *priv);
@@ -758,10 +805,12 @@ int rdm_rdma_start(const struct rdm_knobs *k, char *err, size_t errlen)
 	rd.running = true;
 	ret = start_threads(err, errlen);
 	if (!ret)
-		ret = listen_all(k->bind, (uint16_t)k->num[RDM_KNOB_PORT], err,
-				 errlen);
+		ret = listen_all(k->bind, (uint16_t)k->num[RDM_KNOB_PORT],
+				 listen_ctx(0), err, errlen);
 	if (ret)
 		goto err_stop;
+	snprintf(rd.bind, sizeof(rd.bind), "%s", k->bind);
+	rd.port = k->num[RDM_KNOB_PORT];
 	return 0;
 
 err_stop:
@@ -806,6 +855,48 @@ static int rdma_stop(void *priv)
 	return ret < 0 ? -EBUSY : 0;
 }
 
+/* Listen on the new set under a new ctx, then drop the old one: clients
+ * stay connected, and on error the old listeners stay. When the new set
+ * needs the port the old one holds (same port, overlapping address), the
+ * old set goes first and comes back if the new one fails. */
+static int rdma_listen(void *priv, const char *bind, long long port, char *err,
+		       size_t errlen)
+{
+	void *old = listen_ctx(rd.listen_gen), *new = listen_ctx(rd.listen_gen + 1);
+	char ignored[200];
+	int ret = 0;
+
+	(void)priv;
+	if (port == rd.port && !strcmp(bind, rd.bind))
+		return 0;
+	if (port)
+		ret = listen_all(bind, (uint16_t)port, new, err, errlen);
+	if (ret == -EADDRINUSE && port == rd.port) {
+		rring_unlisten(rd.e, new);
+		rring_unlisten(rd.e, old);
+		ret = listen_all(bind, (uint16_t)port, new, err, errlen);
+		if (ret && rd.port)
+			listen_all(rd.bind, (uint16_t)rd.port, old, ignored,
+				   sizeof(ignored));
+	}
+	if (ret) {
+		rring_unlisten(rd.e, new);
+		snprintf(err + strlen(err), errlen - strlen(err),
+			 "; still listening on port %lld (bind '%s')", rd.port,
+			 rd.bind);
+		return ret;
+	}
+	rring_unlisten(rd.e, old);
+	rd.listen_gen++;
+	snprintf(rd.bind, sizeof(rd.bind), "%s", bind);
+	rd.port = port;
+	rdm_log(RDM_LOG_NOTICE,
+		"RDMA listeners moved to port %lld (bind '%s'); connected "
+		"clients stay",
+		port, bind);
+	return 0;
+}
+
 static bool rdma_running(void *priv)
 {
 	(void)priv;
@@ -823,12 +914,32 @@ static int rdma_apply(void *priv, enum rdm_knob_id id, long long value)
 	return 0;
 }
 
+/* Where the engine's threads run, read back from them. */
+static void rdma_placement(struct rdm_stats *s)
+{
+	static struct rring_placement pl; /* main thread only */
+	unsigned int i;
+
+	if (!rd.e || rring_engine_placement(rd.e, &pl))
+		return;
+	snprintf(s->poller_cpus, sizeof(s->poller_cpus), "%s", pl.poller.cpus);
+	s->poller_node = pl.poller.node;
+	snprintf(s->rcu_cpus, sizeof(s->rcu_cpus), "%s", pl.rcu.cpus);
+	s->mem_node = pl.mem_node;
+	for (i = 0; i < s->nr_io && i < pl.n_io; i++) {
+		snprintf(s->io[i].cpus, sizeof(s->io[i].cpus), "%s",
+			 pl.io[i].cpus);
+		s->io[i].node = pl.io[i].node;
+	}
+}
+
 static void rdma_stats(void *priv, struct rdm_stats *s)
 {
 	struct rring_stats es;
 	unsigned int i;
 
 	(void)priv;
+	rdma_placement(s);
 	s->connected_clients = atomic_load(&rd.clients);
 	s->transfers_in_progress = atomic_load(&rd.transfers);
 	s->inplace_replies = atomic_load(&rd.inplace);
@@ -854,6 +965,7 @@ const struct rdm_engine_ops *rdm_rdma_engine_ops(void)
 	    .running = rdma_running,
 	    .stop = rdma_stop,
 	    .stats = rdma_stats,
+	    .listen = rdma_listen,
 	};
 
 	return &ops;

@@ -17,6 +17,8 @@ struct rdm_io_stats {
 	uint64_t bytes_in;
 	uint64_t bytes_out;
 	uint64_t wakeups; /* eventfd wakeups of this thread */
+	char cpus[64];	  /* CPUs it may run on, read back; "" unknown */
+	int node;	  /* their NUMA node, -1 unknown or several */
 };
 
 /* One snapshot of the engine, filled by rdm_engine_ops.stats. */
@@ -27,6 +29,11 @@ struct rdm_stats {
 	uint64_t poller_sleeps; /* times the poller went to sleep */
 	/* replies sent from their own memory, registration dropped after */
 	uint64_t inplace_replies;
+	/* Placement read back from the threads ("" / -1 unknown). */
+	char poller_cpus[64];
+	int poller_node;
+	char rcu_cpus[64]; /* liburcu's call_rcu worker */
+	int mem_node;	   /* node of rings and buffers */
 	unsigned int nr_io;	/* valid entries in io[] */
 	struct rdm_io_stats io[RDM_IO_THREADS_MAX];
 };
@@ -45,6 +52,11 @@ struct rdm_engine_ops {
 	bool (*running)(void *priv);
 	/* Stop every thread and close every client; 0 or -EBUSY. */
 	int (*stop)(void *priv);
+	/* Listen on bind:port (port 0: nowhere) instead of the addresses
+	 * listened on now, keeping connected clients; on error the old
+	 * listeners stay and err says why. 0 or -errno. */
+	int (*listen)(void *priv, const char *bind, long long port, char *err,
+		      size_t errlen);
 	void *priv;
 };
 
@@ -59,8 +71,21 @@ void rdm_stats_snapshot(const struct rdm_engine_ops *ops, unsigned int nr_io,
 int rdm_unload_check(const struct rdm_engine_ops *ops, char *msg,
 		     size_t msglen);
 
+/* rdm_placement_line - "poller on CPU 1 (node 0), rring-io-0 on CPU 0
+ * (node 0), ..., call_rcu worker on CPU 0, memory on node 0" into buf:
+ * where the threads of snapshot s run. */
+void rdm_placement_line(const struct rdm_stats *s, char *buf, size_t len);
+
 /* rdm_apply_runtime - forward a changed runtime knob to the engine. */
 int rdm_apply_runtime(const struct rdm_engine_ops *ops, enum rdm_knob_id id,
 		      long long value);
+
+/*
+ * rdm_listen_runtime - CONFIG SET of port or bind: move the listeners of
+ * the running transport to bind:port. Without a transport that can (none
+ * runs, or the TCP stand-in), -EPERM with err saying what to do instead.
+ */
+int rdm_listen_runtime(const struct rdm_engine_ops *ops, const char *bind,
+		       long long port, char *err, size_t errlen);
 
 #endif /* RDM_RUNTIME_H */

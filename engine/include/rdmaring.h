@@ -3,6 +3,7 @@
 #ifndef RDMARING_H
 #define RDMARING_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
@@ -329,6 +330,57 @@ struct rring_stats {
 
 /* Snapshot (approximate, never blocking the data path). Any thread. */
 int rring_engine_stats(struct rring_engine *e, struct rring_stats *s);
+
+/* ---- Additions (append-only) -------------------------------------------- */
+
+/* The peer's address as "ip:port" ("[ipv6]:port"; "?" when unknown), fixed
+ * before the first event of the connection. -ENOSPC when len is too small
+ * (truncated), -EINVAL. Any thread holding an event for it. */
+int rring_conn_peer_name(const struct rring_conn *c, char *buf, size_t len);
+
+/* Stop listening on every address rring_listen bound with this ctx (an
+ * application re-listens by listening under a new ctx, then unlistening
+ * the old one). Connections accepted before stay open. Blocks until the
+ * poller destroyed the listeners; returns how many, or -errno. Any thread,
+ * after rring_engine_start. */
+int rring_unlisten(struct rring_engine *e, void *ctx);
+
+/* Check poller-cpu, numa-node and io-thread-cpus against the machine (the
+ * online CPUs and nodes under sysfs-root), as rring_engine_start will
+ * place the threads. -EINVAL with err naming the knob, the value and the
+ * valid CPUs or nodes ("poller-cpu=3: CPU 3 is not online; online CPUs:
+ * 0-1"). Any thread. */
+int rring_params_check_placement(const struct rring_params *p, char *err,
+				 size_t errlen);
+
+/* Where a thread runs, read back from the system after placement. */
+#define RRING_CPULIST_MAX 64
+struct rring_thread_placement {
+	char cpus[RRING_CPULIST_MAX]; /* CPUs it may run on ("1", "0-3,6");
+					 "" before it was placed */
+	int node; /* NUMA node of those CPUs; -1 if they span nodes */
+};
+
+struct rring_placement {
+	int mem_node; /* node of rings and buffers; -1 none */
+	struct rring_thread_placement poller;
+	struct rring_thread_placement rcu; /* liburcu's call_rcu worker */
+	unsigned int n_io;
+	struct rring_thread_placement io[RRING_DEFAULT_IO_THREADS_MAX];
+};
+
+/* Snapshot of where the engine's threads run (CPU affinity read back from
+ * the threads, not the values asked for). Any thread, after
+ * rring_engine_start. */
+int rring_engine_placement(struct rring_engine *e, struct rring_placement *out);
+
+/* Name thread "rring-io-N" and pin it where the engine placed IO thread io
+ * (io-thread-cpus, else the CPUs of numa-node but the poller's), then
+ * record its placement. For threads that drive an IO thread with
+ * io-threads-external (the engine does it for its own). 0, or -errno when
+ * pinning failed (the thread then runs unpinned). Any thread, after
+ * rring_engine_start. */
+int rring_io_place_thread(struct rring_io *io, pthread_t thread);
 
 #ifdef __cplusplus
 }

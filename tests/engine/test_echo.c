@@ -55,18 +55,25 @@ static void server_up(struct pair *t, unsigned int io, int close_after)
 	cr_assert_gt(t->port, 0, "listen: %s", strerror(-t->port));
 }
 
-static void clients_connect(struct pair *t, unsigned int io, int n,
-			    int close_after)
+/* Clients from..from+n-1 connect to port on the client engine. */
+static void connect_more(struct pair *t, int from, int n, int port,
+			 int close_after)
 {
 	int i;
 
-	t->ce = engine(io, echo_client_event, NULL);
-	for (i = 0; i < n; i++) {
+	for (i = from; i < from + n; i++) {
 		echo_client_init(&t->cl[i], &t->cnt, i, MSGS, close_after);
-		cr_assert_eq(rring_connect(t->ce, "127.0.0.1",
-					   (uint16_t)t->port, &t->cl[i], NULL),
+		cr_assert_eq(rring_connect(t->ce, "127.0.0.1", (uint16_t)port,
+					   &t->cl[i], NULL),
 			     0);
 	}
+}
+
+static void clients_connect(struct pair *t, unsigned int io, int n,
+			    int close_after)
+{
+	t->ce = engine(io, echo_client_event, NULL);
+	connect_more(t, 0, n, t->port, close_after);
 }
 
 static void check_errors(struct pair *t)
@@ -245,6 +252,38 @@ Test(echo, connect_refused_reports_closed, .timeout = 60)
 	cr_assert_eq(atomic_load(&t.cnt.connected), 0);
 	cr_assert_lt(t.cl[0].close_status, 0);
 	rring_engine_destroy(t.ce);
+}
+
+/* Moving the listener as an application re-listens: a new one under a new
+ * ctx, then rring_unlisten of the old ctx. Connections accepted before
+ * stay open, new clients reach the new port, the old port refuses. */
+Test(echo, unlisten_keeps_accepted_connections, .timeout = 120)
+{
+	static struct pair t;
+	static char new_ctx;
+	struct rring_stats st;
+	int new_port;
+
+	server_up(&t, 2, -1);
+	t.ce = engine(2, echo_client_event, NULL);
+	connect_more(&t, 0, 4, t.port, -1);
+	cr_assert_eq(echo_wait(&t.cnt, &t.cnt.accepted, 4, DEADLINE_MS), 4);
+	new_port = rring_listen(t.se, "127.0.0.1", 0, &new_ctx);
+	cr_assert_gt(new_port, 0, "listen: %s", strerror(-new_port));
+	cr_assert_eq(rring_unlisten(t.se, &t.srv), 1);
+	cr_assert_eq(rring_unlisten(t.se, &t.srv), 0, "already gone");
+	cr_assert_eq(rring_engine_stats(t.se, &st), 0);
+	cr_assert_eq(st.poller.connections, 4, "accepted connections closed");
+	connect_more(&t, 4, 4, new_port, -1);
+	cr_assert_eq(echo_wait(&t.cnt, &t.cnt.done, 8, DEADLINE_MS), 8);
+	check_errors(&t);
+	connect_more(&t, 8, 1, t.port, -1);
+	cr_assert_eq(echo_wait(&t.cnt, &t.cnt.closed, 1, DEADLINE_MS), 1);
+	cr_assert(t.cl[8].closed && !t.cl[8].established);
+	cr_assert_lt(t.cl[8].close_status, 0);
+	cr_assert_eq(atomic_load(&t.cnt.accepted), 8);
+	teardown(&t);
+	check_errors(&t);
 }
 
 /* Over max-connections, the server rejects; those clients see CLOSED

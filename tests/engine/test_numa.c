@@ -60,9 +60,10 @@ static void place(const char *dev, struct rring_params *p,
 		  struct rr_placement *pl)
 {
 	struct rr_topo t;
+	char err[256];
 
 	cr_assert_eq(rr_topo_read(root, dev, &t), 0);
-	cr_assert_eq(rr_place(&t, p, pl), 0);
+	cr_assert_eq(rr_place(&t, p, pl, err, sizeof(err)), 0, "%s", err);
 }
 
 /* Default parameters with @io_threads IO threads. */
@@ -153,6 +154,7 @@ Test(numa, offline_cpus_are_skipped)
 	struct rring_params p;
 	struct rr_placement pl;
 	struct rr_topo t;
+	char err[256];
 
 	/* CPUs 4 and 5 offline: node 1 has 6 and 7 left. */
 	place_two_nodes("1\n", "0-3,6-7\n", 3, &p, &pl);
@@ -165,11 +167,15 @@ Test(numa, offline_cpus_are_skipped)
 	/* An explicit offline CPU is an error, not silently moved. */
 	p.poller_cpu = 5;
 	cr_assert_eq(rr_topo_read(root, "mlx5_0", &t), 0);
-	cr_assert_eq(rr_place(&t, &p, &pl), -EINVAL);
+	cr_assert_eq(rr_place(&t, &p, &pl, err, sizeof(err)), -EINVAL);
+	cr_assert_str_eq(err,
+			 "poller-cpu=5: CPU 5 is not online; online CPUs: 0-3");
 	p.poller_cpu = RRING_CPU_AUTO;
 	p.io_cpus_mode = 1;
 	p.io_cpus[0] = 6;
-	cr_assert_eq(rr_place(&t, &p, &pl), -EINVAL);
+	cr_assert_eq(rr_place(&t, &p, &pl, err, sizeof(err)), -EINVAL);
+	cr_assert_str_eq(
+	    err, "io-thread-cpus: CPU 6 is not online; online CPUs: 0-3");
 }
 
 Test(numa, single_cpu_node_shares_poller_cpu)
@@ -191,7 +197,7 @@ Test(numa, explicit_overrides)
 	struct rring_params p;
 	struct rr_placement pl;
 	struct rr_topo t;
-	char err[128];
+	char err[256];
 
 	two_nodes("1\n", "0-7\n");
 	params(&p, 3);
@@ -212,7 +218,63 @@ Test(numa, explicit_overrides)
 	/* A node that does not exist. */
 	p.numa_node = 5;
 	cr_assert_eq(rr_topo_read(root, "mlx5_0", &t), 0);
-	cr_assert_eq(rr_place(&t, &p, &pl), -EINVAL);
+	cr_assert_eq(rr_place(&t, &p, &pl, err, sizeof(err)), -EINVAL);
+	cr_assert_str_eq(err, "numa-node=5: node 5 does not exist or has no "
+			      "CPUs; nodes with CPUs: 0,1");
+}
+
+/* The check a server runs at load, before any engine exists. */
+Test(numa, check_placement_names_knob_value_and_valid_cpus)
+{
+	struct rring_params p;
+	char err[256];
+
+	put("devices/system/cpu/online", "0-1\n");
+	put("devices/system/node/node0/cpulist", "0-1\n");
+	params(&p, 2);
+	cr_assert_eq(rring_params_set(&p, "sysfs-root", root, err, sizeof(err)),
+		     0, "%s", err);
+	cr_assert_eq(rring_params_check_placement(&p, err, sizeof(err)), 0,
+		     "%s", err);
+	p.poller_cpu = 3;
+	cr_assert_eq(rring_params_check_placement(&p, err, sizeof(err)),
+		     -EINVAL);
+	cr_assert_str_eq(err,
+			 "poller-cpu=3: CPU 3 is not online; online CPUs: 0-1");
+	p.poller_cpu = 1;
+	p.numa_node = 5;
+	cr_assert_eq(rring_params_check_placement(&p, err, sizeof(err)),
+		     -EINVAL);
+	cr_assert_str_eq(err, "numa-node=5: node 5 does not exist or has no "
+			      "CPUs; nodes with CPUs: 0");
+	p.numa_node = 0;
+	cr_assert_eq(
+	    rring_params_set(&p, "io-thread-cpus", "0,1,2", err, sizeof(err)),
+	    0);
+	cr_assert_eq(rring_params_check_placement(&p, err, sizeof(err)),
+		     -EINVAL);
+	cr_assert_str_eq(
+	    err, "io-thread-cpus: CPU 2 is not online; online CPUs: 0-1");
+}
+
+Test(numa, cpulist_format_and_node_of_a_mask)
+{
+	uint64_t m[RR_CPU_WORDS];
+	struct rr_topo t;
+	char buf[64];
+
+	two_nodes("1\n", "0-7\n");
+	cr_assert_eq(rr_topo_read(root, NULL, &t), 0);
+	cr_assert_eq(rr_parse_cpulist("0-3,5,7-8,100\n", m, RR_MAX_CPUS), 0);
+	rr_format_cpulist(m, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "0-3,5,7-8,100");
+	cr_assert_eq(rr_mask_node(&t, m), -1, "spans both nodes");
+	cr_assert_eq(rr_parse_cpulist("5-6", m, RR_MAX_CPUS), 0);
+	cr_assert_eq(rr_mask_node(&t, m), 1);
+	cr_assert_eq(rr_parse_cpulist("", m, RR_MAX_CPUS), 0);
+	rr_format_cpulist(m, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "");
+	cr_assert_eq(rr_mask_node(&t, m), -1);
 }
 
 Test(numa, no_node_directory_means_one_node)
@@ -220,13 +282,14 @@ Test(numa, no_node_directory_means_one_node)
 	struct rring_params p;
 	struct rr_placement pl;
 	struct rr_topo t;
+	char err[256];
 
 	put("devices/system/cpu/online", "0-3\n");
 	cr_assert_eq(rr_topo_read(root, NULL, &t), 0);
 	cr_assert_eq(t.n_nodes, 0);
 	cr_assert_eq(t.dev_node, -1);
 	params(&p, 2);
-	cr_assert_eq(rr_place(&t, &p, &pl), 0);
+	cr_assert_eq(rr_place(&t, &p, &pl, err, sizeof(err)), 0);
 	EXPECT_CPUS(&pl, 0, 1, 2);
 }
 

@@ -53,7 +53,7 @@ RDMA_PORT=$(free_port) || fail "no free port"
 
 # ---- 1. load with Valkey-style arguments plus our own
 start main "--loadmodule" "$MOD" "port=$RDMA_PORT" "io-threads=2" \
-	"bind=127.0.0.1" "rx-size=65536" "poll-idle-us=50"
+	"bind=127.0.0.1" "rx-size=65536" "poll-idle-us=50" "io-thread-cpus=0"
 wait_ready
 expect_has "MODULE LIST shows rdmaring" "$(cli module list)" rdmaring
 expect_eq "port from load args" "$(cfg port)" "$RDMA_PORT"
@@ -62,7 +62,19 @@ expect_eq "bind from load args" "$(cfg bind)" 127.0.0.1
 expect_eq "rx-size from load args" "$(cfg rx-size)" 65536
 expect_eq "comp-vector default" "$(cfg comp-vector)" -1
 expect_eq "ring-entries default" "$(cfg ring-entries)" 4096
-expect_eq "ten knobs" "$(cli config get 'rdmaring.*' | wc -l)" 20
+expect_eq "io-thread-cpus from load args" "$(cfg io-thread-cpus)" 0
+# both IO threads named and pinned to CPU 0, as INFO reads them back
+for t in /proc/"$PID"/task/*; do
+	case "$(cat "$t/comm" 2>/dev/null)" in
+	rring-io-[01])
+		expect_eq "$(cat "$t/comm") on io-thread-cpus" \
+			"$(sed -n 's/^Cpus_allowed_list:\t//p' "$t/status")" 0
+		;;
+	esac
+done
+expect_eq "INFO io_cpus_1" \
+	"$(cli info rdmaring | tr -d '\r' | sed -n 's/^rdmaring_io_cpus_1://p')" 0
+expect_eq "eleven knobs" "$(cli config get 'rdmaring.*' | wc -l)" 22
 
 # ---- 2. CONFIG SET: runtime knobs apply, restart-only knobs are refused
 expect_eq "set poll-idle-us" "$(cli config set rdmaring.poll-idle-us 250)" OK
@@ -73,10 +85,8 @@ out=$(cli config set rdmaring.io-threads 4)
 expect_has "io-threads refused" "$out" "cannot change while the server runs"
 expect_has "io-threads refusal says restart" "$out" restart
 expect_eq "io-threads unchanged" "$(cfg io-threads)" 2
-out=$(cli config set rdmaring.port $((RDMA_PORT + 1)))
-expect_has "port refused" "$out" "rdmaring.port cannot change"
-out=$(cli config set rdmaring.bind 0.0.0.0)
-expect_has "bind refused" "$out" restart
+out=$(cli config set rdmaring.io-thread-cpus 1)
+expect_has "io-thread-cpus refused" "$out" restart
 expect_eq "same value accepted" "$(cli config set rdmaring.io-threads 2)" OK
 out=$(cli config set rdmaring.ring-entries 100)
 expect_has "ring-entries needs a power of two" "$out" "power of two"
@@ -140,8 +150,24 @@ bad_start badthreads io-threads=abc \
 	"bad value 'abc' for io-threads: expected an integer from 1 to 64"
 bad_start badring ring-entries=1000 \
 	"bad value '1000' for ring-entries: expected a power of two from 64 to 16777216"
-bad_start badkey colour=blue "unknown argument 'colour'"
+bad_start badkey colour=blue \
+	"unknown argument 'colour' (accepted: bind, port, io-threads"
+bad_start badkey9 rdma-prot=1 "rdma-bind, rdma-port, rdma-rx-size"
+bad_start badalias rdma-rx-size=12 \
+	"bad value '12' for rx-size: expected an integer from 65536 to 16777216 (bytes) (given as rdma-rx-size)"
 bad_start badbind bind=not-an-address "bad value 'not-an-address' for bind"
+# placement is checked at load, also without a listener (port 0)
+online=$(cat /sys/devices/system/cpu/online)
+offline_cpu=$(getconf _NPROCESSORS_CONF)
+bad_start badcpu "poller-cpu=$offline_cpu" \
+	"poller-cpu=$offline_cpu: CPU $offline_cpu is not online; online CPUs: $online"
+start badnode --loadmodule "$MOD" port=0 numa-node=1023
+rs_wait_exit
+[ "$RC" != 0 ] || fail "badnode: server started with numa-node=1023"
+expect_has "numa-node=1023 refused with port=0" "$(cat "$TMP/badnode.log")" \
+	"numa-node=1023: node 1023 does not exist or has no CPUs; nodes with CPUs:"
+bad_start badiocpus "io-thread-cpus=0,$offline_cpu" \
+	"io-thread-cpus: CPU $offline_cpu is not online; online CPUs: $online"
 
 # ---- 8. protocol errors: our parser's reply equals redis-server's over TCP
 # tcp_reply FILE: the server's whole answer (it closes after the error).

@@ -10,7 +10,10 @@
 # restart-only knob, INFO fields, idle CPU after the load, MODULE UNLOAD,
 # pipelines and values crossing 64 KiB receive windows, 40 clients (more
 # than one CQ serves) and max-clients exact, writes reaching the AOF and a
-# replica.
+# replica; loaded with Valkey 9's argument names, the placement in INFO and
+# the startup line against the threads' names and CPUs in /proc, closes
+# logged at verbose level, port and bind moved at runtime with clients
+# connected.
 # Usage: module_rdma.sh MODULE.so redis-server redis-cli rring-bench
 #        libsoftverbs.so
 set -u
@@ -59,8 +62,9 @@ start_server() {
 	PORT=$(free_port) || fail "no free port"
 	RPORT=$(free_port) || fail "no free port"
 	[ "$PORT" != "$RPORT" ] || RPORT=$((PORT + 1))
-	rs_start server "$PRELOAD" "$@" \
-		--loadmodule "$MOD" bind=127.0.0.1 port="$RPORT" io-threads=8
+	rs_start server "$PRELOAD" --loglevel verbose "$@" \
+		--loadmodule "$MOD" rdma-bind=127.0.0.1 rdma-port="$RPORT" \
+		io-threads=8
 	rs_wait 30 "server ready" engine_running
 }
 
@@ -110,6 +114,33 @@ n=$(info_field inplace_replies)
 ok "INFO inplace_replies $n: registrations of sent replies dropped"
 expect_eq "INFO io_threads" "$(info_field io_threads)" 8
 expect_has "INFO io_thread_7" "$(info_field io_thread_7)" "completions="
+
+# placement, read back: INFO, the startup line and the threads agree
+# task_cpus NAME: CPUs of the server's threads named NAME (one line each)
+task_cpus() {
+	local t
+	for t in /proc/"$PID"/task/*; do
+		[ "$(cat "$t/comm" 2>/dev/null)" = "$1" ] &&
+			sed -n 's/^Cpus_allowed_list:\t//p' "$t/status"
+	done
+}
+pc=$(task_cpus rring-poller)
+expect_eq "one thread named rring-poller" "$(echo "$pc" | wc -l)" 1
+expect_eq "INFO poller_cpus is the poller's affinity" \
+	"$(info_field poller_cpus)" "$pc"
+for i in 0 7; do
+	expect_eq "INFO io_cpus_$i is rring-io-$i's affinity" \
+		"$(info_field "io_cpus_$i")" "$(task_cpus "rring-io-$i")"
+done
+rc=$(task_cpus rring-rcu)
+expect_eq "INFO rcu_thread_cpus is rring-rcu's affinity" \
+	"$(info_field rcu_thread_cpus)" "$rc"
+if [ "$(nproc)" -gt 1 ]; then
+	[ "$rc" != "$pc" ] || fail "call_rcu worker on the poller's CPU $pc"
+	ok "call_rcu worker ($rc) off the poller's CPU ($pc)"
+fi
+expect_has "startup line with the placement" "$(cat "$TMP/server.log")" \
+	"<rdmaring> placement: poller on CPU $pc"
 in=$(info_field total_bytes_in)
 [ "${in:-0}" -gt $((16 * BIG)) ] || fail "total_bytes_in $in too small"
 ok "INFO total_bytes_in $in"
@@ -118,9 +149,14 @@ ok "INFO connected_clients back to 0"
 
 # ---- a client killed in the middle of 10 MB transfers (each way) -------
 # kill_mid NAME ARGS...: rring-bench killed once a transfer is in progress
+closed_lines() {
+	grep -c "<rdmaring> RDMA client closed connection" "$TMP/server.log"
+}
+
 kill_mid() {
-	local name=$1 deadline=$((SECONDS + 30))
+	local name=$1 deadline=$((SECONDS + 30)) closed
 	shift
+	closed=$(closed_lines)
 	ASAN_OPTIONS=${ASAN_OPTIONS:-}:verify_asan_link_order=0 \
 		LD_PRELOAD=$SV "$BENCH" -h 127.0.0.1 -p "$RPORT" -q "$@" \
 		>/dev/null 2>&1 &
@@ -139,6 +175,10 @@ kill_mid() {
 		"$(jfield "after_$name" GET verified)" 200
 	wait_field connected_clients 0 || fail "$name: client not closed"
 	ok "$name: killed client closed"
+	# its 4 connections and the 4 of the run after it, each logged
+	[ $(($(closed_lines) - closed)) -ge 8 ] ||
+		fail "$name: closes not logged: $(tail -n 20 "$TMP/server.log")"
+	ok "$name: each close logged at verbose level with its reason"
 	wait_field transfers_in_progress 0 || fail "$name: transfers left"
 	ok "$name: no transfer left in progress"
 }
@@ -186,6 +226,44 @@ r=$(jfield maxc PING_MBULK requests)
 	fail "max-clients 1 served two clients"
 ok "max-clients 1 applied at once (errors $e, requests $r)"
 expect_eq "max-clients back" "$(cli config set rdmaring.max-clients 100)" OK
+# ---- port and bind move at runtime; connected clients stay -------------
+wait_field connected_clients 0 || fail "clients left before the port change"
+ASAN_OPTIONS=${ASAN_OPTIONS:-}:verify_asan_link_order=0 \
+	LD_PRELOAD=$SV "$BENCH" -h 127.0.0.1 -p "$RPORT" -q -t set -d 1000 \
+	-n 20000 -c 2 --json "$TMP/moved.json" >"$TMP/moved.out" 2>&1 &
+RS_PIDS=$!
+wait_field connected_clients 2 || fail "clients not connected before the move"
+OLD_RPORT=$RPORT
+RPORT=$(free_port) || fail "no free port"
+expect_eq "CONFIG SET port" "$(cli config set rdmaring.port "$RPORT")" OK
+expect_eq "clients connected before the move still there" \
+	"$(info_field connected_clients)" 2
+bench moved_new -t set,get -n 200 -c 2 --verify ||
+	fail "new port: $(cat "$TMP/moved_new.out")"
+expect_eq "new clients reach the new port" \
+	"$(jfield moved_new GET verified)" 200
+RPORT=$OLD_RPORT bench moved_old -t ping -n 1 -c 1 &&
+	fail "the old port still accepts clients"
+ok "the old port refuses clients"
+wait "$RS_PIDS" || fail "client of the old port: $(cat "$TMP/moved.out")"
+RS_PIDS=
+expect_eq "client of the old port: every SET answered" \
+	"$(jfield moved SET requests) $(jfield moved SET errors)" "20000 0"
+expect_has "move logged" "$(cat "$TMP/server.log")" \
+	"RDMA listeners moved to port $RPORT (bind '127.0.0.1')"
+out=$(cli config set rdmaring.bind 192.0.2.1)
+expect_has "unusable bind refused, old listener kept" "$out" \
+	"cannot listen on 192.0.2.1 port $RPORT"
+expect_has "refusal says what still listens" "$out" \
+	"still listening on port $RPORT (bind '127.0.0.1')"
+expect_eq "bind kept" "$(cli config get rdmaring.bind | tail -n 1)" 127.0.0.1
+bench moved_kept -t ping -n 10 -c 1 ||
+	fail "old listener after a refused bind: $(cat "$TMP/moved_kept.out")"
+ok "the listener still serves after the refused bind"
+grep -q "<module>" "$TMP/server.log" &&
+	fail "a line without the module's name: $(grep "<module>" "$TMP/server.log")"
+ok "every module and engine line carries <rdmaring>"
+
 # more clients than one CQ serves (32 of 2048 work requests each), and
 # max-clients exact: client 41 of max-clients 40 gets Redis's error
 wait_field connected_clients 0 || fail "clients left before -c 40"

@@ -183,7 +183,10 @@ Test(knobs, bad_argument_shapes_leave_knobs_unchanged)
 
 Test(knobs, runtime_update_rules)
 {
-	const struct rdm_knob_desc *port = rdm_knob_desc_get(RDM_KNOB_PORT);
+	const struct rdm_knob_desc *port = rdm_knob_desc_get(RDM_KNOB_RX_SIZE);
+	const struct rdm_knob_desc *bind = rdm_knob_desc_get(RDM_KNOB_BIND);
+	const struct rdm_knob_desc *cpus =
+	    rdm_knob_desc_get(RDM_KNOB_IO_THREAD_CPUS);
 	const struct rdm_knob_desc *idle =
 	    rdm_knob_desc_get(RDM_KNOB_POLL_IDLE_US);
 	const struct rdm_knob_desc *maxc =
@@ -195,19 +198,19 @@ Test(knobs, runtime_update_rules)
 	rdm_knobs_init(&k);
 	/* startup: restart-only knobs accept values */
 	cr_assert_eq(
-	    rdm_knob_update(&k, port, 6380, true, &changed, err, sizeof(err)),
+	    rdm_knob_update(&k, port, 65536, true, &changed, err, sizeof(err)),
 	    0);
 	cr_assert(changed);
 	/* runtime: refused with the restart message, value kept */
 	cr_assert_eq(
-	    rdm_knob_update(&k, port, 6381, false, &changed, err, sizeof(err)),
+	    rdm_knob_update(&k, port, 131072, false, &changed, err, sizeof(err)),
 	    -EPERM);
-	cr_assert_not_null(strstr(err, "rdmaring.port"), "%s", err);
+	cr_assert_not_null(strstr(err, "rdmaring.rx-size"), "%s", err);
 	cr_assert_not_null(strstr(err, "restart"), "%s", err);
-	cr_assert_eq(k.num[RDM_KNOB_PORT], 6380);
+	cr_assert_eq(k.num[RDM_KNOB_RX_SIZE], 65536);
 	/* same value at runtime is not a change */
 	cr_assert_eq(
-	    rdm_knob_update(&k, port, 6380, false, &changed, err, sizeof(err)),
+	    rdm_knob_update(&k, port, 65536, false, &changed, err, sizeof(err)),
 	    0);
 	cr_assert(!changed);
 	/* runtime knobs apply at once; ranges still hold */
@@ -221,14 +224,112 @@ Test(knobs, runtime_update_rules)
 	cr_assert_eq(
 	    rdm_knob_update(&k, maxc, 50, false, &changed, err, sizeof(err)),
 	    0);
-	/* bind follows the same rule */
-	cr_assert_eq(rdm_knob_update_bind(&k, "::1", 3, true, &changed, err,
-					  sizeof(err)),
+	/* port and bind change at runtime (the listeners move) */
+	cr_assert_eq(rdm_knob_update(&k, rdm_knob_desc_get(RDM_KNOB_PORT), 7000,
+				     false, &changed, err, sizeof(err)),
 		     0);
-	cr_assert_eq(rdm_knob_update_bind(&k, "::2", 3, false, &changed, err,
-					  sizeof(err)),
-		     -EPERM);
+	cr_assert(changed);
+	cr_assert_eq(rdm_knob_update_str(&k, bind, "::1", 3, false, &changed,
+					 err, sizeof(err)),
+		     0);
+	cr_assert(changed);
 	cr_assert_str_eq(k.bind, "::1");
+	cr_assert_eq(rdm_knob_update_str(&k, bind, "nowhere", 7, false,
+					 &changed, err, sizeof(err)),
+		     -EINVAL);
+	cr_assert_str_eq(k.bind, "::1");
+	/* io-thread-cpus is restart-only */
+	cr_assert_eq(rdm_knob_update_str(&k, cpus, "0-1", 3, true, &changed,
+					 err, sizeof(err)),
+		     0);
+	cr_assert_eq(rdm_knob_update_str(&k, cpus, "1", 1, false, &changed,
+					 err, sizeof(err)),
+		     -EPERM);
+	cr_assert_str_eq(k.io_thread_cpus, "0-1");
+	cr_assert_eq(rdm_knob_update_str(&k, port, "1", 1, true, &changed, err,
+					 sizeof(err)),
+		     -EINVAL, "a number is not a string knob");
+}
+
+Test(knobs, valkey9_names_are_aliases)
+{
+	const char *argv[] = {"rdma-port=7393", "rdma-bind=127.0.0.1",
+			      "rdma-rx-size=65536",
+			      "RDMA-COMPLETION-VECTOR=2"};
+	size_t lens[4];
+	struct rdm_knobs k;
+	char err[400];
+	int i;
+
+	for (i = 0; i < 4; i++)
+		lens[i] = strlen(argv[i]);
+	rdm_knobs_init(&k);
+	cr_assert_eq(rdm_knobs_parse_args(&k, 4, argv, lens, err, sizeof(err)),
+		     0, "%s", err);
+	cr_assert_eq(k.num[RDM_KNOB_PORT], 7393);
+	cr_assert_str_eq(k.bind, "127.0.0.1");
+	cr_assert_eq(k.num[RDM_KNOB_RX_SIZE], 65536);
+	cr_assert_eq(k.num[RDM_KNOB_COMP_VECTOR], 2);
+	/* same ranges, and the error names the knob */
+	expect_bad("rdma-port", "65536");
+	expect_bad("rdma-rx-size", "1024");
+	expect_bad("rdma-completion-vector", "-2");
+	cr_assert_eq(rdm_knob_find("rdma-port", 9),
+		     rdm_knob_desc_get(RDM_KNOB_PORT));
+}
+
+Test(knobs, unknown_argument_lists_accepted_keys)
+{
+	const char *argv[] = {"rdma-prot=7393"};
+	size_t len = strlen(argv[0]);
+	static const char *const keys[] = {
+	    "bind",	"port",		"io-threads",	   "rx-size",
+	    "comp-vector", "poll-idle-us", "ring-entries",   "poller-cpu",
+	    "numa-node",	"max-clients",	"io-thread-cpus", "rdma-port",
+	    "rdma-bind",	"rdma-rx-size", "rdma-completion-vector"};
+	struct rdm_knobs k;
+	char err[600];
+	size_t i;
+
+	rdm_knobs_init(&k);
+	cr_assert_eq(rdm_knobs_parse_args(&k, 1, argv, &len, err, sizeof(err)),
+		     -EINVAL);
+	cr_assert_not_null(strstr(err, "unknown argument 'rdma-prot'"), "%s",
+			   err);
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		cr_assert_not_null(strstr(err, keys[i]), "%s missing: %s",
+				   keys[i], err);
+	cr_assert_null(strstr(err, "loopback-port"), "hidden: %s", err);
+	cr_assert_eq(err[strlen(err) - 1], ')', "%s", err);
+}
+
+Test(knobs, io_thread_cpus_shape)
+{
+	struct rdm_knobs k;
+	char err[400];
+	static const char *const good[] = {"auto", "none", "0",
+					   "0-3,6", "1,0", "4095"};
+	static const char *const bad[] = {"",    "-1",  "3-1", "0,",
+					  ",0",  "0-",  "a",   "0 1",
+					  "4096", "0--2", "auto,1"};
+	char arg[64];
+	size_t i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(arg, sizeof(arg), "io-thread-cpus=%s", good[i]);
+		cr_assert_eq(parse1(&k, arg, err, sizeof(err)), 0, "%s: %s",
+			     arg, err);
+		cr_assert_str_eq(k.io_thread_cpus, good[i]);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(arg, sizeof(arg), "io-thread-cpus=%s", bad[i]);
+		cr_assert_eq(parse1(&k, arg, err, sizeof(err)), -EINVAL, "%s",
+			     arg);
+		cr_assert_not_null(strstr(err, "io-thread-cpus"), "%s", err);
+		cr_assert_not_null(strstr(err, "0-3,6"), "%s", err);
+	}
+	rdm_knobs_init(&k);
+	cr_assert_str_eq(k.io_thread_cpus, "auto");
 }
 
 Test(knobs, lookup)

@@ -3,6 +3,7 @@
  * (module/runtime.c). */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "runtime.h"
@@ -109,4 +110,62 @@ Test(runtime, stats_snapshot_zeroed_and_clamped)
 	cr_assert_eq(s.nr_io, RDM_IO_THREADS_MAX);
 	cr_assert_eq(s.connected_clients, 3);
 	cr_assert_eq(s.io[RDM_IO_THREADS_MAX - 1].bytes_in, 99);
+}
+
+Test(runtime, placement_line_names_every_thread)
+{
+	struct rdm_stats s;
+	char line[400];
+
+	rdm_stats_snapshot(NULL, 2, &s);
+	rdm_placement_line(&s, line, sizeof(line));
+	cr_assert_str_eq(line, "poller on CPU ?, rring-io-0 on CPU ?, "
+			       "rring-io-1 on CPU ?, call_rcu worker on CPU ?, "
+			       "memory on any node");
+	snprintf(s.poller_cpus, sizeof(s.poller_cpus), "1");
+	s.poller_node = 0;
+	snprintf(s.io[0].cpus, sizeof(s.io[0].cpus), "0,2-3");
+	s.io[0].node = -1;
+	snprintf(s.io[1].cpus, sizeof(s.io[1].cpus), "0");
+	s.io[1].node = 1;
+	snprintf(s.rcu_cpus, sizeof(s.rcu_cpus), "0-3");
+	s.mem_node = 1;
+	rdm_placement_line(&s, line, sizeof(line));
+	cr_assert_str_eq(line, "poller on CPU 1 (node 0), rring-io-0 on CPUs "
+			       "0,2-3, rring-io-1 on CPU 0 (node 1), call_rcu "
+			       "worker on CPUs 0-3, memory on node 1");
+	/* a short buffer is cut, never overrun */
+	rdm_placement_line(&s, line, 10);
+	cr_assert_eq(strlen(line), 9);
+}
+
+static int fake_listen(void *priv, const char *bind, long long port,
+		       char *err, size_t errlen)
+{
+	struct fake *f = priv;
+
+	f->last_val = port;
+	snprintf(err, errlen, "%s", bind);
+	return port == 1 ? -EADDRINUSE : 0;
+}
+
+Test(runtime, listen_moves_or_says_why_not)
+{
+	struct fake f = {0};
+	struct rdm_engine_ops ops = {.listen = fake_listen, .priv = &f};
+	struct rdm_engine_ops lb = {.running = fake_running, .priv = &f};
+	char err[300];
+
+	cr_assert_eq(rdm_listen_runtime(&ops, "*", 7000, err, sizeof(err)), 0);
+	cr_assert_eq(f.last_val, 7000);
+	cr_assert_eq(rdm_listen_runtime(&ops, "*", 1, err, sizeof(err)),
+		     -EADDRINUSE);
+	cr_assert_eq(rdm_listen_runtime(NULL, "*", 7000, err, sizeof(err)),
+		     -EPERM);
+	cr_assert_not_null(strstr(err, "port was 0 at load"), "%s", err);
+	cr_assert_not_null(strstr(err, "restart"), "%s", err);
+	f.running = true;
+	cr_assert_eq(rdm_listen_runtime(&lb, "*", 7000, err, sizeof(err)),
+		     -EPERM);
+	cr_assert_not_null(strstr(err, "loopback-port"), "%s", err);
 }
