@@ -59,6 +59,7 @@ struct run {
 	_Atomic uint64_t next_req, done, errors, verified, failed;
 	_Atomic unsigned int live;
 	_Atomic unsigned int conn_errors;
+	_Atomic int close_failed; /* a failed close was reported */
 };
 
 static struct run R;
@@ -354,9 +355,18 @@ fail:
 
 static void on_closed(struct client *cl, int status)
 {
-	/* what it had in flight is lost: counted as not done */
-	if (status || cl->fifo_n)
+	/* what it had in flight is lost: counted as not done; the first
+	 * failure is named once (a NIC fault closes them all) */
+	if (status || cl->fifo_n) {
 		atomic_fetch_add(&R.conn_errors, 1);
+		if (!atomic_exchange(&R.close_failed, 1))
+			fprintf(stderr,
+				"rring-bench: a connection closed with %u "
+				"requests unanswered: %s\n",
+				cl->fifo_n,
+				status ? strerror(-status)
+				       : "closed by the server");
+	}
 	cl->conn = NULL;
 	atomic_fetch_sub(&R.live, 1);
 }
@@ -522,6 +532,7 @@ static int run_test(enum lg_test t, struct result *res)
 	atomic_store(&R.verified, 0);
 	atomic_store(&R.failed, 0);
 	atomic_store(&R.conn_errors, 0);
+	atomic_store(&R.close_failed, 0);
 	memset(R.lat_us, 0, R.o.requests * sizeof(*R.lat_us));
 	t0 = now_ns();
 	ret = start_clients();
