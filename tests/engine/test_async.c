@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +95,10 @@ static void pair_start(void)
 	struct rring_params p;
 	int port, i;
 
+	pthread_mutex_lock(&logs.lock); /* tests may share the process */
+	logs.len = 0;
+	logs.buf[0] = '\0';
+	pthread_mutex_unlock(&logs.lock);
 	echo_server_init(&srv, &cnt, -1);
 	echo_params(&p, 2);
 	eng = rring_engine_create(&p, &h);
