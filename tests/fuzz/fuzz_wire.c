@@ -166,14 +166,16 @@ static void send_op(struct rring_wire_send *s, unsigned int op, struct in *in,
 	uint32_t n, i;
 
 	switch (op) {
-	case 0:
-		w->addr = take(in, 8);
-		w->len = (uint32_t)take(in, 4);
-		w->rkey = (uint32_t)take(in, 4);
-		if (!rring_wire_send_on_peer_buffer(s, w->addr, w->len,
-						    w->rkey))
-			w->valid = 1;
+	case 0: {
+		struct window nw = {take(in, 8), (uint32_t)take(in, 4),
+				    (uint32_t)take(in, 4), 1};
+
+		/* a refused advertisement leaves the window as it was */
+		if (!rring_wire_send_on_peer_buffer(s, nw.addr, nw.len,
+						    nw.rkey))
+			*w = nw;
 		break;
+	}
 	case 1:
 		n = (uint32_t)take(in, 1) % 4;
 		for (i = 0; i < n; i++)
