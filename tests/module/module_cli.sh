@@ -33,10 +33,6 @@ rcli() {
 		LD_PRELOAD=$SV timeout 20 "$RCLI" -p "$RPORT" "$@"
 }
 
-engine_running() {
-	[ "$(cli info rdmaring | tr -d '\r' | sed -n 's/^rdmaring_engine://p')" = running ]
-}
-
 # same NAME [-i INPUT] ARGS...: rring-cli over RDMA and redis-cli over
 # TCP (same options, ARGS, stdin) give the same stdout, stderr, status
 same() {
@@ -61,12 +57,10 @@ same() {
 	ok "$name"
 }
 
-PORT=$(free_port) || fail "no free port"
-RPORT=$(free_port) || fail "no free port"
-[ "$PORT" != "$RPORT" ] || RPORT=$((PORT + 1))
+rs_two_ports
 rs_start server "$PRELOAD" --loadmodule "$MOD" bind=127.0.0.1 \
 	port="$RPORT" io-threads=2
-rs_wait 30 "server ready" engine_running
+rs_wait 30 "server ready" rs_engine_running
 
 # the data every format is checked on
 cli set plain "hello world" >/dev/null

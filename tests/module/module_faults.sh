@@ -27,17 +27,11 @@ cli() {
 	timeout 20 "$CLI" -p "$PORT" "$@" 2>&1
 }
 
-engine_running() {
-	[ "$(cli info rdmaring | tr -d '\r' | sed -n 's/^rdmaring_engine://p')" = running ]
-}
-
-PORT=$(free_port) || fail "no free port"
-RPORT=$(free_port) || fail "no free port"
-[ "$PORT" != "$RPORT" ] || RPORT=$((PORT + 1))
+rs_two_ports
 # a CQ of 8 entries: 20 clients with 16 requests in flight each overflow it
 SOFTVERBS_CQ_MAX=8 rs_start server "$PRELOAD" --loadmodule "$MOD" \
 	bind=127.0.0.1 port="$RPORT" io-threads=2
-rs_wait 30 "server ready" engine_running
+rs_wait 30 "server ready" rs_engine_running
 
 start=$SECONDS
 ASAN_OPTIONS=${ASAN_OPTIONS:-}:verify_asan_link_order=0 \
