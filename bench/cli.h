@@ -19,8 +19,9 @@ int cli_print_reply(FILE *f, const char *buf, size_t len, enum cli_mode mode);
  * Split a line into arguments as redis-cli does (sdssplitargs): blanks
  * separate; "..." takes \n \r \t \b \a \xHH and \<c> escapes, '...' takes
  * \'; a closing quote must be followed by a blank or the end. Returns argc
- * with *argv (pointers into one allocation; free(*argv) frees all) and
- * *lens, 0 for a blank line, -EINVAL for unbalanced quotes, -ENOMEM.
+ * with *argv (NUL-terminated too; pointers into one allocation, free(*argv)
+ * frees all) and *lens; 0 for a blank line, -EINVAL for unbalanced quotes,
+ * -ENOMEM (nothing to free).
  */
 int cli_split_line(const char *line, size_t len, char ***argv, size_t **lens);
 

@@ -78,10 +78,11 @@ static long split_arg(struct split *s)
 
 int cli_split_line(const char *line, size_t len, char ***argv, size_t **lens)
 {
-	/* every argument is at most as long as the line: one block holds
-	 * the pointers, the lengths and the bytes */
+	/* at most max arguments, their bytes no more than the line's: one
+	 * block holds the pointers, the lengths and the bytes, each argument
+	 * NUL-terminated */
 	size_t max = len / 2 + 1, n = 0;
-	char **av = malloc(max * (sizeof(char *) + sizeof(size_t)) + len + 1);
+	char **av = malloc(max * (sizeof(char *) + sizeof(size_t) + 1) + len);
 	struct split s = {.p = line, .end = line + len};
 	size_t *ln;
 	long l;
@@ -102,6 +103,11 @@ int cli_split_line(const char *line, size_t len, char ***argv, size_t **lens)
 			return -EINVAL;
 		}
 		ln[n++] = (size_t)l;
+		*s.out++ = '\0';
+	}
+	if (!n) {
+		free(av);
+		return 0;
 	}
 	*argv = av;
 	*lens = ln;
