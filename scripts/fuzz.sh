@@ -6,7 +6,7 @@
 # usage: scripts/fuzz.sh [resp|wire ...]   (default: both)
 # Environment: RRING_FUZZ_DIR (build, default build-fuzz), RRING_FUZZ_RUNS
 # (executions per harness, default 5000000), RRING_FUZZ_JOBS (parallel
-# workers per harness, default 1), RRING_FUZZ_MAX_LEN (default 4096).
+# workers per harness, default 1), RRING_FUZZ_MAX_LEN (default 512).
 # New inputs go to $RRING_FUZZ_DIR/corpus/<name> (merge interesting ones
 # into tests/fuzz/corpus/<name> by hand); a crash leaves
 # $RRING_FUZZ_DIR/crash-* and a non-zero exit. Each run ends with
@@ -16,7 +16,9 @@ set -eu
 dir=${RRING_FUZZ_DIR:-build-fuzz}
 runs=${RRING_FUZZ_RUNS:-5000000}
 jobs=${RRING_FUZZ_JOBS:-1}
-max_len=${RRING_FUZZ_MAX_LEN:-4096}
+par=
+[ "$jobs" -gt 1 ] && par="-jobs=$jobs -workers=$jobs"
+max_len=${RRING_FUZZ_MAX_LEN:-512}
 [ $# -gt 0 ] || set -- resp wire
 
 for h in "$@"; do
@@ -38,10 +40,10 @@ for h in "$@"; do
 	mkdir -p "$dir/corpus/$h"
 	cp tests/fuzz/corpus/"$h"/* "$dir/corpus/$h/"
 	echo "== fuzz_$h: $runs runs"
-	# -jobs > 1 splits the runs over workers (logs in fuzz-N.log)
+	# with RRING_FUZZ_JOBS > 1 each worker does the runs (fuzz-N.log)
+	# shellcheck disable=SC2086 # par is two words or none
 	(cd "$dir" && "./tests/fuzz/fuzz_$h" -runs="$runs" \
-		-max_len="$max_len" -print_final_stats=1 \
-		${jobs:+-jobs="$jobs" -workers="$jobs"} "corpus/$h") ||
+		-max_len="$max_len" -print_final_stats=1 $par "corpus/$h") ||
 		status=1
 done
 exit $status
