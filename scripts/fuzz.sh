@@ -34,6 +34,7 @@ command -v clang >/dev/null || {
 }
 CC=clang cmake -S . -B "$dir" -DRRING_FUZZ=ON -DRRING_BUILD_BENCH=OFF \
 	>/dev/null
+# shellcheck disable=SC2046 # one target per word
 cmake --build "$dir" -j "$(nproc)" --target $(printf 'fuzz_%s ' "$@")
 status=0
 for h in "$@"; do
