@@ -10,7 +10,8 @@ if(TARGET rdmaring_static AND TARGET rdmaring_module_core)
 		${CMAKE_CURRENT_LIST_DIR}/loadgen_request.c
 		${CMAKE_CURRENT_LIST_DIR}/loadgen_report.c
 		${CMAKE_CURRENT_LIST_DIR}/histogram.c
-		${CMAKE_CURRENT_LIST_DIR}/device_hint.c)
+		${CMAKE_CURRENT_LIST_DIR}/device_hint.c
+		${CMAKE_CURRENT_LIST_DIR}/rclient.c)
 	target_include_directories(rring-bench PRIVATE ${CMAKE_CURRENT_LIST_DIR})
 	target_compile_definitions(rring-bench PRIVATE _GNU_SOURCE)
 	target_link_libraries(rring-bench PRIVATE rring_bench_common

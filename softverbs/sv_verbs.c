@@ -362,7 +362,10 @@ void sv_cq_push(struct sv_cq *cq, const struct ibv_wc *wc, bool solicited)
 	bool overflow = false;
 
 	pthread_mutex_lock(&cq->lock);
-	if (cq->count == cq->cap) {
+	/* An overflowed CQ is in error, as on a NIC: it takes no completion
+	 * after the one it lost, so a consumer never sees a gap followed by
+	 * later work (the CQ_ERR event tells it to close). */
+	if (cq->overflowed || cq->count == cq->cap) {
 		overflow = !cq->overflowed;
 		cq->overflowed = true;
 	} else {

@@ -78,6 +78,21 @@ free_port() {
 	return 1
 }
 
+# rs_two_ports: PORT (TCP) and RPORT (the module's RDMA port), distinct.
+rs_two_ports() {
+	PORT=$(free_port) || fail "no free port"
+	RPORT=$(free_port) || fail "no free port"
+	# shellcheck disable=SC2034 # read by the sourcing script
+	[ "$PORT" != "$RPORT" ] || RPORT=$((PORT + 1))
+}
+
+# rs_engine_running: the module's INFO says its engine runs (uses CLI, the
+# redis-cli binary, and PORT).
+rs_engine_running() {
+	[ "$(timeout 20 "$CLI" -p "$PORT" info rdmaring | tr -d '\r' |
+		sed -n 's/^rdmaring_engine://p')" = running ]
+}
+
 # rs_start LOG PRELOAD ARGS...: redis-server on 127.0.0.1:$PORT in the
 # background (PID), no persistence, log in $TMP/LOG.log, PRELOAD (may be
 # empty) as LD_PRELOAD; ARGS come last and override the defaults.

@@ -863,8 +863,15 @@ uint16_t raw_peer_port(const struct raw_peer *p)
 
 int raw_peer_accept(struct raw_peer *p, uint64_t deadline)
 {
-	struct rdma_conn_param cp = {
-	    .responder_resources = 1, .initiator_depth = 1, .retry_count = 5};
+	/* As Valkey's server accepts. rnr_retry_count goes back in the
+	 * connect reply and is the one the client's QP uses: with 0 a
+	 * client write that finds none of our 1024 receives posted (this
+	 * thread slow to repost under load; a 64 KiB window of small
+	 * messages is about 1300 writes) failed with RNR retry exceeded. */
+	struct rdma_conn_param cp = {.responder_resources = 1,
+				     .initiator_depth = 1,
+				     .retry_count = 7,
+				     .rnr_retry_count = 7};
 	struct rdma_cm_id *id;
 	int ret;
 

@@ -352,7 +352,8 @@ static void small_messages(unsigned int count, struct xfer *x,
 	for (unsigned int i = 0; i < count; i++) {
 		fill(buf, small_len(i), off, x->seed);
 		ret = raw_peer_send(*cp, buf, small_len(i), x->deadline);
-		cr_assert_eq(ret, 0, "message %u: %s", i, strerror(-ret));
+		cr_assert_eq(ret, 0, "message %u: %s (wc status %d)", i,
+			     strerror(-ret), raw_peer_wc_error(*cp));
 		off += small_len(i);
 	}
 	cr_assert_eq(raw_peer_flush(*cp, x->deadline), 0);
