@@ -1,7 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* rdmaring module: client sessions, command jobs and their main-thread run. */
-#define _GNU_SOURCE /* memmem */
-#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -10,22 +8,49 @@
 #include <string.h>
 #include <strings.h>
 
+#include "acl.h"
 #include "exec.h"
+#include "hello.h"
+#include "watch.h"
 #include "policy.h"
 
 #define POLICY_ARGS_MAX 64 /* XREAD options precede STREAMS */
 
-/* Does a new client start authenticated (default user on, nopass)? The
- * main thread refreshes it whenever it decides for a session, so a new
- * connection's first command is parsed with the right limits. */
-static atomic_bool auth_open_hint;
+/*
+ * Does a new client start authenticated (default user on, nopass)? Redis
+ * decides when it creates the client; so does rdm_session_init, from this
+ * hint. The main thread keeps it exact: it sets it after every ACL or
+ * CONFIG command, and marks it unknown (rdm_exec_auth_unknown) while
+ * one from a TCP client is about to run, until a timer re-reads it. A
+ * session created while it is unknown is parsed with the unauthenticated
+ * limits and decided at its first command.
+ */
+static RedisModuleCtx *exec_ctx; /* makes the calls, owns the timer */
+
+enum { AUTH_HINT_UNKNOWN, AUTH_HINT_CLOSED, AUTH_HINT_OPEN };
+static atomic_int auth_hint;
 
 void rdm_session_init(struct rdm_session *s, uint64_t id)
 {
 	memset(s, 0, sizeof(*s));
 	s->id = id;
-	atomic_init(&s->authenticated, atomic_load(&auth_open_hint));
-	snprintf(s->user, sizeof(s->user), "default");
+	int hint = atomic_load(&auth_hint);
+
+	atomic_init(&s->authenticated, hint == AUTH_HINT_OPEN);
+	/* read by the main thread after the session's first job, which the
+	 * job queue publishes (release/acquire in rdm_mpsc) */
+	s->auth_known = hint != AUTH_HINT_UNKNOWN;
+}
+
+void rdm_session_destroy(struct rdm_session *s)
+{
+	free(s->user);
+	s->user = NULL;
+}
+
+const char *rdm_session_user(const struct rdm_session *s)
+{
+	return s->user ? s->user : "default";
 }
 
 struct rdm_job *rdm_job_new(struct rdm_session *s, struct rdm_mpsc *reply_q,
@@ -101,6 +126,7 @@ void rdm_job_free(struct rdm_job *j)
 		return;
 	if (j->reply)
 		RedisModule_FreeCallReply(j->reply);
+	free(j->heap);
 	free_args(j);
 	free(j);
 }
@@ -208,14 +234,34 @@ out:
 	return on && nopass;
 }
 
-static void session_reset_auth(RedisModuleCtx *ctx, struct rdm_session *s)
+/* The default user may have changed (ACL or CONFIG SET requirepass):
+ * clients created from now on start as it says. */
+static bool auth_changed(RedisModuleCtx *ctx)
 {
 	bool open = default_user_open(ctx);
 
-	atomic_store(&auth_open_hint, open);
+	atomic_store(&auth_hint, open ? AUTH_HINT_OPEN : AUTH_HINT_CLOSED);
+	return open;
+}
+
+void rdm_exec_auth_unknown(void)
+{
+	atomic_store(&auth_hint, AUTH_HINT_UNKNOWN);
+}
+
+void rdm_exec_auth_refresh(void)
+{
+	if (exec_ctx)
+		auth_changed(exec_ctx);
+}
+
+static void session_reset_auth(RedisModuleCtx *ctx, struct rdm_session *s)
+{
+	bool open = auth_changed(ctx);
+
 	atomic_store(&s->authenticated, open);
 	s->auth_known = true;
-	snprintf(s->user, sizeof(s->user), "default");
+	rdm_session_destroy(s); /* back to the default user */
 }
 
 /* Check a password with the server's own AUTH (ACL log included); on
@@ -224,31 +270,30 @@ static RedisModuleCallReply *do_auth(RedisModuleCtx *ctx, struct rdm_session *s,
 				     RedisModuleString **args, size_t nargs)
 {
 	RedisModuleCallReply *r;
-	const char *u = "default";
-	size_t ulen = 7;
+	const char *u;
+	char *copy = NULL;
+	size_t ulen;
 
-	r = RedisModule_Call(ctx, "AUTH", "Ev", args, nargs);
-	if (call_failed(r))
-		return r;
-	if (nargs == 2)
+	if (nargs == 2) { /* any length the server allows */
 		u = RedisModule_StringPtrLen(args[0], &ulen);
-	if (ulen >= sizeof(s->user))
-		ulen = sizeof(s->user) - 1;
-	memcpy(s->user, u, ulen);
-	s->user[ulen] = '\0';
+		copy = strndup(u, ulen);
+		if (!copy) {
+			errno = ENOMEM;
+			return NULL;
+		}
+	}
+	r = RedisModule_Call(ctx, "AUTH", "Ev", args, nargs);
+	if (call_failed(r)) {
+		free(copy);
+		return r;
+	}
+	rdm_session_destroy(s);
+	s->user = copy; /* NULL: the default user */
 	atomic_store(&s->authenticated, true);
 	return r;
 }
 
 /* ------------------------ connection-state commands ----------------------- */
-
-static bool name_is(RedisModuleString *a, const char *lit)
-{
-	size_t len;
-	const char *p = RedisModule_StringPtrLen(a, &len);
-
-	return len == strlen(lit) && !strncasecmp(p, lit, len);
-}
 
 static void cmd_auth(RedisModuleCtx *ctx, struct rdm_job *j)
 {
@@ -286,11 +331,15 @@ static void cmd_select(RedisModuleCtx *ctx, struct rdm_job *j)
 	reply_msg(j, "+OK");
 }
 
-/* HELLO [2 [AUTH user pass] [SETNAME name]]: RESP2 only. */
+/* HELLO [protover [AUTH user pass] [SETNAME name]], in Redis 7.0's order:
+ * version, options (AUTH as it comes), NOAUTH, name. RESP2 only. */
 static void cmd_hello(RedisModuleCtx *ctx, struct rdm_job *j)
 {
+	RedisModuleString *name = NULL;
 	RedisModuleCallReply *r;
+	const char *p;
 	long long ver;
+	size_t len;
 	int i;
 
 	if (j->argc >= 2) {
@@ -300,13 +349,19 @@ static void cmd_hello(RedisModuleCtx *ctx, struct rdm_job *j)
 				     "or out of range");
 			return;
 		}
-		if (ver != 2) {
+		if (ver < 2 || ver > 3) {
 			reply_msg(j, "-NOPROTO unsupported protocol version");
+			return;
+		}
+		if (ver == 3) {
+			reply_msg(j, "-NOPROTO RESP3 is not supported on the "
+				     "RDMA port yet (use HELLO 2, or TCP)");
 			return;
 		}
 	}
 	for (i = 2; i < j->argc; i++) {
-		if (name_is(j->argv[i], "auth") && i + 2 < j->argc) {
+		if (rdm_arg_is(j->argv[i], "auth") && i + 2 < j->argc) {
+			/* 7.0 authenticates here, before later options */
 			r = do_auth(ctx, j->s, j->argv + i + 1, 2);
 			if (call_failed(r)) {
 				if (r)
@@ -317,8 +372,8 @@ static void cmd_hello(RedisModuleCtx *ctx, struct rdm_job *j)
 			}
 			RedisModule_FreeCallReply(r);
 			i += 2;
-		} else if (name_is(j->argv[i], "setname") && i + 1 < j->argc) {
-			i++; /* names are not kept for module clients */
+		} else if (rdm_arg_is(j->argv[i], "setname") && i + 1 < j->argc) {
+			name = j->argv[++i];
 		} else {
 			reply_msg(j,
 				  "-ERR Syntax error in HELLO option '%.64s'",
@@ -334,22 +389,31 @@ static void cmd_hello(RedisModuleCtx *ctx, struct rdm_job *j)
 			     "protocol version at the same time");
 		return;
 	}
-	r = RedisModule_Call(ctx, "HELLO", "Ec", "2");
-	if (r)
-		reply_call(j, r);
-	else
-		reply_errno(j, "hello", errno);
+	if (name) { /* checked like the server; not kept (no CLIENT LIST) */
+		p = RedisModule_StringPtrLen(name, &len);
+		if (!rdm_hello_name_ok(p, len)) {
+			reply_msg(j, "-ERR Client names cannot contain spaces, "
+				     "newlines or special characters.");
+			return;
+		}
+	}
+	j->heap = rdm_hello_reply(ctx, j->s->id, &j->out_len);
+	if (!j->heap) {
+		reply_msg(j, "-ERR out of memory");
+		return;
+	}
+	j->out = j->heap;
 }
 
 static void run_local(RedisModuleCtx *ctx, struct rdm_job *j)
 {
-	if (name_is(j->argv[0], "auth")) {
+	if (rdm_arg_is(j->argv[0], "auth")) {
 		cmd_auth(ctx, j);
-	} else if (name_is(j->argv[0], "select")) {
+	} else if (rdm_arg_is(j->argv[0], "select")) {
 		cmd_select(ctx, j);
-	} else if (name_is(j->argv[0], "hello")) {
+	} else if (rdm_arg_is(j->argv[0], "hello")) {
 		cmd_hello(ctx, j);
-	} else if (name_is(j->argv[0], "quit")) {
+	} else if (rdm_arg_is(j->argv[0], "quit")) {
 		reply_msg(j, "+OK");
 		j->close_after = true;
 		j->s->quit = true;
@@ -365,164 +429,63 @@ static void run_local(RedisModuleCtx *ctx, struct rdm_job *j)
 /* Commands an unauthenticated client may send (Redis's no-auth flag). */
 static bool no_auth_cmd(RedisModuleString *name)
 {
-	return name_is(name, "auth") || name_is(name, "hello") ||
-	       name_is(name, "quit") || name_is(name, "reset");
+	return rdm_arg_is(name, "auth") || rdm_arg_is(name, "hello") ||
+	       rdm_arg_is(name, "quit") || rdm_arg_is(name, "reset");
 }
 
 /*
- * Users allowed everything (+@all ~* &*, no selectors) skip the per-command
- * ACL check. Looked up once per user and batch (ACLs may change between
- * batches, not during one).
+ * ACLs, as processCommand applies them to a TCP client: every command, the
+ * connection commands included (the no-auth ones, AUTH HELLO QUIT RESET,
+ * always pass, as on TCP). Returns the user when the command may run;
+ * otherwise NULL and j holds the reply.
  */
-#define FREE_USERS_CACHE 8
-static struct {
-	char name[128];
-	bool unrestricted;
-} free_users[FREE_USERS_CACHE];
-static int n_free_users;
-
-static bool field_is(RedisModuleCallReply *r, size_t i, const char *want)
+static struct rdm_acl_user *acl_allows(RedisModuleCtx *ctx, struct rdm_job *j)
 {
-	RedisModuleCallReply *e = RedisModule_CallReplyArrayElement(r, i);
-	size_t len;
-	const char *p = e ? RedisModule_CallReplyStringPtr(e, &len) : NULL;
+	struct rdm_acl_user *u = rdm_acl_user(rdm_session_user(j->s));
+	const char *err;
 
-	return p && len == strlen(want) && !memcmp(p, want, len);
-}
-
-static bool user_unrestricted(RedisModuleCtx *ctx, const char *user)
-{
-	RedisModuleCallReply *r, *v;
-	int hits = 0, i;
-	size_t k, n;
-
-	for (i = 0; i < n_free_users; i++)
-		if (!strcmp(free_users[i].name, user))
-			return free_users[i].unrestricted;
-	r = RedisModule_Call(ctx, "ACL", "cc", "GETUSER", user);
-	if (r && RedisModule_CallReplyType(r) == REDISMODULE_REPLY_ARRAY) {
-		n = RedisModule_CallReplyLength(r);
-		for (k = 0; k + 1 < n; k += 2) {
-			v = RedisModule_CallReplyArrayElement(r, k + 1);
-			hits += field_is(r, k, "commands") &&
-				field_is(r, k + 1, "+@all");
-			hits +=
-			    field_is(r, k, "keys") && field_is(r, k + 1, "~*");
-			hits += field_is(r, k, "channels") &&
-				field_is(r, k + 1, "&*");
-			hits += field_is(r, k, "selectors") &&
-				RedisModule_CallReplyLength(v) == 0;
-		}
-	}
-	if (r)
-		RedisModule_FreeCallReply(r);
-	if (n_free_users < FREE_USERS_CACHE) {
-		snprintf(free_users[n_free_users].name,
-			 sizeof(free_users[0].name), "%s", user);
-		free_users[n_free_users++].unrestricted = hits == 4;
-	}
-	return hits == 4;
-}
-
-/* The command name as Redis prints it (its table name: lower case). */
-static const char *lower_name(RedisModuleString *a, char *buf, size_t size)
-{
-	size_t i, len;
-	const char *p = RedisModule_StringPtrLen(a, &len);
-
-	for (i = 0; i < len && i < size - 1; i++)
-		buf[i] = (char)tolower((unsigned char)p[i]);
-	buf[i] = '\0';
-	return buf;
-}
-
-/*
- * ACLs: Redis 7.0.15 crashes when RM_Call's 'C' flag (run as the context
- * user) refuses a command (it logs the denial through the temporary
- * client's NULL user). So the module asks the server itself, with
- * ACL DRYRUN <user> <command...> (the check a TCP client's command gets:
- * command, keys, channels), and only runs allowed commands.
- * Returns true when allowed; otherwise j holds the NOPERM reply.
- */
-static bool acl_allows(RedisModuleCtx *ctx, struct rdm_job *j)
-{
-	RedisModuleString **dv;
-	RedisModuleCallReply *r;
-	RedisModuleUser *user;
-	const char *txt = NULL;
-	char name[129];
-	bool ok = true;
-	size_t len = 0;
-
-	if (user_unrestricted(ctx, j->s->user))
-		return true;
-	dv = malloc(((size_t)j->argc + 2) * sizeof(*dv));
-	if (!dv) {
-		reply_msg(j, "-ERR out of memory");
-		return false;
-	}
-	dv[0] = RedisModule_CreateString(NULL, "DRYRUN", 6);
-	dv[1] = RedisModule_CreateString(NULL, j->s->user, strlen(j->s->user));
-	/* a deleted user's clients are disconnected, as on TCP */
-	user = RedisModule_GetModuleUserFromUserName(dv[1]);
-	if (!user) {
-		reply_msg(j, "-ERR user '%.64s' no longer exists", j->s->user);
+	if (!u) {
+		/* the user was deleted: TCP closes its clients, no reply */
+		j->out = "";
+		j->out_len = 0;
 		j->close_after = true;
-		ok = false;
-		goto out;
+		j->s->quit = true;
+		return NULL;
 	}
-	RedisModule_FreeModuleUser(user);
-	memcpy(dv + 2, j->argv, (size_t)j->argc * sizeof(*dv));
-	r = RedisModule_Call(ctx, "ACL", "Ev", dv, (size_t)j->argc + 2);
-	/* +OK: allowed; an error (unknown command, arity): the real call
-	 * reports it; a bulk string: the reason of a denial */
-	if (r && RedisModule_CallReplyType(r) == REDISMODULE_REPLY_STRING)
-		txt = RedisModule_CallReplyStringPtr(r, &len);
-	if (txt && !(len == 2 && !memcmp(txt, "OK", 2))) {
-		/* the reason names "the '<x>' command", key or channel */
-		ok = false;
-		if (memmem(txt, len, "' command", 9))
-			reply_msg(j,
-				  "-NOPERM this user has no permissions to run "
-				  "the '%s' command",
-				  lower_name(j->argv[0], name, sizeof(name)));
-		else if (memmem(txt, len, "' channel", 9))
-			reply_msg(j, "-NOPERM this user has no permissions to "
-				     "access one of the channels used as "
-				     "arguments");
-		else
-			reply_msg(j,
-				  "-NOPERM this user has no permissions to "
-				  "access one of the keys used as arguments");
+	err = rdm_acl_check(ctx, u, j->argv, j->argc);
+	if (err) {
+		reply_msg(j, "-%s", err);
+		return NULL;
 	}
-	if (r)
-		RedisModule_FreeCallReply(r);
-out:
-	RedisModule_FreeString(NULL, dv[0]);
-	RedisModule_FreeString(NULL, dv[1]);
-	free(dv);
-	return ok;
+	return u;
 }
-
 /* RM_Call in the session's database, propagated ('!'), refused over
  * maxmemory like a TCP client ('M'), errors as replies ('E'). */
-static void run_call(RedisModuleCtx *ctx, struct rdm_job *j)
+static void run_call(RedisModuleCtx *ctx, struct rdm_job *j,
+		     struct rdm_acl_user *u)
 {
 	RedisModuleCallReply *r;
 	const char *name = RedisModule_StringPtrLen(j->argv[0], NULL);
+	const char *err;
+	bool as_user;
 
-	if (!acl_allows(ctx, j))
+	err = rdm_acl_caller_check(ctx, u, j->argv, j->argc, &as_user);
+	if (err) {
+		reply_msg(j, "-%s", err);
 		return;
+	}
 	RedisModule_SelectDb(ctx, j->s->db);
 	errno = 0;
-	r = RedisModule_Call(ctx, name, "!EMv", j->argv + 1,
-			     (size_t)j->argc - 1);
+	r = RedisModule_Call(ctx, name, as_user ? "!EMCv" : "!EMv",
+			     j->argv + 1, (size_t)j->argc - 1);
+	if (as_user)
+		rdm_acl_call_done(ctx);
 	if (r)
 		reply_call(j, r);
 	else
 		reply_errno(j, name, errno);
-	if (name_is(j->argv[0], "acl"))
-		n_free_users = 0; /* rules may have changed */
+	if (rdm_arg_is(j->argv[0], "acl") || rdm_arg_is(j->argv[0], "config"))
+		auth_changed(ctx); /* users or requirepass may have changed */
 }
 
 static const struct rdm_cmd_rule *job_policy(struct rdm_job *j)
@@ -538,6 +501,7 @@ static const struct rdm_cmd_rule *job_policy(struct rdm_job *j)
 void rdm_exec_job(RedisModuleCtx *ctx, struct rdm_job *j)
 {
 	const struct rdm_cmd_rule *rule;
+	struct rdm_acl_user *u;
 
 	j->kind = RDM_JOB_REPLY;
 	if (j->s->quit) {
@@ -555,10 +519,12 @@ void rdm_exec_job(RedisModuleCtx *ctx, struct rdm_job *j)
 	rule = job_policy(j);
 	if (rule && rule->action == RDM_CMD_DENY)
 		reply_msg(j, "-%s", rule->error);
+	else if (!(u = acl_allows(ctx, j)))
+		; /* j holds the denial */
 	else if (rule && rule->action == RDM_CMD_LOCAL)
 		run_local(ctx, j);
 	else
-		run_call(ctx, j);
+		run_call(ctx, j, u);
 out:
 	/* the arguments are no longer needed (a stored value keeps its own
 	 * reference); free them here, on the main thread */
@@ -590,7 +556,6 @@ static struct rdm_mpsc main_q = {.efd = -1};
 #define RELEASE_WAKE_EVERY 64u
 static struct rdm_mpsc release_q = {.efd = -1};
 static _Atomic unsigned int quiet_releases;
-static RedisModuleCtx *exec_ctx; /* makes the calls, owns the timer */
 static struct rdm_mpsc_node *batch_head, *batch_tail;
 static bool batch_armed;
 
@@ -603,13 +568,13 @@ static void run_batch(RedisModuleCtx *timer_ctx, void *data)
 	(void)data;
 	batch_head = batch_tail = NULL;
 	batch_armed = false;
-	n_free_users = 0; /* ACLs may have changed since the last batch */
 	for (; n; n = next) {
 		next = n->next;
 		j = (struct rdm_job *)n;
 		rdm_exec_job(exec_ctx, j);
 		rdm_mpsc_push(j->reply_q, &j->node);
 	}
+	rdm_acl_batch_end(); /* the next batch sees ACL changes made meanwhile */
 }
 
 static void free_jobs(struct rdm_mpsc_node *n)
@@ -659,18 +624,24 @@ int rdm_dispatch_start(RedisModuleCtx *ctx)
 		rdm_mpsc_destroy(&main_q);
 		return ret;
 	}
-	atomic_store(&auth_open_hint, default_user_open(ctx));
+	auth_changed(ctx);
+	rdm_acl_init(ctx);
+	rdm_hello_init(ctx);
 	/* Used on the main thread only (which holds the server lock while it
 	 * runs callbacks): no ThreadSafeContextLock. */
 	exec_ctx = RedisModule_GetDetachedThreadSafeContext(ctx);
 	if (!exec_ctx)
 		goto err_destroy_queue;
+	if (rdm_watch_start(exec_ctx))
+		goto err_free_ctx;
 	if (RedisModule_EventLoopAdd(rdm_mpsc_fd(&main_q),
 				     REDISMODULE_EVENTLOOP_READABLE,
 				     on_main_queue, NULL) != REDISMODULE_OK)
-		goto err_free_ctx;
+		goto err_stop_watch;
 	return 0;
 
+err_stop_watch:
+	rdm_watch_stop();
 err_free_ctx:
 	RedisModule_FreeThreadSafeContext(exec_ctx);
 	exec_ctx = NULL;
@@ -689,6 +660,7 @@ void rdm_dispatch_stop(void)
 	free_jobs(rdm_mpsc_take(&release_q));
 	free_jobs(batch_head);
 	batch_head = batch_tail = NULL;
+	rdm_watch_stop();
 	RedisModule_FreeThreadSafeContext(exec_ctx);
 	exec_ctx = NULL;
 	rdm_mpsc_destroy(&main_q);

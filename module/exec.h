@@ -34,10 +34,12 @@ struct rdm_session {
 	/* written by the main thread, read by the IO thread (parser limits) */
 	atomic_bool authenticated;
 	/* main thread only */
-	bool auth_known; /* authenticated decided from the default user */
+	/* authenticated decided (by rdm_session_init from the hint, or at
+	 * the first command); set before the first job is submitted */
+	bool auth_known;
 	bool quit;	 /* QUIT ran: later commands are dropped */
 	int db;
-	char user[128]; /* ACL user of the connection */
+	char *user; /* ACL user of the connection; NULL: "default" */
 };
 
 enum rdm_job_kind {
@@ -60,6 +62,7 @@ struct rdm_job {
 	RedisModuleString **argv;
 	/* result */
 	RedisModuleCallReply *reply;
+	char *heap;	 /* module-made reply too big for msg (malloc) */
 	const char *out; /* bytes to send */
 	size_t out_len;
 	bool close_after; /* QUIT: close once sent */
@@ -69,6 +72,13 @@ struct rdm_job {
 /* rdm_session_init - fresh session (authentication decided at first use on
  * the main thread, as Redis decides it when the client is created). */
 void rdm_session_init(struct rdm_session *s, uint64_t id);
+
+/* rdm_session_destroy - free what the session holds. Its owner, once no
+ * job of the session is at the main thread. */
+void rdm_session_destroy(struct rdm_session *s);
+
+/* rdm_session_user - the session's ACL user name. Main thread. */
+const char *rdm_session_user(const struct rdm_session *s);
 
 /* rdm_job_new - command job from parsed arguments; copies them into
  * RedisModuleStrings. NULL on allocation failure. Owner IO thread. */
@@ -88,6 +98,13 @@ void rdm_job_free(struct rdm_job *j);
 
 /* rdm_exec_job - run a command job and fill its result. Main thread. */
 void rdm_exec_job(RedisModuleCtx *ctx, struct rdm_job *j);
+
+/* rdm_exec_auth_unknown - an ACL or CONFIG command is about to run: new
+ * sessions decide authentication at their first command until
+ * rdm_exec_auth_refresh. Main thread. */
+void rdm_exec_auth_unknown(void);
+/* rdm_exec_auth_refresh - re-read the default user for new sessions. */
+void rdm_exec_auth_refresh(void);
 
 /* Dispatch: the main thread's job queue, registered with the event loop. */
 int rdm_dispatch_start(RedisModuleCtx *ctx);

@@ -63,6 +63,7 @@ static void conn_free(struct lb_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	rdm_resp_parser_destroy(&c->parser);
+	rdm_session_destroy(&c->s);
 	free(c->in);
 	free(c);
 }

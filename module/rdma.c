@@ -106,6 +106,7 @@ static void conn_free(struct rc_conn *rc)
 	if (rc->next)
 		rc->next->prev = rc->prev;
 	rdm_resp_parser_destroy(&rc->parser);
+	rdm_session_destroy(&rc->s);
 	free(rc);
 }
 

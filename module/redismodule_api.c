@@ -47,6 +47,13 @@ void (*RedisModule_FreeModuleUser)(RedisModuleUser *);
 int (*RedisModule_ACLCheckCommandPermissions)(RedisModuleUser *,
 					      RedisModuleString **, int);
 void (*RedisModule_SetContextUser)(RedisModuleCtx *, const RedisModuleUser *);
+RedisModuleCommandFilter *(*RedisModule_RegisterCommandFilter)(
+    RedisModuleCtx *, RedisModuleCommandFilterFunc, int);
+int (*RedisModule_UnregisterCommandFilter)(RedisModuleCtx *,
+					   RedisModuleCommandFilter *);
+int (*RedisModule_CommandFilterArgsCount)(RedisModuleCommandFilterCtx *);
+RedisModuleString *(*RedisModule_CommandFilterArgGet)(
+    RedisModuleCommandFilterCtx *, int);
 int (*RedisModule_EventLoopAdd)(int, int, RedisModuleEventLoopFunc, void *);
 int (*RedisModule_EventLoopDel)(int, int);
 int (*RedisModule_EventLoopAddOneShot)(RedisModuleEventLoopOneShotFunc, void *);
@@ -127,6 +134,10 @@ static const struct api_entry api_table[] = {
     API(FreeModuleUser),
     API(ACLCheckCommandPermissions),
     API_OPT(SetContextUser),
+    API(RegisterCommandFilter),
+    API(UnregisterCommandFilter),
+    API(CommandFilterArgsCount),
+    API(CommandFilterArgGet),
     API(EventLoopAdd),
     API(EventLoopDel),
     API(EventLoopAddOneShot),

@@ -97,6 +97,9 @@ typedef struct RedisModuleString RedisModuleString;
 typedef struct RedisModuleCallReply RedisModuleCallReply;
 typedef struct RedisModuleInfoCtx RedisModuleInfoCtx;
 typedef struct RedisModuleUser RedisModuleUser;
+typedef struct RedisModuleCommandFilter RedisModuleCommandFilter;
+typedef struct RedisModuleCommandFilterCtx RedisModuleCommandFilterCtx;
+typedef void (*RedisModuleCommandFilterFunc)(RedisModuleCommandFilterCtx *fctx);
 
 typedef int (*RedisModuleCmdFunc)(RedisModuleCtx *ctx, RedisModuleString **argv,
 				  int argc);
@@ -189,9 +192,22 @@ extern void (*RedisModule_FreeModuleUser)(RedisModuleUser *user);
 extern int (*RedisModule_ACLCheckCommandPermissions)(RedisModuleUser *user,
 						     RedisModuleString **argv,
 						     int argc);
-/* optional; not used: in 7.0.15 RM_Call with "C" crashes on an ACL denial */
+/* optional (Redis 7.0.15 has it): with RedisModule_Call's "C" flag the
+ * call's client is that user. A denial by "C" itself logs through a client
+ * without a user and crashes 7.0.15: commands are checked before. */
 extern void (*RedisModule_SetContextUser)(RedisModuleCtx *ctx,
 					  const RedisModuleUser *user);
+
+/* Command filters: see every command of every client before it runs. */
+#define REDISMODULE_CMDFILTER_NOSELF (1 << 0)
+extern RedisModuleCommandFilter *(*RedisModule_RegisterCommandFilter)(
+    RedisModuleCtx *ctx, RedisModuleCommandFilterFunc cb, int flags);
+extern int (*RedisModule_UnregisterCommandFilter)(
+    RedisModuleCtx *ctx, RedisModuleCommandFilter *filter);
+extern int (*RedisModule_CommandFilterArgsCount)(
+    RedisModuleCommandFilterCtx *fctx);
+extern RedisModuleString *(*RedisModule_CommandFilterArgGet)(
+    RedisModuleCommandFilterCtx *fctx, int pos);
 
 /* Event loop (main-thread wakeups from IO threads). */
 extern int (*RedisModule_EventLoopAdd)(int fd, int mask,

@@ -1,0 +1,209 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+# rdmaring tests: the security contract of the module's clients. Every check
+# sends the same bytes, as the same user, to redis-server's own TCP port and
+# to the module's data path (its TCP stand-in transport, hidden knob
+# loopback-port: the parser, sessions, ACL checks and calls the RDMA
+# transport uses), and asserts identical replies: ACLs inside scripts,
+# functions and SORT patterns, SELECT, user names longer than 127 bytes,
+# HELLO under requirepass, CONFIG SET requirepass for new clients, ACL
+# changes for connected clients.
+# RRING_SERVER_PRELOAD: libraries to preload into redis-server only (the
+# sanitizer runtimes of a sanitized module build).
+# Usage: module_contract.sh MODULE.so [redis-server] [redis-cli]
+set -u
+
+MOD=$(realpath "${1:?usage: $0 rdmaring.so [redis-server] [redis-cli]}")
+SERVER=${2:-/usr/bin/redis-server}
+CLI=${3:-/usr/bin/redis-cli}
+PORT=
+LB=
+# shellcheck source=../../scripts/lib/server.sh
+. "$(dirname "$0")/../../scripts/lib/server.sh"
+rs_init contract
+
+admin() { # ARGS...: redis-cli on the TCP port as the default user
+	timeout 20 "$CLI" -p "$PORT" -a adminpw --no-auth-warning "$@" 2>&1
+}
+
+# raw PORT FILE: send FILE, print every reply until the server closes.
+raw() {
+	timeout 20 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+		cat "$2" >&3; cat <&3' _ "$1" "$2" 2>/dev/null
+}
+
+# mask_id: HELLO's client id differs between two clients of one server
+mask_id() {
+	sed -e '/^id\r\?$/{n;s/^:[0-9]*/:ID/}'
+}
+
+# same NAME: the bytes in $IN get the same replies on TCP and on the module
+IN="$TMP/input"
+same() {
+	local tcp mod
+	tcp=$(raw "$PORT" "$IN" | tr -d '\r' | mask_id)
+	mod=$(raw "$LB" "$IN" | tr -d '\r' | mask_id)
+	[ -n "$tcp" ] || fail "$1: no TCP reply"
+	[ "$tcp" = "$mod" ] || fail "$1: replies differ
+--- tcp
+$tcp
+--- module
+$mod"
+	ok "$1: same as TCP"
+}
+
+# session PORT: one connection; lines of $STEPS are either "> CMD" (send,
+# print the first line of its reply) or "! ARGS" (an admin command over
+# TCP from another client); "closed" when the server closed it.
+STEPS="$TMP/steps"
+session() {
+	local line reply
+	exec 3<>"/dev/tcp/127.0.0.1/$1" || fail "connect $1"
+	while IFS= read -r line; do
+		case "$line" in
+		'> '*)
+			printf '%s\r\n' "${line#> }" >&3 2>/dev/null
+			if IFS= read -r -t 10 reply <&3; then
+				echo "${reply%$'\r'}"
+				# a bulk's payload is one more line
+				case "$reply" in
+				'$-1'*) ;;
+				'$'*) IFS= read -r -t 10 reply <&3 &&
+					echo "${reply%$'\r'}" ;;
+				esac
+			else
+				echo closed
+			fi
+			;;
+		'! '*)
+			# shellcheck disable=SC2086 # words of the admin command
+			admin ${line#! } >/dev/null
+			;;
+		esac
+	done <"$STEPS"
+	exec 3>&-
+}
+
+# same_session NAME SETUP: $STEPS on TCP and on the module, each after the
+# admin commands of SETUP (one per line), the same transcript.
+same_session() {
+	local tcp mod cmd
+	while IFS= read -r cmd; do
+		# shellcheck disable=SC2086
+		[ -n "$cmd" ] && admin $cmd >/dev/null
+	done <<<"$2"
+	tcp=$(session "$PORT")
+	while IFS= read -r cmd; do
+		# shellcheck disable=SC2086
+		[ -n "$cmd" ] && admin $cmd >/dev/null
+	done <<<"$2"
+	mod=$(session "$LB")
+	[ "$tcp" = "$mod" ] || fail "$1: transcripts differ
+--- tcp
+$tcp
+--- module
+$mod"
+	ok "$1: same as TCP"
+}
+
+pong() { # port
+	[ "$(timeout 5 "$CLI" -p "$1" -a adminpw --no-auth-warning ping 2>/dev/null)" = PONG ]
+}
+
+PORT=$(free_port) || fail "no free port"
+LB=$(free_port) || fail "no free port"
+rs_start contract "${RRING_SERVER_PRELOAD:-}" --requirepass adminpw \
+	--loadmodule "$MOD" "loopback-port=$LB" io-threads=2
+rs_wait 10 "PONG on port $PORT" pong "$PORT"
+rs_wait 10 "PONG on port $LB" pong "$LB"
+ok "module serves on its loopback port"
+
+admin set secret s3cret >/dev/null
+admin set k1 v1 >/dev/null
+admin rpush klist k1 >/dev/null
+admin acl setuser u on '>pw' '~k*' +get +set +ping +eval +evalsha \
+	+eval_ro +fcall +fcall_ro +sort +sort_ro +acl +hello >/dev/null
+admin function load "#!lua name=contract
+redis.register_function('peek', function(keys, args)
+	return redis.call('get', args[1]) end)" >/dev/null
+
+# ---- ACLs inside scripts, functions and commands that check the caller
+printf '%s\r\n' 'AUTH u pw' \
+	"EVAL \"return redis.call('get','secret')\" 0" \
+	"EVAL \"return redis.call('get','k1')\" 0" \
+	"EVAL_RO \"return redis.call('get','secret')\" 0" \
+	'FCALL peek 0 secret' 'FCALL peek 0 k1' 'FCALL_RO peek 0 secret' \
+	'SORT klist BY nosort GET secret' 'SORT klist BY nosort GET k*' \
+	'SORT_RO klist BY secret*' 'SORT klist ALPHA' 'ACL WHOAMI' \
+	'QUIT' >"$IN"
+same "scripts, functions and SORT patterns run as the user"
+
+# ---- SELECT is a command like any other for ACLs
+printf '%s\r\n' 'AUTH u pw' 'SELECT 1' 'GET k1' 'QUIT' >"$IN"
+same "SELECT without +select"
+admin acl setuser u +select >/dev/null
+printf '%s\r\n' 'AUTH u pw' 'SELECT 1' 'SET k1 one' 'GET k1' 'SELECT 0' \
+	'GET k1' 'QUIT' >"$IN"
+same "SELECT with +select"
+
+# ---- user names longer than 127 bytes are whole names
+long=$(printf 'a%.0s' $(seq 1 128))
+admin acl setuser "${long:0:127}" on '>pw' '~*' +@all >/dev/null
+admin acl setuser "$long" on '>pw' '~k*' +get +acl >/dev/null
+printf '%s\r\n' "AUTH $long pw" 'GET secret' 'GET k1' 'ACL WHOAMI' 'QUIT' \
+	>"$IN"
+same "a 128-byte user name is not its 127-byte prefix"
+
+# ---- HELLO under requirepass
+printf '%s\r\n' 'HELLO 2' 'AUTH adminpw' 'HELLO 2' 'HELLO' 'QUIT' >"$IN"
+same "AUTH then HELLO 2"
+printf '%s\r\n' 'HELLO 2 AUTH default adminpw' 'PING' 'QUIT' >"$IN"
+same "HELLO 2 AUTH default pass"
+printf '%s\r\n' 'HELLO 2 AUTH default bad' 'PING' 'HELLO 2 AUTH u pw BAD' \
+	'PING' 'HELLO 2 AUTH u pw SETNAME "a b"' 'GET k1' 'HELLO 1' 'HELLO x' \
+	'HELLO 2 SETNAME ok' 'QUIT' >"$IN"
+same "HELLO errors, in the server's order"
+
+# ---- CONFIG SET requirepass: clients created after it
+admin config set requirepass "" >/dev/null
+printf '%s\r\n' 'PING' 'SET k2 v' 'QUIT' >"$IN"
+same "no password after CONFIG SET requirepass ''"
+admin config set requirepass adminpw >/dev/null
+{
+	printf '*3\r\n$3\r\nSET\r\n$2\r\nkk\r\n$%d\r\n' 100000
+	head -c 100000 /dev/zero | tr '\0' x
+	printf '\r\nPING\r\n'
+} >"$IN"
+same "a new client after CONFIG SET requirepass gets the unauthenticated limits"
+
+# ---- ACL changes apply to connected clients
+cat >"$STEPS" <<'EOF'
+> AUTH u pw
+> GET k1
+! acl setuser u -get
+> GET k1
+! acl setuser u +get resetkeys ~x*
+> GET k1
+! acl setuser u resetpass >pw2
+> PING
+! acl setuser u off
+> PING
+> AUTH u pw2
+! acl setuser u on
+> AUTH u pw2
+> GET k1
+EOF
+same_session "SETUSER -get, key patterns, passwords, off" \
+	"acl setuser u reset on >pw ~k* +get +ping +acl"
+cat >"$STEPS" <<'EOF'
+> AUTH u pw
+> PING
+! acl deluser u
+> PING
+EOF
+same_session "ACL DELUSER closes the user's clients" \
+	"acl setuser u reset on >pw ~k* +get +ping"
+
+admin shutdown nosave >/dev/null
+rs_wait_exit 20
+echo "1..$CHECKS"
