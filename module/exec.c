@@ -11,6 +11,7 @@
 #include "acl.h"
 #include "exec.h"
 #include "hello.h"
+#include "pause.h"
 #include "watch.h"
 #include "policy.h"
 
@@ -559,21 +560,101 @@ static _Atomic unsigned int quiet_releases;
 static struct rdm_mpsc_node *batch_head, *batch_tail;
 static bool batch_armed;
 
+/*
+ * Commands held by a client pause (pause.h), in arrival order: the first
+ * held command of a client holds every later one of that client
+ * (session->held counts them). The list's head is always a command the
+ * pause itself holds, so release runs from the head until one still must
+ * wait. A timer re-checks every PAUSE_RECHECK_MS while any is held.
+ */
+#define PAUSE_RECHECK_MS 10
+static struct rdm_mpsc_node *held_head, *held_tail;
+static RedisModuleTimerID held_timer;
+static bool held_armed;
+static unsigned long long n_held; /* in the list */
+
+static void run_job(struct rdm_job *j)
+{
+	rdm_exec_job(exec_ctx, j);
+	rdm_mpsc_push(j->reply_q, &j->node);
+}
+
+static void hold_or_run(struct rdm_job *j)
+{
+	if (!j->s->held && !rdm_pause_holds(exec_ctx, j->argv, j->argc)) {
+		run_job(j);
+		return;
+	}
+	if (!held_head)
+		RedisModule_Log(exec_ctx, RDM_LOG_NOTICE,
+				"client pause: holding commands of RDMA "
+				"clients until it ends");
+	j->node.next = NULL;
+	if (held_tail)
+		held_tail->next = &j->node;
+	else
+		held_head = &j->node;
+	held_tail = &j->node;
+	j->s->held++;
+	n_held++;
+}
+
+static void recheck_held(RedisModuleCtx *timer_ctx, void *data);
+
+void rdm_exec_info(RedisModuleInfoCtx *ctx)
+{
+	RedisModule_InfoAddFieldULongLong(ctx, "paused_commands", n_held);
+}
+
+static void release_held(void)
+{
+	struct rdm_job *j;
+
+	while (held_head) {
+		j = (struct rdm_job *)held_head;
+		if (rdm_pause_holds(exec_ctx, j->argv, j->argc))
+			break;
+		held_head = held_head->next;
+		if (!held_head)
+			held_tail = NULL;
+		j->s->held--;
+		run_job(j);
+		if (!--n_held)
+			RedisModule_Log(exec_ctx, RDM_LOG_NOTICE,
+					"client pause over: every held "
+					"command of RDMA clients ran");
+	}
+	if (held_head && !held_armed) {
+		held_timer = RedisModule_CreateTimer(exec_ctx, PAUSE_RECHECK_MS,
+						     recheck_held, NULL);
+		held_armed = true;
+	}
+}
+
+static void recheck_held(RedisModuleCtx *timer_ctx, void *data)
+{
+	(void)timer_ctx;
+	(void)data;
+	held_armed = false;
+	release_held();
+	rdm_acl_batch_end();
+}
+
 static void run_batch(RedisModuleCtx *timer_ctx, void *data)
 {
 	struct rdm_mpsc_node *n = batch_head, *next;
-	struct rdm_job *j;
 
 	(void)timer_ctx;
 	(void)data;
 	batch_head = batch_tail = NULL;
 	batch_armed = false;
+	/* a command of this batch may have ended a pause (CLIENT UNPAUSE) */
+	release_held();
 	for (; n; n = next) {
 		next = n->next;
-		j = (struct rdm_job *)n;
-		rdm_exec_job(exec_ctx, j);
-		rdm_mpsc_push(j->reply_q, &j->node);
+		hold_or_run((struct rdm_job *)n);
 	}
+	release_held();
 	rdm_acl_batch_end(); /* the next batch sees ACL changes made meanwhile */
 }
 
@@ -660,6 +741,13 @@ void rdm_dispatch_stop(void)
 	free_jobs(rdm_mpsc_take(&release_q));
 	free_jobs(batch_head);
 	batch_head = batch_tail = NULL;
+	if (held_armed)
+		RedisModule_StopTimer(exec_ctx, held_timer, NULL);
+	held_armed = false;
+	free_jobs(held_head);
+	held_head = held_tail = NULL;
+	n_held = 0;
+	rdm_pause_forget();
 	rdm_watch_stop();
 	RedisModule_FreeThreadSafeContext(exec_ctx);
 	exec_ctx = NULL;

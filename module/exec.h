@@ -39,6 +39,7 @@ struct rdm_session {
 	bool auth_known;
 	bool quit;	 /* QUIT ran: later commands are dropped */
 	int db;
+	unsigned int held; /* jobs held by a client pause (exec.c) */
 	char *user; /* ACL user of the connection; NULL: "default" */
 };
 
@@ -105,6 +106,10 @@ void rdm_exec_job(RedisModuleCtx *ctx, struct rdm_job *j);
 void rdm_exec_auth_unknown(void);
 /* rdm_exec_auth_refresh - re-read the default user for new sessions. */
 void rdm_exec_auth_refresh(void);
+
+/* rdm_exec_info - the data path's INFO fields (commands held by a client
+ * pause). Main thread. */
+void rdm_exec_info(RedisModuleInfoCtx *ctx);
 
 /* Dispatch: the main thread's job queue, registered with the event loop. */
 int rdm_dispatch_start(RedisModuleCtx *ctx);

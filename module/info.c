@@ -65,6 +65,8 @@ static void info_cb(RedisModuleInfoCtx *ctx, int for_crash_report)
 	RedisModule_InfoAddFieldULongLong(ctx, "io_threads", s.nr_io);
 	for (i = 0; i < s.nr_io; i++)
 		add_io_thread(ctx, i, &s.io[i]);
+	if (!for_crash_report)
+		rdm_exec_info(ctx);
 }
 
 int rdm_info_register(RedisModuleCtx *ctx)

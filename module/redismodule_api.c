@@ -59,6 +59,7 @@ int (*RedisModule_EventLoopDel)(int, int);
 int (*RedisModule_EventLoopAddOneShot)(RedisModuleEventLoopOneShotFunc, void *);
 RedisModuleTimerID (*RedisModule_CreateTimer)(RedisModuleCtx *, long long,
 					      RedisModuleTimerProc, void *);
+int (*RedisModule_StopTimer)(RedisModuleCtx *, RedisModuleTimerID, void **);
 int (*RedisModule_RegisterNumericConfig)(RedisModuleCtx *, const char *,
 					 long long, unsigned int, long long,
 					 long long,
@@ -142,6 +143,7 @@ static const struct api_entry api_table[] = {
     API(EventLoopDel),
     API(EventLoopAddOneShot),
     API(CreateTimer),
+    API(StopTimer),
     API(RegisterNumericConfig),
     API(RegisterStringConfig),
     API(LoadConfigs),

@@ -199,7 +199,6 @@ extern void (*RedisModule_SetContextUser)(RedisModuleCtx *ctx,
 					  const RedisModuleUser *user);
 
 /* Command filters: see every command of every client before it runs. */
-#define REDISMODULE_CMDFILTER_NOSELF (1 << 0)
 extern RedisModuleCommandFilter *(*RedisModule_RegisterCommandFilter)(
     RedisModuleCtx *ctx, RedisModuleCommandFilterFunc cb, int flags);
 extern int (*RedisModule_UnregisterCommandFilter)(
@@ -222,6 +221,9 @@ extern RedisModuleTimerID (*RedisModule_CreateTimer)(RedisModuleCtx *ctx,
 						     long long period,
 						     RedisModuleTimerProc cb,
 						     void *data);
+
+extern int (*RedisModule_StopTimer)(RedisModuleCtx *ctx, RedisModuleTimerID id,
+				   void **data);
 
 /* Configs. */
 extern int (*RedisModule_RegisterNumericConfig)(

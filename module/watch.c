@@ -6,6 +6,7 @@
 
 #include "acl.h"
 #include "exec.h"
+#include "pause.h"
 #include "watch.h"
 
 static RedisModuleCtx *watch_ctx;
@@ -20,16 +21,32 @@ static void refresh(RedisModuleCtx *ctx, void *data)
 	rdm_exec_auth_refresh();
 }
 
+/* Does argv change the default user (ACL, requirepass)? EXEC: a
+ * transaction may hold such a command (the timer may fire between). */
+static bool changes_auth(RedisModuleString **argv, int argc)
+{
+	if (rdm_arg_is(argv[0], "exec"))
+		return true;
+	if (argc < 2)
+		return false;
+	if (rdm_arg_is(argv[0], "config"))
+		return rdm_arg_is(argv[1], "set");
+	return rdm_arg_is(argv[0], "acl") &&
+	       (rdm_arg_is(argv[1], "setuser") ||
+		rdm_arg_is(argv[1], "deluser") || rdm_arg_is(argv[1], "load"));
+}
+
 static void on_command(RedisModuleCommandFilterCtx *fctx)
 {
-	RedisModuleString *name;
+	RedisModuleString *argv[4];
+	int argc = RedisModule_CommandFilterArgsCount(fctx), i;
 
-	if (RedisModule_CommandFilterArgsCount(fctx) < 1)
+	if (argc < 1)
 		return;
-	name = RedisModule_CommandFilterArgGet(fctx, 0);
-	/* EXEC: a transaction may hold one (the timer may fire between) */
-	if (!rdm_arg_is(name, "acl") && !rdm_arg_is(name, "config") &&
-	    !rdm_arg_is(name, "exec"))
+	for (i = 0; i < argc && i < 4; i++)
+		argv[i] = RedisModule_CommandFilterArgGet(fctx, i);
+	rdm_pause_seen(argv, argc);
+	if (!changes_auth(argv, argc))
 		return;
 	/* it runs right after this returns; the timer fires after it */
 	rdm_exec_auth_unknown();
@@ -42,9 +59,8 @@ static void on_command(RedisModuleCommandFilterCtx *fctx)
 int rdm_watch_start(RedisModuleCtx *ctx)
 {
 	watch_ctx = ctx;
-	/* NOSELF: the module's own calls (ACL GETUSER...) would re-arm it */
-	filter = RedisModule_RegisterCommandFilter(ctx, on_command,
-						   REDISMODULE_CMDFILTER_NOSELF);
+	/* the module's own calls too: its RDMA clients' CLIENT PAUSE */
+	filter = RedisModule_RegisterCommandFilter(ctx, on_command, 0);
 	return filter ? 0 : -EIO;
 }
 

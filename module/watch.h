@@ -6,10 +6,12 @@
 #include "redismodule_api.h"
 
 /*
- * A command filter sees every command of the server's own clients before
- * it runs (the module's calls are handled where they are made): ACL,
- * CONFIG (and EXEC of a transaction holding one) may change the default user (requirepass), which decides whether
- * a new RDMA client starts authenticated. Main thread.
+ * A command filter sees every command of every client before it runs (the
+ * module's own calls included): ACL SETUSER/DELUSER/LOAD, CONFIG SET (and
+ * EXEC of a transaction holding one) may change the default user
+ * (requirepass), which decides whether a new RDMA client starts
+ * authenticated; CLIENT PAUSE/UNPAUSE and FAILOVER pause clients (pause.h).
+ * Main thread.
  */
 
 /* rdm_watch_start - register the filter; ctx is detached, kept. 0 or

@@ -204,6 +204,47 @@ EOF
 same_session "ACL DELUSER closes the user's clients" \
 	"acl setuser u reset on >pw ~k* +get +ping"
 
+# ---- CLIENT PAUSE holds what it holds on TCP; UNPAUSE releases in order
+# info_field NAME: a field of INFO rdmaring
+info_field() {
+	admin info rdmaring | tr -d '\r' | sed -n "s/^rdmaring_$1://p"
+}
+held_is() { [ "$(info_field paused_commands)" = "$1" ]; }
+# writer PORT KEY: AUTH, two writes, a read, in the background
+writer() {
+	printf '%s\r\n' 'AUTH adminpw' "SET $2 1" "INCR $2" "GET $2" 'QUIT' \
+		>"$TMP/$2.in"
+	raw "$1" "$TMP/$2.in" | tr -d '\r' | tr '\n' ' ' >"$TMP/$2.out" &
+	RS_PIDS="$RS_PIDS $!"
+}
+expect_eq "CLIENT PAUSE WRITE" "$(admin client pause 600000 write)" OK
+writer "$PORT" pw:tcp
+writer "$LB" pw:mod
+rs_wait 20 "the module holds SET, INCR and what follows" held_is 4
+expect_eq "reads go on over the module" "$(admin -p "$LB" get k1)" v1
+expect_eq "held writes did not run" "$(admin exists pw:tcp pw:mod)" 0
+expect_eq "CLIENT UNPAUSE" "$(admin client unpause)" OK
+wait_out() { [ -s "$TMP/$1.out" ]; }
+rs_wait 20 "TCP writer done" wait_out pw:tcp
+rs_wait 20 "module writer done" wait_out pw:mod
+expect_eq "writes ran in order after UNPAUSE, as on TCP" \
+	"$(cat "$TMP/pw:mod.out")" "$(cat "$TMP/pw:tcp.out")"
+expect_eq "the replies" "$(cat "$TMP/pw:mod.out")" "+OK +OK :2 \$1 2 +OK "
+# ALL: the server postpones every command, CLIENT UNPAUSE included, so
+# this pause ends by itself (8 s: the reader connects well before)
+expect_eq "CLIENT PAUSE ALL" "$(admin client pause 8000 all)" OK
+printf '%s\r\n' 'AUTH adminpw' 'GET k1' 'QUIT' >"$TMP/pa.in"
+raw "$LB" "$TMP/pa.in" | tr -d '\r' | tr '\n' ' ' >"$TMP/pa.out" &
+RS_PIDS="$RS_PIDS $!"
+# the server answers nobody now: the module's log says it holds
+holding() { [ "$(grep -c 'client pause: holding' "$TMP/contract.log")" = 2 ]; }
+rs_wait 20 "the module holds reads too" holding
+rs_wait 30 "reader done" wait_out pa
+expect_eq "the read ran after the pause" "$(cat "$TMP/pa.out")" \
+	"+OK \$2 v1 +OK "
+expect_has "the module logged the end" "$(cat "$TMP/contract.log")" \
+	"client pause over"
+
 admin shutdown nosave >/dev/null
 rs_wait_exit 20
 echo "1..$CHECKS"
