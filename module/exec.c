@@ -7,10 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "acl.h"
 #include "exec.h"
 #include "hello.h"
+#include "limits.h"
 #include "pause.h"
 #include "watch.h"
 #include "policy.h"
@@ -572,23 +574,86 @@ static struct rdm_mpsc_node *held_head, *held_tail;
 static RedisModuleTimerID held_timer;
 static bool held_armed;
 static unsigned long long n_held; /* in the list */
+static bool pause_logged;	  /* "holding" logged, "over" not yet */
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Over client-output-buffer-limit normal with `pending` reply bytes? */
+static bool obuf_over(struct rdm_session *s, unsigned long long pending)
+{
+	const struct rdm_obuf_limit *l = rdm_limits_obuf();
+
+	if (l->hard && pending >= l->hard)
+		return true;
+	if (!l->soft || pending < l->soft) {
+		s->soft_since_ms = 0;
+		return false;
+	}
+	if (!s->soft_since_ms)
+		s->soft_since_ms = now_ms();
+	return now_ms() - s->soft_since_ms >= (uint64_t)l->soft_seconds * 1000u;
+}
+
+/* Count j's reply as waiting for its client; close the client over the
+ * output limit, as Redis does (at once, its pending replies dropped). */
+static void account_reply(struct rdm_job *j)
+{
+	struct rdm_session *s = j->s;
+	unsigned long long pending;
+
+	j->counted = j->out_len;
+	/* relaxed: a counter; the IO thread subtracts in
+	 * rdm_dispatch_release */
+	pending = atomic_fetch_add_explicit(&s->reply_bytes, j->counted,
+					    memory_order_relaxed) +
+		  j->counted;
+	if (s->quit || !obuf_over(s, pending))
+		return;
+	RedisModule_Log(exec_ctx, RDM_LOG_WARNING,
+			"Client id=%llu user=%s (RDMA) scheduled to be closed "
+			"ASAP for overcoming of output buffer limits.",
+			(unsigned long long)s->id, rdm_session_user(s));
+	j->out_len = 0;
+	j->close_now = true;
+	s->quit = true; /* later commands are not run */
+}
 
 static void run_job(struct rdm_job *j)
 {
 	rdm_exec_job(exec_ctx, j);
+	account_reply(j);
 	rdm_mpsc_push(j->reply_q, &j->node);
+}
+
+/* Must j wait: a client pause, or (without a hard output limit) too many
+ * reply bytes waiting for its client? */
+static bool must_hold(struct rdm_job *j)
+{
+	if (!rdm_limits_obuf()->hard && !j->s->quit &&
+	    atomic_load_explicit(&j->s->reply_bytes, memory_order_relaxed) >=
+		RDM_REPLY_HOLD_BYTES)
+		return true;
+	return rdm_pause_holds(exec_ctx, j->argv, j->argc);
 }
 
 static void hold_or_run(struct rdm_job *j)
 {
-	if (!j->s->held && !rdm_pause_holds(exec_ctx, j->argv, j->argc)) {
+	if (!j->s->held && !must_hold(j)) {
 		run_job(j);
 		return;
 	}
-	if (!held_head)
+	if (!pause_logged && rdm_pause_active(exec_ctx)) {
 		RedisModule_Log(exec_ctx, RDM_LOG_NOTICE,
 				"client pause: holding commands of RDMA "
 				"clients until it ends");
+		pause_logged = true;
+	}
 	j->node.next = NULL;
 	if (held_tail)
 		held_tail->next = &j->node;
@@ -606,23 +671,34 @@ void rdm_exec_info(RedisModuleInfoCtx *ctx)
 	RedisModule_InfoAddFieldULongLong(ctx, "paused_commands", n_held);
 }
 
+/* Run the held jobs that may run now, in order; a job that must wait
+ * keeps every later job of its client (marked with this pass). */
 static void release_held(void)
 {
+	static unsigned int pass;
+	struct rdm_mpsc_node **link = &held_head, *n;
 	struct rdm_job *j;
 
-	while (held_head) {
-		j = (struct rdm_job *)held_head;
-		if (rdm_pause_holds(exec_ctx, j->argv, j->argc))
-			break;
-		held_head = held_head->next;
-		if (!held_head)
-			held_tail = NULL;
+	held_tail = NULL;
+	pass++;
+	while ((n = *link)) {
+		j = (struct rdm_job *)n;
+		if (j->s->hold_pass == pass || must_hold(j)) {
+			j->s->hold_pass = pass;
+			held_tail = n;
+			link = &n->next;
+			continue;
+		}
+		*link = n->next;
 		j->s->held--;
 		run_job(j);
-		if (!--n_held)
-			RedisModule_Log(exec_ctx, RDM_LOG_NOTICE,
-					"client pause over: every held "
-					"command of RDMA clients ran");
+		n_held--;
+	}
+	if (!held_head && pause_logged) {
+		RedisModule_Log(exec_ctx, RDM_LOG_NOTICE,
+				"client pause over: every held command of "
+				"RDMA clients ran");
+		pause_logged = false;
 	}
 	if (held_head && !held_armed) {
 		held_timer = RedisModule_CreateTimer(exec_ctx, PAUSE_RECHECK_MS,
@@ -706,6 +782,7 @@ int rdm_dispatch_start(RedisModuleCtx *ctx)
 		return ret;
 	}
 	auth_changed(ctx);
+	rdm_limits_refresh(ctx);
 	rdm_acl_init(ctx);
 	rdm_hello_init(ctx);
 	/* Used on the main thread only (which holds the server lock while it
@@ -747,6 +824,7 @@ void rdm_dispatch_stop(void)
 	free_jobs(held_head);
 	held_head = held_tail = NULL;
 	n_held = 0;
+	pause_logged = false;
 	rdm_pause_forget();
 	rdm_watch_stop();
 	RedisModule_FreeThreadSafeContext(exec_ctx);
@@ -763,6 +841,11 @@ void rdm_dispatch_submit(struct rdm_job *j)
 
 void rdm_dispatch_release(struct rdm_job *j)
 {
+	/* the reply left (or never will): its bytes no longer wait; the
+	 * session is alive while its owner releases its jobs */
+	if (j->counted)
+		atomic_fetch_sub_explicit(&j->s->reply_bytes, j->counted,
+					  memory_order_relaxed);
 	j->kind = RDM_JOB_RELEASE;
 	if (j->out_len <= RELEASE_QUIET_MAX &&
 	    atomic_fetch_add_explicit(&quiet_releases, 1,

@@ -5,6 +5,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "mpsc.h"
 #include "redismodule_api.h"
@@ -38,8 +39,14 @@ struct rdm_session {
 	 * the first command); set before the first job is submitted */
 	bool auth_known;
 	bool quit;	 /* QUIT ran: later commands are dropped */
+	/* reply bytes made by the main thread, not yet sent (the IO thread
+	 * subtracts them); relaxed counter */
+	_Atomic unsigned long long reply_bytes;
+	/* main thread only */
+	uint64_t soft_since_ms; /* over the soft output limit since */
 	int db;
-	unsigned int held; /* jobs held by a client pause (exec.c) */
+	unsigned int held;	/* jobs held (pause, replies waiting) */
+	unsigned int hold_pass; /* release pass that kept one held */
 	char *user; /* ACL user of the connection; NULL: "default" */
 };
 
@@ -67,6 +74,8 @@ struct rdm_job {
 	const char *out; /* bytes to send */
 	size_t out_len;
 	bool close_after; /* QUIT: close once sent */
+	bool close_now;	  /* output limit: close at once, drop replies */
+	size_t counted;	  /* bytes added to s->reply_bytes */
 	char msg[320];	  /* module-made reply */
 };
 

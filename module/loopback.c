@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "limits.h"
 #include "loopback.h"
 
 /*
@@ -192,10 +193,14 @@ static void conn_parse(struct lb_conn *c)
 
 	for (;;) {
 		c->parser.auth_required = !atomic_load(&c->s.authenticated);
+		c->parser.proto_max_bulk_len = rdm_limits_bulk_len();
 		/* unauthenticated: one command at a time (its AUTH may lift
-		 * the limits for the next); stop reading meanwhile */
+		 * the limits for the next); and at most
+		 * RDM_CLIENT_INFLIGHT_MAX at the main thread; stop reading
+		 * meanwhile */
 		update_events(c, c->want_out,
-			      c->parser.auth_required && c->inflight);
+			      (c->parser.auth_required && c->inflight) ||
+				  c->inflight >= RDM_CLIENT_INFLIGHT_MAX);
 		if (c->paused)
 			return;
 		ret = rdm_resp_parse(&c->parser, c->in + c->in_off,
@@ -313,6 +318,10 @@ static void handle_replies(void)
 			continue;
 		}
 		j->ready = true;
+		if (j->close_now) { /* over the output limit */
+			conn_kill(c);
+			continue;
+		}
 		conn_flush(c);
 		if (!c->dead && c->paused && !c->closing) {
 			conn_parse(c); /* resume buffered input */

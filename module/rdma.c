@@ -15,6 +15,7 @@
 
 #include <rdmaring.h>
 
+#include "limits.h"
 #include "rdma.h"
 
 /*
@@ -314,9 +315,13 @@ static void conn_parse(struct rc_conn *rc)
 
 	while (!rc->no_input && rc->win_len) {
 		rc->parser.auth_required = !atomic_load(&rc->s.authenticated);
+		rc->parser.proto_max_bulk_len = rdm_limits_bulk_len();
 		/* unauthenticated: one command at a time (its AUTH may lift
-		 * the limits for the next); the rest waits in the buffer */
-		rc->paused = rc->parser.auth_required && rc->inflight;
+		 * the limits for the next); and at most
+		 * RDM_CLIENT_INFLIGHT_MAX at the main thread; the rest waits
+		 * in the buffer (RDMA flow control stalls the sender) */
+		rc->paused = (rc->parser.auth_required && rc->inflight) ||
+			     rc->inflight >= RDM_CLIENT_INFLIGHT_MAX;
 		if (rc->paused)
 			return;
 		ret = rdm_resp_parse(&rc->parser, rc->win, rc->win_len,
@@ -471,6 +476,12 @@ static void handle_replies(struct rio *io)
 			continue;
 		}
 		j->ready = true;
+		if (j->close_now) {
+			/* over the output limit: close at once, unsent
+			 * replies dropped (Redis frees such a client) */
+			rc->no_input = rc->closing = true;
+			drop_input(rc);
+		}
 		conn_flush(rc);
 		if (rc->paused && !rc->no_input)
 			conn_parse(rc); /* resume buffered input */

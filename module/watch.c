@@ -6,6 +6,7 @@
 
 #include "acl.h"
 #include "exec.h"
+#include "limits.h"
 #include "pause.h"
 #include "watch.h"
 
@@ -19,6 +20,7 @@ static void refresh(RedisModuleCtx *ctx, void *data)
 	(void)data;
 	refresh_armed = false;
 	rdm_exec_auth_refresh();
+	rdm_limits_refresh(watch_ctx);
 }
 
 /* Does argv change the default user (ACL, requirepass)? EXEC: a

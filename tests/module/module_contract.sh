@@ -245,6 +245,53 @@ expect_eq "the read ran after the pause" "$(cat "$TMP/pa.out")" \
 expect_has "the module logged the end" "$(cat "$TMP/contract.log")" \
 	"client pause over"
 
+# ---- a client that pipelines 1000 GETs of 1 MiB and reads nothing
+rss_mb() { echo $(($(awk '/^VmRSS/ {print $2}' "/proc/$PID/status") / 1024)); }
+head -c 1048576 /dev/zero | tr '\0' b | admin -x set big >/dev/null
+{
+	printf 'AUTH adminpw\r\n'
+	for _ in $(seq 1 1000); do printf 'GET big\r\n'; done
+} >"$TMP/slow.in"
+# slow_reader PORT: sends it all, never reads (killed on exit)
+slow_reader() {
+	bash -c 'exec 5<>"/dev/tcp/127.0.0.1/$1"; cat "$2" >&5; exec sleep 600' \
+		_ "$1" "$TMP/slow.in" &
+	SLOW=$!
+	RS_PIDS="$RS_PIDS $SLOW"
+}
+rss0=$(rss_mb)
+slow_reader "$LB"
+held_some() { [ "$(info_field paused_commands)" -gt 0 ]; }
+rs_wait 30 "the module stops running the slow reader's commands" held_some
+rss=$(rss_mb)
+[ "$rss" -lt $((rss0 + 200)) ] ||
+	fail "server RSS grew from $rss0 MB to $rss MB with a slow reader"
+ok "slow reader without output limit: stalled, RSS $rss0 -> $rss MB"
+expect_eq "other clients are served meanwhile" "$(admin -p "$LB" get k1)" v1
+kill "$SLOW"
+lb_clients_is() { [ "$(info_field connected_clients)" = "$1" ]; }
+rs_wait 30 "the slow reader's connection released" lb_clients_is 0
+rs_wait 30 "its held commands released" held_is 0
+
+expect_eq "client-output-buffer-limit normal 10mb" \
+	"$(admin config set client-output-buffer-limit 'normal 10mb 0 0')" OK
+slow_reader "$PORT"
+tcp_slow=$SLOW
+slow_reader "$LB"
+closed_for_limit() {
+	[ "$(grep -c 'for overcoming of output buffer limits' \
+		"$TMP/contract.log")" = 2 ]
+}
+rs_wait 30 "both slow readers closed over the limit" closed_for_limit
+expect_has "the module logs the RDMA client" "$(cat "$TMP/contract.log")" \
+	"(RDMA) scheduled to be closed ASAP for overcoming of output buffer"
+rs_wait 30 "the module's client is gone" lb_clients_is 0
+rss=$(rss_mb)
+[ "$rss" -lt $((rss0 + 200)) ] ||
+	fail "server RSS grew from $rss0 MB to $rss MB over the limit"
+ok "RSS bounded over the output limit: $rss0 -> $rss MB"
+kill "$SLOW" "$tcp_slow"
+
 admin shutdown nosave >/dev/null
 rs_wait_exit 20
 echo "1..$CHECKS"

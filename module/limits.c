@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* rdmaring module: the server's client limits, applied to RDMA clients. */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "limits.h"
+
+static struct rdm_obuf_limit obuf;
+/* set by the main thread, read by the IO threads' parsers: a plain value,
+ * no ordering with anything else */
+static _Atomic long long bulk_len;
+
+/* CONFIG GET name: the value's reply (free it), NULL when unknown. */
+static RedisModuleCallReply *config_get(RedisModuleCtx *ctx, const char *name,
+					const char **val, size_t *len)
+{
+	RedisModuleCallReply *r = RedisModule_Call(ctx, "CONFIG", "cc", "GET",
+						   name);
+	RedisModuleCallReply *v;
+
+	*val = NULL;
+	if (!r)
+		return NULL;
+	v = RedisModule_CallReplyType(r) == REDISMODULE_REPLY_ARRAY &&
+		    RedisModule_CallReplyLength(r) == 2
+		? RedisModule_CallReplyArrayElement(r, 1)
+		: NULL;
+	if (v)
+		*val = RedisModule_CallReplyStringPtr(v, len);
+	return r;
+}
+
+/* "normal <hard> <soft> <seconds> replica ...": the normal class. */
+static void parse_obuf(const char *s, size_t len)
+{
+	char buf[256], *p, *end;
+
+	if (len >= sizeof(buf))
+		len = sizeof(buf) - 1;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	p = strstr(buf, "normal ");
+	if (!p)
+		return;
+	p += 7;
+	obuf.hard = strtoull(p, &end, 10);
+	obuf.soft = strtoull(end, &end, 10);
+	obuf.soft_seconds = strtoll(end, &end, 10);
+}
+
+void rdm_limits_refresh(RedisModuleCtx *ctx)
+{
+	RedisModuleCallReply *r;
+	const char *v;
+	size_t len = 0;
+	char num[32];
+
+	r = config_get(ctx, "client-output-buffer-limit", &v, &len);
+	if (v)
+		parse_obuf(v, len);
+	if (r)
+		RedisModule_FreeCallReply(r);
+	r = config_get(ctx, "proto-max-bulk-len", &v, &len);
+	if (v && len < sizeof(num)) {
+		memcpy(num, v, len);
+		num[len] = '\0';
+		atomic_store_explicit(&bulk_len, strtoll(num, NULL, 10),
+				      memory_order_relaxed);
+	}
+	if (r)
+		RedisModule_FreeCallReply(r);
+}
+
+const struct rdm_obuf_limit *rdm_limits_obuf(void)
+{
+	return &obuf;
+}
+
+long long rdm_limits_bulk_len(void)
+{
+	return atomic_load_explicit(&bulk_len, memory_order_relaxed);
+}
