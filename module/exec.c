@@ -100,10 +100,16 @@ struct rdm_job *rdm_job_new_static(struct rdm_session *s, void *owner,
 
 	if (!j)
 		return NULL;
-	if (len > sizeof(j->msg))
-		len = sizeof(j->msg);
-	memcpy(j->msg, out, len);
 	j->out = j->msg;
+	if (len > sizeof(j->msg)) {
+		j->heap = malloc(len);
+		if (!j->heap) {
+			free(j);
+			return NULL;
+		}
+		j->out = j->heap;
+	}
+	memcpy(j->heap ? j->heap : j->msg, out, len);
 	j->out_len = len;
 	j->kind = RDM_JOB_REPLY;
 	j->s = s;
@@ -245,6 +251,12 @@ static bool auth_changed(RedisModuleCtx *ctx)
 
 	atomic_store(&auth_hint, open ? AUTH_HINT_OPEN : AUTH_HINT_CLOSED);
 	return open;
+}
+
+bool rdm_exec_default_open(void)
+{
+	/* unknown counts as open: protected mode fails closed */
+	return atomic_load(&auth_hint) != AUTH_HINT_CLOSED;
 }
 
 void rdm_exec_auth_unknown(void)

@@ -113,6 +113,9 @@ void rdm_exec_job(RedisModuleCtx *ctx, struct rdm_job *j);
  * sessions decide authentication at their first command until
  * rdm_exec_auth_refresh. Main thread. */
 void rdm_exec_auth_unknown(void);
+/* rdm_exec_default_open - may new clients start authenticated (default
+ * user without password; also while unknown)? Any thread. */
+bool rdm_exec_default_open(void);
 /* rdm_exec_auth_refresh - re-read the default user for new sessions. */
 void rdm_exec_auth_refresh(void);
 

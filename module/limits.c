@@ -1,15 +1,18 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* rdmaring module: the server's client limits, applied to RDMA clients. */
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "exec.h"
 #include "limits.h"
 
 static struct rdm_obuf_limit obuf;
 /* set by the main thread, read by the IO threads' parsers: a plain value,
  * no ordering with anything else */
 static _Atomic long long bulk_len;
+static _Atomic bool protected_mode; /* protected-mode yes */
 
 /* CONFIG GET name: the value's reply (free it), NULL when unknown. */
 static RedisModuleCallReply *config_get(RedisModuleCtx *ctx, const char *name,
@@ -70,6 +73,18 @@ void rdm_limits_refresh(RedisModuleCtx *ctx)
 	}
 	if (r)
 		RedisModule_FreeCallReply(r);
+	r = config_get(ctx, "protected-mode", &v, &len);
+	atomic_store_explicit(&protected_mode,
+			      !v || (len == 3 && !memcmp(v, "yes", 3)),
+			      memory_order_relaxed);
+	if (r)
+		RedisModule_FreeCallReply(r);
+}
+
+bool rdm_limits_protected(void)
+{
+	return atomic_load_explicit(&protected_mode, memory_order_relaxed) &&
+	       rdm_exec_default_open();
 }
 
 const struct rdm_obuf_limit *rdm_limits_obuf(void)

@@ -3,14 +3,16 @@
 #ifndef RDM_LIMITS_H
 #define RDM_LIMITS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "redismodule_api.h"
 
 /*
  * Read from the server's configuration at load and after every CONFIG SET
- * (the command filter, watch.c): proto-max-bulk-len for the parsers, and
- * client-output-buffer-limit normal for the replies waiting for a client.
+ * (the command filter, watch.c): proto-max-bulk-len for the parsers,
+ * protected-mode for new RDMA clients, and client-output-buffer-limit
+ * normal for the replies waiting for a client.
  *
  * Replies: the main thread counts the bytes of a session's replies not yet
  * sent (rdm_session.reply_bytes). Over the hard limit, or over the soft
@@ -33,6 +35,10 @@ void rdm_limits_refresh(RedisModuleCtx *ctx);
 
 /* rdm_limits_obuf - client-output-buffer-limit normal. Main thread. */
 const struct rdm_obuf_limit *rdm_limits_obuf(void);
+
+/* rdm_limits_protected - protected mode denies remote clients now
+ * (protected-mode yes, default user without password). Any thread. */
+bool rdm_limits_protected(void);
 
 /* rdm_limits_bulk_len - proto-max-bulk-len. Any thread. */
 long long rdm_limits_bulk_len(void);

@@ -78,6 +78,7 @@ struct rdma {
 	unsigned int n_io;
 	size_t rx_size;
 	bool running;
+	bool bind_local; /* every bind address is a loopback one */
 	_Atomic bool stopping;
 	_Atomic uint64_t next_id, clients, max_clients, transfers;
 	_Atomic uint64_t inplace; /* replies sent in place, then forgotten */
@@ -373,6 +374,26 @@ static void on_recv(struct rc_conn *rc, const char *data, size_t len)
 		conn_parse(rc);
 }
 
+/* Redis's words to a non-local client in protected mode. */
+static const char denied_msg[] =
+    "-DENIED Redis is running in protected mode because protected mode is "
+    "enabled and no password is set for the default user. In this mode "
+    "connections are only accepted from the loopback interface. If you "
+    "want to connect from external computers to Redis you may adopt one "
+    "of the following solutions: 1) Just disable protected mode sending "
+    "the command 'CONFIG SET protected-mode no' from the loopback "
+    "interface by connecting to Redis from the same host the server is "
+    "running, however MAKE SURE Redis is not publicly accessible from "
+    "internet if you do so. Use CONFIG REWRITE to make this change "
+    "permanent. 2) Alternatively you can just disable the protected mode "
+    "by editing the Redis configuration file, and setting the protected "
+    "mode option to 'no', and then restarting the server. 3) If you "
+    "started the server manually just for testing, restart it with the "
+    "'--protected-mode no' option. 4) Setup a an authentication password "
+    "for the default user. NOTE: You only need to do one of the above "
+    "things in order for the server to start accepting connections from "
+    "the outside.\r\n";
+
 /* Over max-clients: the reply and close a TCP client gets from Redis. */
 static void refuse(struct rc_conn *rc)
 {
@@ -400,6 +421,11 @@ static void on_accepted(struct rio *io, struct rring_conn *conn)
 	io->conns = rc;
 	if (atomic_fetch_add(&rd.clients, 1) >= atomic_load(&rd.max_clients))
 		refuse(rc);
+	/* protected mode: the engine does not tell the peer's address, so
+	 * unless the module listens on loopback addresses only every
+	 * client counts as remote (fail closed) */
+	else if (!rd.bind_local && rdm_limits_protected())
+		reply_and_close(rc, denied_msg, sizeof(denied_msg) - 1);
 }
 
 static void on_closed(struct rc_conn *rc)
@@ -636,6 +662,12 @@ static int fill_params(const struct rdm_knobs *k, struct rring_params *p,
 	return ret;
 }
 
+static bool loopback_addr(const char *a)
+{
+	return !strncmp(a, "127.", 4) || !strcmp(a, "::1") ||
+	       !strcmp(a, "localhost");
+}
+
 /* Listen on every address of the bind list ("-addr": optional). */
 static int listen_all(const char *bind, uint16_t port, char *err, size_t errlen)
 {
@@ -645,10 +677,12 @@ static int listen_all(const char *bind, uint16_t port, char *err, size_t errlen)
 	int ret;
 
 	snprintf(list, sizeof(list), "%s", bind);
+	rd.bind_local = true;
 	for (tok = strtok_r(list, " ", &save); tok;
 	     tok = strtok_r(NULL, " ", &save)) {
 		optional = tok[0] == '-';
 		addr = optional ? tok + 1 : tok;
+		rd.bind_local &= loopback_addr(addr);
 		if (!strcmp(addr, "*"))
 			addr = NULL;
 		else if (!strcmp(addr, "::*"))

@@ -176,6 +176,15 @@ admin config set requirepass adminpw >/dev/null
 } >"$IN"
 same "a new client after CONFIG SET requirepass gets the unauthenticated limits"
 
+# ---- proto-max-bulk-len, read again after CONFIG SET
+expect_eq "proto-max-bulk-len 1mb" \
+	"$(admin config set proto-max-bulk-len 1mb)" OK
+printf 'AUTH adminpw\r\n*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1048577\r\nxx\r\n' \
+	>"$IN"
+same "a bulk over proto-max-bulk-len"
+expect_eq "proto-max-bulk-len back" \
+	"$(admin config set proto-max-bulk-len 512mb)" OK
+
 # ---- ACL changes apply to connected clients
 cat >"$STEPS" <<'EOF'
 > AUTH u pw

@@ -9,8 +9,8 @@
 # (poll-idle-us reaching the running poller) and a
 # restart-only knob, INFO fields, idle CPU after the load, MODULE UNLOAD,
 # pipelines and values crossing 64 KiB receive windows, 40 clients (more
-# than one CQ serves) and max-clients exact, writes reaching the AOF and a
-# replica.
+# than one CQ serves) and max-clients exact, protected mode, writes reaching
+# the AOF and a replica.
 # Usage: module_rdma.sh MODULE.so redis-server redis-cli rring-bench
 #        libsoftverbs.so
 set -u
@@ -309,5 +309,20 @@ done
 n=$(cat "$TMP"/appendonlydir/*.incr.aof 2>/dev/null | tr -d '\r' |
 	grep -c '^rring:')
 expect_eq "AOF holds the 300 SETs" "$n" 300
+stop_server
+
+# ---- protected mode (on by default, no password): the module listening on
+# every address cannot tell a local peer, so it refuses all with Redis's
+# DENIED, as Redis refuses a remote TCP client
+PORT=$(free_port) || fail "no free port"
+RPORT=$(free_port) || fail "no free port"
+rs_start pm "$PRELOAD" --loadmodule "$MOD" bind='*' port="$RPORT" \
+	io-threads=2
+rs_wait 30 "server ready" engine_running
+bench pm -t ping -n 5 -c 1
+expect_eq "protected mode: the client is refused" "$(jfield pm PING errors)" 1
+expect_eq "protected-mode no" "$(cli config set protected-mode no)" OK
+bench pm2 -t ping -n 5 -c 1 || fail "protected-mode no: $(cat "$TMP/pm2.out")"
+expect_eq "protected-mode no: served" "$(jfield pm2 PING errors)" 0
 stop_server
 echo "all $CHECKS checks passed"
