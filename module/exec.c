@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "acl.h"
+#include "clients.h"
 #include "exec.h"
 #include "hello.h"
 #include "limits.h"
@@ -35,20 +36,42 @@ static atomic_int auth_hint;
 
 void rdm_session_init(struct rdm_session *s, uint64_t id)
 {
-	memset(s, 0, sizeof(*s));
-	s->id = id;
 	int hint = atomic_load(&auth_hint);
 
+	memset(s, 0, sizeof(*s));
+	s->id = id;
+	s->created_ms = rdm_now_ms();
+	atomic_init(&s->last_ms, s->created_ms);
 	atomic_init(&s->authenticated, hint == AUTH_HINT_OPEN);
 	/* read by the main thread after the session's first job, which the
 	 * job queue publishes (release/acquire in rdm_mpsc) */
 	s->auth_known = hint != AUTH_HINT_UNKNOWN;
 }
 
-void rdm_session_destroy(struct rdm_session *s)
+uint64_t rdm_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Back to the default user. */
+static void session_drop_user(struct rdm_session *s)
 {
 	free(s->user);
 	s->user = NULL;
+}
+
+void rdm_session_destroy(struct rdm_session *s)
+{
+	rdm_clients_remove(s);
+	session_drop_user(s);
+}
+
+int rdm_session_close_reason(struct rdm_session *s)
+{
+	return atomic_load(&s->close_reason);
 }
 
 const char *rdm_session_user(const struct rdm_session *s)
@@ -276,7 +299,7 @@ static void session_reset_auth(RedisModuleCtx *ctx, struct rdm_session *s)
 
 	atomic_store(&s->authenticated, open);
 	s->auth_known = true;
-	rdm_session_destroy(s); /* back to the default user */
+	session_drop_user(s);
 }
 
 /* Check a password with the server's own AUTH (ACL log included); on
@@ -302,7 +325,7 @@ static RedisModuleCallReply *do_auth(RedisModuleCtx *ctx, struct rdm_session *s,
 		free(copy);
 		return r;
 	}
-	rdm_session_destroy(s);
+	session_drop_user(s);
 	s->user = copy; /* NULL: the default user */
 	atomic_store(&s->authenticated, true);
 	return r;
@@ -461,6 +484,7 @@ static struct rdm_acl_user *acl_allows(RedisModuleCtx *ctx, struct rdm_job *j)
 
 	if (!u) {
 		/* the user was deleted: TCP closes its clients, no reply */
+		atomic_store(&j->s->close_reason, RDM_CLOSE_AUTH);
 		j->out = "";
 		j->out_len = 0;
 		j->close_after = true;
@@ -588,13 +612,6 @@ static bool held_armed;
 static unsigned long long n_held; /* in the list */
 static bool pause_logged;	  /* "holding" logged, "over" not yet */
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* Over client-output-buffer-limit normal with `pending` reply bytes? */
 static bool obuf_over(struct rdm_session *s, unsigned long long pending)
@@ -608,8 +625,8 @@ static bool obuf_over(struct rdm_session *s, unsigned long long pending)
 		return false;
 	}
 	if (!s->soft_since_ms)
-		s->soft_since_ms = now_ms();
-	return now_ms() - s->soft_since_ms >= (uint64_t)l->soft_seconds * 1000u;
+		s->soft_since_ms = rdm_now_ms();
+	return rdm_now_ms() - s->soft_since_ms >= (uint64_t)l->soft_seconds * 1000u;
 }
 
 /* Count j's reply as waiting for its client; close the client over the
@@ -633,11 +650,14 @@ static void account_reply(struct rdm_job *j)
 			(unsigned long long)s->id, rdm_session_user(s));
 	j->out_len = 0;
 	j->close_now = true;
+	atomic_store(&s->close_reason, RDM_CLOSE_LIMIT);
 	s->quit = true; /* later commands are not run */
 }
 
 static void run_job(struct rdm_job *j)
 {
+	atomic_store_explicit(&j->s->last_ms, rdm_now_ms(),
+			      memory_order_relaxed);
 	rdm_exec_job(exec_ctx, j);
 	account_reply(j);
 	rdm_mpsc_push(j->reply_q, &j->node);
@@ -681,6 +701,7 @@ static void recheck_held(RedisModuleCtx *timer_ctx, void *data);
 void rdm_exec_info(RedisModuleInfoCtx *ctx)
 {
 	RedisModule_InfoAddFieldULongLong(ctx, "paused_commands", n_held);
+	rdm_clients_info(ctx);
 }
 
 /* Run the held jobs that may run now, in order; a job that must wait
@@ -726,6 +747,26 @@ static void recheck_held(RedisModuleCtx *timer_ctx, void *data)
 	held_armed = false;
 	release_held();
 	rdm_acl_batch_end();
+}
+
+/* Once a second, from the server's cron (a module timer pending would
+ * block MODULE UNLOAD): idle clients (timeout), as clientsCron. */
+#define SWEEP_MS 1000
+
+static void on_cron(RedisModuleCtx *ctx, RedisModuleEvent eid,
+		    uint64_t subevent, void *data)
+{
+	static uint64_t last;
+	uint64_t now = rdm_now_ms();
+
+	(void)ctx;
+	(void)eid;
+	(void)subevent;
+	(void)data;
+	if (!exec_ctx || now - last < SWEEP_MS)
+		return;
+	last = now;
+	rdm_clients_sweep(exec_ctx, true);
 }
 
 static void run_batch(RedisModuleCtx *timer_ctx, void *data)
@@ -804,6 +845,10 @@ int rdm_dispatch_start(RedisModuleCtx *ctx)
 		goto err_destroy_queue;
 	if (rdm_watch_start(exec_ctx))
 		goto err_free_ctx;
+	if (RedisModule_SubscribeToServerEvent(
+		ctx, (RedisModuleEvent){REDISMODULE_EVENT_CRON_LOOP, 1},
+		on_cron) != REDISMODULE_OK)
+		goto err_stop_watch;
 	if (RedisModule_EventLoopAdd(rdm_mpsc_fd(&main_q),
 				     REDISMODULE_EVENTLOOP_READABLE,
 				     on_main_queue, NULL) != REDISMODULE_OK)

@@ -29,9 +29,30 @@
  * next): AUTH decides the parser's limits for what follows.
  */
 
+/* Why a client was closed (INFO counts them). */
+enum rdm_close_reason {
+	RDM_CLOSE_PEER,	   /* the client left, or broke the protocol */
+	RDM_CLOSE_LIMIT,   /* output or query buffer limit */
+	RDM_CLOSE_TIMEOUT, /* idle longer than the server's timeout */
+	RDM_CLOSE_AUTH,	   /* its user was deleted */
+	RDM_CLOSE_FAULT,   /* transport or NIC error */
+	RDM_CLOSE_KILLED,  /* RDMARING CLIENT KILL */
+	RDM_CLOSE_REASONS
+};
+
 /* One client connection's server-side state. */
 struct rdm_session {
 	uint64_t id;
+	/* the client table (clients.c), under its mutex */
+	struct rdm_session *tprev, *tnext;
+	struct rdm_mpsc *reply_q; /* its IO thread's, for RDM_JOB_KILL */
+	unsigned int io;
+#define RDM_ADDR_MAX 48
+	char addr[RDM_ADDR_MAX];
+	uint64_t created_ms;		      /* CLOCK_MONOTONIC */
+	_Atomic uint64_t last_ms;	      /* last command run (main) */
+	_Atomic unsigned long long query_bytes; /* unfinished command (IO) */
+	_Atomic int close_reason;	      /* set once; 0: peer */
 	/* written by the main thread, read by the IO thread (parser limits) */
 	atomic_bool authenticated;
 	/* main thread only */
@@ -54,6 +75,7 @@ enum rdm_job_kind {
 	RDM_JOB_COMMAND, /* run on the main thread */
 	RDM_JOB_REPLY,	 /* result ready for the owner IO thread */
 	RDM_JOB_RELEASE, /* sent; the main thread frees it */
+	RDM_JOB_KILL,	 /* to an IO thread: close its clients with a reason */
 };
 
 struct rdm_job {
@@ -86,6 +108,13 @@ void rdm_session_init(struct rdm_session *s, uint64_t id);
 /* rdm_session_destroy - free what the session holds. Its owner, once no
  * job of the session is at the main thread. */
 void rdm_session_destroy(struct rdm_session *s);
+
+/* rdm_session_close_reason - why the main thread wants s closed (0: it
+ * does not). Owner IO thread. */
+int rdm_session_close_reason(struct rdm_session *s);
+
+/* rdm_now_ms - CLOCK_MONOTONIC in ms. Any thread. */
+uint64_t rdm_now_ms(void);
 
 /* rdm_session_user - the session's ACL user name. Main thread. */
 const char *rdm_session_user(const struct rdm_session *s);

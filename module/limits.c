@@ -13,6 +13,7 @@ static struct rdm_obuf_limit obuf;
  * no ordering with anything else */
 static _Atomic long long bulk_len;
 static _Atomic bool protected_mode; /* protected-mode yes */
+static long long idle_timeout;	    /* timeout, seconds (main thread) */
 
 /* CONFIG GET name: the value's reply (free it), NULL when unknown. */
 static RedisModuleCallReply *config_get(RedisModuleCtx *ctx, const char *name,
@@ -73,12 +74,25 @@ void rdm_limits_refresh(RedisModuleCtx *ctx)
 	}
 	if (r)
 		RedisModule_FreeCallReply(r);
+	r = config_get(ctx, "timeout", &v, &len);
+	if (v && len < sizeof(num)) {
+		memcpy(num, v, len);
+		num[len] = '\0';
+		idle_timeout = strtoll(num, NULL, 10);
+	}
+	if (r)
+		RedisModule_FreeCallReply(r);
 	r = config_get(ctx, "protected-mode", &v, &len);
 	atomic_store_explicit(&protected_mode,
 			      !v || (len == 3 && !memcmp(v, "yes", 3)),
 			      memory_order_relaxed);
 	if (r)
 		RedisModule_FreeCallReply(r);
+}
+
+long long rdm_limits_timeout(void)
+{
+	return idle_timeout;
 }
 
 bool rdm_limits_protected(void)

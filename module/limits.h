@@ -11,7 +11,8 @@
 /*
  * Read from the server's configuration at load and after every CONFIG SET
  * (the command filter, watch.c): proto-max-bulk-len for the parsers,
- * protected-mode for new RDMA clients, and client-output-buffer-limit
+ * protected-mode for new RDMA clients, timeout for idle ones (clients.c),
+ * and client-output-buffer-limit
  * normal for the replies waiting for a client.
  *
  * Replies: the main thread counts the bytes of a session's replies not yet
@@ -35,6 +36,9 @@ void rdm_limits_refresh(RedisModuleCtx *ctx);
 
 /* rdm_limits_obuf - client-output-buffer-limit normal. Main thread. */
 const struct rdm_obuf_limit *rdm_limits_obuf(void);
+
+/* rdm_limits_timeout - timeout (idle seconds, 0: none). Main thread. */
+long long rdm_limits_timeout(void);
 
 /* rdm_limits_protected - protected mode denies remote clients now
  * (protected-mode yes, default user without password). Any thread. */

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* rdmaring module: TCP stand-in transport for the data path (tests, no NIC). */
 #define _GNU_SOURCE /* accept4 */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -12,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "clients.h"
 #include "limits.h"
 #include "loopback.h"
 
@@ -222,6 +225,8 @@ static void conn_parse(struct lb_conn *c)
 		c->inflight++;
 		rdm_dispatch_submit(j);
 	}
+	atomic_store_explicit(&c->s.query_bytes, rdm_resp_pending(&c->parser),
+			      memory_order_relaxed);
 	if (c->in_len == lb.rx_size) {
 		/* full: like the RDMA buffer, reset once consumed */
 		if (rdm_resp_absorb(&c->parser, c->in + c->in_off,
@@ -231,6 +236,21 @@ static void conn_parse(struct lb_conn *c)
 		}
 		c->in_off = c->in_len = 0;
 	}
+}
+
+/* "ip:port" of the peer, as CLIENT LIST prints it. */
+static const char *peer_name(int fd, char *out)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	char ip[INET_ADDRSTRLEN];
+
+	if (getpeername(fd, (struct sockaddr *)&sa, &len) ||
+	    sa.sin_family != AF_INET ||
+	    !inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof(ip)))
+		return "?:0";
+	snprintf(out, RDM_ADDR_MAX, "%s:%u", ip, ntohs(sa.sin_port));
+	return out;
 }
 
 static void conn_read(struct lb_conn *c)
@@ -267,6 +287,7 @@ static void accept_all(void)
 {
 	struct epoll_event ev = {.events = EPOLLIN};
 	struct lb_conn *c;
+	char addr[RDM_ADDR_MAX];
 	int fd, one = 1;
 
 	while ((fd = accept4(lb.lfd, NULL, NULL,
@@ -286,6 +307,7 @@ static void accept_all(void)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		c->fd = fd;
 		rdm_session_init(&c->s, ++lb.next_id);
+		rdm_clients_add(&c->s, &lb.reply_q, 0, peer_name(fd, addr));
 		rdm_resp_parser_init(&c->parser, 0);
 		ev.data.ptr = c;
 		if (epoll_ctl(lb.epfd, EPOLL_CTL_ADD, fd, &ev)) {
@@ -311,6 +333,13 @@ static void handle_replies(void)
 	for (n = rdm_mpsc_drain(&lb.reply_q); n; n = next) {
 		next = n->next;
 		j = (struct rdm_job *)n;
+		if (j->kind == RDM_JOB_KILL) { /* the main thread closes some */
+			rdm_job_free(j);
+			for (c = lb.conns; c; c = c->next)
+				if (rdm_session_close_reason(&c->s))
+					conn_kill(c);
+			continue;
+		}
 		c = j->owner;
 		c->inflight--;
 		if (c->dead) {

@@ -5,9 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "acl.h"
+#include "exec.h"
 #include "pause.h"
 
 enum pause_type { PAUSE_NONE, PAUSE_WRITE, PAUSE_ALL }; /* by strength */
@@ -16,18 +16,11 @@ static enum pause_type by_client; /* CLIENT PAUSE, until client_end */
 static uint64_t client_end;	  /* CLOCK_MONOTONIC ms */
 static bool failover;		  /* a FAILOVER may be in progress */
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* The CLIENT PAUSE ends (now, or when its time is up). */
 static void expire(bool now)
 {
-	if (now || (by_client != PAUSE_NONE && now_ms() >= client_end)) {
+	if (now || (by_client != PAUSE_NONE && rdm_now_ms() >= client_end)) {
 		by_client = PAUSE_NONE;
 		client_end = 0;
 	}
@@ -54,8 +47,8 @@ static void client_pause(RedisModuleString **argv, int argc)
 	 * win */
 	if (type > by_client)
 		by_client = type;
-	if (now_ms() + (uint64_t)ms > client_end)
-		client_end = now_ms() + (uint64_t)ms;
+	if (rdm_now_ms() + (uint64_t)ms > client_end)
+		client_end = rdm_now_ms() + (uint64_t)ms;
 }
 
 void rdm_pause_seen(RedisModuleString **argv, int argc)

@@ -15,6 +15,7 @@
 
 #include <rdmaring.h>
 
+#include "clients.h"
 #include "limits.h"
 #include "rdma.h"
 
@@ -206,6 +207,7 @@ static bool post_job(struct rc_conn *rc, struct rdm_job *j)
 		if (ret == -EAGAIN)
 			return false;
 		if (ret) {
+			atomic_store(&rc->s.close_reason, RDM_CLOSE_FAULT);
 			rc->closing = true;
 			return false;
 		}
@@ -358,6 +360,9 @@ static void conn_parse(struct rc_conn *rc)
 		return;
 	}
 	note_rx_big(rc, rdm_resp_pending(&rc->parser) > 0);
+	atomic_store_explicit(&rc->s.query_bytes,
+			      rdm_resp_pending(&rc->parser),
+			      memory_order_relaxed);
 }
 
 static void on_recv(struct rc_conn *rc, const char *data, size_t len)
@@ -413,6 +418,9 @@ static void on_accepted(struct rio *io, struct rring_conn *conn)
 	rc->conn = conn;
 	rc->io = io;
 	rdm_session_init(&rc->s, atomic_fetch_add(&rd.next_id, 1) + 1);
+	/* the engine does not tell the peer's address */
+	rdm_clients_add(&rc->s, &io->reply_q, (unsigned int)(io - rd.ios),
+			"?:0");
 	rdm_resp_parser_init(&rc->parser, 0);
 	rring_conn_set_ctx(conn, rc);
 	rc->next = io->conns;
@@ -483,6 +491,22 @@ static void on_event(struct rring_io *rio, const struct rring_event *ev,
 	}
 }
 
+/* Close the connections the main thread asked to close (their unsent
+ * replies dropped, as Redis frees a killed client). */
+static void kill_marked(struct rio *io)
+{
+	struct rc_conn *rc;
+
+	for (rc = io->conns; rc; rc = rc->next) {
+		if (rc->dead || rc->closing ||
+		    !rdm_session_close_reason(&rc->s))
+			continue;
+		rc->no_input = rc->closing = true;
+		drop_input(rc);
+		reap_sent(rc);
+	}
+}
+
 static void handle_replies(struct rio *io)
 {
 	struct rdm_mpsc_node *n, *next;
@@ -493,6 +517,11 @@ static void handle_replies(struct rio *io)
 	for (n = rdm_mpsc_drain(&io->reply_q); n; n = next) {
 		next = n->next;
 		j = (struct rdm_job *)n;
+		if (j->kind == RDM_JOB_KILL) { /* the main thread closes some */
+			rdm_job_free(j);
+			kill_marked(io);
+			continue;
+		}
 		rc = j->owner;
 		rc->inflight--;
 		if (rc->dead) {

@@ -26,6 +26,8 @@ int (*RedisModule_StringToLongLong)(const RedisModuleString *, long long *);
 int (*RedisModule_ReplyWithError)(RedisModuleCtx *, const char *);
 int (*RedisModule_ReplyWithSimpleString)(RedisModuleCtx *, const char *);
 int (*RedisModule_ReplyWithLongLong)(RedisModuleCtx *, long long);
+int (*RedisModule_ReplyWithStringBuffer)(RedisModuleCtx *, const char *,
+					 size_t);
 RedisModuleCallReply *(*RedisModule_Call)(RedisModuleCtx *, const char *,
 					  const char *, ...);
 void (*RedisModule_FreeCallReply)(RedisModuleCallReply *);
@@ -47,6 +49,8 @@ void (*RedisModule_FreeModuleUser)(RedisModuleUser *);
 int (*RedisModule_ACLCheckCommandPermissions)(RedisModuleUser *,
 					      RedisModuleString **, int);
 void (*RedisModule_SetContextUser)(RedisModuleCtx *, const RedisModuleUser *);
+int (*RedisModule_SubscribeToServerEvent)(RedisModuleCtx *, RedisModuleEvent,
+					  RedisModuleEventCallback);
 RedisModuleCommandFilter *(*RedisModule_RegisterCommandFilter)(
     RedisModuleCtx *, RedisModuleCommandFilterFunc, int);
 int (*RedisModule_UnregisterCommandFilter)(RedisModuleCtx *,
@@ -117,6 +121,7 @@ static const struct api_entry api_table[] = {
     API(ReplyWithError),
     API(ReplyWithSimpleString),
     API(ReplyWithLongLong),
+    API(ReplyWithStringBuffer),
     API(Call),
     API(FreeCallReply),
     API(CallReplyType),
@@ -135,6 +140,7 @@ static const struct api_entry api_table[] = {
     API(FreeModuleUser),
     API(ACLCheckCommandPermissions),
     API_OPT(SetContextUser),
+    API(SubscribeToServerEvent),
     API(RegisterCommandFilter),
     API(UnregisterCommandFilter),
     API(CommandFilterArgsCount),

@@ -162,6 +162,8 @@ extern int (*RedisModule_ReplyWithError)(RedisModuleCtx *ctx, const char *err);
 extern int (*RedisModule_ReplyWithSimpleString)(RedisModuleCtx *ctx,
 						const char *msg);
 extern int (*RedisModule_ReplyWithLongLong)(RedisModuleCtx *ctx, long long ll);
+extern int (*RedisModule_ReplyWithStringBuffer)(RedisModuleCtx *ctx,
+						const char *buf, size_t len);
 
 /* Running commands on behalf of a client (data path). */
 extern RedisModuleCallReply *(*RedisModule_Call)(RedisModuleCtx *ctx,
@@ -197,6 +199,19 @@ extern int (*RedisModule_ACLCheckCommandPermissions)(RedisModuleUser *user,
  * without a user and crashes 7.0.15: commands are checked before. */
 extern void (*RedisModule_SetContextUser)(RedisModuleCtx *ctx,
 					  const RedisModuleUser *user);
+
+/* Server events. */
+typedef struct RedisModuleEvent {
+	uint64_t id;
+	uint64_t dataver;
+} RedisModuleEvent;
+typedef void (*RedisModuleEventCallback)(RedisModuleCtx *ctx,
+					 RedisModuleEvent eid,
+					 uint64_t subevent, void *data);
+#define REDISMODULE_EVENT_CRON_LOOP 8 /* every serverCron (hz) */
+extern int (*RedisModule_SubscribeToServerEvent)(RedisModuleCtx *ctx,
+						 RedisModuleEvent event,
+						 RedisModuleEventCallback cb);
 
 /* Command filters: see every command of every client before it runs. */
 extern RedisModuleCommandFilter *(*RedisModule_RegisterCommandFilter)(

@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include "acl.h"
+#include "clients.h"
 #include "exec.h"
 #include "limits.h"
 #include "pause.h"
@@ -21,6 +22,7 @@ static void refresh(RedisModuleCtx *ctx, void *data)
 	refresh_armed = false;
 	rdm_exec_auth_refresh();
 	rdm_limits_refresh(watch_ctx);
+	rdm_clients_sweep(watch_ctx, false); /* users ACL DELUSER removed */
 }
 
 /* Does argv change the default user (ACL, requirepass)? EXEC: a

@@ -301,6 +301,44 @@ rss=$(rss_mb)
 ok "RSS bounded over the output limit: $rss0 -> $rss MB"
 kill "$SLOW" "$tcp_slow"
 
+# ---- operators: RDMARING CLIENT LIST and KILL, DELUSER, timeout
+admin acl setuser u reset on '>pw' '~k*' +get +ping >/dev/null
+# idle_client: a client authenticated as u that then says nothing
+idle_client() {
+	bash -c 'exec 5<>"/dev/tcp/127.0.0.1/$1"; printf "AUTH u pw\r\n" >&5
+		exec sleep 600' _ "$LB" &
+	IDLE=$!
+	RS_PIDS="$RS_PIDS $IDLE"
+}
+listed() { admin rdmaring client list | grep -q ' user=u db=0 '; }
+idle_client
+rs_wait 20 "RDMARING CLIENT LIST shows the client" listed
+expect_has "with its address" "$(admin rdmaring client list)" \
+	"addr=127.0.0.1:"
+expect_eq "RDMARING CLIENT KILL USER u" "$(admin rdmaring client kill user u)" 1
+rs_wait 20 "the killed client is gone" lb_clients_is 0
+expect_eq "INFO counts it" "$(info_field clients_closed_killed)" 1
+expect_eq "and the one closed over the output limit" \
+	"$(info_field clients_closed_limit)" 1
+kill "$IDLE"
+printf '%s\r\n' 'AUTH u pw' 'RDMARING CLIENT LIST' 'RDMARING CLIENT KILL ID 1' \
+	'QUIT' >"$IN"
+same "RDMARING is an admin command for ACLs"
+idle_client
+rs_wait 20 "the client is listed" listed
+n=$(info_field clients_closed_auth)
+expect_eq "ACL DELUSER u" "$(admin acl deluser u)" 1
+rs_wait 20 "ACL DELUSER closes the idle client at once" lb_clients_is 0
+expect_eq "INFO counts it" "$(info_field clients_closed_auth)" $((n + 1))
+kill "$IDLE"
+admin acl setuser u on '>pw' '~k*' +get +ping >/dev/null
+expect_eq "timeout 1" "$(admin config set timeout 1)" OK
+idle_client
+rs_wait 20 "an idle client is closed after timeout" lb_clients_is 0
+expect_eq "INFO counts it" "$(info_field clients_closed_timeout)" 1
+kill "$IDLE"
+expect_eq "timeout 0" "$(admin config set timeout 0)" OK
+
 admin shutdown nosave >/dev/null
 rs_wait_exit 20
 echo "1..$CHECKS"
