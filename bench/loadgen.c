@@ -12,13 +12,13 @@
 #include <rdmaring.h>
 
 #include "loadgen.h"
-#include "resp_client.h"
+#include "rclient.h"
 
 /*
  * Each test opens -c connections on the engine's IO threads (--threads);
  * everything after that happens in the owner IO thread's event handler:
  * CONNECTED sends AUTH (with -a) and the first window of -P requests, each
- * RECV is scanned with rdm_reply_scan (module/resp_client.c), every whole
+ * RECV is scanned with rcl_rbuf_next (bench/rclient.c), every whole
  * reply is checked and timed, and the window is refilled. Request numbers
  * come from one atomic counter, so the -n requests are shared by whoever
  * is ready. With --verify request i uses key "rring:<run>:<i>" and a value
@@ -44,8 +44,7 @@ struct client {
 	struct sendbuf *head, *tail, *post, *free;
 	struct inflight *fifo; /* pipeline + 1 entries */
 	unsigned int fifo_head, fifo_n;
-	char *rbuf;
-	size_t rcap, rlen, roff;
+	struct rcl_rbuf rb;
 	char *expect; /* --verify GET: the value regenerated */
 	bool closing;
 };
@@ -60,6 +59,7 @@ struct run {
 	_Atomic uint64_t next_req, done, errors, verified, failed;
 	_Atomic unsigned int live;
 	_Atomic unsigned int conn_errors;
+	_Atomic int close_failed; /* a failed close was reported */
 };
 
 static struct run R;
@@ -275,20 +275,20 @@ static void fill_window(struct client *cl)
 
 static void send_auth(struct client *cl)
 {
-	size_t pl = strlen(R.o.password), ul = R.o.user ? strlen(R.o.user) : 0;
-	struct sendbuf *sb = sb_get(cl, 64 + pl + ul);
+	const char *argv[] = {"AUTH", R.o.user, R.o.password};
+	size_t lens[3] = {4, R.o.user ? strlen(R.o.user) : 0,
+			  strlen(R.o.password)};
+	int argc = R.o.user ? 3 : 2;
+	struct sendbuf *sb;
 
+	if (!R.o.user) {
+		argv[1] = argv[2];
+		lens[1] = lens[2];
+	}
+	sb = sb_get(cl, rdm_cmd_encode(NULL, argc, argv, lens));
 	if (!sb)
 		return;
-	if (R.o.user)
-		sb->len = (size_t)sprintf(sb->buf,
-					  "*3\r\n$4\r\nAUTH\r\n$%zu\r\n%s\r\n"
-					  "$%zu\r\n%s\r\n",
-					  ul, R.o.user, pl, R.o.password);
-	else
-		sb->len = (size_t)sprintf(sb->buf,
-					  "*2\r\n$4\r\nAUTH\r\n$%zu\r\n%s\r\n",
-					  pl, R.o.password);
+	sb->len = rdm_cmd_encode(sb->buf, argc, argv, lens);
 	fifo_push(cl, UINT64_MAX);
 	queue_sb(cl, sb);
 	post_pending(cl);
@@ -334,49 +334,17 @@ static void on_reply(struct client *cl, const struct rdm_reply_info *ri)
 	atomic_fetch_add_explicit(&R.done, 1, memory_order_release);
 }
 
-static int take_bytes(struct client *cl, const void *data, size_t len)
-{
-	char *p;
-	size_t cap;
-
-	if (cl->roff && cl->roff == cl->rlen)
-		cl->roff = cl->rlen = 0;
-	if (cl->rlen + len > cl->rcap && cl->roff) {
-		memmove(cl->rbuf, cl->rbuf + cl->roff, cl->rlen - cl->roff);
-		cl->rlen -= cl->roff;
-		cl->roff = 0;
-	}
-	if (cl->rlen + len > cl->rcap) {
-		cap = cl->rcap ? cl->rcap : 4096;
-		while (cap < cl->rlen + len)
-			cap *= 2;
-		p = realloc(cl->rbuf, cap);
-		if (!p)
-			return -ENOMEM;
-		cl->rbuf = p;
-		cl->rcap = cap;
-	}
-	memcpy(cl->rbuf + cl->rlen, data, len);
-	cl->rlen += len;
-	return 0;
-}
-
 static void on_recv(struct client *cl, const void *data, size_t len)
 {
 	struct rdm_reply_info ri;
 	int ret;
 
-	if (take_bytes(cl, data, len))
+	if (rcl_rbuf_add(&cl->rb, data, len))
 		goto fail;
-	while (cl->rlen > cl->roff) {
-		ret = rdm_reply_scan(cl->rbuf + cl->roff, cl->rlen - cl->roff,
-				     &ri);
-		if (ret < 0 || (ret == 1 && !cl->fifo_n))
+	while ((ret = rcl_rbuf_next(&cl->rb, &ri, NULL))) {
+		if (ret < 0 || !cl->fifo_n)
 			goto fail; /* malformed, or a reply nobody asked for */
-		if (!ret)
-			break;
 		on_reply(cl, &ri);
-		cl->roff += ri.frame_len;
 	}
 	fill_window(cl);
 	return;
@@ -387,9 +355,18 @@ fail:
 
 static void on_closed(struct client *cl, int status)
 {
-	/* what it had in flight is lost: counted as not done */
-	if (status || cl->fifo_n)
+	/* what it had in flight is lost: counted as not done; the first
+	 * failure is named once (a NIC fault closes them all) */
+	if (status || cl->fifo_n) {
 		atomic_fetch_add(&R.conn_errors, 1);
+		if (!atomic_exchange(&R.close_failed, 1))
+			fprintf(stderr,
+				"rring-bench: a connection closed with %u "
+				"requests unanswered: %s\n",
+				cl->fifo_n,
+				status ? strerror(-status)
+				       : "closed by the server");
+	}
 	cl->conn = NULL;
 	atomic_fetch_sub(&R.live, 1);
 }
@@ -441,53 +418,19 @@ static void free_client(struct client *cl)
 			free(sb);
 		}
 	free(cl->fifo);
-	free(cl->rbuf);
+	rcl_rbuf_free(&cl->rb);
 	free(cl->expect);
 	memset(cl, 0, sizeof(*cl));
 }
 
-static void engine_log(int level, const char *msg, void *arg)
-{
-	(void)arg;
-	if (level <= 1)
-		fprintf(stderr, "rring-bench: engine: %s\n", msg);
-}
-
 static int make_engine(void)
 {
-	struct rring_handlers h = {.event = on_event, .log = engine_log};
-	struct rring_params p;
-	char err[256], v[32];
-	int ret;
+	struct rcl_engine_opts eo = {.prog = "rring-bench",
+				     .threads = R.o.threads,
+				     .rx_size = R.o.rx_size};
 
-	rring_params_init(&p);
-	snprintf(v, sizeof(v), "%u", R.o.threads);
-	ret = rring_params_set(&p, "io-threads", v, err, sizeof(err));
-	snprintf(v, sizeof(v), "%zu", R.o.rx_size);
-	if (!ret)
-		ret = rring_params_set(&p, "rx-size", v, err, sizeof(err));
-	if (!ret)
-		ret = rring_params_set(&p, "wire", "1", err, sizeof(err));
-	if (!ret)
-		ret =
-		    rring_params_set(&p, "poller-cpu", "-2", err, sizeof(err));
-	/* a CQ per 32 connections of 2048 work requests (Valkey's 1024
-	 * receives and 1024 sends); 65536 is softverbs' max_cqe */
-	if (!ret)
-		ret = rring_params_set(&p, "cq-entries", "65536", err,
-				       sizeof(err));
-	if (ret) {
-		fprintf(stderr, "rring-bench: %s\n", err);
-		return ret;
-	}
-	R.e = rring_engine_create(&p, &h);
-	if (!R.e)
-		return -errno;
-	ret = rring_engine_start(R.e);
-	if (ret)
-		fprintf(stderr, "rring-bench: cannot start the engine: %s\n",
-			strerror(-ret));
-	return ret;
+	R.e = rcl_engine_start(&eo, on_event);
+	return R.e ? 0 : -1;
 }
 
 struct result {
@@ -524,10 +467,8 @@ static int start_clients(void)
 		    rring_connect(R.e, R.o.host, (uint16_t)R.o.port, cl, NULL);
 		if (ret) {
 			atomic_fetch_sub(&R.live, 1);
-			fprintf(stderr,
-				"rring-bench: cannot connect to %s:%u: "
-				"%s\n",
-				R.o.host, R.o.port, strerror(-ret));
+			rcl_connect_error("rring-bench", R.o.host, R.o.port,
+					  ret);
 			return ret;
 		}
 	}
@@ -591,6 +532,7 @@ static int run_test(enum lg_test t, struct result *res)
 	atomic_store(&R.verified, 0);
 	atomic_store(&R.failed, 0);
 	atomic_store(&R.conn_errors, 0);
+	atomic_store(&R.close_failed, 0);
 	memset(R.lat_us, 0, R.o.requests * sizeof(*R.lat_us));
 	t0 = now_ns();
 	ret = start_clients();

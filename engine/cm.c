@@ -132,7 +132,7 @@ static struct rr_dev *get_dev(struct rring_engine *e, struct ibv_context *v)
 	if (!d->pd)
 		goto err;
 	d->ch = ibv_create_comp_channel(v);
-	if (!d->ch || set_nonblock(d->ch->fd))
+	if (!d->ch || set_nonblock(d->ch->fd) || set_nonblock(v->async_fd))
 		goto err;
 	d->per_cq = (unsigned int)(e->p.cq_entries / conn_wrs(e));
 	if (rr_poller_add_dev(e, e->n_devs))
@@ -155,7 +155,7 @@ static struct rr_cq *get_cq(struct rring_engine *e, struct rr_dev *d)
 	unsigned int i, cap;
 
 	for (i = 0; i < d->n_cqs; i++)
-		if (d->cqs[i]->users < d->per_cq)
+		if (d->cqs[i]->users < d->per_cq && !d->cqs[i]->failed)
 			return d->cqs[i];
 	if (d->n_cqs == d->cqs_cap) {
 		cap = d->cqs_cap ? 2 * d->cqs_cap : 4;
@@ -297,22 +297,40 @@ static void reap(struct rring_engine *e)
 	}
 }
 
-void rr_conn_close_all(struct rring_engine *e)
+unsigned int rr_conn_close_where(struct rring_engine *e,
+				 int (*match)(const struct rring_conn *c,
+					      const void *arg),
+				 const void *arg, int status, const char *why)
 {
 	struct cds_lfht_iter it;
 	struct cds_lfht_node *node;
+	struct rring_conn *c;
+	unsigned int n = 0;
 
 	/* Not cds_lfht_for_each_entry: its container_of on the final NULL
 	 * node is undefined behaviour (UBSan reports it). */
 	rcu_read_lock();
 	for (cds_lfht_first(e->by_id, &it);
 	     (node = cds_lfht_iter_get_node(&it)) != NULL;
-	     cds_lfht_next(e->by_id, &it))
-		rr_conn_begin_close(
-		    e, caa_container_of(node, struct rring_conn, id_node),
-		    -ESHUTDOWN);
+	     cds_lfht_next(e->by_id, &it)) {
+		c = caa_container_of(node, struct rring_conn, id_node);
+		if (c->state == RR_CONN_CLOSING || (match && !match(c, arg)))
+			continue;
+		if (why)
+			rr_log(&e->h, RR_LOG_WARN, "conn %llu: %s: closing",
+			       (unsigned long long)c->id, why);
+		rr_conn_begin_close(e, c, status);
+		n++;
+	}
 	rcu_read_unlock();
+	/* after the walk: reaping removes table entries */
 	reap(e);
+	return n;
+}
+
+void rr_conn_close_all(struct rring_engine *e)
+{
+	rr_conn_close_where(e, NULL, NULL, -ESHUTDOWN, NULL);
 }
 
 /* ---- Listen and connect (control requests) ------------------------------ */

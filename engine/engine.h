@@ -148,6 +148,7 @@ struct rr_cq {
 	unsigned int users;   /* connections whose QP completes here */
 	unsigned int unacked; /* CQ events read, not yet acked */
 	int armed;	      /* ibv_req_notify_cq done, no event since */
+	int failed;	      /* IBV_EVENT_CQ_ERR: takes no new connection */
 };
 
 /* One verbs device (context from rdma_cm) and its shared objects: the PD,
@@ -262,7 +263,7 @@ struct rring_engine {
 	struct rring_conn *reap;      /* never told the owner: destroy soon */
 	struct rdma_cm_id *reject_id; /* rejected request: destroy after ack */
 	unsigned int n_ovf;	      /* IO threads with a non-empty overflow */
-	int cm_ready;		      /* epoll saw the cm fd readable */
+	int cm_ready; /* epoll saw the cm fd or an async fd readable */
 	struct cds_lfht *by_id, *by_qpn;
 	struct rring_conn *qpn_cache[RR_QPN_CACHE];
 	uint64_t next_conn_id; /* atomic via __atomic builtins */
@@ -339,8 +340,13 @@ int rr_poller_poll_cq(struct rring_engine *e, struct ibv_cq *cq);
 void rr_poller_flush(struct rring_engine *e);
 int rr_poller_flush_overflows(struct rring_engine *e);
 int rr_poller_drain_sq(struct rring_engine *e, struct rring_io *io);
-/* A device was opened: its completion channel joins the poller's epoll. */
+/* A device was opened: its completion channel and async event fd join the
+ * poller's epoll. */
 int rr_poller_add_dev(struct rring_engine *e, int dev_idx);
+
+/* async.c: read every device's async events; a fault closes the
+ * connections it hits. The number of events handled. Poller. */
+int rr_async_events(struct rring_engine *e);
 
 /* cm.c: rdma_cm events and connection setup/teardown (poller). */
 int rr_cm_init(struct rring_engine *e);
@@ -352,6 +358,13 @@ void rr_conn_begin_close(struct rring_engine *e, struct rring_conn *c,
 			 int status);
 void rr_conn_destroy(struct rring_engine *e, struct rring_conn *c);
 void rr_conn_close_all(struct rring_engine *e);
+/* Begin closing with status every connection that is not closing yet and
+ * for which match(c, arg) holds, logging "conn N: <why>: closing" for each.
+ * The number closed. Poller. */
+unsigned int rr_conn_close_where(struct rring_engine *e,
+				 int (*match)(const struct rring_conn *c,
+					      const void *arg),
+				 const void *arg, int status, const char *why);
 int rr_post_recv_slots(struct ibv_qp *qp, unsigned char *base, uint32_t n,
 		       uint32_t len, uint32_t lkey, uint64_t wrid_base);
 

@@ -25,8 +25,10 @@
  *      slots on the owner's completion ring (one release store per batch),
  *      or, when that ring is full, onto the owner's overflow FIFO, which is
  *      flushed before anything newer for that owner;
- *   4. handles rdma_cm events (checked every RR_CM_CHECK_EVERY loops, and
- *      whenever epoll reported the fd, so the busy loop makes no syscall);
+ *   4. handles rdma_cm events and each device's async events (async.c:
+ *      a NIC fault closes the connections it hits), checked every
+ *      RR_CM_CHECK_EVERY loops and whenever epoll reported a fd, so the
+ *      busy loop makes no syscall;
  *   5. publishes every open batch and wakes each IO thread that asked for
  *      it (NEED_WAKEUP on its completion ring): at most one write per IO
  *      thread per loop.
@@ -37,8 +39,9 @@
  * (a completion that arrived before the arm is seen by that poll, one after
  * it raises a channel event), then epoll_wait on the completion channels
  * (one per device, shared by the device's pool of CQs: cm.c puts on each
- * CQ only as many connections as its cq-entries can hold),
- * the rdma_cm fd and the poller's eventfd. CQ events are acked in batches.
+ * CQ only as many connections as its cq-entries can hold), the devices'
+ * async event fds, the rdma_cm fd and the poller's eventfd. CQ events are
+ * acked in batches.
  *
  * Which operations may run concurrently with the poller:
  *
@@ -54,6 +57,9 @@
 #define RR_SQ_BATCH 64
 #define RR_CM_CHECK_EVERY 1024
 #define RR_ACK_BATCH 64
+/* epoll tags: 0 the eventfd, 1 the rdma_cm fd, then per device */
+#define RR_TAG_CHANNEL 2		     /* + device: completion channel */
+#define RR_TAG_ASYNC (2 + RR_MAX_DEVS) /* + device: async event fd */
 
 /* ---- Completion side: batches and overflow ------------------------------ */
 
@@ -208,6 +214,9 @@ static void route_error(struct rring_engine *e, struct rring_conn *c,
 		       "conn %llu: work completion error '%s' (qp %u)",
 		       (unsigned long long)c->id, ibv_wc_status_str(wc->status),
 		       wc->qp_num);
+	/* Read async events in this loop: the one that explains the error
+	 * (a fatal QP, CQ or port) then still finds c in the table. */
+	e->cm_ready = 1;
 	rr_conn_begin_close(e, c, -EIO);
 }
 
@@ -542,10 +551,10 @@ static void handle_epoll(struct rring_engine *e, struct epoll_event *ev, int n)
 			    errno != EAGAIN)
 				rr_log(&e->h, RR_LOG_ERR, "eventfd read: %s",
 				       strerror(errno));
-		} else if (tag == 1) {
-			e->cm_ready = 1;
-		} else if (tag - 2 < (uint32_t)e->n_devs) {
-			read_cq_events(e, &e->devs[tag - 2]);
+		} else if (tag == 1 || tag >= RR_TAG_ASYNC) {
+			e->cm_ready = 1; /* rdma_cm or async events */
+		} else if (tag - RR_TAG_CHANNEL < (uint32_t)e->n_devs) {
+			read_cq_events(e, &e->devs[tag - RR_TAG_CHANNEL]);
 		}
 	}
 }
@@ -680,8 +689,14 @@ static int poller_init(struct rring_engine *e)
 
 int rr_poller_add_dev(struct rring_engine *e, int dev_idx)
 {
-	return epoll_add(e->epfd, e->devs[dev_idx].ch->fd,
-			 2 + (uint32_t)dev_idx);
+	struct rr_dev *d = &e->devs[dev_idx];
+	int ret;
+
+	ret = epoll_add(e->epfd, d->ch->fd, RR_TAG_CHANNEL + (uint32_t)dev_idx);
+	if (!ret)
+		ret = epoll_add(e->epfd, d->verbs->async_fd,
+				RR_TAG_ASYNC + (uint32_t)dev_idx);
+	return ret;
 }
 
 static void poller_loop(struct rring_engine *e)
@@ -698,6 +713,7 @@ static void poller_loop(struct rring_engine *e)
 		if (e->cm_ready || ++loops % RR_CM_CHECK_EVERY == 0) {
 			e->cm_ready = 0;
 			work += rr_cm_events(e);
+			work += rr_async_events(e);
 		}
 		if (e->n_ovf)
 			work += rr_poller_flush_overflows(e);

@@ -86,6 +86,12 @@ static int check(const struct rring_wire_msg *m, const char **why)
 		if (!m->rkey)
 			return fail(why, "RegisterXferMemory with zero rkey",
 				    -EINVAL);
+		/* found by fuzzing: the sender's write addresses would wrap */
+		if (m->addr > UINT64_MAX - m->length)
+			return fail(why,
+				    "RegisterXferMemory window wraps past the "
+				    "end of the address space",
+				    -ERANGE);
 		return 0;
 	default:
 		return fail(why, "unknown control opcode", -EPROTO);

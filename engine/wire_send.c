@@ -268,7 +268,7 @@ int rring_wire_send_on_peer_buffer(struct rring_wire_send *s, uint64_t addr,
 	if (!is_open(s))
 		return -EPIPE;
 	if (len < RRING_WIRE_RX_SIZE_MIN || len > RRING_WIRE_RX_SIZE_MAX ||
-	    !rkey)
+	    !rkey || addr > UINT64_MAX - len)
 		return violation(s, "peer advertised an invalid buffer");
 	return peer_buffer_handlers[s->state](s, addr, len, rkey);
 }

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* rdmaring: client-side RESP2 reply scanner (load generator, tests). */
+/* rdmaring: client-side RESP2: reply scanner and command encoder (rring-bench,
+ * rring-cli, tests). */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -136,4 +138,46 @@ int rdm_reply_scan(const char *buf, size_t len, struct rdm_reply_info *ri)
 	}
 	ri->frame_len = pos;
 	return 1;
+}
+
+int rdm_reply_head(const char *buf, size_t len, struct rdm_reply_info *ri)
+{
+	struct elem e;
+	int ret;
+
+	memset(ri, 0, sizeof(*ri));
+	ret = scan_elem(buf, len, 0, &e, &ri->need);
+	if (ret <= 0)
+		return ret;
+	fill_top(&e, ri);
+	ri->frame_len = e.end;
+	return 1;
+}
+
+/* "<type><n>\r\n" into out (if out); its length */
+static size_t put_header(char *out, char type, size_t n)
+{
+	char tmp[32];
+	int w = snprintf(tmp, sizeof(tmp), "%c%zu\r\n", type, n);
+
+	if (out)
+		memcpy(out, tmp, (size_t)w);
+	return (size_t)w;
+}
+
+size_t rdm_cmd_encode(char *out, int argc, const char *const *argv,
+		      const size_t *lens)
+{
+	size_t pos = put_header(out, '*', (size_t)argc);
+	int i;
+
+	for (i = 0; i < argc; i++) {
+		pos += put_header(out ? out + pos : NULL, '$', lens[i]);
+		if (out) {
+			memcpy(out + pos, argv[i], lens[i]);
+			memcpy(out + pos + lens[i], "\r\n", 2);
+		}
+		pos += lens[i] + 2;
+	}
+	return pos;
 }

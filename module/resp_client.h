@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* rdmaring: client-side RESP2 reply scanner (load generator, tests). */
+/* rdmaring: client-side RESP2: reply scanner and command encoder (rring-bench,
+ * rring-cli, tests). */
 #ifndef RDM_RESP_CLIENT_H
 #define RDM_RESP_CLIENT_H
 
@@ -32,5 +33,19 @@ struct rdm_reply_info {
  * header arrived), -EPROTO on malformed input.
  */
 int rdm_reply_scan(const char *buf, size_t len, struct rdm_reply_info *ri);
+
+/*
+ * rdm_reply_head - like rdm_reply_scan, but for the one element at the start
+ * of buf: an array's header only (its elements follow at ri->frame_len),
+ * a bulk with its payload. Walks a reply rdm_reply_scan found complete.
+ */
+int rdm_reply_head(const char *buf, size_t len, struct rdm_reply_info *ri);
+
+/*
+ * rdm_cmd_encode - the command argv[0..argc) (lens[i] bytes each) as a RESP
+ * array of bulk strings into out (NULL: only measure). Returns its length.
+ */
+size_t rdm_cmd_encode(char *out, int argc, const char *const *argv,
+		      const size_t *lens);
 
 #endif /* RDM_RESP_CLIENT_H */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "softverbs.h"
 #include "sv_extra.h"
 #include "sv_priv.h"
 
@@ -355,6 +356,15 @@ int ibv_get_async_event(struct ibv_context *context,
 void ibv_ack_async_event(struct ibv_async_event *event)
 {
 	(void)event;
+}
+
+int softverbs_raise_async_event(struct ibv_context *ctx,
+				const struct ibv_async_event *ev)
+{
+	if (!sv_is_context(ctx) || !ev)
+		return -EINVAL;
+	sv_async_event(sv_ctx(ctx), ev);
+	return 0;
 }
 
 int ibv_fork_init(void)

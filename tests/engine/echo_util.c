@@ -198,6 +198,7 @@ void echo_client_event(struct rring_io *io, const struct rring_event *ev,
 	case RRING_EVENT_CLOSED:
 		cl->closed = 1;
 		cl->close_status = ev->status;
+		atomic_fetch_add(&cl->cnt->client_closed, 1);
 		bump(cl->cnt, &cl->cnt->closed);
 		break;
 	default:

@@ -21,6 +21,7 @@ struct echo_counters {
 	atomic_int connected; /* client CONNECTED */
 	atomic_int accepted;  /* server ACCEPTED */
 	atomic_int closed;    /* CLOSED events (either side) */
+	atomic_int client_closed; /* CLOSED events of clients */
 	atomic_int errors;    /* any check that failed */
 	atomic_llong bytes;   /* payload bytes checked by clients */
 	char first_error[256];

@@ -69,3 +69,38 @@ Test(resp_client, malformed)
 	cr_assert_eq(rdm_reply_scan("+OK\rX", 5, &ri), -EPROTO);
 	cr_assert_eq(rdm_reply_scan("*1\r\n?\r\n", 7, &ri), -EPROTO);
 }
+
+Test(resp_client, head_walks_a_nested_reply)
+{
+	size_t len = sizeof(nested) - 1, pos = 0, n = 0;
+	static const enum rdm_reply_type want[] = {
+	    RDM_REPLY_ARRAY, RDM_REPLY_INTEGER, RDM_REPLY_BULK,
+	    RDM_REPLY_ARRAY, RDM_REPLY_STATUS,	RDM_REPLY_NIL,
+	    RDM_REPLY_ERROR};
+	struct rdm_reply_info ri;
+
+	while (pos < len) {
+		cr_assert_eq(rdm_reply_head(nested + pos, len - pos, &ri), 1);
+		cr_assert_lt(n, sizeof(want) / sizeof(want[0]));
+		cr_assert_eq(ri.type, want[n], "element %zu", n);
+		pos += ri.frame_len;
+		n++;
+	}
+	cr_assert_eq(n, 7);
+	cr_assert_eq(pos, len);
+	cr_assert_eq(rdm_reply_head("$5\r\nhe", 6, &ri), 0);
+}
+
+Test(resp_client, cmd_encode_round_trip)
+{
+	const char *argv[] = {"SET", "k", "a\r\nb", ""};
+	size_t lens[] = {3, 1, 4, 0}, n;
+	char buf[128];
+	static const char want[] =
+	    "*4\r\n$3\r\nSET\r\n$1\r\nk\r\n$4\r\na\r\nb\r\n$0\r\n\r\n";
+
+	n = rdm_cmd_encode(NULL, 4, argv, lens);
+	cr_assert_eq(n, sizeof(want) - 1);
+	cr_assert_eq(rdm_cmd_encode(buf, 4, argv, lens), n);
+	cr_assert_eq(memcmp(buf, want, n), 0);
+}

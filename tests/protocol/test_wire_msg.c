@@ -204,6 +204,21 @@ Test(wire_msg, decode_register_zero_rkey)
 	expect_refused(buf, 32, -EINVAL, "rkey");
 }
 
+/* Found by fuzzing (tests/fuzz/corpus/wire/window_wraps): a window whose
+ * end passes 2^64 made the sender's write addresses wrap. */
+Test(wire_msg, decode_register_window_wrapping_refused)
+{
+	uint8_t buf[32];
+
+	make_register(buf, 1u << 20, 1);
+	memset(buf + 16, 0xff, 8); /* addr 2^64 - 1 */
+	expect_refused(buf, 32, -ERANGE, "wraps");
+	buf[21] = 0xef; /* addr 2^64 - 2^20 - 2^16 - 1: fits */
+	cr_assert_eq(rring_wire_msg_decode(buf, 32, &(struct rring_wire_msg){0},
+					   NULL),
+		     0);
+}
+
 Test(wire_msg, decode_set_client_feature_nonzero_refused)
 {
 	for (unsigned int bit = 0; bit < 64; bit += 9) {

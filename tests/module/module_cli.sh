@@ -1,0 +1,147 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+# rdmaring tests: rring-cli over RDMA (softverbs) against redis-cli over TCP
+# on the same redis-server with rdmaring.so: stdout, stderr and exit status
+# byte for byte for strings (binary, quotes, newlines), integers, nil,
+# empty, nested and error-holding arrays, errors, status replies, AUTH as an
+# ACL user (right and wrong password), -n (valid and out of range), commands
+# from argv and from stdin lines (quoting, blank and invalid lines, quit),
+# in the default (not a terminal), --raw and --no-raw (terminal) formats;
+# and a clear failure naming host:port when nothing listens.
+# Usage: module_cli.sh MODULE.so redis-server redis-cli rring-cli
+#        libsoftverbs.so
+set -u
+
+MOD=$(realpath "$1")
+SERVER=$2
+CLI=$3
+RCLI=$(realpath "$4")
+SV=$(realpath "$5")
+PORT=
+RPORT=
+PRELOAD="${RRING_SERVER_PRELOAD:+$RRING_SERVER_PRELOAD }$SV"
+# shellcheck source=../../scripts/lib/server.sh
+. "$(dirname "$0")/../../scripts/lib/server.sh"
+rs_init cli
+
+cli() {
+	timeout 20 "$CLI" -p "$PORT" "$@" 2>&1
+}
+
+rcli() {
+	ASAN_OPTIONS=${ASAN_OPTIONS:-}:verify_asan_link_order=0 \
+		LD_PRELOAD=$SV timeout 20 "$RCLI" -p "$RPORT" "$@"
+}
+
+engine_running() {
+	[ "$(cli info rdmaring | tr -d '\r' | sed -n 's/^rdmaring_engine://p')" = running ]
+}
+
+# same NAME [-i INPUT] ARGS...: rring-cli over RDMA and redis-cli over
+# TCP (same options, ARGS, stdin) give the same stdout, stderr, status
+same() {
+	local name=$1 input=/dev/null a b
+	shift
+	if [ "$1" = -i ]; then
+		input=$2
+		shift 2
+	fi
+	rcli "$@" <"$input" >"$TMP/r.out" 2>"$TMP/r.err"
+	a=$?
+	timeout 20 "$CLI" -p "$PORT" "$@" <"$input" >"$TMP/t.out" 2>"$TMP/t.err"
+	b=$?
+	cmp -s "$TMP/r.out" "$TMP/t.out" ||
+		fail "$name: stdout differs: RDMA $(od -c "$TMP/r.out" | head -n 8)" \
+			"TCP $(od -c "$TMP/t.out" | head -n 8)"
+	cmp -s "$TMP/r.err" "$TMP/t.err" ||
+		fail "$name: stderr differs: RDMA '$(cat "$TMP/r.err")'" \
+			"TCP '$(cat "$TMP/t.err")'"
+	[ "$a" = "$b" ] || fail "$name: exit status $a over RDMA, $b over TCP"
+	[ -s "$TMP/t.out" ] || [ -s "$TMP/t.err" ] || fail "$name: no output"
+	ok "$name"
+}
+
+PORT=$(free_port) || fail "no free port"
+RPORT=$(free_port) || fail "no free port"
+[ "$PORT" != "$RPORT" ] || RPORT=$((PORT + 1))
+rs_start server "$PRELOAD" --loadmodule "$MOD" bind=127.0.0.1 \
+	port="$RPORT" io-threads=2
+rs_wait 30 "server ready" engine_running
+
+# the data every format is checked on
+cli set plain "hello world" >/dev/null
+cli set bin "$(printf 'a\001\"\\\t\r\nz\377')" >/dev/null
+cli set empty "" >/dev/null
+cli rpush list a "b c" "" "d\"e" >/dev/null
+cli hset hash f1 v1 f2 2 >/dev/null
+cli -n 3 set only3 three >/dev/null
+cli acl setuser alice on '>alicepw' '~*' '+@all' -flushall >/dev/null
+nested="return {1,{2,'x',{}},{},'a\\nb',false,{{{-7}}},1,2,3,4,5,6,7,8,9,10}"
+errarr="return {'ok',redis.error_reply('E1 inner'),{redis.status_reply('ST')}}"
+
+for fmt in default --raw --no-raw; do
+	f=()
+	[ "$fmt" = default ] || f=("$fmt")
+	same "$fmt: status" "${f[@]}" ping
+	same "$fmt: SET" "${f[@]}" set plain "hello world"
+	same "$fmt: string" "${f[@]}" get plain
+	same "$fmt: binary string" "${f[@]}" get bin
+	same "$fmt: empty string" "${f[@]}" get empty
+	same "$fmt: integer" "${f[@]}" strlen plain
+	same "$fmt: negative integer" "${f[@]}" eval "return -42" 0
+	same "$fmt: nil" "${f[@]}" get nokey
+	same "$fmt: array" "${f[@]}" lrange list 0 -1
+	same "$fmt: empty array" "${f[@]}" lrange nolist 0 -1
+	same "$fmt: hash" "${f[@]}" hgetall hash
+	same "$fmt: nested arrays" "${f[@]}" eval "$nested" 0
+	same "$fmt: errors in an array" "${f[@]}" eval "$errarr" 0
+	same "$fmt: unknown command" "${f[@]}" nosuchcommand a b
+	same "$fmt: wrong type" "${f[@]}" lpush plain x
+	same "$fmt: wrong arity" "${f[@]}" get
+	same "$fmt: -n 3" "${f[@]}" -n 3 get only3
+	same "$fmt: -n out of range" "${f[@]}" -n 99 get only3
+	same "$fmt: AUTH as a user" "${f[@]}" --user alice -a alicepw \
+		--no-auth-warning get plain
+	same "$fmt: user limits apply" "${f[@]}" --user alice -a alicepw \
+		--no-auth-warning flushall
+	same "$fmt: wrong password" "${f[@]}" --user alice -a nope get plain
+done
+
+# commands from stdin lines: quoting as redis-cli splits it, blank and
+# invalid lines, SELECT changing the database, quit ending the input
+cat >"$TMP/lines" <<'LINES'
+get plain
+   lrange   list 0 -1
+
+set q "x y\n\x41\"" 
+get q
+get 'it''s'
+set "unterminated
+select 3
+get only3
+eval "return {1,{2,{}}}" 0
+nosuchcommand
+quit
+get plain
+LINES
+for fmt in default --raw --no-raw; do
+	f=()
+	[ "$fmt" = default ] || f=("$fmt")
+	same "$fmt: stdin lines" -i "$TMP/lines" "${f[@]}"
+done
+printf 'get plain' >"$TMP/noeol"
+same "stdin: last line without a newline" -i "$TMP/noeol"
+expect_eq "the value set from stdin" "$(cli get q | od -c | head -n 1)" \
+	"$(printf 'x y\nA"\n' | od -c | head -n 1)"
+
+# nothing listens: the failure names host:port and says why
+out=$(rcli -p "$PORT" ping 2>&1)
+rc=$?
+expect_eq "no server: exit status" "$rc" 1
+expect_has "no server: names host:port" "$out" "127.0.0.1:$PORT"
+expect_has "no server: the cause follows" "$out" "RDMA to 127.0.0.1:$PORT: "
+expect_has "no server: softverbs hint" "$out" "libsoftverbs.so"
+
+cli shutdown nosave >/dev/null
+rs_wait_exit 20
+echo "all $CHECKS checks passed"
