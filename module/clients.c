@@ -7,7 +7,7 @@
 
 #include "acl.h"
 #include "clients.h"
-#include "limits.h"
+#include "conf_limits.h"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct rdm_session *table;

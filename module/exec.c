@@ -13,7 +13,7 @@
 #include "clients.h"
 #include "exec.h"
 #include "hello.h"
-#include "limits.h"
+#include "conf_limits.h"
 #include "pause.h"
 #include "watch.h"
 #include "policy.h"

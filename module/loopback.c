@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "clients.h"
-#include "limits.h"
+#include "conf_limits.h"
 #include "loopback.h"
 
 /*

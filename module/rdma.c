@@ -16,7 +16,7 @@
 #include <rdmaring.h>
 
 #include "clients.h"
-#include "limits.h"
+#include "conf_limits.h"
 #include "rdma.h"
 
 /*

@@ -7,7 +7,7 @@
 #include "acl.h"
 #include "clients.h"
 #include "exec.h"
-#include "limits.h"
+#include "conf_limits.h"
 #include "pause.h"
 #include "watch.h"
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* rdmaring module: the server's client limits, applied to RDMA clients. */
-#ifndef RDM_LIMITS_H
-#define RDM_LIMITS_H
+#ifndef RDM_CONF_LIMITS_H
+#define RDM_CONF_LIMITS_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -47,4 +47,4 @@ bool rdm_limits_protected(void);
 /* rdm_limits_bulk_len - proto-max-bulk-len. Any thread. */
 long long rdm_limits_bulk_len(void);
 
-#endif /* RDM_LIMITS_H */
+#endif /* RDM_CONF_LIMITS_H */

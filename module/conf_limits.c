@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "exec.h"
-#include "limits.h"
+#include "conf_limits.h"
 
 static struct rdm_obuf_limit obuf;
 /* set by the main thread, read by the IO threads' parsers: a plain value,
