@@ -35,6 +35,25 @@ static RedisModuleCallReply *config_get(RedisModuleCtx *ctx, const char *name,
 	return r;
 }
 
+/* CONFIG GET name as a number; dflt when unknown. */
+static long long config_ll(RedisModuleCtx *ctx, const char *name,
+			   long long dflt)
+{
+	const char *v;
+	size_t len = 0;
+	char num[32];
+	RedisModuleCallReply *r = config_get(ctx, name, &v, &len);
+
+	if (v && len < sizeof(num)) {
+		memcpy(num, v, len);
+		num[len] = '\0';
+		dflt = strtoll(num, NULL, 10);
+	}
+	if (r)
+		RedisModule_FreeCallReply(r);
+	return dflt;
+}
+
 /* "normal <hard> <soft> <seconds> replica ...": the normal class. */
 static void parse_obuf(const char *s, size_t len)
 {
@@ -58,30 +77,16 @@ void rdm_limits_refresh(RedisModuleCtx *ctx)
 	RedisModuleCallReply *r;
 	const char *v;
 	size_t len = 0;
-	char num[32];
 
 	r = config_get(ctx, "client-output-buffer-limit", &v, &len);
 	if (v)
 		parse_obuf(v, len);
 	if (r)
 		RedisModule_FreeCallReply(r);
-	r = config_get(ctx, "proto-max-bulk-len", &v, &len);
-	if (v && len < sizeof(num)) {
-		memcpy(num, v, len);
-		num[len] = '\0';
-		atomic_store_explicit(&bulk_len, strtoll(num, NULL, 10),
-				      memory_order_relaxed);
-	}
-	if (r)
-		RedisModule_FreeCallReply(r);
-	r = config_get(ctx, "timeout", &v, &len);
-	if (v && len < sizeof(num)) {
-		memcpy(num, v, len);
-		num[len] = '\0';
-		idle_timeout = strtoll(num, NULL, 10);
-	}
-	if (r)
-		RedisModule_FreeCallReply(r);
+	atomic_store_explicit(&bulk_len,
+			      config_ll(ctx, "proto-max-bulk-len", 512ll << 20),
+			      memory_order_relaxed);
+	idle_timeout = config_ll(ctx, "timeout", 0);
 	r = config_get(ctx, "protected-mode", &v, &len);
 	atomic_store_explicit(&protected_mode,
 			      !v || (len == 3 && !memcmp(v, "yes", 3)),

@@ -26,12 +26,6 @@ admin() { # ARGS...: redis-cli on the TCP port as the default user
 	timeout 20 "$CLI" -p "$PORT" -a adminpw --no-auth-warning "$@" 2>&1
 }
 
-# raw PORT FILE: send FILE, print every reply until the server closes.
-raw() {
-	timeout 20 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
-		cat "$2" >&3; cat <&3' _ "$1" "$2" 2>/dev/null
-}
-
 # mask_id: HELLO's client id differs between two clients of one server
 mask_id() {
 	sed -e '/^id\r\?$/{n;s/^:[0-9]*/:ID/}'
