@@ -13,6 +13,7 @@ static struct rdm_obuf_limit obuf;
  * no ordering with anything else */
 static _Atomic long long bulk_len;
 static _Atomic bool protected_mode; /* protected-mode yes */
+static _Atomic unsigned long long query_max; /* client-query-buffer-limit */
 static long long idle_timeout;	    /* timeout, seconds (main thread) */
 
 /* CONFIG GET name: the value's reply (free it), NULL when unknown. */
@@ -87,12 +88,21 @@ void rdm_limits_refresh(RedisModuleCtx *ctx)
 			      config_ll(ctx, "proto-max-bulk-len", 512ll << 20),
 			      memory_order_relaxed);
 	idle_timeout = config_ll(ctx, "timeout", 0);
+	atomic_store_explicit(
+	    &query_max,
+	    (unsigned long long)config_ll(ctx, "client-query-buffer-limit", 0),
+	    memory_order_relaxed);
 	r = config_get(ctx, "protected-mode", &v, &len);
 	atomic_store_explicit(&protected_mode,
 			      !v || (len == 3 && !memcmp(v, "yes", 3)),
 			      memory_order_relaxed);
 	if (r)
 		RedisModule_FreeCallReply(r);
+}
+
+unsigned long long rdm_limits_query_max(void)
+{
+	return atomic_load_explicit(&query_max, memory_order_relaxed);
 }
 
 long long rdm_limits_timeout(void)

@@ -11,7 +11,8 @@
 /*
  * Read from the server's configuration at load and after every CONFIG SET
  * (the command filter, watch.c): proto-max-bulk-len for the parsers,
- * protected-mode for new RDMA clients, timeout for idle ones (clients.c),
+ * client-query-buffer-limit for an unfinished command, protected-mode for
+ * new RDMA clients, timeout for idle ones (clients.c),
  * and client-output-buffer-limit
  * normal for the replies waiting for a client.
  *
@@ -36,6 +37,10 @@ void rdm_limits_refresh(RedisModuleCtx *ctx);
 
 /* rdm_limits_obuf - client-output-buffer-limit normal. Main thread. */
 const struct rdm_obuf_limit *rdm_limits_obuf(void);
+
+/* rdm_limits_query_max - client-query-buffer-limit (0: none). Any
+ * thread. */
+unsigned long long rdm_limits_query_max(void);
 
 /* rdm_limits_timeout - timeout (idle seconds, 0: none). Main thread. */
 long long rdm_limits_timeout(void);

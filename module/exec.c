@@ -69,6 +69,21 @@ void rdm_session_destroy(struct rdm_session *s)
 	session_drop_user(s);
 }
 
+bool rdm_session_query_over(struct rdm_session *s, size_t pending)
+{
+	unsigned long long max = rdm_limits_query_max();
+
+	atomic_store_explicit(&s->query_bytes, pending, memory_order_relaxed);
+	if (!max || pending <= max)
+		return false;
+	RedisModule_Log(NULL, RDM_LOG_WARNING,
+			"Closing client that reached max query buffer length: "
+			"id=%llu (RDMA, %zu bytes of an unfinished command)",
+			(unsigned long long)s->id, pending);
+	atomic_store(&s->close_reason, RDM_CLOSE_LIMIT);
+	return true;
+}
+
 int rdm_session_close_reason(struct rdm_session *s)
 {
 	return atomic_load(&s->close_reason);

@@ -113,6 +113,11 @@ void rdm_session_destroy(struct rdm_session *s);
  * does not). Owner IO thread. */
 int rdm_session_close_reason(struct rdm_session *s);
 
+/* rdm_session_query_over - note the bytes of s's unfinished command; true
+ * (logged, reason set) when they pass client-query-buffer-limit: close
+ * the client, as Redis does. Owner IO thread. */
+bool rdm_session_query_over(struct rdm_session *s, size_t pending);
+
 /* rdm_now_ms - CLOCK_MONOTONIC in ms. Any thread. */
 uint64_t rdm_now_ms(void);
 

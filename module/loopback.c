@@ -225,8 +225,6 @@ static void conn_parse(struct lb_conn *c)
 		c->inflight++;
 		rdm_dispatch_submit(j);
 	}
-	atomic_store_explicit(&c->s.query_bytes, rdm_resp_pending(&c->parser),
-			      memory_order_relaxed);
 	if (c->in_len == lb.rx_size) {
 		/* full: like the RDMA buffer, reset once consumed */
 		if (rdm_resp_absorb(&c->parser, c->in + c->in_off,
@@ -236,6 +234,8 @@ static void conn_parse(struct lb_conn *c)
 		}
 		c->in_off = c->in_len = 0;
 	}
+	if (rdm_session_query_over(&c->s, rdm_resp_pending(&c->parser)))
+		conn_kill(c);
 }
 
 /* "ip:port" of the peer, as CLIENT LIST prints it. */

@@ -360,9 +360,11 @@ static void conn_parse(struct rc_conn *rc)
 		return;
 	}
 	note_rx_big(rc, rdm_resp_pending(&rc->parser) > 0);
-	atomic_store_explicit(&rc->s.query_bytes,
-			      rdm_resp_pending(&rc->parser),
-			      memory_order_relaxed);
+	if (rdm_session_query_over(&rc->s, rdm_resp_pending(&rc->parser))) {
+		rc->no_input = rc->closing = true;
+		drop_input(rc);
+		reap_sent(rc);
+	}
 }
 
 static void on_recv(struct rc_conn *rc, const char *data, size_t len)

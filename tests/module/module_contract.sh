@@ -179,6 +179,20 @@ same "a bulk over proto-max-bulk-len"
 expect_eq "proto-max-bulk-len back" \
 	"$(admin config set proto-max-bulk-len 512mb)" OK
 
+# ---- client-query-buffer-limit: an unfinished command over it closes
+expect_eq "client-query-buffer-limit 1mb" \
+	"$(admin config set client-query-buffer-limit 1mb)" OK
+{
+	printf 'AUTH adminpw\r\n*3\r\n$3\r\nSET\r\n$1\r\nq\r\n$%d\r\n' 3000000
+	head -c 3000000 /dev/zero | tr '\0' q
+	printf '\r\nPING\r\n'
+} >"$IN"
+same "a command over client-query-buffer-limit"
+expect_has "the module logs it" "$(cat "$TMP/contract.log")" \
+	"(RDMA, "
+expect_eq "client-query-buffer-limit back" \
+	"$(admin config set client-query-buffer-limit 1gb)" OK
+
 # ---- ACL changes apply to connected clients
 cat >"$STEPS" <<'EOF'
 > AUTH u pw
@@ -312,8 +326,8 @@ expect_has "with its address" "$(admin rdmaring client list)" \
 expect_eq "RDMARING CLIENT KILL USER u" "$(admin rdmaring client kill user u)" 1
 rs_wait 20 "the killed client is gone" lb_clients_is 0
 expect_eq "INFO counts it" "$(info_field clients_closed_killed)" 1
-expect_eq "and the one closed over the output limit" \
-	"$(info_field clients_closed_limit)" 1
+expect_eq "and those over the query and output limits" \
+	"$(info_field clients_closed_limit)" 2
 kill "$IDLE"
 printf '%s\r\n' 'AUTH u pw' 'RDMARING CLIENT LIST' 'RDMARING CLIENT KILL ID 1' \
 	'QUIT' >"$IN"
