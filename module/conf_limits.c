@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* rdmaring module: the server's client limits, applied to RDMA clients. */
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -14,7 +15,9 @@ static struct rdm_obuf_limit obuf;
 static _Atomic long long bulk_len;
 static _Atomic bool protected_mode; /* protected-mode yes */
 static _Atomic unsigned long long query_max; /* client-query-buffer-limit */
-static long long idle_timeout;	    /* timeout, seconds (main thread) */
+static long long idle_timeout;
+/* maxclients, and the server's own clients (client change events) */
+static _Atomic long long max_clients, server_clients;	    /* timeout, seconds (main thread) */
 
 /* CONFIG GET name: the value's reply (free it), NULL when unknown. */
 static RedisModuleCallReply *config_get(RedisModuleCtx *ctx, const char *name,
@@ -88,6 +91,8 @@ void rdm_limits_refresh(RedisModuleCtx *ctx)
 			      config_ll(ctx, "proto-max-bulk-len", 512ll << 20),
 			      memory_order_relaxed);
 	idle_timeout = config_ll(ctx, "timeout", 0);
+	atomic_store_explicit(&max_clients, config_ll(ctx, "maxclients", 0),
+			      memory_order_relaxed);
 	atomic_store_explicit(
 	    &query_max,
 	    (unsigned long long)config_ll(ctx, "client-query-buffer-limit", 0),
@@ -98,6 +103,47 @@ void rdm_limits_refresh(RedisModuleCtx *ctx)
 			      memory_order_relaxed);
 	if (r)
 		RedisModule_FreeCallReply(r);
+}
+
+bool rdm_limits_server_full(uint64_t rdma_clients)
+{
+	long long max = atomic_load_explicit(&max_clients, memory_order_relaxed);
+
+	return max > 0 &&
+	       atomic_load_explicit(&server_clients, memory_order_relaxed) +
+		       (long long)rdma_clients >=
+		   max;
+}
+
+static void on_client_change(RedisModuleCtx *ctx, RedisModuleEvent eid,
+			     uint64_t subevent, void *data)
+{
+	(void)ctx;
+	(void)eid;
+	(void)data;
+	atomic_fetch_add_explicit(&server_clients,
+				  subevent == REDISMODULE_SUBEVENT_CLIENT_CHANGE_CONNECTED
+				      ? 1
+				      : -1,
+				  memory_order_relaxed);
+}
+
+int rdm_limits_start(RedisModuleCtx *ctx)
+{
+	RedisModuleCallReply *r = RedisModule_Call(ctx, "INFO", "c", "clients");
+	const char *info = r ? RedisModule_CallReplyStringPtr(r, NULL) : NULL;
+	const char *p = info ? strstr(info, "connected_clients:") : NULL;
+
+	if (p)
+		atomic_store(&server_clients, strtoll(p + 18, NULL, 10));
+	if (r)
+		RedisModule_FreeCallReply(r);
+	rdm_limits_refresh(ctx);
+	return RedisModule_SubscribeToServerEvent(
+		   ctx, (RedisModuleEvent){REDISMODULE_EVENT_CLIENT_CHANGE, 1},
+		   on_client_change) == REDISMODULE_OK
+		   ? 0
+		   : -EIO;
 }
 
 unsigned long long rdm_limits_query_max(void)

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "redismodule_api.h"
 
@@ -12,7 +13,8 @@
  * Read from the server's configuration at load and after every CONFIG SET
  * (the command filter, watch.c): proto-max-bulk-len for the parsers,
  * client-query-buffer-limit for an unfinished command, protected-mode for
- * new RDMA clients, timeout for idle ones (clients.c),
+ * new RDMA clients, maxclients (with the server's clients, followed by
+ * client change events), timeout for idle ones (clients.c),
  * and client-output-buffer-limit
  * normal for the replies waiting for a client.
  *
@@ -32,11 +34,20 @@ struct rdm_obuf_limit {
 	long long soft_seconds;
 };
 
+/* rdm_limits_start - read the configuration and the server's client
+ * count, follow client connections. Main thread. 0 or -errno. */
+int rdm_limits_start(RedisModuleCtx *ctx);
+
 /* rdm_limits_refresh - re-read the configuration. Main thread. */
 void rdm_limits_refresh(RedisModuleCtx *ctx);
 
 /* rdm_limits_obuf - client-output-buffer-limit normal. Main thread. */
 const struct rdm_obuf_limit *rdm_limits_obuf(void);
+
+/* rdm_limits_server_full - would one more RDMA client (rdma_clients are
+ * connected) reach maxclients with the server's own clients? Any
+ * thread. */
+bool rdm_limits_server_full(uint64_t rdma_clients);
 
 /* rdm_limits_query_max - client-query-buffer-limit (0: none). Any
  * thread. */

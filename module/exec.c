@@ -850,7 +850,8 @@ int rdm_dispatch_start(RedisModuleCtx *ctx)
 		return ret;
 	}
 	auth_changed(ctx);
-	rdm_limits_refresh(ctx);
+	if (rdm_limits_start(ctx))
+		goto err_destroy_queue;
 	rdm_acl_init(ctx);
 	rdm_hello_init(ctx);
 	/* Used on the main thread only (which holds the server lock while it

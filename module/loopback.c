@@ -292,7 +292,8 @@ static void accept_all(void)
 
 	while ((fd = accept4(lb.lfd, NULL, NULL,
 			     SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
-		if (atomic_load(&lb.clients) >= atomic_load(&lb.max_clients)) {
+		if (atomic_load(&lb.clients) >= atomic_load(&lb.max_clients) ||
+		    rdm_limits_server_full(atomic_load(&lb.clients))) {
 			refuse(fd);
 			continue;
 		}

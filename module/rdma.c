@@ -412,6 +412,7 @@ static void refuse(struct rc_conn *rc)
 static void on_accepted(struct rio *io, struct rring_conn *conn)
 {
 	struct rc_conn *rc = calloc(1, sizeof(*rc));
+	uint64_t n;
 
 	if (!rc) {
 		rring_conn_close(conn);
@@ -429,7 +430,8 @@ static void on_accepted(struct rio *io, struct rring_conn *conn)
 	if (io->conns)
 		io->conns->prev = rc;
 	io->conns = rc;
-	if (atomic_fetch_add(&rd.clients, 1) >= atomic_load(&rd.max_clients))
+	n = atomic_fetch_add(&rd.clients, 1);
+	if (n >= atomic_load(&rd.max_clients) || rdm_limits_server_full(n))
 		refuse(rc);
 	/* protected mode: the engine does not tell the peer's address, so
 	 * unless the module listens on loopback addresses only every

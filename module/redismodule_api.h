@@ -208,6 +208,8 @@ typedef struct RedisModuleEvent {
 typedef void (*RedisModuleEventCallback)(RedisModuleCtx *ctx,
 					 RedisModuleEvent eid,
 					 uint64_t subevent, void *data);
+#define REDISMODULE_EVENT_CLIENT_CHANGE 4
+#define REDISMODULE_SUBEVENT_CLIENT_CHANGE_CONNECTED 0
 #define REDISMODULE_EVENT_CRON_LOOP 8 /* every serverCron (hz) */
 extern int (*RedisModule_SubscribeToServerEvent)(RedisModuleCtx *ctx,
 						 RedisModuleEvent event,

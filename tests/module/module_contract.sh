@@ -347,6 +347,32 @@ expect_eq "INFO counts it" "$(info_field clients_closed_timeout)" 1
 kill "$IDLE"
 expect_eq "timeout 0" "$(admin config set timeout 0)" OK
 
+# ---- maxclients counts the server's own clients with the module's
+exec 7<>"/dev/tcp/127.0.0.1/$PORT" || fail "admin connection"
+printf 'AUTH adminpw\r\nCONFIG SET maxclients 3\r\n' >&7
+read -r -t 10 a <&7 && read -r -t 10 b <&7 || fail "no reply to CONFIG SET"
+expect_eq "maxclients 3, one TCP client" "$a $b" $'+OK\r +OK\r'
+# pinger NAME: a module client that gets its AUTH and PONG, then stays
+pinger() {
+	bash -c 'exec 5<>"/dev/tcp/127.0.0.1/$1"
+		printf "AUTH adminpw\r\nPING\r\n" >&5
+		head -c 12 <&5 >"$2"; exec sleep 600' _ "$LB" "$TMP/$1.pong" &
+	RS_PIDS="$RS_PIDS $!"
+}
+ponged() {
+	[ -f "$TMP/$1.pong" ] && [ "$(tr -d '\r\n' <"$TMP/$1.pong")" = +OK+PONG ]
+}
+pinger a
+rs_wait 20 "module client 1 served" ponged a
+pinger b
+rs_wait 20 "module client 2 served" ponged b
+printf 'PING\r\n' >"$IN"
+expect_eq "the third client (1 TCP + 2 module = maxclients) is refused" \
+	"$(raw "$LB" "$IN" | tr -d '\r')" "-ERR max number of clients reached"
+printf 'CONFIG SET maxclients 10000\r\n' >&7
+read -r -t 10 a <&7 || fail "no reply to CONFIG SET"
+exec 7>&-
+
 admin shutdown nosave >/dev/null
 rs_wait_exit 20
 echo "1..$CHECKS"
