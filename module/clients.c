@@ -88,7 +88,8 @@ void rdm_clients_sweep(RedisModuleCtx *ctx, bool idle)
 	(void)ctx;
 	pthread_mutex_lock(&lock);
 	for (s = table; s; s = s->tnext) {
-		if (timeout > 0 &&
+		/* as clientsCron: not while its commands wait (paused) */
+		if (timeout > 0 && !s->held &&
 		    now - atomic_load(&s->last_ms) > (uint64_t)timeout * 1000u)
 			kill_locked(s, RDM_CLOSE_TIMEOUT);
 		else if (!idle && !rdm_acl_user(rdm_session_user(s)))

@@ -74,6 +74,8 @@ bool rdm_session_query_over(struct rdm_session *s, size_t pending)
 	unsigned long long max = rdm_limits_query_max();
 
 	atomic_store_explicit(&s->query_bytes, pending, memory_order_relaxed);
+	/* input is an interaction for timeout, as on TCP */
+	atomic_store_explicit(&s->last_ms, rdm_now_ms(), memory_order_relaxed);
 	if (!max || pending <= max)
 		return false;
 	RedisModule_Log(NULL, RDM_LOG_WARNING,

@@ -50,7 +50,7 @@ struct rdm_session {
 #define RDM_ADDR_MAX 48
 	char addr[RDM_ADDR_MAX];
 	uint64_t created_ms;		      /* CLOCK_MONOTONIC */
-	_Atomic uint64_t last_ms;	      /* last command run (main) */
+	_Atomic uint64_t last_ms; /* last input parsed (IO) or command run */
 	_Atomic unsigned long long query_bytes; /* unfinished command (IO) */
 	_Atomic int close_reason;	      /* set once; 0: peer */
 	/* written by the main thread, read by the IO thread (parser limits) */
@@ -113,7 +113,8 @@ void rdm_session_destroy(struct rdm_session *s);
  * does not). Owner IO thread. */
 int rdm_session_close_reason(struct rdm_session *s);
 
-/* rdm_session_query_over - note the bytes of s's unfinished command; true
+/* rdm_session_query_over - after input was parsed: note it (timeout) and
+ * the bytes of s's unfinished command; true
  * (logged, reason set) when they pass client-query-buffer-limit: close
  * the client, as Redis does. Owner IO thread. */
 bool rdm_session_query_over(struct rdm_session *s, size_t pending);
