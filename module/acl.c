@@ -83,13 +83,29 @@ static const char *lower_name(RedisModuleString *a, char *buf, size_t size)
 	return buf;
 }
 
+/* ACL LOG: the denied object (quoted in DRYRUN's text) and its kind. */
+static void log_denial(RedisModuleCtx *ctx, struct rdm_acl_user *u,
+		       const char *txt, size_t len, int reason)
+{
+	const char *a = memchr(txt, '\'', len), *b;
+	RedisModuleString *obj;
+
+	b = a ? memchr(a + 1, '\'', len - (size_t)(a + 1 - txt)) : NULL;
+	if (!b)
+		return;
+	obj = RedisModule_CreateString(NULL, a + 1, (size_t)(b - a - 1));
+	RedisModule_ACLAddLogEntry(ctx, u->user, obj, reason);
+	RedisModule_FreeString(NULL, obj);
+}
+
 /*
  * The words of a denial: RedisModule_ACLCheckCommandPermissions only says
  * "denied", so ask ACL DRYRUN (rare path) whether the command, a key or a
- * channel was refused. DRYRUN also checks the arity first, as TCP does
- * before ACLs: an error reply there means the call itself reports it.
+ * channel was refused, and add the ACL LOG entry. DRYRUN also checks the
+ * arity first, as TCP does before ACLs: an error reply there means the
+ * call itself reports it.
  */
-static const char *denial_text(RedisModuleCtx *ctx, RedisModuleString *uname,
+static const char *denial_text(RedisModuleCtx *ctx, struct rdm_acl_user *u,
 			       RedisModuleString **argv, int argc)
 {
 	RedisModuleString **dv;
@@ -97,31 +113,37 @@ static const char *denial_text(RedisModuleCtx *ctx, RedisModuleString *uname,
 	const char *txt = NULL, *ret = NULL;
 	char name[64];
 	size_t len = 0;
+	int reason = REDISMODULE_ACL_LOG_KEY;
 
 	dv = malloc(((size_t)argc + 2) * sizeof(*dv));
 	if (!dv)
 		return "ERR out of memory";
 	dv[0] = RedisModule_CreateString(NULL, "DRYRUN", 6);
-	dv[1] = uname;
+	dv[1] = u->name;
 	memcpy(dv + 2, argv, (size_t)argc * sizeof(*dv));
 	r = RedisModule_Call(ctx, "ACL", "Ev", dv, (size_t)argc + 2);
 	if (r && RedisModule_CallReplyType(r) == REDISMODULE_REPLY_STRING)
 		txt = RedisModule_CallReplyStringPtr(r, &len);
-	if (!txt || (len == 2 && !memcmp(txt, "OK", 2)))
+	if (!txt || (len == 2 && !memcmp(txt, "OK", 2))) {
 		ret = NULL;
-	else if (memmem(txt, len, "' channel", 9))
+	} else if (memmem(txt, len, "' channel", 9)) {
 		ret = "NOPERM this user has no permissions to access one of "
 		      "the channels used as arguments";
-	else if (memmem(txt, len, "' command", 9) || !memmem(txt, len, "key", 3))
-		ret = denial;
-	else
-		ret = "NOPERM this user has no permissions to access one of "
-		      "the keys used as arguments";
-	if (ret == denial)
+		reason = REDISMODULE_ACL_LOG_CHANNEL;
+	} else if (memmem(txt, len, "' command", 9) ||
+		   !memmem(txt, len, "key", 3)) {
 		snprintf(denial, sizeof(denial),
 			 "NOPERM this user has no permissions to run the '%s' "
 			 "command",
 			 lower_name(argv[0], name, sizeof(name)));
+		ret = denial;
+		reason = REDISMODULE_ACL_LOG_CMD;
+	} else {
+		ret = "NOPERM this user has no permissions to access one of "
+		      "the keys used as arguments";
+	}
+	if (ret)
+		log_denial(ctx, u, txt, len, reason);
 	if (r)
 		RedisModule_FreeCallReply(r);
 	RedisModule_FreeString(NULL, dv[0]);
@@ -138,7 +160,7 @@ const char *rdm_acl_check(RedisModuleCtx *ctx, struct rdm_acl_user *u,
 		return NULL;
 	if (errno != EACCES)
 		return NULL; /* unknown command: the call reports it */
-	return denial_text(ctx, u->name, argv, argc);
+	return denial_text(ctx, u, argv, argc);
 }
 
 /* ------------------- commands that read the caller -------------------- */

@@ -48,6 +48,8 @@ RedisModuleUser *(*RedisModule_GetModuleUserFromUserName)(RedisModuleString *);
 void (*RedisModule_FreeModuleUser)(RedisModuleUser *);
 int (*RedisModule_ACLCheckCommandPermissions)(RedisModuleUser *,
 					      RedisModuleString **, int);
+int (*RedisModule_ACLAddLogEntry)(RedisModuleCtx *, RedisModuleUser *,
+				  RedisModuleString *, int);
 void (*RedisModule_SetContextUser)(RedisModuleCtx *, const RedisModuleUser *);
 int (*RedisModule_SubscribeToServerEvent)(RedisModuleCtx *, RedisModuleEvent,
 					  RedisModuleEventCallback);
@@ -139,6 +141,7 @@ static const struct api_entry api_table[] = {
     API(GetModuleUserFromUserName),
     API(FreeModuleUser),
     API(ACLCheckCommandPermissions),
+    API(ACLAddLogEntry),
     API_OPT(SetContextUser),
     API(SubscribeToServerEvent),
     API(RegisterCommandFilter),

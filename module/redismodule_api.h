@@ -194,6 +194,13 @@ extern void (*RedisModule_FreeModuleUser)(RedisModuleUser *user);
 extern int (*RedisModule_ACLCheckCommandPermissions)(RedisModuleUser *user,
 						     RedisModuleString **argv,
 						     int argc);
+/* ACL LOG entries (RedisModuleACLLogEntryReason). */
+#define REDISMODULE_ACL_LOG_CMD 1
+#define REDISMODULE_ACL_LOG_KEY 2
+#define REDISMODULE_ACL_LOG_CHANNEL 3
+extern int (*RedisModule_ACLAddLogEntry)(RedisModuleCtx *ctx,
+					 RedisModuleUser *user,
+					 RedisModuleString *object, int reason);
 /* optional (Redis 7.0.15 has it): with RedisModule_Call's "C" flag the
  * call's client is that user. A denial by "C" itself logs through a client
  * without a user and crashes 7.0.15: commands are checked before. */

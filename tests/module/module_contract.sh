@@ -132,6 +132,13 @@ printf '%s\r\n' 'AUTH u pw' \
 	'QUIT' >"$IN"
 same "scripts, functions and SORT patterns run as the user"
 
+# ---- denials reach ACL LOG (context module: the module made the check)
+admin acl log reset >/dev/null
+printf '%s\r\n' 'AUTH u pw' 'GET secret' 'QUIT' >"$IN"
+raw "$LB" "$IN" >/dev/null
+log=$(admin acl log 1 | tr '\n' ' ')
+expect_has "ACL LOG names the key" "$log" "reason key context module object secret username u"
+
 # ---- SELECT is a command like any other for ACLs
 printf '%s\r\n' 'AUTH u pw' 'SELECT 1' 'GET k1' 'QUIT' >"$IN"
 same "SELECT without +select"
