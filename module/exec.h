@@ -15,11 +15,14 @@
  * Data path between a transport's IO thread and the main thread:
  *   IO thread: parse a command (rdm_resp_parse), rdm_job_new (arguments
  *     become RedisModuleStrings, one copy), rdm_dispatch_submit.
- *   main thread (event loop, through the dispatch eventfd): a batch of jobs,
- *     each run by rdm_exec_job: NOAUTH, connection-state commands (AUTH,
- *     SELECT, HELLO, QUIT, RESET), the command policy, then RedisModule_Call
- *     as the session's user in the session's database, propagated like a
- *     TCP client's command. The job goes to the owner's reply queue.
+ *   main thread (event loop, through the dispatch eventfd): a batch of jobs;
+ *     a job waits while a client pause or its client's unsent replies hold
+ *     it (keeping the client's order), then rdm_exec_job runs it: NOAUTH,
+ *     the command policy, the ACL check (acl.h), connection-state commands
+ *     (AUTH, SELECT, HELLO, QUIT, RESET) or RedisModule_Call as the
+ *     session's user in the session's database, propagated like a TCP
+ *     client's command. Its reply bytes are counted against the output
+ *     limit. The job goes to the owner's reply queue.
  *   IO thread: sends job->out (the reply's RESP2 bytes, in the CallReply's
  *     own memory), then rdm_dispatch_release hands the job back to the main
  *     thread, which frees it.
@@ -101,8 +104,9 @@ struct rdm_job {
 	char msg[320];	  /* module-made reply */
 };
 
-/* rdm_session_init - fresh session (authentication decided at first use on
- * the main thread, as Redis decides it when the client is created). */
+/* rdm_session_init - fresh session; authenticated or not as the default
+ * user says now (as Redis decides when it creates a client), or decided
+ * at the first command while that is unknown. Owner IO thread. */
 void rdm_session_init(struct rdm_session *s, uint64_t id);
 
 /* rdm_session_destroy - free what the session holds. Its owner, once no
