@@ -835,7 +835,9 @@ static void on_main_queue(int fd, void *user_data, int mask)
 			batch_head = n;
 		batch_tail = n;
 	}
-	if (batch_head && !batch_armed) {
+	/* held jobs too: a big reply given back may end a reply backlog (the
+	 * calls must run in a timer callback, see above) */
+	if ((batch_head || held_head) && !batch_armed) {
 		RedisModule_CreateTimer(exec_ctx, 0, run_batch, NULL);
 		batch_armed = true;
 	}
