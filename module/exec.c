@@ -1,7 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* rdmaring module: client sessions, command jobs and their main-thread run. */
-#define _GNU_SOURCE /* memmem */
-#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -9,23 +7,93 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
+#include "acl.h"
+#include "clients.h"
 #include "exec.h"
+#include "hello.h"
+#include "conf_limits.h"
+#include "pause.h"
+#include "watch.h"
 #include "policy.h"
 
 #define POLICY_ARGS_MAX 64 /* XREAD options precede STREAMS */
 
-/* Does a new client start authenticated (default user on, nopass)? The
- * main thread refreshes it whenever it decides for a session, so a new
- * connection's first command is parsed with the right limits. */
-static atomic_bool auth_open_hint;
+/*
+ * Does a new client start authenticated (default user on, nopass)? Redis
+ * decides when it creates the client; so does rdm_session_init, from this
+ * hint. The main thread keeps it exact: it sets it after every ACL or
+ * CONFIG command, and marks it unknown (rdm_exec_auth_unknown) while
+ * one from a TCP client is about to run, until a timer re-reads it. A
+ * session created while it is unknown is parsed with the unauthenticated
+ * limits and decided at its first command.
+ */
+static RedisModuleCtx *exec_ctx; /* makes the calls, owns the timer */
+
+enum { AUTH_HINT_UNKNOWN, AUTH_HINT_CLOSED, AUTH_HINT_OPEN };
+static atomic_int auth_hint;
 
 void rdm_session_init(struct rdm_session *s, uint64_t id)
 {
+	int hint = atomic_load(&auth_hint);
+
 	memset(s, 0, sizeof(*s));
 	s->id = id;
-	atomic_init(&s->authenticated, atomic_load(&auth_open_hint));
-	snprintf(s->user, sizeof(s->user), "default");
+	s->created_ms = rdm_now_ms();
+	atomic_init(&s->last_ms, s->created_ms);
+	atomic_init(&s->authenticated, hint == AUTH_HINT_OPEN);
+	/* read by the main thread after the session's first job, which the
+	 * job queue publishes (release/acquire in rdm_mpsc) */
+	s->auth_known = hint != AUTH_HINT_UNKNOWN;
+}
+
+uint64_t rdm_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Back to the default user. */
+static void session_drop_user(struct rdm_session *s)
+{
+	free(s->user);
+	s->user = NULL;
+}
+
+void rdm_session_destroy(struct rdm_session *s)
+{
+	rdm_clients_remove(s);
+	session_drop_user(s);
+}
+
+bool rdm_session_query_over(struct rdm_session *s, size_t pending)
+{
+	unsigned long long max = rdm_limits_query_max();
+
+	atomic_store_explicit(&s->query_bytes, pending, memory_order_relaxed);
+	/* input is an interaction for timeout, as on TCP */
+	atomic_store_explicit(&s->last_ms, rdm_now_ms(), memory_order_relaxed);
+	if (!max || pending <= max)
+		return false;
+	RedisModule_Log(NULL, RDM_LOG_WARNING,
+			"Closing client that reached max query buffer length: "
+			"id=%llu (RDMA, %zu bytes of an unfinished command)",
+			(unsigned long long)s->id, pending);
+	atomic_store(&s->close_reason, RDM_CLOSE_LIMIT);
+	return true;
+}
+
+int rdm_session_close_reason(struct rdm_session *s)
+{
+	return atomic_load(&s->close_reason);
+}
+
+const char *rdm_session_user(const struct rdm_session *s)
+{
+	return s->user ? s->user : "default";
 }
 
 struct rdm_job *rdm_job_new(struct rdm_session *s, struct rdm_mpsc *reply_q,
@@ -72,10 +140,16 @@ struct rdm_job *rdm_job_new_static(struct rdm_session *s, void *owner,
 
 	if (!j)
 		return NULL;
-	if (len > sizeof(j->msg))
-		len = sizeof(j->msg);
-	memcpy(j->msg, out, len);
 	j->out = j->msg;
+	if (len > sizeof(j->msg)) {
+		j->heap = malloc(len);
+		if (!j->heap) {
+			free(j);
+			return NULL;
+		}
+		j->out = j->heap;
+	}
+	memcpy(j->heap ? j->heap : j->msg, out, len);
 	j->out_len = len;
 	j->kind = RDM_JOB_REPLY;
 	j->s = s;
@@ -101,6 +175,7 @@ void rdm_job_free(struct rdm_job *j)
 		return;
 	if (j->reply)
 		RedisModule_FreeCallReply(j->reply);
+	free(j->heap);
 	free_args(j);
 	free(j);
 }
@@ -208,14 +283,40 @@ out:
 	return on && nopass;
 }
 
-static void session_reset_auth(RedisModuleCtx *ctx, struct rdm_session *s)
+/* The default user may have changed (ACL or CONFIG SET requirepass):
+ * clients created from now on start as it says. */
+static bool auth_changed(RedisModuleCtx *ctx)
 {
 	bool open = default_user_open(ctx);
 
-	atomic_store(&auth_open_hint, open);
+	atomic_store(&auth_hint, open ? AUTH_HINT_OPEN : AUTH_HINT_CLOSED);
+	return open;
+}
+
+bool rdm_exec_default_open(void)
+{
+	/* unknown counts as open: protected mode fails closed */
+	return atomic_load(&auth_hint) != AUTH_HINT_CLOSED;
+}
+
+void rdm_exec_auth_unknown(void)
+{
+	atomic_store(&auth_hint, AUTH_HINT_UNKNOWN);
+}
+
+void rdm_exec_auth_refresh(void)
+{
+	if (exec_ctx)
+		auth_changed(exec_ctx);
+}
+
+static void session_reset_auth(RedisModuleCtx *ctx, struct rdm_session *s)
+{
+	bool open = auth_changed(ctx);
+
 	atomic_store(&s->authenticated, open);
 	s->auth_known = true;
-	snprintf(s->user, sizeof(s->user), "default");
+	session_drop_user(s);
 }
 
 /* Check a password with the server's own AUTH (ACL log included); on
@@ -224,31 +325,30 @@ static RedisModuleCallReply *do_auth(RedisModuleCtx *ctx, struct rdm_session *s,
 				     RedisModuleString **args, size_t nargs)
 {
 	RedisModuleCallReply *r;
-	const char *u = "default";
-	size_t ulen = 7;
+	const char *u;
+	char *copy = NULL;
+	size_t ulen;
 
-	r = RedisModule_Call(ctx, "AUTH", "Ev", args, nargs);
-	if (call_failed(r))
-		return r;
-	if (nargs == 2)
+	if (nargs == 2) { /* any length the server allows */
 		u = RedisModule_StringPtrLen(args[0], &ulen);
-	if (ulen >= sizeof(s->user))
-		ulen = sizeof(s->user) - 1;
-	memcpy(s->user, u, ulen);
-	s->user[ulen] = '\0';
+		copy = strndup(u, ulen);
+		if (!copy) {
+			errno = ENOMEM;
+			return NULL;
+		}
+	}
+	r = RedisModule_Call(ctx, "AUTH", "Ev", args, nargs);
+	if (call_failed(r)) {
+		free(copy);
+		return r;
+	}
+	session_drop_user(s);
+	s->user = copy; /* NULL: the default user */
 	atomic_store(&s->authenticated, true);
 	return r;
 }
 
 /* ------------------------ connection-state commands ----------------------- */
-
-static bool name_is(RedisModuleString *a, const char *lit)
-{
-	size_t len;
-	const char *p = RedisModule_StringPtrLen(a, &len);
-
-	return len == strlen(lit) && !strncasecmp(p, lit, len);
-}
 
 static void cmd_auth(RedisModuleCtx *ctx, struct rdm_job *j)
 {
@@ -286,11 +386,15 @@ static void cmd_select(RedisModuleCtx *ctx, struct rdm_job *j)
 	reply_msg(j, "+OK");
 }
 
-/* HELLO [2 [AUTH user pass] [SETNAME name]]: RESP2 only. */
+/* HELLO [protover [AUTH user pass] [SETNAME name]], in Redis 7.0's order:
+ * version, options (AUTH as it comes), NOAUTH, name. RESP2 only. */
 static void cmd_hello(RedisModuleCtx *ctx, struct rdm_job *j)
 {
+	RedisModuleString *name = NULL;
 	RedisModuleCallReply *r;
+	const char *p;
 	long long ver;
+	size_t len;
 	int i;
 
 	if (j->argc >= 2) {
@@ -300,13 +404,19 @@ static void cmd_hello(RedisModuleCtx *ctx, struct rdm_job *j)
 				     "or out of range");
 			return;
 		}
-		if (ver != 2) {
+		if (ver < 2 || ver > 3) {
 			reply_msg(j, "-NOPROTO unsupported protocol version");
+			return;
+		}
+		if (ver == 3) {
+			reply_msg(j, "-NOPROTO RESP3 is not supported on the "
+				     "RDMA port yet (use HELLO 2, or TCP)");
 			return;
 		}
 	}
 	for (i = 2; i < j->argc; i++) {
-		if (name_is(j->argv[i], "auth") && i + 2 < j->argc) {
+		if (rdm_arg_is(j->argv[i], "auth") && i + 2 < j->argc) {
+			/* 7.0 authenticates here, before later options */
 			r = do_auth(ctx, j->s, j->argv + i + 1, 2);
 			if (call_failed(r)) {
 				if (r)
@@ -317,8 +427,8 @@ static void cmd_hello(RedisModuleCtx *ctx, struct rdm_job *j)
 			}
 			RedisModule_FreeCallReply(r);
 			i += 2;
-		} else if (name_is(j->argv[i], "setname") && i + 1 < j->argc) {
-			i++; /* names are not kept for module clients */
+		} else if (rdm_arg_is(j->argv[i], "setname") && i + 1 < j->argc) {
+			name = j->argv[++i];
 		} else {
 			reply_msg(j,
 				  "-ERR Syntax error in HELLO option '%.64s'",
@@ -334,22 +444,31 @@ static void cmd_hello(RedisModuleCtx *ctx, struct rdm_job *j)
 			     "protocol version at the same time");
 		return;
 	}
-	r = RedisModule_Call(ctx, "HELLO", "Ec", "2");
-	if (r)
-		reply_call(j, r);
-	else
-		reply_errno(j, "hello", errno);
+	if (name) { /* checked like the server; not kept (no CLIENT LIST) */
+		p = RedisModule_StringPtrLen(name, &len);
+		if (!rdm_hello_name_ok(p, len)) {
+			reply_msg(j, "-ERR Client names cannot contain spaces, "
+				     "newlines or special characters.");
+			return;
+		}
+	}
+	j->heap = rdm_hello_reply(ctx, j->s->id, &j->out_len);
+	if (!j->heap) {
+		reply_msg(j, "-ERR out of memory");
+		return;
+	}
+	j->out = j->heap;
 }
 
 static void run_local(RedisModuleCtx *ctx, struct rdm_job *j)
 {
-	if (name_is(j->argv[0], "auth")) {
+	if (rdm_arg_is(j->argv[0], "auth")) {
 		cmd_auth(ctx, j);
-	} else if (name_is(j->argv[0], "select")) {
+	} else if (rdm_arg_is(j->argv[0], "select")) {
 		cmd_select(ctx, j);
-	} else if (name_is(j->argv[0], "hello")) {
+	} else if (rdm_arg_is(j->argv[0], "hello")) {
 		cmd_hello(ctx, j);
-	} else if (name_is(j->argv[0], "quit")) {
+	} else if (rdm_arg_is(j->argv[0], "quit")) {
 		reply_msg(j, "+OK");
 		j->close_after = true;
 		j->s->quit = true;
@@ -365,164 +484,64 @@ static void run_local(RedisModuleCtx *ctx, struct rdm_job *j)
 /* Commands an unauthenticated client may send (Redis's no-auth flag). */
 static bool no_auth_cmd(RedisModuleString *name)
 {
-	return name_is(name, "auth") || name_is(name, "hello") ||
-	       name_is(name, "quit") || name_is(name, "reset");
+	return rdm_arg_is(name, "auth") || rdm_arg_is(name, "hello") ||
+	       rdm_arg_is(name, "quit") || rdm_arg_is(name, "reset");
 }
 
 /*
- * Users allowed everything (+@all ~* &*, no selectors) skip the per-command
- * ACL check. Looked up once per user and batch (ACLs may change between
- * batches, not during one).
+ * ACLs, as processCommand applies them to a TCP client: every command, the
+ * connection commands included (the no-auth ones, AUTH HELLO QUIT RESET,
+ * always pass, as on TCP). Returns the user when the command may run;
+ * otherwise NULL and j holds the reply.
  */
-#define FREE_USERS_CACHE 8
-static struct {
-	char name[128];
-	bool unrestricted;
-} free_users[FREE_USERS_CACHE];
-static int n_free_users;
-
-static bool field_is(RedisModuleCallReply *r, size_t i, const char *want)
+static struct rdm_acl_user *acl_allows(RedisModuleCtx *ctx, struct rdm_job *j)
 {
-	RedisModuleCallReply *e = RedisModule_CallReplyArrayElement(r, i);
-	size_t len;
-	const char *p = e ? RedisModule_CallReplyStringPtr(e, &len) : NULL;
+	struct rdm_acl_user *u = rdm_acl_user(rdm_session_user(j->s));
+	const char *err;
 
-	return p && len == strlen(want) && !memcmp(p, want, len);
-}
-
-static bool user_unrestricted(RedisModuleCtx *ctx, const char *user)
-{
-	RedisModuleCallReply *r, *v;
-	int hits = 0, i;
-	size_t k, n;
-
-	for (i = 0; i < n_free_users; i++)
-		if (!strcmp(free_users[i].name, user))
-			return free_users[i].unrestricted;
-	r = RedisModule_Call(ctx, "ACL", "cc", "GETUSER", user);
-	if (r && RedisModule_CallReplyType(r) == REDISMODULE_REPLY_ARRAY) {
-		n = RedisModule_CallReplyLength(r);
-		for (k = 0; k + 1 < n; k += 2) {
-			v = RedisModule_CallReplyArrayElement(r, k + 1);
-			hits += field_is(r, k, "commands") &&
-				field_is(r, k + 1, "+@all");
-			hits +=
-			    field_is(r, k, "keys") && field_is(r, k + 1, "~*");
-			hits += field_is(r, k, "channels") &&
-				field_is(r, k + 1, "&*");
-			hits += field_is(r, k, "selectors") &&
-				RedisModule_CallReplyLength(v) == 0;
-		}
-	}
-	if (r)
-		RedisModule_FreeCallReply(r);
-	if (n_free_users < FREE_USERS_CACHE) {
-		snprintf(free_users[n_free_users].name,
-			 sizeof(free_users[0].name), "%s", user);
-		free_users[n_free_users++].unrestricted = hits == 4;
-	}
-	return hits == 4;
-}
-
-/* The command name as Redis prints it (its table name: lower case). */
-static const char *lower_name(RedisModuleString *a, char *buf, size_t size)
-{
-	size_t i, len;
-	const char *p = RedisModule_StringPtrLen(a, &len);
-
-	for (i = 0; i < len && i < size - 1; i++)
-		buf[i] = (char)tolower((unsigned char)p[i]);
-	buf[i] = '\0';
-	return buf;
-}
-
-/*
- * ACLs: Redis 7.0.15 crashes when RM_Call's 'C' flag (run as the context
- * user) refuses a command (it logs the denial through the temporary
- * client's NULL user). So the module asks the server itself, with
- * ACL DRYRUN <user> <command...> (the check a TCP client's command gets:
- * command, keys, channels), and only runs allowed commands.
- * Returns true when allowed; otherwise j holds the NOPERM reply.
- */
-static bool acl_allows(RedisModuleCtx *ctx, struct rdm_job *j)
-{
-	RedisModuleString **dv;
-	RedisModuleCallReply *r;
-	RedisModuleUser *user;
-	const char *txt = NULL;
-	char name[129];
-	bool ok = true;
-	size_t len = 0;
-
-	if (user_unrestricted(ctx, j->s->user))
-		return true;
-	dv = malloc(((size_t)j->argc + 2) * sizeof(*dv));
-	if (!dv) {
-		reply_msg(j, "-ERR out of memory");
-		return false;
-	}
-	dv[0] = RedisModule_CreateString(NULL, "DRYRUN", 6);
-	dv[1] = RedisModule_CreateString(NULL, j->s->user, strlen(j->s->user));
-	/* a deleted user's clients are disconnected, as on TCP */
-	user = RedisModule_GetModuleUserFromUserName(dv[1]);
-	if (!user) {
-		reply_msg(j, "-ERR user '%.64s' no longer exists", j->s->user);
+	if (!u) {
+		/* the user was deleted: TCP closes its clients, no reply */
+		atomic_store(&j->s->close_reason, RDM_CLOSE_AUTH);
+		j->out = "";
+		j->out_len = 0;
 		j->close_after = true;
-		ok = false;
-		goto out;
+		j->s->quit = true;
+		return NULL;
 	}
-	RedisModule_FreeModuleUser(user);
-	memcpy(dv + 2, j->argv, (size_t)j->argc * sizeof(*dv));
-	r = RedisModule_Call(ctx, "ACL", "Ev", dv, (size_t)j->argc + 2);
-	/* +OK: allowed; an error (unknown command, arity): the real call
-	 * reports it; a bulk string: the reason of a denial */
-	if (r && RedisModule_CallReplyType(r) == REDISMODULE_REPLY_STRING)
-		txt = RedisModule_CallReplyStringPtr(r, &len);
-	if (txt && !(len == 2 && !memcmp(txt, "OK", 2))) {
-		/* the reason names "the '<x>' command", key or channel */
-		ok = false;
-		if (memmem(txt, len, "' command", 9))
-			reply_msg(j,
-				  "-NOPERM this user has no permissions to run "
-				  "the '%s' command",
-				  lower_name(j->argv[0], name, sizeof(name)));
-		else if (memmem(txt, len, "' channel", 9))
-			reply_msg(j, "-NOPERM this user has no permissions to "
-				     "access one of the channels used as "
-				     "arguments");
-		else
-			reply_msg(j,
-				  "-NOPERM this user has no permissions to "
-				  "access one of the keys used as arguments");
+	err = rdm_acl_check(ctx, u, j->argv, j->argc);
+	if (err) {
+		reply_msg(j, "-%s", err);
+		return NULL;
 	}
-	if (r)
-		RedisModule_FreeCallReply(r);
-out:
-	RedisModule_FreeString(NULL, dv[0]);
-	RedisModule_FreeString(NULL, dv[1]);
-	free(dv);
-	return ok;
+	return u;
 }
-
 /* RM_Call in the session's database, propagated ('!'), refused over
  * maxmemory like a TCP client ('M'), errors as replies ('E'). */
-static void run_call(RedisModuleCtx *ctx, struct rdm_job *j)
+static void run_call(RedisModuleCtx *ctx, struct rdm_job *j,
+		     struct rdm_acl_user *u)
 {
 	RedisModuleCallReply *r;
 	const char *name = RedisModule_StringPtrLen(j->argv[0], NULL);
+	const char *err;
+	bool as_user;
 
-	if (!acl_allows(ctx, j))
+	err = rdm_acl_caller_check(ctx, u, j->argv, j->argc, &as_user);
+	if (err) {
+		reply_msg(j, "-%s", err);
 		return;
+	}
 	RedisModule_SelectDb(ctx, j->s->db);
 	errno = 0;
-	r = RedisModule_Call(ctx, name, "!EMv", j->argv + 1,
-			     (size_t)j->argc - 1);
+	r = RedisModule_Call(ctx, name, as_user ? "!EMCv" : "!EMv",
+			     j->argv + 1, (size_t)j->argc - 1);
+	if (as_user)
+		rdm_acl_call_done(ctx);
 	if (r)
 		reply_call(j, r);
 	else
 		reply_errno(j, name, errno);
-	if (name_is(j->argv[0], "acl"))
-		n_free_users = 0; /* rules may have changed */
+	if (rdm_arg_is(j->argv[0], "acl") || rdm_arg_is(j->argv[0], "config"))
+		auth_changed(ctx); /* users or requirepass may have changed */
 }
 
 static const struct rdm_cmd_rule *job_policy(struct rdm_job *j)
@@ -538,6 +557,7 @@ static const struct rdm_cmd_rule *job_policy(struct rdm_job *j)
 void rdm_exec_job(RedisModuleCtx *ctx, struct rdm_job *j)
 {
 	const struct rdm_cmd_rule *rule;
+	struct rdm_acl_user *u;
 
 	j->kind = RDM_JOB_REPLY;
 	if (j->s->quit) {
@@ -555,10 +575,12 @@ void rdm_exec_job(RedisModuleCtx *ctx, struct rdm_job *j)
 	rule = job_policy(j);
 	if (rule && rule->action == RDM_CMD_DENY)
 		reply_msg(j, "-%s", rule->error);
+	else if (!(u = acl_allows(ctx, j)))
+		; /* j holds the denial */
 	else if (rule && rule->action == RDM_CMD_LOCAL)
 		run_local(ctx, j);
 	else
-		run_call(ctx, j);
+		run_call(ctx, j, u);
 out:
 	/* the arguments are no longer needed (a stored value keeps its own
 	 * reference); free them here, on the main thread */
@@ -590,26 +612,196 @@ static struct rdm_mpsc main_q = {.efd = -1};
 #define RELEASE_WAKE_EVERY 64u
 static struct rdm_mpsc release_q = {.efd = -1};
 static _Atomic unsigned int quiet_releases;
-static RedisModuleCtx *exec_ctx; /* makes the calls, owns the timer */
 static struct rdm_mpsc_node *batch_head, *batch_tail;
 static bool batch_armed;
+
+/*
+ * Commands held by a client pause (pause.h), in arrival order: the first
+ * held command of a client holds every later one of that client
+ * (session->held counts them). The list's head is always a command the
+ * pause itself holds, so release runs from the head until one still must
+ * wait. A timer re-checks every PAUSE_RECHECK_MS while any is held.
+ */
+#define PAUSE_RECHECK_MS 10
+static struct rdm_mpsc_node *held_head, *held_tail;
+static RedisModuleTimerID held_timer;
+static bool held_armed;
+static unsigned long long n_held; /* in the list */
+static bool pause_logged;	  /* "holding" logged, "over" not yet */
+
+
+/* Over client-output-buffer-limit normal with `pending` reply bytes? */
+static bool obuf_over(struct rdm_session *s, unsigned long long pending)
+{
+	const struct rdm_obuf_limit *l = rdm_limits_obuf();
+
+	if (l->hard && pending >= l->hard)
+		return true;
+	if (!l->soft || pending < l->soft) {
+		s->soft_since_ms = 0;
+		return false;
+	}
+	if (!s->soft_since_ms)
+		s->soft_since_ms = rdm_now_ms();
+	return rdm_now_ms() - s->soft_since_ms >= (uint64_t)l->soft_seconds * 1000u;
+}
+
+/* Count j's reply as waiting for its client; close the client over the
+ * output limit, as Redis does (at once, its pending replies dropped). */
+static void account_reply(struct rdm_job *j)
+{
+	struct rdm_session *s = j->s;
+	unsigned long long pending;
+
+	j->counted = j->out_len;
+	/* relaxed: a counter; the IO thread subtracts in
+	 * rdm_dispatch_release */
+	pending = atomic_fetch_add_explicit(&s->reply_bytes, j->counted,
+					    memory_order_relaxed) +
+		  j->counted;
+	if (s->quit || !obuf_over(s, pending))
+		return;
+	RedisModule_Log(exec_ctx, RDM_LOG_WARNING,
+			"Client id=%llu user=%s (RDMA) scheduled to be closed "
+			"ASAP for overcoming of output buffer limits.",
+			(unsigned long long)s->id, rdm_session_user(s));
+	j->out_len = 0;
+	j->close_now = true;
+	atomic_store(&s->close_reason, RDM_CLOSE_LIMIT);
+	s->quit = true; /* later commands are not run */
+}
+
+static void run_job(struct rdm_job *j)
+{
+	atomic_store_explicit(&j->s->last_ms, rdm_now_ms(),
+			      memory_order_relaxed);
+	rdm_exec_job(exec_ctx, j);
+	account_reply(j);
+	rdm_mpsc_push(j->reply_q, &j->node);
+}
+
+/* Must j wait: a client pause, or (without a hard output limit) too many
+ * reply bytes waiting for its client? */
+static bool must_hold(struct rdm_job *j)
+{
+	if (!rdm_limits_obuf()->hard && !j->s->quit &&
+	    atomic_load_explicit(&j->s->reply_bytes, memory_order_relaxed) >=
+		RDM_REPLY_HOLD_BYTES)
+		return true;
+	return rdm_pause_holds(exec_ctx, j->argv, j->argc);
+}
+
+static void hold_or_run(struct rdm_job *j)
+{
+	if (!j->s->held && !must_hold(j)) {
+		run_job(j);
+		return;
+	}
+	if (!pause_logged && rdm_pause_active(exec_ctx)) {
+		RedisModule_Log(exec_ctx, RDM_LOG_NOTICE,
+				"client pause: holding commands of RDMA "
+				"clients until it ends");
+		pause_logged = true;
+	}
+	j->node.next = NULL;
+	if (held_tail)
+		held_tail->next = &j->node;
+	else
+		held_head = &j->node;
+	held_tail = &j->node;
+	j->s->held++;
+	n_held++;
+}
+
+static void recheck_held(RedisModuleCtx *timer_ctx, void *data);
+
+void rdm_exec_info(RedisModuleInfoCtx *ctx)
+{
+	RedisModule_InfoAddFieldULongLong(ctx, "paused_commands", n_held);
+	rdm_clients_info(ctx);
+}
+
+/* Run the held jobs that may run now, in order; a job that must wait
+ * keeps every later job of its client (marked with this pass). */
+static void release_held(void)
+{
+	static unsigned int pass;
+	struct rdm_mpsc_node **link = &held_head, *n;
+	struct rdm_job *j;
+
+	held_tail = NULL;
+	pass++;
+	while ((n = *link)) {
+		j = (struct rdm_job *)n;
+		if (j->s->hold_pass == pass || must_hold(j)) {
+			j->s->hold_pass = pass;
+			held_tail = n;
+			link = &n->next;
+			continue;
+		}
+		*link = n->next;
+		j->s->held--;
+		run_job(j);
+		n_held--;
+	}
+	if (!held_head && pause_logged) {
+		RedisModule_Log(exec_ctx, RDM_LOG_NOTICE,
+				"client pause over: every held command of "
+				"RDMA clients ran");
+		pause_logged = false;
+	}
+	if (held_head && !held_armed) {
+		held_timer = RedisModule_CreateTimer(exec_ctx, PAUSE_RECHECK_MS,
+						     recheck_held, NULL);
+		held_armed = true;
+	}
+}
+
+static void recheck_held(RedisModuleCtx *timer_ctx, void *data)
+{
+	(void)timer_ctx;
+	(void)data;
+	held_armed = false;
+	release_held();
+	rdm_acl_batch_end();
+}
+
+/* Once a second, from the server's cron (a module timer pending would
+ * block MODULE UNLOAD): idle clients (timeout), as clientsCron. */
+#define SWEEP_MS 1000
+
+static void on_cron(RedisModuleCtx *ctx, RedisModuleEvent eid,
+		    uint64_t subevent, void *data)
+{
+	static uint64_t last;
+	uint64_t now = rdm_now_ms();
+
+	(void)ctx;
+	(void)eid;
+	(void)subevent;
+	(void)data;
+	if (!exec_ctx || now - last < SWEEP_MS)
+		return;
+	last = now;
+	rdm_clients_sweep(exec_ctx, true);
+}
 
 static void run_batch(RedisModuleCtx *timer_ctx, void *data)
 {
 	struct rdm_mpsc_node *n = batch_head, *next;
-	struct rdm_job *j;
 
 	(void)timer_ctx;
 	(void)data;
 	batch_head = batch_tail = NULL;
 	batch_armed = false;
-	n_free_users = 0; /* ACLs may have changed since the last batch */
+	/* a command of this batch may have ended a pause (CLIENT UNPAUSE) */
+	release_held();
 	for (; n; n = next) {
 		next = n->next;
-		j = (struct rdm_job *)n;
-		rdm_exec_job(exec_ctx, j);
-		rdm_mpsc_push(j->reply_q, &j->node);
+		hold_or_run((struct rdm_job *)n);
 	}
+	release_held();
+	rdm_acl_batch_end(); /* the next batch sees ACL changes made meanwhile */
 }
 
 static void free_jobs(struct rdm_mpsc_node *n)
@@ -643,7 +835,9 @@ static void on_main_queue(int fd, void *user_data, int mask)
 			batch_head = n;
 		batch_tail = n;
 	}
-	if (batch_head && !batch_armed) {
+	/* held jobs too: a big reply given back may end a reply backlog (the
+	 * calls must run in a timer callback, see above) */
+	if ((batch_head || held_head) && !batch_armed) {
 		RedisModule_CreateTimer(exec_ctx, 0, run_batch, NULL);
 		batch_armed = true;
 	}
@@ -659,18 +853,30 @@ int rdm_dispatch_start(RedisModuleCtx *ctx)
 		rdm_mpsc_destroy(&main_q);
 		return ret;
 	}
-	atomic_store(&auth_open_hint, default_user_open(ctx));
+	auth_changed(ctx);
+	if (rdm_limits_start(ctx))
+		goto err_destroy_queue;
+	rdm_acl_init(ctx);
+	rdm_hello_init(ctx);
 	/* Used on the main thread only (which holds the server lock while it
 	 * runs callbacks): no ThreadSafeContextLock. */
 	exec_ctx = RedisModule_GetDetachedThreadSafeContext(ctx);
 	if (!exec_ctx)
 		goto err_destroy_queue;
+	if (rdm_watch_start(exec_ctx))
+		goto err_free_ctx;
+	if (RedisModule_SubscribeToServerEvent(
+		ctx, (RedisModuleEvent){REDISMODULE_EVENT_CRON_LOOP, 1},
+		on_cron) != REDISMODULE_OK)
+		goto err_stop_watch;
 	if (RedisModule_EventLoopAdd(rdm_mpsc_fd(&main_q),
 				     REDISMODULE_EVENTLOOP_READABLE,
 				     on_main_queue, NULL) != REDISMODULE_OK)
-		goto err_free_ctx;
+		goto err_stop_watch;
 	return 0;
 
+err_stop_watch:
+	rdm_watch_stop();
 err_free_ctx:
 	RedisModule_FreeThreadSafeContext(exec_ctx);
 	exec_ctx = NULL;
@@ -689,6 +895,15 @@ void rdm_dispatch_stop(void)
 	free_jobs(rdm_mpsc_take(&release_q));
 	free_jobs(batch_head);
 	batch_head = batch_tail = NULL;
+	if (held_armed)
+		RedisModule_StopTimer(exec_ctx, held_timer, NULL);
+	held_armed = false;
+	free_jobs(held_head);
+	held_head = held_tail = NULL;
+	n_held = 0;
+	pause_logged = false;
+	rdm_pause_forget();
+	rdm_watch_stop();
 	RedisModule_FreeThreadSafeContext(exec_ctx);
 	exec_ctx = NULL;
 	rdm_mpsc_destroy(&main_q);
@@ -703,6 +918,11 @@ void rdm_dispatch_submit(struct rdm_job *j)
 
 void rdm_dispatch_release(struct rdm_job *j)
 {
+	/* the reply left (or never will): its bytes no longer wait; the
+	 * session is alive while its owner releases its jobs */
+	if (j->counted)
+		atomic_fetch_sub_explicit(&j->s->reply_bytes, j->counted,
+					  memory_order_relaxed);
 	j->kind = RDM_JOB_RELEASE;
 	if (j->out_len <= RELEASE_QUIET_MAX &&
 	    atomic_fetch_add_explicit(&quiet_releases, 1,

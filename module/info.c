@@ -85,6 +85,8 @@ static void info_cb(RedisModuleInfoCtx *ctx, int for_crash_report)
 	for (i = 0; i < s.nr_io; i++)
 		add_io_thread(ctx, i, &s.io[i]);
 	add_placement(ctx, &s);
+	if (!for_crash_report)
+		rdm_exec_info(ctx);
 }
 
 int rdm_info_register(RedisModuleCtx *ctx)

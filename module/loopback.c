@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* rdmaring module: TCP stand-in transport for the data path (tests, no NIC). */
 #define _GNU_SOURCE /* accept4 */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -12,6 +14,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "clients.h"
+#include "conf_limits.h"
 #include "loopback.h"
 
 /*
@@ -63,6 +67,7 @@ static void conn_free(struct lb_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	rdm_resp_parser_destroy(&c->parser);
+	rdm_session_destroy(&c->s);
 	free(c->in);
 	free(c);
 }
@@ -191,10 +196,14 @@ static void conn_parse(struct lb_conn *c)
 
 	for (;;) {
 		c->parser.auth_required = !atomic_load(&c->s.authenticated);
+		c->parser.proto_max_bulk_len = rdm_limits_bulk_len();
 		/* unauthenticated: one command at a time (its AUTH may lift
-		 * the limits for the next); stop reading meanwhile */
+		 * the limits for the next); and at most
+		 * RDM_CLIENT_INFLIGHT_MAX at the main thread; stop reading
+		 * meanwhile */
 		update_events(c, c->want_out,
-			      c->parser.auth_required && c->inflight);
+			      (c->parser.auth_required && c->inflight) ||
+				  c->inflight >= RDM_CLIENT_INFLIGHT_MAX);
 		if (c->paused)
 			return;
 		ret = rdm_resp_parse(&c->parser, c->in + c->in_off,
@@ -225,6 +234,23 @@ static void conn_parse(struct lb_conn *c)
 		}
 		c->in_off = c->in_len = 0;
 	}
+	if (rdm_session_query_over(&c->s, rdm_resp_pending(&c->parser)))
+		conn_kill(c);
+}
+
+/* "ip:port" of the peer, as CLIENT LIST prints it. */
+static const char *peer_name(int fd, char *out)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	char ip[INET_ADDRSTRLEN];
+
+	if (getpeername(fd, (struct sockaddr *)&sa, &len) ||
+	    sa.sin_family != AF_INET ||
+	    !inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof(ip)))
+		return "?:0";
+	snprintf(out, RDM_ADDR_MAX, "%s:%u", ip, ntohs(sa.sin_port));
+	return out;
 }
 
 static void conn_read(struct lb_conn *c)
@@ -261,11 +287,13 @@ static void accept_all(void)
 {
 	struct epoll_event ev = {.events = EPOLLIN};
 	struct lb_conn *c;
+	char addr[RDM_ADDR_MAX];
 	int fd, one = 1;
 
 	while ((fd = accept4(lb.lfd, NULL, NULL,
 			     SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
-		if (atomic_load(&lb.clients) >= atomic_load(&lb.max_clients)) {
+		if (atomic_load(&lb.clients) >= atomic_load(&lb.max_clients) ||
+		    rdm_limits_server_full(atomic_load(&lb.clients))) {
 			refuse(fd);
 			continue;
 		}
@@ -280,6 +308,7 @@ static void accept_all(void)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		c->fd = fd;
 		rdm_session_init(&c->s, ++lb.next_id);
+		rdm_clients_add(&c->s, &lb.reply_q, 0, peer_name(fd, addr));
 		rdm_resp_parser_init(&c->parser, 0);
 		ev.data.ptr = c;
 		if (epoll_ctl(lb.epfd, EPOLL_CTL_ADD, fd, &ev)) {
@@ -305,6 +334,13 @@ static void handle_replies(void)
 	for (n = rdm_mpsc_drain(&lb.reply_q); n; n = next) {
 		next = n->next;
 		j = (struct rdm_job *)n;
+		if (j->kind == RDM_JOB_KILL) { /* the main thread closes some */
+			rdm_job_free(j);
+			for (c = lb.conns; c; c = c->next)
+				if (rdm_session_close_reason(&c->s))
+					conn_kill(c);
+			continue;
+		}
 		c = j->owner;
 		c->inflight--;
 		if (c->dead) {
@@ -312,6 +348,10 @@ static void handle_replies(void)
 			continue;
 		}
 		j->ready = true;
+		if (j->close_now) { /* over the output limit */
+			conn_kill(c);
+			continue;
+		}
 		conn_flush(c);
 		if (!c->dead && c->paused && !c->closing) {
 			conn_parse(c); /* resume buffered input */

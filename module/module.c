@@ -8,6 +8,7 @@
 
 #include <rdmaring.h>
 
+#include "clients.h"
 #include "loopback.h"
 #include "rdma.h"
 #include "module.h"
@@ -254,6 +255,11 @@ int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc)
 	if (rdm_info_register(ctx) != REDISMODULE_OK) {
 		RedisModule_Log(ctx, RDM_LOG_WARNING,
 				"cannot register the INFO section");
+		goto err_release_config;
+	}
+	if (rdm_clients_register(ctx) != REDISMODULE_OK) {
+		RedisModule_Log(ctx, RDM_LOG_WARNING,
+				"cannot register the RDMARING command");
 		goto err_release_config;
 	}
 	if (start_loopback(ctx) || start_rdma(ctx))

@@ -8,6 +8,7 @@
 
 #include "knobs.h"
 #include "redismodule_api.h"
+#include "exec.h"
 #include "runtime.h"
 
 #define RDM_MODULE_NAME "rdmaring"

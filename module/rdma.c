@@ -16,6 +16,8 @@
 #include <rdmaring.h>
 
 #include "module.h"
+#include "clients.h"
+#include "conf_limits.h"
 #include "rdma.h"
 
 /*
@@ -114,6 +116,7 @@ static void conn_free(struct rc_conn *rc)
 	if (rc->next)
 		rc->next->prev = rc->prev;
 	rdm_resp_parser_destroy(&rc->parser);
+	rdm_session_destroy(&rc->s);
 	free(rc);
 }
 
@@ -211,6 +214,7 @@ static bool post_job(struct rc_conn *rc, struct rdm_job *j)
 		if (ret == -EAGAIN)
 			return false;
 		if (ret) {
+			atomic_store(&rc->s.close_reason, RDM_CLOSE_FAULT);
 			rc->closing = true;
 			return false;
 		}
@@ -324,9 +328,13 @@ static void conn_parse(struct rc_conn *rc)
 
 	while (!rc->no_input && rc->win_len) {
 		rc->parser.auth_required = !atomic_load(&rc->s.authenticated);
+		rc->parser.proto_max_bulk_len = rdm_limits_bulk_len();
 		/* unauthenticated: one command at a time (its AUTH may lift
-		 * the limits for the next); the rest waits in the buffer */
-		rc->paused = rc->parser.auth_required && rc->inflight;
+		 * the limits for the next); and at most
+		 * RDM_CLIENT_INFLIGHT_MAX at the main thread; the rest waits
+		 * in the buffer (RDMA flow control stalls the sender) */
+		rc->paused = (rc->parser.auth_required && rc->inflight) ||
+			     rc->inflight >= RDM_CLIENT_INFLIGHT_MAX;
 		if (rc->paused)
 			return;
 		ret = rdm_resp_parse(&rc->parser, rc->win, rc->win_len,
@@ -362,6 +370,11 @@ static void conn_parse(struct rc_conn *rc)
 		return;
 	}
 	note_rx_big(rc, rdm_resp_pending(&rc->parser) > 0);
+	if (rdm_session_query_over(&rc->s, rdm_resp_pending(&rc->parser))) {
+		rc->no_input = rc->closing = true;
+		drop_input(rc);
+		reap_sent(rc);
+	}
 }
 
 static void on_recv(struct rc_conn *rc, const char *data, size_t len)
@@ -378,6 +391,26 @@ static void on_recv(struct rc_conn *rc, const char *data, size_t len)
 		conn_parse(rc);
 }
 
+/* Redis's words to a non-local client in protected mode. */
+static const char denied_msg[] =
+    "-DENIED Redis is running in protected mode because protected mode is "
+    "enabled and no password is set for the default user. In this mode "
+    "connections are only accepted from the loopback interface. If you "
+    "want to connect from external computers to Redis you may adopt one "
+    "of the following solutions: 1) Just disable protected mode sending "
+    "the command 'CONFIG SET protected-mode no' from the loopback "
+    "interface by connecting to Redis from the same host the server is "
+    "running, however MAKE SURE Redis is not publicly accessible from "
+    "internet if you do so. Use CONFIG REWRITE to make this change "
+    "permanent. 2) Alternatively you can just disable the protected mode "
+    "by editing the Redis configuration file, and setting the protected "
+    "mode option to 'no', and then restarting the server. 3) If you "
+    "started the server manually just for testing, restart it with the "
+    "'--protected-mode no' option. 4) Setup a an authentication password "
+    "for the default user. NOTE: You only need to do one of the above "
+    "things in order for the server to start accepting connections from "
+    "the outside.\r\n";
+
 /* Over max-clients: the reply and close a TCP client gets from Redis. */
 static void refuse(struct rc_conn *rc)
 {
@@ -387,9 +420,17 @@ static void refuse(struct rc_conn *rc)
 	reply_and_close(rc, msg, sizeof(msg) - 1);
 }
 
+/* Redis 7.0's protected-mode test of a peer: exactly 127.0.0.1 or ::1
+ * (name as rring_conn_peer_name writes it: "ip:port", "[ipv6]:port"). */
+static bool peer_is_local(const char *name)
+{
+	return !strncmp(name, "127.0.0.1:", 10) || !strncmp(name, "[::1]:", 6);
+}
+
 static void on_accepted(struct rio *io, struct rring_conn *conn)
 {
 	struct rc_conn *rc = calloc(1, sizeof(*rc));
+	uint64_t n;
 
 	if (!rc) {
 		rring_conn_set_ctx(conn, NULL); /* was the listener's */
@@ -402,14 +443,21 @@ static void on_accepted(struct rio *io, struct rring_conn *conn)
 	rring_conn_peer_name(conn, rc->peer, sizeof(rc->peer));
 	rdm_log(RDM_LOG_VERBOSE, "Accepted RDMA client id=%llu addr=%s",
 		(unsigned long long)rc->s.id, rc->peer);
+	rdm_clients_add(&rc->s, &io->reply_q, (unsigned int)(io - rd.ios),
+			rc->peer);
 	rdm_resp_parser_init(&rc->parser, 0);
 	rring_conn_set_ctx(conn, rc);
 	rc->next = io->conns;
 	if (io->conns)
 		io->conns->prev = rc;
 	io->conns = rc;
-	if (atomic_fetch_add(&rd.clients, 1) >= atomic_load(&rd.max_clients))
+	n = atomic_fetch_add(&rd.clients, 1);
+	if (n >= atomic_load(&rd.max_clients) || rdm_limits_server_full(n))
 		refuse(rc);
+	/* protected mode: only a peer at 127.0.0.1 or ::1 is local, the
+	 * test Redis 7.0 applies to a TCP client */
+	else if (!peer_is_local(rc->peer) && rdm_limits_protected())
+		reply_and_close(rc, denied_msg, sizeof(denied_msg) - 1);
 }
 
 /* Why a connection ended: the module's reason, else the engine's status. */
@@ -486,6 +534,22 @@ static void on_event(struct rring_io *rio, const struct rring_event *ev,
 	}
 }
 
+/* Close the connections the main thread asked to close (their unsent
+ * replies dropped, as Redis frees a killed client). */
+static void kill_marked(struct rio *io)
+{
+	struct rc_conn *rc;
+
+	for (rc = io->conns; rc; rc = rc->next) {
+		if (rc->dead || rc->closing ||
+		    !rdm_session_close_reason(&rc->s))
+			continue;
+		rc->no_input = rc->closing = true;
+		drop_input(rc);
+		reap_sent(rc);
+	}
+}
+
 static void handle_replies(struct rio *io)
 {
 	struct rdm_mpsc_node *n, *next;
@@ -498,6 +562,11 @@ static void handle_replies(struct rio *io)
 	for (n = rdm_mpsc_drain(&io->reply_q); n; n = next) {
 		next = n->next;
 		j = (struct rdm_job *)n;
+		if (j->kind == RDM_JOB_KILL) { /* the main thread closes some */
+			rdm_job_free(j);
+			kill_marked(io);
+			continue;
+		}
 		rc = j->owner;
 		rc->inflight--;
 		if (rc->dead) {
@@ -507,6 +576,12 @@ static void handle_replies(struct rio *io)
 			continue;
 		}
 		j->ready = true;
+		if (j->close_now) {
+			/* over the output limit: close at once, unsent
+			 * replies dropped (Redis frees such a client) */
+			rc->no_input = rc->closing = true;
+			drop_input(rc);
+		}
 		conn_flush(rc);
 		if (rc->paused && !rc->no_input)
 			conn_parse(rc); /* resume buffered input */

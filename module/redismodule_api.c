@@ -26,6 +26,8 @@ int (*RedisModule_StringToLongLong)(const RedisModuleString *, long long *);
 int (*RedisModule_ReplyWithError)(RedisModuleCtx *, const char *);
 int (*RedisModule_ReplyWithSimpleString)(RedisModuleCtx *, const char *);
 int (*RedisModule_ReplyWithLongLong)(RedisModuleCtx *, long long);
+int (*RedisModule_ReplyWithStringBuffer)(RedisModuleCtx *, const char *,
+					 size_t);
 RedisModuleCallReply *(*RedisModule_Call)(RedisModuleCtx *, const char *,
 					  const char *, ...);
 void (*RedisModule_FreeCallReply)(RedisModuleCallReply *);
@@ -46,12 +48,24 @@ RedisModuleUser *(*RedisModule_GetModuleUserFromUserName)(RedisModuleString *);
 void (*RedisModule_FreeModuleUser)(RedisModuleUser *);
 int (*RedisModule_ACLCheckCommandPermissions)(RedisModuleUser *,
 					      RedisModuleString **, int);
+int (*RedisModule_ACLAddLogEntry)(RedisModuleCtx *, RedisModuleUser *,
+				  RedisModuleString *, int);
 void (*RedisModule_SetContextUser)(RedisModuleCtx *, const RedisModuleUser *);
+int (*RedisModule_SubscribeToServerEvent)(RedisModuleCtx *, RedisModuleEvent,
+					  RedisModuleEventCallback);
+RedisModuleCommandFilter *(*RedisModule_RegisterCommandFilter)(
+    RedisModuleCtx *, RedisModuleCommandFilterFunc, int);
+int (*RedisModule_UnregisterCommandFilter)(RedisModuleCtx *,
+					   RedisModuleCommandFilter *);
+int (*RedisModule_CommandFilterArgsCount)(RedisModuleCommandFilterCtx *);
+RedisModuleString *(*RedisModule_CommandFilterArgGet)(
+    RedisModuleCommandFilterCtx *, int);
 int (*RedisModule_EventLoopAdd)(int, int, RedisModuleEventLoopFunc, void *);
 int (*RedisModule_EventLoopDel)(int, int);
 int (*RedisModule_EventLoopAddOneShot)(RedisModuleEventLoopOneShotFunc, void *);
 RedisModuleTimerID (*RedisModule_CreateTimer)(RedisModuleCtx *, long long,
 					      RedisModuleTimerProc, void *);
+int (*RedisModule_StopTimer)(RedisModuleCtx *, RedisModuleTimerID, void **);
 int (*RedisModule_RegisterNumericConfig)(RedisModuleCtx *, const char *,
 					 long long, unsigned int, long long,
 					 long long,
@@ -109,6 +123,7 @@ static const struct api_entry api_table[] = {
     API(ReplyWithError),
     API(ReplyWithSimpleString),
     API(ReplyWithLongLong),
+    API(ReplyWithStringBuffer),
     API(Call),
     API(FreeCallReply),
     API(CallReplyType),
@@ -126,11 +141,18 @@ static const struct api_entry api_table[] = {
     API(GetModuleUserFromUserName),
     API(FreeModuleUser),
     API(ACLCheckCommandPermissions),
+    API(ACLAddLogEntry),
     API_OPT(SetContextUser),
+    API(SubscribeToServerEvent),
+    API(RegisterCommandFilter),
+    API(UnregisterCommandFilter),
+    API(CommandFilterArgsCount),
+    API(CommandFilterArgGet),
     API(EventLoopAdd),
     API(EventLoopDel),
     API(EventLoopAddOneShot),
     API(CreateTimer),
+    API(StopTimer),
     API(RegisterNumericConfig),
     API(RegisterStringConfig),
     API(LoadConfigs),

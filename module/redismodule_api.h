@@ -97,6 +97,9 @@ typedef struct RedisModuleString RedisModuleString;
 typedef struct RedisModuleCallReply RedisModuleCallReply;
 typedef struct RedisModuleInfoCtx RedisModuleInfoCtx;
 typedef struct RedisModuleUser RedisModuleUser;
+typedef struct RedisModuleCommandFilter RedisModuleCommandFilter;
+typedef struct RedisModuleCommandFilterCtx RedisModuleCommandFilterCtx;
+typedef void (*RedisModuleCommandFilterFunc)(RedisModuleCommandFilterCtx *fctx);
 
 typedef int (*RedisModuleCmdFunc)(RedisModuleCtx *ctx, RedisModuleString **argv,
 				  int argc);
@@ -159,6 +162,8 @@ extern int (*RedisModule_ReplyWithError)(RedisModuleCtx *ctx, const char *err);
 extern int (*RedisModule_ReplyWithSimpleString)(RedisModuleCtx *ctx,
 						const char *msg);
 extern int (*RedisModule_ReplyWithLongLong)(RedisModuleCtx *ctx, long long ll);
+extern int (*RedisModule_ReplyWithStringBuffer)(RedisModuleCtx *ctx,
+						const char *buf, size_t len);
 
 /* Running commands on behalf of a client (data path). */
 extern RedisModuleCallReply *(*RedisModule_Call)(RedisModuleCtx *ctx,
@@ -189,9 +194,43 @@ extern void (*RedisModule_FreeModuleUser)(RedisModuleUser *user);
 extern int (*RedisModule_ACLCheckCommandPermissions)(RedisModuleUser *user,
 						     RedisModuleString **argv,
 						     int argc);
-/* optional; not used: in 7.0.15 RM_Call with "C" crashes on an ACL denial */
+/* ACL LOG entries (RedisModuleACLLogEntryReason). */
+#define REDISMODULE_ACL_LOG_CMD 1
+#define REDISMODULE_ACL_LOG_KEY 2
+#define REDISMODULE_ACL_LOG_CHANNEL 3
+extern int (*RedisModule_ACLAddLogEntry)(RedisModuleCtx *ctx,
+					 RedisModuleUser *user,
+					 RedisModuleString *object, int reason);
+/* optional (Redis 7.0.15 has it): with RedisModule_Call's "C" flag the
+ * call's client is that user. A denial by "C" itself logs through a client
+ * without a user and crashes 7.0.15: commands are checked before. */
 extern void (*RedisModule_SetContextUser)(RedisModuleCtx *ctx,
 					  const RedisModuleUser *user);
+
+/* Server events. */
+typedef struct RedisModuleEvent {
+	uint64_t id;
+	uint64_t dataver;
+} RedisModuleEvent;
+typedef void (*RedisModuleEventCallback)(RedisModuleCtx *ctx,
+					 RedisModuleEvent eid,
+					 uint64_t subevent, void *data);
+#define REDISMODULE_EVENT_CLIENT_CHANGE 4
+#define REDISMODULE_SUBEVENT_CLIENT_CHANGE_CONNECTED 0
+#define REDISMODULE_EVENT_CRON_LOOP 8 /* every serverCron (hz) */
+extern int (*RedisModule_SubscribeToServerEvent)(RedisModuleCtx *ctx,
+						 RedisModuleEvent event,
+						 RedisModuleEventCallback cb);
+
+/* Command filters: see every command of every client before it runs. */
+extern RedisModuleCommandFilter *(*RedisModule_RegisterCommandFilter)(
+    RedisModuleCtx *ctx, RedisModuleCommandFilterFunc cb, int flags);
+extern int (*RedisModule_UnregisterCommandFilter)(
+    RedisModuleCtx *ctx, RedisModuleCommandFilter *filter);
+extern int (*RedisModule_CommandFilterArgsCount)(
+    RedisModuleCommandFilterCtx *fctx);
+extern RedisModuleString *(*RedisModule_CommandFilterArgGet)(
+    RedisModuleCommandFilterCtx *fctx, int pos);
 
 /* Event loop (main-thread wakeups from IO threads). */
 extern int (*RedisModule_EventLoopAdd)(int fd, int mask,
@@ -206,6 +245,9 @@ extern RedisModuleTimerID (*RedisModule_CreateTimer)(RedisModuleCtx *ctx,
 						     long long period,
 						     RedisModuleTimerProc cb,
 						     void *data);
+
+extern int (*RedisModule_StopTimer)(RedisModuleCtx *ctx, RedisModuleTimerID id,
+				   void **data);
 
 /* Configs. */
 extern int (*RedisModule_RegisterNumericConfig)(

@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # rdmaring: redis-server helpers shared by the module tests and the seed
 # scenario (sourced by bash scripts): a temporary directory removed on exit,
-# free ports, starting redis-server (with the module), bounded waits, the
-# check helpers.
+# free ports, raw RESP exchanges (raw), starting redis-server (with the
+# module), bounded waits, the check helpers.
 #
 # Set SERVER (the redis-server binary) before rs_start. Variables: TMP (the
 # temporary directory), PID (the server, killed on exit if still running),
@@ -62,6 +62,13 @@ expect_has() { # what text needle
 	*"$3"*) ok "$1" ;;
 	*) fail "$1: '$2' does not contain '$3'" ;;
 	esac
+}
+
+# raw PORT FILE: send FILE to 127.0.0.1:PORT, print everything until the
+# server closes (20 s at most).
+raw() {
+	timeout 20 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+		cat "$2" >&3; cat <&3' _ "$1" "$2" 2>/dev/null
 }
 
 # free_port: a port free for TCP and for softverbs' rdma_cm names (abstract

@@ -33,12 +33,6 @@ cli() {
 	fi
 }
 
-# raw PORT FILE: send FILE, print everything until the server closes.
-raw() {
-	timeout 20 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
-		cat "$2" >&3; cat <&3' _ "$1" "$2" 2>/dev/null
-}
-
 pong() { # port
 	[ "$(cli "$1" ping)" = PONG ]
 }

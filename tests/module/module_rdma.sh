@@ -9,7 +9,7 @@
 # (poll-idle-us reaching the running poller) and a
 # restart-only knob, INFO fields, idle CPU after the load, MODULE UNLOAD,
 # pipelines and values crossing 64 KiB receive windows, 40 clients (more
-# than one CQ serves) and max-clients exact, writes reaching the AOF and a
+# than one CQ serves) and max-clients exact, protected mode, writes reaching the AOF and a
 # replica; loaded with Valkey 9's argument names, the placement in INFO and
 # the startup line against the threads' names and CPUs in /proc, closes
 # logged at verbose level, port and bind moved at runtime with clients
@@ -387,5 +387,27 @@ done
 n=$(cat "$TMP"/appendonlydir/*.incr.aof 2>/dev/null | tr -d '\r' |
 	grep -c '^rring:')
 expect_eq "AOF holds the 300 SETs" "$n" 300
+stop_server
+
+# ---- protected mode (on by default, no password): Redis 7.0 serves a TCP
+# peer at 127.0.0.1 or ::1 and answers any other address with DENIED (a TCP
+# socket bound to 127.0.0.2 gets it); the module decides by the RDMA peer's
+# address the same way (softverbs gives a client of 127.0.0.2 that address)
+PORT=$(free_port) || fail "no free port"
+RPORT=$(free_port) || fail "no free port"
+rs_start pm "$PRELOAD" --loadmodule "$MOD" bind='*' port="$RPORT" \
+	io-threads=2
+rs_wait 30 "server ready" engine_running
+bench pm -t ping_mbulk -n 5 -c 1 -h 127.0.0.2
+expect_eq "protected mode: a peer at 127.0.0.2 is refused" \
+	"$(jfield pm PING_MBULK errors)" 1
+bench pml -t ping_mbulk -n 5 -c 1 || fail "local peer: $(cat "$TMP/pml.out")"
+expect_eq "protected mode: a peer at 127.0.0.1 is served" \
+	"$(jfield pml PING_MBULK errors)" 0
+expect_eq "protected-mode no" "$(cli config set protected-mode no)" OK
+bench pm2 -t ping_mbulk -n 5 -c 1 -h 127.0.0.2 ||
+	fail "protected-mode no: $(cat "$TMP/pm2.out")"
+expect_eq "protected-mode no: 127.0.0.2 served" \
+	"$(jfield pm2 PING_MBULK errors)" 0
 stop_server
 echo "all $CHECKS checks passed"

@@ -1,0 +1,107 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+# rdmaring tests: the security contract over RDMA (softverbs): the same
+# commands as the same user through rring-cli over RDMA and redis-cli over
+# TCP of one redis-server give the same output: ACLs inside scripts and
+# SORT patterns, SELECT without +select, a 128-byte user name, HELLO 2
+# under requirepass; CLIENT PAUSE WRITE holds an RDMA write until UNPAUSE;
+# RDMARING CLIENT LIST shows the RDMA client. (module_contract.sh covers
+# every rule through the module's TCP stand-in transport.)
+# Usage: module_contract_rdma.sh MODULE.so redis-server redis-cli rring-cli
+#        libsoftverbs.so
+set -u
+
+MOD=$(realpath "$1")
+SERVER=$2
+CLI=$3
+RCLI=$(realpath "$4")
+SV=$(realpath "$5")
+PORT=
+RPORT=
+PRELOAD="${RRING_SERVER_PRELOAD:+$RRING_SERVER_PRELOAD }$SV"
+# shellcheck source=../../scripts/lib/server.sh
+. "$(dirname "$0")/../../scripts/lib/server.sh"
+rs_init contract-rdma
+
+admin() {
+	timeout 20 "$CLI" -p "$PORT" -a adminpw --no-auth-warning "$@" 2>&1
+}
+
+rcli() {
+	ASAN_OPTIONS=${ASAN_OPTIONS:-}:verify_asan_link_order=0 \
+		LD_PRELOAD=$SV timeout 20 "$RCLI" -p "$RPORT" "$@" 2>&1
+}
+
+# mask_id: HELLO's client id differs between two clients
+mask_id() {
+	sed -e '/^id$/{n;s/^[0-9]*$/ID/}'
+}
+
+# same NAME ARGS...: rring-cli over RDMA and redis-cli over TCP, same ARGS
+same() {
+	local name=$1 r t
+	shift
+	r=$(rcli "$@" | mask_id)
+	t=$(timeout 20 "$CLI" -p "$PORT" "$@" 2>&1 | mask_id)
+	[ -n "$t" ] || fail "$name: no TCP output"
+	[ "$r" = "$t" ] || fail "$name: outputs differ
+--- tcp
+$t
+--- rdma
+$r"
+	ok "$name: same as TCP"
+}
+
+engine_running() {
+	[ "$(admin info rdmaring | tr -d '\r' |
+		sed -n 's/^rdmaring_engine://p')" = running ]
+}
+
+PORT=$(free_port) || fail "no free port"
+RPORT=$(free_port) || fail "no free port"
+[ "$PORT" != "$RPORT" ] || RPORT=$((PORT + 1))
+rs_start server "$PRELOAD" --requirepass adminpw --loadmodule "$MOD" \
+	bind=127.0.0.1 port="$RPORT" io-threads=2
+rs_wait 30 "server ready" engine_running
+
+admin set secret s3cret >/dev/null
+admin rpush klist k1 >/dev/null
+admin set k1 v1 >/dev/null
+admin acl setuser u on '>pw' '~k*' +get +eval +sort +ping >/dev/null
+U=(--user u --pass pw --no-auth-warning)
+same "EVAL reading a key the user may not read" "${U[@]}" \
+	eval "return redis.call('get','secret')" 0
+same "EVAL reading an allowed key" "${U[@]}" \
+	eval "return redis.call('get','k1')" 0
+same "SORT GET of a forbidden key pattern" "${U[@]}" \
+	sort klist by nosort get secret
+same "SELECT without +select" "${U[@]}" select 1
+long=$(printf 'a%.0s' $(seq 1 128))
+admin acl setuser "${long:0:127}" on '>pw' '~*' +@all >/dev/null
+admin acl setuser "$long" on '>pw' '~k*' +get >/dev/null
+same "a 128-byte user name is not its 127-byte prefix" --user "$long" \
+	--pass pw --no-auth-warning get secret
+same "HELLO 2 after AUTH under requirepass" -a adminpw --no-auth-warning \
+	hello 2
+same "HELLO 2 AUTH default pass" hello 2 auth default adminpw
+
+# CLIENT PAUSE WRITE holds an RDMA write until CLIENT UNPAUSE
+expect_eq "CLIENT PAUSE WRITE" "$(admin client pause 600000 write)" OK
+rcli -a adminpw --no-auth-warning set paused:key 1 >"$TMP/w.out" &
+RS_PIDS="$RS_PIDS $!"
+held() {
+	[ "$(admin info rdmaring | tr -d '\r' |
+		sed -n 's/^rdmaring_paused_commands://p')" = 1 ]
+}
+rs_wait 20 "the RDMA write is held" held
+expect_eq "RDMARING CLIENT LIST shows the RDMA client" \
+	"$(admin rdmaring client list | grep -c ' user=default db=0 ')" 1
+expect_eq "the held write did not run" "$(admin exists paused:key)" 0
+expect_eq "CLIENT UNPAUSE" "$(admin client unpause)" OK
+written() { [ "$(admin get paused:key)" = 1 ]; }
+rs_wait 20 "the write ran after UNPAUSE" written
+ok "the held write ran after UNPAUSE"
+
+admin shutdown nosave >/dev/null
+rs_wait_exit 20
+echo "1..$CHECKS"
