@@ -289,7 +289,14 @@ void sv_nic_add_ep(struct sv_ep *ep, uint32_t events)
 		       strerror(errno));
 }
 
-/* Unregister and schedule for freeing (sv.lock held). */
+/*
+ * Unregister and schedule for freeing (sv.lock held). A QP socket (listener
+ * or connection) is closed here, not when the NIC thread next wakes: an
+ * idle NIC thread would otherwise keep the fds of every QP destroyed since
+ * its last pass. Only the sv_ep and its connection state wait, because the
+ * NIC thread may hold the ep in the events of its current pass (it skips
+ * dead ones).
+ */
 void sv_nic_del_ep(struct sv_ep *ep)
 {
 	struct sv_ep **p;
@@ -303,6 +310,10 @@ void sv_nic_del_ep(struct sv_ep *ep)
 		}
 	}
 	epoll_ctl(sv.epfd, EPOLL_CTL_DEL, ep->fd, NULL);
+	if ((ep->type == SV_EP_CONN || ep->type == SV_EP_LISTEN) &&
+	    close(ep->fd))
+		sv_log(SV_LOG_WARN, "close(%d) of a QP socket: %s (closed behind softverbs' back?)",
+		       ep->fd, strerror(errno));
 	ep->dead = true;
 	ep->next = sv.dead_eps;
 	sv.dead_eps = ep;
@@ -316,8 +327,6 @@ static void free_dead_eps(void)
 		sv.dead_eps = ep->next;
 		if (ep->type == SV_EP_CONN)
 			sv_conn_free(ep->obj);
-		else if (ep->type == SV_EP_LISTEN)
-			close(ep->fd);
 		free(ep);
 	}
 }

@@ -156,10 +156,7 @@ void sv_conn_free(struct sv_conn *c)
 		c->q_head = it->next;
 		free(it);
 	}
-	if (close(c->fd))
-		sv_log(SV_LOG_WARN, "close(%d) of a QP socket: %s (closed behind softverbs' back?)",
-		       c->fd, strerror(errno));
-	free(c);
+	free(c); /* its fd was closed by sv_nic_del_ep() */
 }
 
 static void resp_tx(struct sv_conn *c);
@@ -284,7 +281,7 @@ err_close:
 
 void sv_wire_unlisten(struct sv_qp *qp)
 {
-	sv_nic_del_ep(qp->lep); /* the fd is closed when the ep is freed */
+	sv_nic_del_ep(qp->lep); /* closes the listening socket */
 	qp->lep = NULL;
 }
 
