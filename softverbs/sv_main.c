@@ -29,6 +29,8 @@ static int init_err;
 static struct sv_ep kick_ep, timer_ep;
 static uint64_t timer_armed; /* NIC thread: timerfd expiry set, 0 = none */
 
+static void live_after_fork(void);
+
 uint64_t sv_now_ns(void)
 {
 	struct timespec ts;
@@ -121,6 +123,7 @@ static void atfork_child(void)
 {
 	sv.forked_child = true;
 	pthread_mutex_init(&sv.lock, NULL);
+	live_after_fork();
 	pthread_mutex_init(&sv.cb_lock, NULL);
 	if (sv.epfd >= 0)
 		close(sv.epfd); /* the child's copy only */
@@ -189,9 +192,83 @@ static void thread_name(int tid, char *buf, size_t len)
 	buf[strcspn(buf, "\n")] = '\0';
 }
 
+/*
+ * The threads that have touched a strict object and not exited, by tid.
+ * A thread enters the set before it can own anything and leaves it in a
+ * thread-specific-data destructor, which runs before pthread_join() in
+ * another thread returns. Asking the kernel instead (tgkill(pid, tid, 0))
+ * races with join: the tid stays valid until the exiting thread is reaped,
+ * a little after its joiner was released.
+ */
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static int *live_tids;
+static size_t live_n, live_cap;
+static pthread_key_t live_key;
+static pthread_once_t live_once = PTHREAD_ONCE_INIT;
+static _Thread_local int live_me; /* the tid this thread registered, 0 = none */
+
+static void live_remove(void *arg)
+{
+	int tid = (int)(intptr_t)arg;
+	size_t i;
+
+	pthread_mutex_lock(&live_lock);
+	for (i = 0; i < live_n; i++) {
+		if (live_tids[i] == tid) {
+			live_tids[i] = live_tids[--live_n];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&live_lock);
+}
+
+static void live_key_create(void)
+{
+	int ret = pthread_key_create(&live_key, live_remove);
+
+	if (ret)
+		sv_die("strict mode: pthread_key_create: %s", strerror(ret));
+}
+
+/* In a forked child only the forking thread lives on, under a new tid. */
+static void live_after_fork(void)
+{
+	pthread_mutex_init(&live_lock, NULL);
+	live_n = 0;
+}
+
+/* Enter the calling thread @me into the set (once per thread). */
+static void live_register(int me)
+{
+	int *grown;
+
+	if (live_me == me)
+		return;
+	pthread_once(&live_once, live_key_create);
+	pthread_mutex_lock(&live_lock);
+	if (live_n == live_cap) {
+		live_cap = live_cap ? 2 * live_cap : 64;
+		grown = realloc(live_tids, live_cap * sizeof(*live_tids));
+		if (!grown)
+			sv_die("strict mode: out of memory");
+		live_tids = grown;
+	}
+	live_tids[live_n++] = me;
+	pthread_mutex_unlock(&live_lock);
+	live_me = me;
+	pthread_setspecific(live_key, (void *)(intptr_t)me);
+}
+
 static bool thread_alive(int tid)
 {
-	return syscall(SYS_tgkill, getpid(), tid, 0) == 0 || errno != ESRCH;
+	bool alive = false;
+	size_t i;
+
+	pthread_mutex_lock(&live_lock);
+	for (i = 0; i < live_n && !alive; i++)
+		alive = live_tids[i] == tid;
+	pthread_mutex_unlock(&live_lock);
+	return alive;
 }
 
 void sv_strict_touch(struct sv_owner *o, const char *kind, const void *obj)
@@ -205,6 +282,7 @@ void sv_strict_touch(struct sv_owner *o, const char *kind, const void *obj)
 	owner = atomic_load_explicit(&o->tid, memory_order_relaxed);
 	if (owner == me)
 		return;
+	live_register(me); /* before it can own @o */
 	if (owner == 0 || !thread_alive(owner)) {
 		/* first use, or the previous owner has exited: take over */
 		if (atomic_compare_exchange_strong(&o->tid, &owner, me))
