@@ -77,7 +77,18 @@ struct sv_config {
 	bool strict; /* SOFTVERBS_STRICT=1 */
 	int log_level; /* SOFTVERBS_LOG: 0 errors .. 3 debug; default 0 */
 	struct in_addr ipv4; /* SOFTVERBS_IPV4: host address for GID 0 */
+	/* SOFTVERBS_CM_LISTEN_GRACE_MS: how long rdma_connect() tries again
+	 * while nobody listens (default SV_CM_LISTEN_GRACE_MS) */
+	unsigned int cm_listen_grace_ms;
 };
+
+/*
+ * A REQ to a port nobody listens on is refused only after this long: on a
+ * real network address and route resolution take about as long, which
+ * covers a server that calls rdma_listen() just after telling the client
+ * (out of band) to connect. perftest -R does exactly that.
+ */
+#define SV_CM_LISTEN_GRACE_MS 100
 
 enum sv_log_level {
 	SV_LOG_ERR = 0,

@@ -78,20 +78,22 @@ void sv_die(const char *fmt, ...)
 	abort();
 }
 
-static unsigned long env_ulong(const char *name, unsigned long max)
+/* The value of @name in 0..@max, or @def when unset or invalid (logged). */
+static unsigned long env_ulong(const char *name, unsigned long max,
+			       unsigned long def)
 {
 	const char *s = getenv(name);
 	unsigned long long v;
 	char *end;
 
 	if (!s || !*s)
-		return 0;
+		return def;
 	errno = 0;
 	v = strtoull(s, &end, 10);
 	if (errno || *end || v > max) {
 		sv_log(SV_LOG_ERR, "ignoring %s=%s (expected 0..%lu)", name, s,
 		       max);
-		return 0;
+		return def;
 	}
 	return (unsigned long)v;
 }
@@ -100,12 +102,14 @@ static void read_config(void)
 {
 	const char *ip = getenv("SOFTVERBS_IPV4");
 
-	sv.cfg.log_level = (int)env_ulong("SOFTVERBS_LOG", 3);
-	sv.cfg.delay_us = (unsigned int)env_ulong("SOFTVERBS_DELAY_US", 10000000);
-	sv.cfg.drop_after = env_ulong("SOFTVERBS_DROP_AFTER", ~0ul);
-	sv.cfg.qp_error_after = env_ulong("SOFTVERBS_QP_ERROR_AFTER", ~0ul);
-	sv.cfg.cq_max = (unsigned int)env_ulong("SOFTVERBS_CQ_MAX", SV_MAX_CQE);
-	sv.cfg.strict = env_ulong("SOFTVERBS_STRICT", 1) == 1;
+	sv.cfg.log_level = (int)env_ulong("SOFTVERBS_LOG", 3, 0);
+	sv.cfg.delay_us = (unsigned int)env_ulong("SOFTVERBS_DELAY_US", 10000000, 0);
+	sv.cfg.drop_after = env_ulong("SOFTVERBS_DROP_AFTER", ~0ul, 0);
+	sv.cfg.qp_error_after = env_ulong("SOFTVERBS_QP_ERROR_AFTER", ~0ul, 0);
+	sv.cfg.cq_max = (unsigned int)env_ulong("SOFTVERBS_CQ_MAX", SV_MAX_CQE, 0);
+	sv.cfg.strict = env_ulong("SOFTVERBS_STRICT", 1, 0) == 1;
+	sv.cfg.cm_listen_grace_ms = (unsigned int)env_ulong(
+		"SOFTVERBS_CM_LISTEN_GRACE_MS", 600000, SV_CM_LISTEN_GRACE_MS);
 	sv.cfg.ipv4.s_addr = htonl(INADDR_LOOPBACK);
 	if (ip && inet_pton(AF_INET, ip, &sv.cfg.ipv4) != 1) {
 		sv_log(SV_LOG_ERR, "ignoring SOFTVERBS_IPV4=%s", ip);
