@@ -80,6 +80,8 @@ struct sv_config {
 	/* SOFTVERBS_CM_LISTEN_GRACE_MS: how long rdma_connect() tries again
 	 * while nobody listens (default SV_CM_LISTEN_GRACE_MS) */
 	unsigned int cm_listen_grace_ms;
+	/* SOFTVERBS_TRANSPORT: true = shm (default), false = socket */
+	bool shm;
 };
 
 /*

@@ -101,6 +101,7 @@ static unsigned long env_ulong(const char *name, unsigned long max,
 static void read_config(void)
 {
 	const char *ip = getenv("SOFTVERBS_IPV4");
+	const char *transport = getenv("SOFTVERBS_TRANSPORT");
 
 	sv.cfg.log_level = (int)env_ulong("SOFTVERBS_LOG", 3, 0);
 	sv.cfg.delay_us = (unsigned int)env_ulong("SOFTVERBS_DELAY_US", 10000000, 0);
@@ -110,6 +111,11 @@ static void read_config(void)
 	sv.cfg.strict = env_ulong("SOFTVERBS_STRICT", 1, 0) == 1;
 	sv.cfg.cm_listen_grace_ms = (unsigned int)env_ulong(
 		"SOFTVERBS_CM_LISTEN_GRACE_MS", 600000, SV_CM_LISTEN_GRACE_MS);
+	sv.cfg.shm = !transport || strcmp(transport, "socket");
+	if (transport && *transport && strcmp(transport, "socket") &&
+	    strcmp(transport, "shm"))
+		sv_log(SV_LOG_ERR, "ignoring SOFTVERBS_TRANSPORT=%s (expected shm or socket)",
+		       transport);
 	sv.cfg.ipv4.s_addr = htonl(INADDR_LOOPBACK);
 	if (ip && inet_pton(AF_INET, ip, &sv.cfg.ipv4) != 1) {
 		sv_log(SV_LOG_ERR, "ignoring SOFTVERBS_IPV4=%s", ip);
@@ -455,6 +461,7 @@ static void handle_events(struct epoll_event *evs, int n, bool *user)
 			sv_wire_accept(ep);
 			break;
 		case SV_EP_CONN:
+		case SV_EP_BELL:
 			sv_wire_event(ep, evs[i].events);
 			break;
 		case SV_EP_USER:

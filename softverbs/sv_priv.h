@@ -168,6 +168,7 @@ enum sv_ep_type {
 	SV_EP_CONN,
 	SV_EP_USER,
 	SV_EP_TIMER, /* wakes the NIC thread when a delayed message is due */
+	SV_EP_BELL, /* a connection's shared-memory doorbell (sv_shm.c) */
 };
 struct sv_ep {
 	enum sv_ep_type type;
@@ -293,5 +294,20 @@ void sv_wire_progress(struct sv_qp *qp);
 void sv_wire_event(struct sv_ep *ep, uint32_t events);
 void sv_wire_accept(struct sv_ep *ep);
 void sv_conn_free(struct sv_conn *c);
+
+/* sv_shm.c: a connection's two byte streams as rings in shared memory */
+struct sv_shm;
+/* Requester: create the rings, send them on @sock; NULL: use the socket. */
+struct sv_shm *sv_shm_offer(int sock);
+/* Accepted side: 1 with *out set when the peer offered rings, 0 for the
+ * socket stream, -EAGAIN before the first byte, or another -errno. */
+int sv_shm_accept(int sock, struct sv_shm **out);
+/* Like sendmsg()/recvmsg() on the rings: bytes, -EAGAIN, or -EPROTO. */
+ssize_t sv_shm_writev(struct sv_shm *s, const struct iovec *iov, int cnt);
+ssize_t sv_shm_readv(struct sv_shm *s, const struct iovec *iov, int cnt);
+int sv_shm_bell_fd(const struct sv_shm *s);
+/* Close the doorbells (the rings stay mapped); then free (NULL is fine). */
+void sv_shm_close(struct sv_shm *s);
+void sv_shm_free(struct sv_shm *s);
 
 #endif /* SV_PRIV_H */
