@@ -82,6 +82,9 @@ struct sv_config {
 	unsigned int cm_listen_grace_ms;
 	/* SOFTVERBS_TRANSPORT: true = shm (default), false = socket */
 	bool shm;
+	/* SOFTVERBS_SPIN_US: the NIC thread polls the rings this long after
+	 * their last traffic before it sleeps (default SV_SPIN_US) */
+	unsigned int spin_us;
 };
 
 /*
@@ -91,6 +94,7 @@ struct sv_config {
  * (out of band) to connect. perftest -R does exactly that.
  */
 #define SV_CM_LISTEN_GRACE_MS 100
+#define SV_SPIN_US 50
 
 enum sv_log_level {
 	SV_LOG_ERR = 0,

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,6 +112,8 @@ static void read_config(void)
 	sv.cfg.strict = env_ulong("SOFTVERBS_STRICT", 1, 0) == 1;
 	sv.cfg.cm_listen_grace_ms = (unsigned int)env_ulong(
 		"SOFTVERBS_CM_LISTEN_GRACE_MS", 600000, SV_CM_LISTEN_GRACE_MS);
+	sv.cfg.spin_us = (unsigned int)env_ulong("SOFTVERBS_SPIN_US", 1000000,
+					     SV_SPIN_US);
 	sv.cfg.shm = !transport || strcmp(transport, "socket");
 	if (transport && *transport && strcmp(transport, "socket") &&
 	    strcmp(transport, "shm"))
@@ -152,6 +155,8 @@ static void atfork_child(void)
 	sv.nic_running = false;
 	atomic_store(&sv.rnr_waiters, 0);
 	atomic_store(&sv.kick_pending, 0);
+	atomic_store(&sv.lock_wanted, 0);
+	sv.spinning = false;
 }
 
 static void do_init(void)
@@ -355,6 +360,14 @@ void sv_async_event(struct sv_context *ctx, const struct ibv_async_event *ev)
 
 /* ---- NIC thread ---- */
 
+void sv_lock(void)
+{
+	/* read by a spinning NIC thread between its passes */
+	atomic_fetch_add(&sv.lock_wanted, 1);
+	pthread_mutex_lock(&sv.lock);
+	atomic_fetch_sub(&sv.lock_wanted, 1);
+}
+
 void sv_kick(void)
 {
 	uint64_t one = 1;
@@ -486,23 +499,73 @@ static void arm_timer(void)
 	timer_armed = sv.wake_at;
 }
 
+/*
+ * Spinning (shared-memory rings): while rings carry traffic the NIC thread
+ * makes pass after pass without sleeping, until SOFTVERBS_SPIN_US passed
+ * without a byte moving. Meanwhile it keeps kick_pending set, so posting
+ * threads skip the kick (no syscall), the rings ask their peers for no
+ * doorbell (sv.spinning), and it looks at its epoll set only every
+ * SV_SPIN_EPOLL passes (socket EOFs, accepts, cm callbacks). To sleep, it
+ * clears kick_pending and sv.spinning and makes one more ordinary pass:
+ * that pass sees every post made before the clear, and sets want_data on
+ * every ring it finds empty, so any later post or message wakes it.
+ */
+#define SV_SPIN_EPOLL 64
+
+/* One spinning decision per pass; returns the next epoll timeout. */
+static int spin_next(uint64_t *seen, uint64_t *until, unsigned int *turn,
+		     int timeout)
+{
+	uint64_t now;
+
+	if (!sv.cfg.spin_us)
+		return timeout;
+	now = sv_now_ns();
+	if (sv.shm_moved != *seen) {
+		*seen = sv.shm_moved;
+		*until = now + sv.cfg.spin_us * 1000ull;
+		if (!sv.spinning) {
+			sv.spinning = true;
+			*turn = 0;
+		}
+	}
+	if (!sv.spinning)
+		return timeout;
+	if (now >= *until) {
+		sv.spinning = false;
+		/* pairs with the exchange in sv_kick(): later posts kick */
+		atomic_store(&sv.kick_pending, 0);
+		return 0; /* the last, ordinary pass */
+	}
+	atomic_store(&sv.kick_pending, 1);
+	return 0;
+}
+
 static void *nic_loop(void *arg)
 {
 	struct epoll_event evs[64];
+	uint64_t seen = 0, until = 0;
+	unsigned int turn = 0;
 	int timeout = -1;
 
 	(void)arg;
 	for (;;) {
 		bool user = false;
 		struct sv_qp *qp;
-		int n;
+		int n = 0;
 
-		n = epoll_wait(sv.epfd, evs, 64, timeout);
+		if (!sv.spinning || ++turn % SV_SPIN_EPOLL == 0)
+			n = epoll_wait(sv.epfd, evs, 64, timeout);
+		else
+			sched_yield(); /* a busy-polling application may need this CPU */
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			sv_die("epoll_wait: %s", strerror(errno));
 		}
+		/* application threads first: their sections are short */
+		while (sv.spinning && atomic_load(&sv.lock_wanted))
+			sched_yield();
 		pthread_mutex_lock(&sv.lock);
 		sv.wake_at = 0;
 		handle_events(evs, n, &user);
@@ -510,6 +573,7 @@ static void *nic_loop(void *arg)
 			sv_qp_progress(qp);
 		arm_timer();
 		timeout = atomic_load(&sv.rnr_waiters) ? 1 : -1;
+		timeout = spin_next(&seen, &until, &turn, timeout);
 		pthread_mutex_unlock(&sv.lock);
 		if (user)
 			run_user(evs, n);
@@ -575,7 +639,7 @@ int sv_nic_ensure(void)
 
 	if (ret || sv.nic_running)
 		return ret;
-	pthread_mutex_lock(&sv.lock);
+	sv_lock();
 	if (!sv.nic_running) {
 		ret = sv_nic_start();
 		sv.nic_running = !ret;
@@ -598,7 +662,7 @@ int sv_nic_watch(int fd, uint32_t events, sv_watch_fn fn, void *arg)
 	ep->fd = fd;
 	ep->fn = fn;
 	ep->obj = arg;
-	pthread_mutex_lock(&sv.lock);
+	sv_lock();
 	sv_nic_add_ep(ep, events);
 	pthread_mutex_unlock(&sv.lock);
 	return 0;
@@ -612,7 +676,7 @@ int sv_nic_unwatch(int fd)
 
 	if (!on_nic)
 		pthread_mutex_lock(&sv.cb_lock);
-	pthread_mutex_lock(&sv.lock);
+	sv_lock();
 	for (ep = sv.eps; ep; ep = ep->next) {
 		if (ep->type == SV_EP_USER && ep->fd == fd) {
 			sv_nic_del_ep(ep);

@@ -200,12 +200,18 @@ struct sv_global {
 	_Atomic int rnr_waiters; /* stalls with a deadline: poll the clock */
 	int timerfd;	  /* armed for wake_at */
 	uint64_t wake_at; /* NIC thread: earliest delayed message, 0 = none */
+	/* shared-memory rings (sv_shm.c), under sv.lock */
+	uint64_t shm_moved; /* bytes moved through rings, ever */
+	bool spinning; /* the NIC thread polls: rings ask for no doorbell */
+	_Atomic int lock_wanted; /* application threads waiting for sv.lock */
 };
 
 extern struct sv_global sv;
 
 /* sv_main.c */
 uint64_t sv_now_ns(void);
+/* sv.lock for an application thread (a spinning NIC thread lets it in). */
+void sv_lock(void);
 int sv_gettid(void);
 void sv_kick(void);
 struct sv_context *sv_ctx(struct ibv_context *ctx);

@@ -32,7 +32,10 @@
  * consumer's doorbell only if want_data was set (clearing it). One of the
  * two always sees the other's store, so a wakeup is never lost, and a busy
  * consumer costs the producer no syscall. Free space works the same way
- * with want_space in the other direction.
+ * with want_space in the other direction. While the NIC thread spins
+ * (sv.spinning: it polls every ring again within microseconds) it sets no
+ * flag at all, so a peer streaming to it rings no doorbell; it sets them
+ * in its last pass before it sleeps (see nic_loop()).
  *
  * The peer is not trusted: the memfd must carry the shrink/grow seals and
  * the expected size (a shrunk file would fault this process), the doorbells
@@ -287,6 +290,13 @@ static void notify(struct sv_shm *s, _Atomic uint32_t *want)
 		sv_log(SV_LOG_WARN, "doorbell: %s", strerror(errno));
 }
 
+/*
+ * Indices are published every SV_RING_STEP bytes of a long copy, so that
+ * the other side's NIC thread (on the other CPU) copies the first part
+ * while this one copies the rest, instead of each waiting for a whole ring.
+ */
+#define SV_RING_STEP (64u << 10)
+
 /* Copy between the ring at index @pos and @buf (@to_ring: into the ring). */
 static void ring_copy(uint8_t *ring, uint64_t pos, void *buf, size_t n,
 		      bool to_ring)
@@ -322,7 +332,7 @@ ssize_t sv_shm_writev(struct sv_shm *s, const struct iovec *iov, int cnt)
 	/* pairs with the consumer's release of head: its reads are done */
 	room = ring_room(s->tx_tail, atomic_load_explicit(&s->tx_ctl->head,
 				memory_order_acquire), true);
-	if (room == 0) {
+	if (room == 0 && !sv.spinning) {
 		atomic_store_explicit(&s->tx_ctl->want_space, 1,
 				      memory_order_relaxed);
 		/* pairs with the fence in notify(): see its head, or it sees us */
@@ -337,18 +347,26 @@ ssize_t sv_shm_writev(struct sv_shm *s, const struct iovec *iov, int cnt)
 	if (room == 0)
 		return -EAGAIN;
 	for (i = 0; i < cnt && done < (size_t)room; i++) {
-		size_t n = iov[i].iov_len;
+		size_t off = 0, len = iov[i].iov_len;
 
-		if (n > (size_t)room - done)
-			n = (size_t)room - done;
-		ring_copy(s->tx, s->tx_tail + done, iov[i].iov_base, n, true);
-		done += n;
+		if (len > (size_t)room - done)
+			len = (size_t)room - done;
+		while (off < len) {
+			size_t n = len - off < SV_RING_STEP ? len - off :
+							      SV_RING_STEP;
+
+			ring_copy(s->tx, s->tx_tail, (uint8_t *)iov[i].iov_base + off,
+				  n, true);
+			s->tx_tail += n;
+			sv.shm_moved += n;
+			off += n;
+			/* the bytes are in place before the consumer sees the tail */
+			atomic_store_explicit(&s->tx_ctl->tail, s->tx_tail,
+					      memory_order_release);
+			notify(s, &s->tx_ctl->want_data);
+		}
+		done += len;
 	}
-	s->tx_tail += done;
-	/* the bytes are in place before the consumer can see the new tail */
-	atomic_store_explicit(&s->tx_ctl->tail, s->tx_tail,
-			      memory_order_release);
-	notify(s, &s->tx_ctl->want_data);
 	return (ssize_t)done;
 }
 
@@ -361,7 +379,7 @@ ssize_t sv_shm_readv(struct sv_shm *s, const struct iovec *iov, int cnt)
 	/* pairs with the producer's release of tail: its bytes are there */
 	avail = ring_room(s->rx_head, atomic_load_explicit(&s->rx_ctl->tail,
 				memory_order_acquire), false);
-	if (avail == 0) {
+	if (avail == 0 && !sv.spinning) {
 		atomic_store_explicit(&s->rx_ctl->want_data, 1,
 				      memory_order_relaxed);
 		/* pairs with the fence in notify(): see its tail, or it sees us */
@@ -376,17 +394,25 @@ ssize_t sv_shm_readv(struct sv_shm *s, const struct iovec *iov, int cnt)
 	if (avail == 0)
 		return -EAGAIN;
 	for (i = 0; i < cnt && done < (size_t)avail; i++) {
-		size_t n = iov[i].iov_len;
+		size_t off = 0, len = iov[i].iov_len;
 
-		if (n > (size_t)avail - done)
-			n = (size_t)avail - done;
-		ring_copy(s->rx, s->rx_head + done, iov[i].iov_base, n, false);
-		done += n;
+		if (len > (size_t)avail - done)
+			len = (size_t)avail - done;
+		while (off < len) {
+			size_t n = len - off < SV_RING_STEP ? len - off :
+							      SV_RING_STEP;
+
+			ring_copy(s->rx, s->rx_head, (uint8_t *)iov[i].iov_base + off,
+				  n, false);
+			s->rx_head += n;
+			sv.shm_moved += n;
+			off += n;
+			/* our copy is done before the producer may overwrite it */
+			atomic_store_explicit(&s->rx_ctl->head, s->rx_head,
+					      memory_order_release);
+			notify(s, &s->rx_ctl->want_space);
+		}
+		done += len;
 	}
-	s->rx_head += done;
-	/* our copies are done before the producer may overwrite the bytes */
-	atomic_store_explicit(&s->rx_ctl->head, s->rx_head,
-			      memory_order_release);
-	notify(s, &s->rx_ctl->want_space);
 	return (ssize_t)done;
 }
