@@ -23,9 +23,9 @@
  *   post_send copies the WR (and inline data) into the send queue and kicks
  *   the NIC thread. The NIC thread executes each WQE in order: against an
  *   in-process peer directly (sv_exec_local(), a memcpy into the target MR),
- *   or by writing header + payload on the QP's requester connection (sv_wire.c);
- *   the remote NIC thread reads the payload straight into its MR and
- *   acknowledges. Send completions are generated in send-queue order on
+ *   or by writing header + payload on the QP's requester connection (sv_wire.c,
+ *   over shared-memory rings (sv_shm.c) or the socket itself); the remote
+ *   NIC thread reads the payload straight into its MR and acknowledges. Send completions are generated in send-queue order on
  *   execution (in-process) or acknowledgement (cross-process).
  */
 

@@ -2,7 +2,6 @@
 /* softverbs: a QP connection's byte streams as two rings in a memfd both processes map, with eventfd doorbells. */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -345,34 +344,45 @@ static void ring_copy(uint8_t *ring, uint64_t pos, void *buf, size_t n,
 	}
 }
 
-/* Bytes the peer's index @peer allows from ours @mine, or -EPROTO. */
-static int64_t ring_room(uint64_t mine, uint64_t peer, bool producer)
+/*
+ * One direction of a connection as this process uses it: the producer of
+ * the tx ring or the consumer of the rx ring. @mine is our private index,
+ * published in @my_idx; @peer_idx is the other side's; @wait is the flag we
+ * set before sleeping on it, @wake the one it sets before sleeping on us.
+ */
+struct ring_end {
+	uint8_t *data;
+	uint64_t *mine;
+	_Atomic uint64_t *my_idx, *peer_idx;
+	_Atomic uint32_t *wait, *wake;
+	bool producer;
+};
+
+/* Bytes we may move now (free space or data), or -EPROTO. */
+static int64_t ring_room(const struct ring_end *e)
 {
-	uint64_t used = producer ? mine - peer : peer - mine;
+	/* pairs with the other side's release of its index */
+	uint64_t peer = atomic_load_explicit(e->peer_idx, memory_order_acquire);
+	uint64_t used = e->producer ? *e->mine - peer : peer - *e->mine;
 
 	if (used > SV_RING_BYTES)
 		return -EPROTO;
-	return (int64_t)(producer ? SV_RING_BYTES - used : used);
+	return (int64_t)(e->producer ? SV_RING_BYTES - used : used);
 }
 
-ssize_t sv_shm_writev(struct sv_shm *s, const struct iovec *iov, int cnt)
+/* Move up to what the ring allows between it and @iov: bytes, -EAGAIN, -EPROTO. */
+static ssize_t ring_move(struct sv_shm *s, const struct ring_end *e,
+			 const struct iovec *iov, int cnt)
 {
-	int64_t room;
+	int64_t room = ring_room(e);
 	size_t done = 0;
 	int i;
 
-	/* pairs with the consumer's release of head: its reads are done */
-	room = ring_room(s->tx_tail, atomic_load_explicit(&s->tx_ctl->head,
-				memory_order_acquire), true);
 	if (room == 0 && !sv.spinning) {
-		atomic_store_explicit(&s->tx_ctl->want_space, 1,
-				      memory_order_relaxed);
-		/* pairs with the fence in notify(): see its head, or it sees us */
+		atomic_store_explicit(e->wait, 1, memory_order_relaxed);
+		/* pairs with the fence in notify(): see its index, or it sees us */
 		atomic_thread_fence(memory_order_seq_cst);
-		room = ring_room(s->tx_tail,
-				 atomic_load_explicit(&s->tx_ctl->head,
-						      memory_order_acquire),
-				 true);
+		room = ring_room(e);
 	}
 	if (room < 0)
 		return room;
@@ -387,68 +397,46 @@ ssize_t sv_shm_writev(struct sv_shm *s, const struct iovec *iov, int cnt)
 			size_t n = len - off < SV_RING_STEP ? len - off :
 							      SV_RING_STEP;
 
-			ring_copy(s->tx, s->tx_tail, (uint8_t *)iov[i].iov_base + off,
-				  n, true);
-			s->tx_tail += n;
+			ring_copy(e->data, *e->mine,
+				  (uint8_t *)iov[i].iov_base + off, n,
+				  e->producer);
+			*e->mine += n;
 			sv.shm_moved += n;
 			off += n;
-			/* the bytes are in place before the consumer sees the tail */
-			atomic_store_explicit(&s->tx_ctl->tail, s->tx_tail,
+			/* producer: the bytes are in place before the tail is
+			 * seen; consumer: our copy is done before the
+			 * producer may overwrite the bytes */
+			atomic_store_explicit(e->my_idx, *e->mine,
 					      memory_order_release);
 			if (done + off == n)
-				notify(s, &s->tx_ctl->want_data);
+				notify(s, e->wake);
 		}
 		done += len;
 	}
-	notify(s, &s->tx_ctl->want_data);
+	notify(s, e->wake);
 	return (ssize_t)done;
+}
+
+ssize_t sv_shm_writev(struct sv_shm *s, const struct iovec *iov, int cnt)
+{
+	const struct ring_end e = {
+		.data = s->tx, .mine = &s->tx_tail,
+		.my_idx = &s->tx_ctl->tail, .peer_idx = &s->tx_ctl->head,
+		.wait = &s->tx_ctl->want_space, .wake = &s->tx_ctl->want_data,
+		.producer = true,
+	};
+
+	return ring_move(s, &e, iov, cnt);
 }
 
 ssize_t sv_shm_readv(struct sv_shm *s, const struct iovec *iov, int cnt)
 {
-	int64_t avail;
-	size_t done = 0;
-	int i;
+	const struct ring_end e = {
+		.data = s->rx, .mine = &s->rx_head,
+		.my_idx = &s->rx_ctl->head, .peer_idx = &s->rx_ctl->tail,
+		.wait = &s->rx_ctl->want_data, .wake = &s->rx_ctl->want_space,
+		.producer = false,
+	};
 
-	/* pairs with the producer's release of tail: its bytes are there */
-	avail = ring_room(s->rx_head, atomic_load_explicit(&s->rx_ctl->tail,
-				memory_order_acquire), false);
-	if (avail == 0 && !sv.spinning) {
-		atomic_store_explicit(&s->rx_ctl->want_data, 1,
-				      memory_order_relaxed);
-		/* pairs with the fence in notify(): see its tail, or it sees us */
-		atomic_thread_fence(memory_order_seq_cst);
-		avail = ring_room(s->rx_head,
-				  atomic_load_explicit(&s->rx_ctl->tail,
-						       memory_order_acquire),
-				  false);
-	}
-	if (avail < 0)
-		return avail;
-	if (avail == 0)
-		return -EAGAIN;
-	for (i = 0; i < cnt && done < (size_t)avail; i++) {
-		size_t off = 0, len = iov[i].iov_len;
-
-		if (len > (size_t)avail - done)
-			len = (size_t)avail - done;
-		while (off < len) {
-			size_t n = len - off < SV_RING_STEP ? len - off :
-							      SV_RING_STEP;
-
-			ring_copy(s->rx, s->rx_head, (uint8_t *)iov[i].iov_base + off,
-				  n, false);
-			s->rx_head += n;
-			sv.shm_moved += n;
-			off += n;
-			/* our copy is done before the producer may overwrite it */
-			atomic_store_explicit(&s->rx_ctl->head, s->rx_head,
-					      memory_order_release);
-			if (done + off == n)
-				notify(s, &s->rx_ctl->want_space);
-		}
-		done += len;
-	}
-	notify(s, &s->rx_ctl->want_space);
-	return (ssize_t)done;
+	return ring_move(s, &e, iov, cnt);
 }

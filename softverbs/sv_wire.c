@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-3-Clause
-/* softverbs: cross-process transport over abstract unix sockets, driven by the NIC thread. */
+/* softverbs: cross-process transport (abstract unix sockets, their bytes on shared-memory rings or the socket), driven by the NIC thread. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +28,12 @@
  * which backs up into the sender: that is the queueing of early data and of
  * RNR with rnr_retry 7. Destroying a QP shuts its sockets down (an explicit
  * close that also works when a forked child holds copies of the fds).
+ *
+ * The bytes of both streams go through the shared-memory rings of sv_shm.c
+ * when the connecting side offered them (SOFTVERBS_TRANSPORT=shm, the
+ * default), else through the socket; conn_readv()/conn_writev() hide which.
+ * With rings the socket carries only the offer, and its EOF (seen as
+ * EPOLLRDHUP) marks the end of the peer's stream.
  */
 
 enum {
