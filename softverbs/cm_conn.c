@@ -113,14 +113,14 @@ static int connect_listener(int fd, const struct sockaddr *dst)
 	return ret;
 }
 
-/* connect_listener(), trying again for CM_LISTEN_GRACE_MS while refused. */
+/* connect_listener(), trying again for the listen grace while refused. */
 static int connect_listener_grace(int fd, const struct sockaddr *dst)
 {
 	const struct timespec step = { .tv_nsec = 1000000 };
 	int ret = connect_listener(fd, dst);
 	unsigned int ms;
 
-	for (ms = 0; ms < CM_LISTEN_GRACE_MS &&
+	for (ms = 0; ms < sv_config()->cm_listen_grace_ms &&
 		     (ret == -ECONNREFUSED || ret == -ENOENT);
 	     ms++) {
 		nanosleep(&step, NULL);

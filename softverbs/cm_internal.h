@@ -54,13 +54,6 @@
 #define CM_PORT_MIN 32768
 #define CM_PORT_MAX 60999
 #define CM_LISTEN_BACKLOG 1024
-/*
- * A REQ to a port nobody listens on is refused only after this long: on a
- * real network address and route resolution take about as long, which
- * covers a server that calls rdma_listen() just after telling the client
- * (out of band) to connect. perftest -R does exactly that.
- */
-#define CM_LISTEN_GRACE_MS 100
 /* QP attributes the kernel's IB CM programs. */
 #define CM_QP_TIMEOUT 14
 #define CM_MIN_RNR_TIMER 12

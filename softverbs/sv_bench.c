@@ -1,23 +1,30 @@
 // SPDX-License-Identifier: BSD-3-Clause
-/* softverbs-bench: 1 MB RDMA WRITE throughput in-process and cross-process next to memcpy. */
+/* softverbs-bench: 1 MB RDMA WRITE throughput in-process and cross-process (both transports) next to memcpy. */
 #include <errno.h>
+#include <stdbool.h>
 #include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <infiniband/verbs.h>
 
 /*
- * usage: softverbs-bench [--size BYTES] [--iters N] [--window N] [--json FILE]
+ * usage: softverbs-bench [--size BYTES] [--iters N] [--window N]
+ *                        [--rounds N] [--idle-ms MS] [--json FILE]
  *
  * Rows: memcpy of SIZE bytes between two buffers; RDMA WRITE of SIZE bytes to a
- * QP in the same process (direct memory path); RDMA WRITE to a QP in a forked
- * process (unix socket path). Each row is GB/s over ITERS operations with
- * WINDOW writes in flight. Numbers are for comparison within one run only.
+ * QP in the same process (direct memory path); RDMA WRITE to a QP in another
+ * process over each transport (SOFTVERBS_TRANSPORT=socket, then shm), with
+ * the CPU time and context switches of both processes per write, and the CPU
+ * both use while connected and idle for MS. Each row is the median (min,
+ * max) of ROUNDS interleaved rounds; GB/s over ITERS operations with WINDOW
+ * writes in flight. Numbers are for comparison within one run only. Every
+ * verbs user is a child process, so that each picks its own transport.
  */
 
 struct end {
@@ -37,6 +44,7 @@ struct peer {
 static size_t size = 1 << 20;
 static long iters = 2000;
 static int window = 16;
+static long idle_ms = 2000;
 
 static double now_s(void)
 {
@@ -218,12 +226,51 @@ static void xfer(int fd, void *p, size_t n, int wr)
 	}
 }
 
-/* The target process: a QP and an MR, served by its NIC thread. */
+/* CPU time (user + system, all threads) and context switches so far. */
+struct usage {
+	double cpu_s;
+	double csw;
+};
+
+static struct usage usage_now(void)
+{
+	struct rusage ru;
+	struct usage u;
+
+	getrusage(RUSAGE_SELF, &ru);
+	u.cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+		  ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) * 1e-6;
+	u.csw = (double)ru.ru_nvcsw + (double)ru.ru_nivcsw;
+	return u;
+}
+
+static struct usage usage_since(struct usage a)
+{
+	struct usage b = usage_now();
+
+	b.cpu_s -= a.cpu_s;
+	b.csw -= a.csw;
+	return b;
+}
+
+/* One cross-process run: both processes' costs. */
+struct xres {
+	double gbs;
+	double cpu_us_per_op; /* both processes, all threads */
+	double csw_per_op;
+	double idle_cpu_pct; /* both processes while connected and idle */
+};
+
+/*
+ * The target process: a QP and an MR, served by its NIC thread. It reports
+ * its usage over the write phase and over the idle phase.
+ */
 static void target(int in, int out)
 {
+	struct usage u0, u;
 	struct end e;
 	struct peer me, them;
-	char done;
+	char cmd;
 
 	end_open(&e);
 	me.qpn = e.qp->qp_num;
@@ -232,24 +279,34 @@ static void target(int in, int out)
 	xfer(out, &me, sizeof(me), 1);
 	xfer(in, &them, sizeof(them), 0);
 	end_connect(&e, them.qpn);
+	u0 = usage_now();
 	xfer(out, &me, 1, 1); /* ready */
-	xfer(in, &done, 1, 0);
+	xfer(in, &cmd, 1, 0); /* writes done */
+	u = usage_since(u0);
+	xfer(out, &u, sizeof(u), 1);
+	u0 = usage_now();
+	xfer(in, &cmd, 1, 0); /* idle phase over */
+	u = usage_since(u0);
+	xfer(out, &u, sizeof(u), 1);
 	end_close(&e);
 	_exit(0);
 }
 
-/* Must run before anything else uses verbs in this process (fork). */
-static double run_xproc(void)
+/* The writer process (a child, so that each run picks its transport). */
+static void writer(int out)
 {
 	int p2c[2], c2p[2], pid, st;
+	const struct timespec idle = { .tv_sec = idle_ms / 1000,
+				       .tv_nsec = (idle_ms % 1000) * 1000000L };
+	struct usage u0, mine, theirs;
+	struct xres r = { 0 };
 	struct end e;
 	struct peer p, me;
-	double gbs;
 	char c = 0;
 
 	if (pipe(p2c) || pipe(c2p))
 		die("pipe");
-	pid = fork();
+	pid = fork(); /* before this process opens a device */
 	if (pid < 0)
 		die("fork");
 	if (!pid) {
@@ -265,11 +322,79 @@ static double run_xproc(void)
 	me.qpn = e.qp->qp_num;
 	xfer(p2c[1], &me, sizeof(me), 1);
 	xfer(c2p[0], &c, 1, 0);
-	gbs = run_writes(&e, &p);
+	u0 = usage_now();
+	r.gbs = run_writes(&e, &p);
+	mine = usage_since(u0);
 	xfer(p2c[1], &c, 1, 1);
+	xfer(c2p[0], &theirs, sizeof(theirs), 0);
+	r.cpu_us_per_op = (mine.cpu_s + theirs.cpu_s) * 1e6 / (double)iters;
+	r.csw_per_op = (mine.csw + theirs.csw) / (double)iters;
+	/* connected, nothing posted: the measurement window, no synchronisation */
+	u0 = usage_now();
+	nanosleep(&idle, NULL);
+	mine = usage_since(u0);
+	xfer(p2c[1], &c, 1, 1);
+	xfer(c2p[0], &theirs, sizeof(theirs), 0);
+	r.idle_cpu_pct = (mine.cpu_s + theirs.cpu_s) * 100.0 / ((double)idle_ms / 1000.0);
 	waitpid(pid, &st, 0);
 	end_close(&e);
-	return gbs;
+	xfer(out, &r, sizeof(r), 1);
+	_exit(0);
+}
+
+/* Run @fn(out) in a child with SOFTVERBS_TRANSPORT=@transport; read its result. */
+static void in_child(const char *transport, void (*fn)(int), void *res,
+		     size_t len)
+{
+	int p[2], pid, st;
+
+	if (pipe(p))
+		die("pipe");
+	pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (!pid) {
+		close(p[0]);
+		if (transport && setenv("SOFTVERBS_TRANSPORT", transport, 1))
+			die("setenv");
+		fn(p[1]);
+	}
+	close(p[1]);
+	xfer(p[0], res, len, 0);
+	close(p[0]);
+	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
+		die("child failed");
+}
+
+static void inproc_child(int out)
+{
+	double gbs = run_inproc();
+
+	xfer(out, &gbs, sizeof(gbs), 1);
+	_exit(0);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Median, min and max of @n values (sorted in place). */
+struct stat3 {
+	double med, min, max;
+};
+
+static struct stat3 stats(double *v, int n)
+{
+	struct stat3 s;
+
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	s.min = v[0];
+	s.max = v[n - 1];
+	s.med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	return s;
 }
 
 static long parse(const char *name, const char *s, long min, long max)
@@ -287,20 +412,44 @@ static long parse(const char *name, const char *s, long min, long max)
 	return (long)v;
 }
 
+#define MAX_ROUNDS 15
+
+static void print_row(FILE *f, const char *name, double *v, int n,
+		      const char *unit)
+{
+	struct stat3 s = stats(v, n);
+
+	fprintf(f, "%-34s %10.2f %10.2f %10.2f  %s\n", name, s.med, s.min,
+		s.max, unit);
+}
+
+static void json_row(FILE *f, const char *name, double *v, int n, bool last)
+{
+	struct stat3 s = stats(v, n);
+
+	fprintf(f, "\"%s\":{\"median\":%.3f,\"min\":%.3f,\"max\":%.3f}%s", name,
+		s.med, s.min, s.max, last ? "" : ",");
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "size", required_argument, NULL, 's' },
 		{ "iters", required_argument, NULL, 'n' },
 		{ "window", required_argument, NULL, 'w' },
+		{ "rounds", required_argument, NULL, 'r' },
+		{ "idle-ms", required_argument, NULL, 'i' },
 		{ "json", required_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
+	static const char *const tname[2] = { "socket", "shm" };
+	double mc[MAX_ROUNDS], ip[MAX_ROUNDS], gbs[2][MAX_ROUNDS],
+		cpu[2][MAX_ROUNDS], csw[2][MAX_ROUNDS], idle[2][MAX_ROUNDS];
 	const char *json = NULL;
-	double xp, ip, mc;
-	int c;
+	int c, i, t, rounds = 3;
+	char name[64];
 
-	while ((c = getopt_long(argc, argv, "s:n:w:j:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:n:w:r:i:j:", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			size = (size_t)parse("size", optarg, 1, 1 << 30);
@@ -311,31 +460,71 @@ int main(int argc, char **argv)
 		case 'w':
 			window = (int)parse("window", optarg, 1, 1024);
 			break;
+		case 'r':
+			rounds = (int)parse("rounds", optarg, 1, MAX_ROUNDS);
+			break;
+		case 'i':
+			idle_ms = parse("idle-ms", optarg, 0, 600000);
+			break;
 		case 'j':
 			json = optarg;
 			break;
 		default:
-			fprintf(stderr, "usage: %s [--size B] [--iters N] [--window N] [--json FILE]\n",
+			fprintf(stderr, "usage: %s [--size B] [--iters N] [--window N] [--rounds N] [--idle-ms MS] [--json FILE]\n",
 				argv[0]);
 			return 2;
 		}
 	}
-	xp = run_xproc(); /* first: forks before this process opens a device */
-	ip = run_inproc();
-	mc = run_memcpy();
-	printf("%-28s %12s %10s\n", "path", "size", "GB/s");
-	printf("%-28s %12zu %10.2f\n", "memcpy", size, mc);
-	printf("%-28s %12zu %10.2f\n", "rdma_write in-process", size, ip);
-	printf("%-28s %12zu %10.2f\n", "rdma_write cross-process", size, xp);
+	/* interleaved rounds: every row sees the same machine load */
+	for (i = 0; i < rounds; i++) {
+		mc[i] = run_memcpy();
+		in_child(NULL, inproc_child, &ip[i], sizeof(ip[i]));
+		for (t = 0; t < 2; t++) {
+			struct xres r;
+
+			in_child(tname[t], writer, &r, sizeof(r));
+			gbs[t][i] = r.gbs;
+			cpu[t][i] = r.cpu_us_per_op;
+			csw[t][i] = r.csw_per_op;
+			idle[t][i] = r.idle_cpu_pct;
+		}
+	}
+	printf("%zu bytes, %ld writes, %d in flight, %d rounds\n", size, iters,
+	       window, rounds);
+	printf("%-34s %10s %10s %10s\n", "row", "median", "min", "max");
+	print_row(stdout, "memcpy", mc, rounds, "GB/s");
+	print_row(stdout, "rdma_write in-process", ip, rounds, "GB/s");
+	for (t = 0; t < 2; t++) {
+		snprintf(name, sizeof(name), "rdma_write cross-process %s", tname[t]);
+		print_row(stdout, name, gbs[t], rounds, "GB/s");
+		snprintf(name, sizeof(name), "  cpu per write, both, %s", tname[t]);
+		print_row(stdout, name, cpu[t], rounds, "us");
+		snprintf(name, sizeof(name), "  ctx switches per write, %s", tname[t]);
+		print_row(stdout, name, csw[t], rounds, "");
+		snprintf(name, sizeof(name), "  idle cpu, both, %s", tname[t]);
+		print_row(stdout, name, idle[t], rounds, "%");
+	}
 	if (json) {
 		FILE *f = fopen(json, "w");
 
 		if (!f)
 			die(json);
 		fprintf(f, "{\"bench\":\"softverbs\",\"size\":%zu,\"iters\":%ld,"
-			   "\"window\":%d,\"gbps\":{\"memcpy\":%.3f,"
-			   "\"rdma_write_inproc\":%.3f,\"rdma_write_xproc\":%.3f}}\n",
-			size, iters, window, mc, ip, xp);
+			   "\"window\":%d,\"rounds\":%d,\"idle_ms\":%ld,",
+			size, iters, window, rounds, idle_ms);
+		json_row(f, "memcpy_gbps", mc, rounds, false);
+		json_row(f, "rdma_write_inproc_gbps", ip, rounds, false);
+		for (t = 0; t < 2; t++) {
+			snprintf(name, sizeof(name), "rdma_write_xproc_%s_gbps", tname[t]);
+			json_row(f, name, gbs[t], rounds, false);
+			snprintf(name, sizeof(name), "cpu_us_per_write_%s", tname[t]);
+			json_row(f, name, cpu[t], rounds, false);
+			snprintf(name, sizeof(name), "ctx_switches_per_write_%s", tname[t]);
+			json_row(f, name, csw[t], rounds, false);
+			snprintf(name, sizeof(name), "idle_cpu_pct_%s", tname[t]);
+			json_row(f, name, idle[t], rounds, t == 1);
+		}
+		fprintf(f, "}\n");
 		fclose(f);
 	}
 	return 0;

@@ -77,7 +77,29 @@ struct sv_config {
 	bool strict; /* SOFTVERBS_STRICT=1 */
 	int log_level; /* SOFTVERBS_LOG: 0 errors .. 3 debug; default 0 */
 	struct in_addr ipv4; /* SOFTVERBS_IPV4: host address for GID 0 */
+	/* SOFTVERBS_CM_LISTEN_GRACE_MS: how long rdma_connect() tries again
+	 * while nobody listens (default SV_CM_LISTEN_GRACE_MS) */
+	unsigned int cm_listen_grace_ms;
+	/* SOFTVERBS_TRANSPORT: true = shm (default), false = socket */
+	bool shm;
+	/* SOFTVERBS_SPIN_US: the NIC thread polls the rings this long after
+	 * their last traffic before it sleeps (default SV_SPIN_US) */
+	unsigned int spin_us;
 };
+
+/*
+ * A REQ to a port nobody listens on is refused only after this long: on a
+ * real network address and route resolution take about as long, which
+ * covers a server that calls rdma_listen() just after telling the client
+ * (out of band) to connect. perftest -R does exactly that.
+ */
+#define SV_CM_LISTEN_GRACE_MS 100
+/*
+ * Off by default: on a machine whose CPUs are all busy (two cores shared
+ * with busy-polling applications) a spinning NIC thread delays the very
+ * threads it waits for, and 8-byte round trips went from 13 us to 3 ms.
+ */
+#define SV_SPIN_US 0
 
 enum sv_log_level {
 	SV_LOG_ERR = 0,

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,8 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int init_err;
 static struct sv_ep kick_ep, timer_ep;
 static uint64_t timer_armed; /* NIC thread: timerfd expiry set, 0 = none */
+
+static void live_after_fork(void);
 
 uint64_t sv_now_ns(void)
 {
@@ -76,20 +79,22 @@ void sv_die(const char *fmt, ...)
 	abort();
 }
 
-static unsigned long env_ulong(const char *name, unsigned long max)
+/* The value of @name in 0..@max, or @def when unset or invalid (logged). */
+static unsigned long env_ulong(const char *name, unsigned long max,
+			       unsigned long def)
 {
 	const char *s = getenv(name);
 	unsigned long long v;
 	char *end;
 
 	if (!s || !*s)
-		return 0;
+		return def;
 	errno = 0;
 	v = strtoull(s, &end, 10);
 	if (errno || *end || v > max) {
 		sv_log(SV_LOG_ERR, "ignoring %s=%s (expected 0..%lu)", name, s,
 		       max);
-		return 0;
+		return def;
 	}
 	return (unsigned long)v;
 }
@@ -97,13 +102,23 @@ static unsigned long env_ulong(const char *name, unsigned long max)
 static void read_config(void)
 {
 	const char *ip = getenv("SOFTVERBS_IPV4");
+	const char *transport = getenv("SOFTVERBS_TRANSPORT");
 
-	sv.cfg.log_level = (int)env_ulong("SOFTVERBS_LOG", 3);
-	sv.cfg.delay_us = (unsigned int)env_ulong("SOFTVERBS_DELAY_US", 10000000);
-	sv.cfg.drop_after = env_ulong("SOFTVERBS_DROP_AFTER", ~0ul);
-	sv.cfg.qp_error_after = env_ulong("SOFTVERBS_QP_ERROR_AFTER", ~0ul);
-	sv.cfg.cq_max = (unsigned int)env_ulong("SOFTVERBS_CQ_MAX", SV_MAX_CQE);
-	sv.cfg.strict = env_ulong("SOFTVERBS_STRICT", 1) == 1;
+	sv.cfg.log_level = (int)env_ulong("SOFTVERBS_LOG", 3, 0);
+	sv.cfg.delay_us = (unsigned int)env_ulong("SOFTVERBS_DELAY_US", 10000000, 0);
+	sv.cfg.drop_after = env_ulong("SOFTVERBS_DROP_AFTER", ~0ul, 0);
+	sv.cfg.qp_error_after = env_ulong("SOFTVERBS_QP_ERROR_AFTER", ~0ul, 0);
+	sv.cfg.cq_max = (unsigned int)env_ulong("SOFTVERBS_CQ_MAX", SV_MAX_CQE, 0);
+	sv.cfg.strict = env_ulong("SOFTVERBS_STRICT", 1, 0) == 1;
+	sv.cfg.cm_listen_grace_ms = (unsigned int)env_ulong(
+		"SOFTVERBS_CM_LISTEN_GRACE_MS", 600000, SV_CM_LISTEN_GRACE_MS);
+	sv.cfg.spin_us = (unsigned int)env_ulong("SOFTVERBS_SPIN_US", 1000000,
+					     SV_SPIN_US);
+	sv.cfg.shm = !transport || strcmp(transport, "socket");
+	if (transport && *transport && strcmp(transport, "socket") &&
+	    strcmp(transport, "shm"))
+		sv_log(SV_LOG_ERR, "ignoring SOFTVERBS_TRANSPORT=%s (expected shm or socket)",
+		       transport);
 	sv.cfg.ipv4.s_addr = htonl(INADDR_LOOPBACK);
 	if (ip && inet_pton(AF_INET, ip, &sv.cfg.ipv4) != 1) {
 		sv_log(SV_LOG_ERR, "ignoring SOFTVERBS_IPV4=%s", ip);
@@ -121,6 +136,7 @@ static void atfork_child(void)
 {
 	sv.forked_child = true;
 	pthread_mutex_init(&sv.lock, NULL);
+	live_after_fork();
 	pthread_mutex_init(&sv.cb_lock, NULL);
 	if (sv.epfd >= 0)
 		close(sv.epfd); /* the child's copy only */
@@ -139,6 +155,8 @@ static void atfork_child(void)
 	sv.nic_running = false;
 	atomic_store(&sv.rnr_waiters, 0);
 	atomic_store(&sv.kick_pending, 0);
+	atomic_store(&sv.lock_wanted, 0);
+	sv.spinning = false;
 }
 
 static void do_init(void)
@@ -189,9 +207,83 @@ static void thread_name(int tid, char *buf, size_t len)
 	buf[strcspn(buf, "\n")] = '\0';
 }
 
+/*
+ * The threads that have touched a strict object and not exited, by tid.
+ * A thread enters the set before it can own anything and leaves it in a
+ * thread-specific-data destructor, which runs before pthread_join() in
+ * another thread returns. Asking the kernel instead (tgkill(pid, tid, 0))
+ * races with join: the tid stays valid until the exiting thread is reaped,
+ * a little after its joiner was released.
+ */
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static int *live_tids;
+static size_t live_n, live_cap;
+static pthread_key_t live_key;
+static pthread_once_t live_once = PTHREAD_ONCE_INIT;
+static _Thread_local int live_me; /* the tid this thread registered, 0 = none */
+
+static void live_remove(void *arg)
+{
+	int tid = (int)(intptr_t)arg;
+	size_t i;
+
+	pthread_mutex_lock(&live_lock);
+	for (i = 0; i < live_n; i++) {
+		if (live_tids[i] == tid) {
+			live_tids[i] = live_tids[--live_n];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&live_lock);
+}
+
+static void live_key_create(void)
+{
+	int ret = pthread_key_create(&live_key, live_remove);
+
+	if (ret)
+		sv_die("strict mode: pthread_key_create: %s", strerror(ret));
+}
+
+/* In a forked child only the forking thread lives on, under a new tid. */
+static void live_after_fork(void)
+{
+	pthread_mutex_init(&live_lock, NULL);
+	live_n = 0;
+}
+
+/* Enter the calling thread @me into the set (once per thread). */
+static void live_register(int me)
+{
+	int *grown;
+
+	if (live_me == me)
+		return;
+	pthread_once(&live_once, live_key_create);
+	pthread_mutex_lock(&live_lock);
+	if (live_n == live_cap) {
+		live_cap = live_cap ? 2 * live_cap : 64;
+		grown = realloc(live_tids, live_cap * sizeof(*live_tids));
+		if (!grown)
+			sv_die("strict mode: out of memory");
+		live_tids = grown;
+	}
+	live_tids[live_n++] = me;
+	pthread_mutex_unlock(&live_lock);
+	live_me = me;
+	pthread_setspecific(live_key, (void *)(intptr_t)me);
+}
+
 static bool thread_alive(int tid)
 {
-	return syscall(SYS_tgkill, getpid(), tid, 0) == 0 || errno != ESRCH;
+	bool alive = false;
+	size_t i;
+
+	pthread_mutex_lock(&live_lock);
+	for (i = 0; i < live_n && !alive; i++)
+		alive = live_tids[i] == tid;
+	pthread_mutex_unlock(&live_lock);
+	return alive;
 }
 
 void sv_strict_touch(struct sv_owner *o, const char *kind, const void *obj)
@@ -205,6 +297,7 @@ void sv_strict_touch(struct sv_owner *o, const char *kind, const void *obj)
 	owner = atomic_load_explicit(&o->tid, memory_order_relaxed);
 	if (owner == me)
 		return;
+	live_register(me); /* before it can own @o */
 	if (owner == 0 || !thread_alive(owner)) {
 		/* first use, or the previous owner has exited: take over */
 		if (atomic_compare_exchange_strong(&o->tid, &owner, me))
@@ -267,6 +360,14 @@ void sv_async_event(struct sv_context *ctx, const struct ibv_async_event *ev)
 
 /* ---- NIC thread ---- */
 
+void sv_lock(void)
+{
+	/* read by a spinning NIC thread between its passes */
+	atomic_fetch_add(&sv.lock_wanted, 1);
+	pthread_mutex_lock(&sv.lock);
+	atomic_fetch_sub(&sv.lock_wanted, 1);
+}
+
 void sv_kick(void)
 {
 	uint64_t one = 1;
@@ -289,7 +390,14 @@ void sv_nic_add_ep(struct sv_ep *ep, uint32_t events)
 		       strerror(errno));
 }
 
-/* Unregister and schedule for freeing (sv.lock held). */
+/*
+ * Unregister and schedule for freeing (sv.lock held). A QP socket (listener
+ * or connection) is closed here, not when the NIC thread next wakes: an
+ * idle NIC thread would otherwise keep the fds of every QP destroyed since
+ * its last pass. Only the sv_ep and its connection state wait, because the
+ * NIC thread may hold the ep in the events of its current pass (it skips
+ * dead ones).
+ */
 void sv_nic_del_ep(struct sv_ep *ep)
 {
 	struct sv_ep **p;
@@ -303,6 +411,10 @@ void sv_nic_del_ep(struct sv_ep *ep)
 		}
 	}
 	epoll_ctl(sv.epfd, EPOLL_CTL_DEL, ep->fd, NULL);
+	if ((ep->type == SV_EP_CONN || ep->type == SV_EP_LISTEN) &&
+	    close(ep->fd))
+		sv_log(SV_LOG_WARN, "close(%d) of a QP socket: %s (closed behind softverbs' back?)",
+		       ep->fd, strerror(errno));
 	ep->dead = true;
 	ep->next = sv.dead_eps;
 	sv.dead_eps = ep;
@@ -316,8 +428,6 @@ static void free_dead_eps(void)
 		sv.dead_eps = ep->next;
 		if (ep->type == SV_EP_CONN)
 			sv_conn_free(ep->obj);
-		else if (ep->type == SV_EP_LISTEN)
-			close(ep->fd);
 		free(ep);
 	}
 }
@@ -364,6 +474,7 @@ static void handle_events(struct epoll_event *evs, int n, bool *user)
 			sv_wire_accept(ep);
 			break;
 		case SV_EP_CONN:
+		case SV_EP_BELL:
 			sv_wire_event(ep, evs[i].events);
 			break;
 		case SV_EP_USER:
@@ -388,23 +499,73 @@ static void arm_timer(void)
 	timer_armed = sv.wake_at;
 }
 
+/*
+ * Spinning (shared-memory rings): while rings carry traffic the NIC thread
+ * makes pass after pass without sleeping, until SOFTVERBS_SPIN_US passed
+ * without a byte moving. Meanwhile it keeps kick_pending set, so posting
+ * threads skip the kick (no syscall), the rings ask their peers for no
+ * doorbell (sv.spinning), and it looks at its epoll set only every
+ * SV_SPIN_EPOLL passes (socket EOFs, accepts, cm callbacks). To sleep, it
+ * clears kick_pending and sv.spinning and makes one more ordinary pass:
+ * that pass sees every post made before the clear, and sets want_data on
+ * every ring it finds empty, so any later post or message wakes it.
+ */
+#define SV_SPIN_EPOLL 64
+
+/* One spinning decision per pass; returns the next epoll timeout. */
+static int spin_next(uint64_t *seen, uint64_t *until, unsigned int *turn,
+		     int timeout)
+{
+	uint64_t now;
+
+	if (!sv.cfg.spin_us)
+		return timeout;
+	now = sv_now_ns();
+	if (sv.shm_moved != *seen) {
+		*seen = sv.shm_moved;
+		*until = now + sv.cfg.spin_us * 1000ull;
+		if (!sv.spinning) {
+			sv.spinning = true;
+			*turn = 0;
+		}
+	}
+	if (!sv.spinning)
+		return timeout;
+	if (now >= *until) {
+		sv.spinning = false;
+		/* pairs with the exchange in sv_kick(): later posts kick */
+		atomic_store(&sv.kick_pending, 0);
+		return 0; /* the last, ordinary pass */
+	}
+	atomic_store(&sv.kick_pending, 1);
+	return 0;
+}
+
 static void *nic_loop(void *arg)
 {
 	struct epoll_event evs[64];
+	uint64_t seen = 0, until = 0;
+	unsigned int turn = 0;
 	int timeout = -1;
 
 	(void)arg;
 	for (;;) {
 		bool user = false;
 		struct sv_qp *qp;
-		int n;
+		int n = 0;
 
-		n = epoll_wait(sv.epfd, evs, 64, timeout);
+		if (!sv.spinning || ++turn % SV_SPIN_EPOLL == 0)
+			n = epoll_wait(sv.epfd, evs, 64, timeout);
+		else
+			sched_yield(); /* a busy-polling application may need this CPU */
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			sv_die("epoll_wait: %s", strerror(errno));
 		}
+		/* application threads first: their sections are short */
+		while (sv.spinning && atomic_load(&sv.lock_wanted))
+			sched_yield();
 		pthread_mutex_lock(&sv.lock);
 		sv.wake_at = 0;
 		handle_events(evs, n, &user);
@@ -412,6 +573,7 @@ static void *nic_loop(void *arg)
 			sv_qp_progress(qp);
 		arm_timer();
 		timeout = atomic_load(&sv.rnr_waiters) ? 1 : -1;
+		timeout = spin_next(&seen, &until, &turn, timeout);
 		pthread_mutex_unlock(&sv.lock);
 		if (user)
 			run_user(evs, n);
@@ -477,7 +639,7 @@ int sv_nic_ensure(void)
 
 	if (ret || sv.nic_running)
 		return ret;
-	pthread_mutex_lock(&sv.lock);
+	sv_lock();
 	if (!sv.nic_running) {
 		ret = sv_nic_start();
 		sv.nic_running = !ret;
@@ -500,7 +662,7 @@ int sv_nic_watch(int fd, uint32_t events, sv_watch_fn fn, void *arg)
 	ep->fd = fd;
 	ep->fn = fn;
 	ep->obj = arg;
-	pthread_mutex_lock(&sv.lock);
+	sv_lock();
 	sv_nic_add_ep(ep, events);
 	pthread_mutex_unlock(&sv.lock);
 	return 0;
@@ -514,7 +676,7 @@ int sv_nic_unwatch(int fd)
 
 	if (!on_nic)
 		pthread_mutex_lock(&sv.cb_lock);
-	pthread_mutex_lock(&sv.lock);
+	sv_lock();
 	for (ep = sv.eps; ep; ep = ep->next) {
 		if (ep->type == SV_EP_USER && ep->fd == fd) {
 			sv_nic_del_ep(ep);

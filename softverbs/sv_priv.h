@@ -23,9 +23,9 @@
  *   post_send copies the WR (and inline data) into the send queue and kicks
  *   the NIC thread. The NIC thread executes each WQE in order: against an
  *   in-process peer directly (sv_exec_local(), a memcpy into the target MR),
- *   or by writing header + payload on the QP's requester connection (sv_wire.c);
- *   the remote NIC thread reads the payload straight into its MR and
- *   acknowledges. Send completions are generated in send-queue order on
+ *   or by writing header + payload on the QP's requester connection (sv_wire.c,
+ *   over shared-memory rings (sv_shm.c) or the socket itself); the remote
+ *   NIC thread reads the payload straight into its MR and acknowledges. Send completions are generated in send-queue order on
  *   execution (in-process) or acknowledgement (cross-process).
  */
 
@@ -168,6 +168,7 @@ enum sv_ep_type {
 	SV_EP_CONN,
 	SV_EP_USER,
 	SV_EP_TIMER, /* wakes the NIC thread when a delayed message is due */
+	SV_EP_BELL, /* a connection's shared-memory doorbell (sv_shm.c) */
 };
 struct sv_ep {
 	enum sv_ep_type type;
@@ -199,12 +200,18 @@ struct sv_global {
 	_Atomic int rnr_waiters; /* stalls with a deadline: poll the clock */
 	int timerfd;	  /* armed for wake_at */
 	uint64_t wake_at; /* NIC thread: earliest delayed message, 0 = none */
+	/* shared-memory rings (sv_shm.c), under sv.lock */
+	uint64_t shm_moved; /* bytes moved through rings, ever */
+	bool spinning; /* the NIC thread polls: rings ask for no doorbell */
+	_Atomic int lock_wanted; /* application threads waiting for sv.lock */
 };
 
 extern struct sv_global sv;
 
 /* sv_main.c */
 uint64_t sv_now_ns(void);
+/* sv.lock for an application thread (a spinning NIC thread lets it in). */
+void sv_lock(void);
 int sv_gettid(void);
 void sv_kick(void);
 struct sv_context *sv_ctx(struct ibv_context *ctx);
@@ -293,5 +300,20 @@ void sv_wire_progress(struct sv_qp *qp);
 void sv_wire_event(struct sv_ep *ep, uint32_t events);
 void sv_wire_accept(struct sv_ep *ep);
 void sv_conn_free(struct sv_conn *c);
+
+/* sv_shm.c: a connection's two byte streams as rings in shared memory */
+struct sv_shm;
+/* Requester: create the rings, send them on @sock; NULL: use the socket. */
+struct sv_shm *sv_shm_offer(int sock);
+/* Accepted side: 1 with *out set when the peer offered rings, 0 for the
+ * socket stream, -EAGAIN before the first byte, or another -errno. */
+int sv_shm_accept(int sock, struct sv_shm **out);
+/* Like sendmsg()/recvmsg() on the rings: bytes, -EAGAIN, or -EPROTO. */
+ssize_t sv_shm_writev(struct sv_shm *s, const struct iovec *iov, int cnt);
+ssize_t sv_shm_readv(struct sv_shm *s, const struct iovec *iov, int cnt);
+int sv_shm_bell_fd(const struct sv_shm *s);
+/* Close the doorbells (the rings stay mapped); then free (NULL is fine). */
+void sv_shm_close(struct sv_shm *s);
+void sv_shm_free(struct sv_shm *s);
 
 #endif /* SV_PRIV_H */

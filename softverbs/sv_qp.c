@@ -301,7 +301,7 @@ struct ibv_qp *ibv_create_qp(struct ibv_pd *pd, struct ibv_qp_init_attr *init)
 			init->cap.max_recv_wr ? init->cap.max_recv_wr : 1,
 			init->cap.max_recv_sge ? init->cap.max_recv_sge : 1)))
 		goto err_free;
-	pthread_mutex_lock(&sv.lock);
+	sv_lock();
 	ret = -sv_wire_listen(qp);
 	if (ret) {
 		pthread_mutex_unlock(&sv.lock);
@@ -348,7 +348,7 @@ int ibv_destroy_qp(struct ibv_qp *ibqp)
 
 	sv_strict_touch(&qp->owner, "QP", qp);
 	sv_log(SV_LOG_DEBUG, "destroying QP %u", qp->ibv.qp_num);
-	pthread_mutex_lock(&sv.lock);
+	sv_lock();
 	unlink_qp(qp);
 	sv_wire_close_qp(qp, true);
 	sv_wire_unlisten(qp);
@@ -468,7 +468,7 @@ int ibv_modify_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *attr,
 	int ret;
 
 	sv_strict_touch(&qp->owner, "QP", qp);
-	pthread_mutex_lock(&sv.lock);
+	sv_lock();
 	cur = qp->state;
 	if ((mask & IBV_QP_CUR_STATE) && attr->cur_qp_state != cur) {
 		ret = EINVAL;
@@ -504,7 +504,7 @@ int ibv_query_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *attr, int attr_mask,
 
 	(void)attr_mask;
 	sv_strict_touch(&qp->owner, "QP", qp);
-	pthread_mutex_lock(&sv.lock);
+	sv_lock();
 	*attr = qp->attr;
 	attr->qp_state = qp->state;
 	attr->cur_qp_state = qp->state;

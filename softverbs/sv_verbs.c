@@ -96,7 +96,7 @@ struct ibv_mr *ibv_reg_mr_iova2(struct ibv_pd *pd, void *addr, size_t length,
 		errno = ENOMEM;
 		return NULL;
 	}
-	pthread_mutex_lock(&sv.lock);
+	sv_lock();
 	idx = mr_slot();
 	if (idx < 0) {
 		pthread_mutex_unlock(&sv.lock);
@@ -138,7 +138,7 @@ int ibv_dereg_mr(struct ibv_mr *ibmr)
 	struct sv_mr *mr = SV_container_of(ibmr, struct sv_mr, ibv);
 
 	sv_strict_touch(&mr->owner, "MR", mr);
-	pthread_mutex_lock(&sv.lock);
+	sv_lock();
 	sv.mrs[ibmr->handle] = NULL;
 	pthread_mutex_unlock(&sv.lock);
 	free(mr);
@@ -226,7 +226,7 @@ int ibv_destroy_comp_channel(struct ibv_comp_channel *channel)
 	struct sv_channel *ch = SV_container_of(channel, struct sv_channel, ibv);
 
 	sv_strict_touch(&ch->owner, "completion channel", ch);
-	pthread_mutex_lock(&sv.lock);
+	sv_lock();
 	if (channel->refcnt) {
 		pthread_mutex_unlock(&sv.lock);
 		return EBUSY;
@@ -301,7 +301,7 @@ struct ibv_cq *ibv_create_cq(struct ibv_context *context, int cqe,
 	pthread_mutex_init(&cq->ibv.mutex, NULL);
 	pthread_cond_init(&cq->ibv.cond, NULL);
 	if (channel) {
-		pthread_mutex_lock(&sv.lock);
+		sv_lock();
 		channel->refcnt++;
 		pthread_mutex_unlock(&sv.lock);
 	}
@@ -332,7 +332,7 @@ int ibv_destroy_cq(struct ibv_cq *ibcq)
 	struct sv_cq *cq = SV_container_of(ibcq, struct sv_cq, ibv);
 
 	sv_strict_touch(&cq->owner, "CQ", cq);
-	pthread_mutex_lock(&sv.lock);
+	sv_lock();
 	pthread_mutex_lock(&cq->lock);
 	if (ibcq->channel)
 		ibcq->channel->refcnt--;
@@ -585,7 +585,7 @@ int ibv_destroy_srq(struct ibv_srq *ibsrq)
 	struct sv_qp *qp;
 
 	sv_strict_touch(&srq->owner, "SRQ", srq);
-	pthread_mutex_lock(&sv.lock);
+	sv_lock();
 	for (qp = sv.qps; qp; qp = qp->next) {
 		if (qp->srq == srq) {
 			pthread_mutex_unlock(&sv.lock);

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-3-Clause
-/* softverbs: cross-process transport over abstract unix sockets, driven by the NIC thread. */
+/* softverbs: cross-process transport (abstract unix sockets, their bytes on shared-memory rings or the socket), driven by the NIC thread. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +28,12 @@
  * which backs up into the sender: that is the queueing of early data and of
  * RNR with rnr_retry 7. Destroying a QP shuts its sockets down (an explicit
  * close that also works when a forked child holds copies of the fds).
+ *
+ * The bytes of both streams go through the shared-memory rings of sv_shm.c
+ * when the connecting side offered them (SOFTVERBS_TRANSPORT=shm, the
+ * default), else through the socket; conn_readv()/conn_writev() hide which.
+ * With rings the socket carries only the offer, and its EOF (seen as
+ * EPOLLRDHUP) marks the end of the peer's stream.
  */
 
 enum {
@@ -83,6 +89,11 @@ struct sv_conn {
 	bool draining; /* drain_responses() is reading it */
 	uint32_t tx_msn;
 	struct sv_resp_item *q_head, *q_tail, *q_cur;
+	/* shared-memory rings (sv_shm.c) instead of the socket's bytes */
+	struct sv_shm *shm;
+	struct sv_ep *bell; /* our doorbell, watched by the NIC thread */
+	bool mode_known; /* accepted side: the first bytes were looked at */
+	bool peer_eof; /* shm: the socket reported the peer's close */
 };
 
 static uint8_t scratch[65536];
@@ -136,6 +147,7 @@ static struct sv_conn *conn_new(int fd, bool is_req, struct sv_qp *qp)
 	c->fd = fd;
 	c->pid = getpid();
 	c->is_req = is_req;
+	c->mode_known = is_req;
 	c->qp = qp;
 	c->ep = ep;
 	ep->type = SV_EP_CONN;
@@ -156,10 +168,8 @@ void sv_conn_free(struct sv_conn *c)
 		c->q_head = it->next;
 		free(it);
 	}
-	if (close(c->fd))
-		sv_log(SV_LOG_WARN, "close(%d) of a QP socket: %s (closed behind softverbs' back?)",
-		       c->fd, strerror(errno));
-	free(c);
+	sv_shm_free(c->shm);
+	free(c); /* its fd was closed by sv_nic_del_ep() */
 }
 
 static void resp_tx(struct sv_conn *c);
@@ -182,6 +192,78 @@ static void conn_close(struct sv_conn *c, bool shut)
 	if (shut && c->pid == getpid())
 		shutdown(c->fd, SHUT_RDWR);
 	sv_nic_del_ep(c->ep);
+	if (c->shm) {
+		sv_nic_del_ep(c->bell);
+		sv_shm_close(c->shm); /* the doorbells; the rings stay mapped until freed */
+	}
+}
+
+/* Use the rings of @c->shm from now on: watch our doorbell. */
+static void conn_use_shm(struct sv_conn *c)
+{
+	struct sv_ep *ep = calloc(1, sizeof(*ep));
+
+	if (!ep) {
+		sv_shm_free(c->shm);
+		c->shm = NULL;
+		return;
+	}
+	ep->type = SV_EP_BELL;
+	ep->fd = sv_shm_bell_fd(c->shm);
+	ep->obj = c;
+	c->bell = ep;
+	/* edge-triggered: each ring of the doorbell is an event, never read */
+	sv_nic_add_ep(ep, EPOLLIN | EPOLLET);
+}
+
+/*
+ * Read into @iov like recvmsg(): bytes, 0 at EOF, -1 with errno. An
+ * accepted connection first learns whether its peer offers rings.
+ */
+static ssize_t conn_readv(struct sv_conn *c, struct iovec *iov, uint32_t cnt)
+{
+	struct msghdr m = { .msg_iov = iov, .msg_iovlen = cnt };
+	ssize_t n;
+
+	if (!c->mode_known) {
+		int ret = sv_shm_accept(c->fd, &c->shm);
+
+		if (ret < 0) {
+			errno = -ret;
+			return -1;
+		}
+		c->mode_known = true;
+		if (c->shm)
+			conn_use_shm(c);
+	}
+	if (!c->shm)
+		return recvmsg(c->fd, &m, MSG_DONTWAIT);
+	n = sv_shm_readv(c->shm, iov, (int)cnt);
+	if (n >= 0)
+		return n;
+	if (n == -EAGAIN && c->peer_eof)
+		return 0; /* everything the peer wrote before closing was read */
+	errno = (int)-n;
+	return -1;
+}
+
+/* Write @iov like sendmsg(): bytes or -1 with errno. */
+static ssize_t conn_writev(struct sv_conn *c, struct iovec *iov, uint32_t cnt)
+{
+	struct msghdr m = { .msg_iov = iov, .msg_iovlen = cnt };
+	ssize_t n;
+
+	if (!c->shm)
+		return sendmsg(c->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (c->peer_eof) {
+		errno = EPIPE;
+		return -1;
+	}
+	n = sv_shm_writev(c->shm, iov, (int)cnt);
+	if (n >= 0)
+		return n;
+	errno = (int)-n;
+	return -1;
 }
 
 static bool conn_dead(const struct sv_conn *c)
@@ -284,7 +366,7 @@ err_close:
 
 void sv_wire_unlisten(struct sv_qp *qp)
 {
-	sv_nic_del_ep(qp->lep); /* the fd is closed when the ep is freed */
+	sv_nic_del_ep(qp->lep); /* closes the listening socket */
 	qp->lep = NULL;
 }
 
@@ -326,6 +408,11 @@ void sv_wire_connect(struct sv_qp *qp)
 		return;
 	}
 	qp->req = conn_new(fd, true, qp);
+	if (qp->req && sv.cfg.shm) {
+		qp->req->shm = sv_shm_offer(fd);
+		if (qp->req->shm)
+			conn_use_shm(qp->req);
+	}
 }
 
 /*
@@ -346,11 +433,8 @@ void sv_wire_close_qp(struct sv_qp *qp, bool graceful)
 static int conn_flush(struct sv_conn *c)
 {
 	while (c->tleft) {
-		struct msghdr m = {
-			.msg_iov = &c->tiov[c->tfirst],
-			.msg_iovlen = c->tiovcnt - c->tfirst,
-		};
-		ssize_t n = sendmsg(c->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t n = conn_writev(c, &c->tiov[c->tfirst],
+					c->tiovcnt - c->tfirst);
 		size_t left;
 
 		if (n < 0) {
@@ -523,8 +607,9 @@ static void resp_tx(struct sv_conn *c)
 static int read_hdr(struct sv_conn *c)
 {
 	while (c->rh_off < sizeof(c->rh)) {
-		ssize_t n = recv(c->fd, (char *)&c->rh + c->rh_off,
-				 sizeof(c->rh) - c->rh_off, MSG_DONTWAIT);
+		struct iovec v = { .iov_base = (char *)&c->rh + c->rh_off,
+				   .iov_len = sizeof(c->rh) - c->rh_off };
+		ssize_t n = conn_readv(c, &v, 1);
 
 		if (n > 0) {
 			c->rh_off += (size_t)n;
@@ -547,15 +632,15 @@ static int read_payload(struct sv_conn *c)
 		ssize_t n;
 
 		if (c->discard) {
-			n = recv(c->fd, scratch,
-				 c->rleft < sizeof(scratch) ? c->rleft :
-							      sizeof(scratch),
-				 MSG_DONTWAIT);
-		} else {
-			struct msghdr m = { .msg_iov = c->riov,
-					    .msg_iovlen = c->riovcnt };
+			struct iovec v = {
+				.iov_base = scratch,
+				.iov_len = c->rleft < sizeof(scratch) ?
+						   c->rleft : sizeof(scratch),
+			};
 
-			n = recvmsg(c->fd, &m, MSG_DONTWAIT);
+			n = conn_readv(c, &v, 1);
+		} else {
+			n = conn_readv(c, c->riov, c->riovcnt);
 		}
 		if (n > 0) {
 			size_t left = (size_t)n;
@@ -768,7 +853,9 @@ void sv_wire_event(struct sv_ep *ep, uint32_t events)
 {
 	struct sv_conn *c = ep->obj;
 
-	(void)events;
+	/* rings: the socket only reports the end (after the peer's last bytes) */
+	if (ep == c->ep && (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+		c->peer_eof = true;
 	if (c->is_req) {
 		req_rx(c);
 		req_tx(c);

@@ -109,3 +109,40 @@ Test(sv_strict, off_by_default, .timeout = 30)
 	svt_close(&a);
 	svt_close(&b);
 }
+
+static void *alloc_pd_and_exit(void *arg)
+{
+	return ibv_alloc_pd(arg);
+}
+
+/*
+ * A thread that made an object and was joined is gone, every time: the
+ * liveness check asked the kernel (tgkill), which still knows a just-joined
+ * thread for a moment, and strict mode aborted now and then (four of these
+ * loops at once crashed three of them before the fix).
+ */
+Test(sv_strict, a_joined_owner_is_always_gone, .timeout = 60)
+{
+	struct ibv_device **list;
+	struct ibv_context *ctx;
+	struct ibv_pd *pd;
+	int i, n;
+
+	setenv("SOFTVERBS_STRICT", "1", 1);
+	list = ibv_get_device_list(&n);
+	cr_assert(list && n == 1);
+	ctx = ibv_open_device(list[0]);
+	ibv_free_device_list(list);
+	cr_assert(ctx);
+	for (i = 0; i < 20000 / SVT_SCALE; i++) {
+		pthread_t t;
+		void *ret;
+
+		cr_assert_eq(pthread_create(&t, NULL, alloc_pd_and_exit, ctx), 0);
+		cr_assert_eq(pthread_join(t, &ret), 0);
+		pd = ret;
+		cr_assert(pd);
+		cr_assert_eq(ibv_dealloc_pd(pd), 0); /* aborts if judged alive */
+	}
+	cr_assert_eq(ibv_close_device(ctx), 0);
+}

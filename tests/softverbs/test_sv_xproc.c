@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: BSD-3-Clause
-/* softverbs conformance: cross-process peers over the socket transport, peer loss and fork. */
+/* softverbs conformance: cross-process peers (shared-memory rings, or the socket with SOFTVERBS_TRANSPORT=socket), peer loss and fork. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -336,6 +337,63 @@ Test(sv_xproc, forked_child_holding_sockets_disturbs_nobody)
 	r = ask('Q', 0, 0, 0);
 	cr_assert_eq(svt_wait_child(child), 0);
 	child = -1;
+}
+
+/* The connection runs on the transport SOFTVERBS_TRANSPORT names. */
+Test(sv_xproc, transport_is_the_one_asked_for)
+{
+	const char *t = getenv("SOFTVERBS_TRANSPORT");
+	bool want_shm = !t || strcmp(t, "socket");
+	char line[512];
+	bool rings = false;
+	FILE *f;
+
+	fill(a.buf, 4096, 5);
+	cr_assert_eq(svt_post(&a, IBV_WR_RDMA_WRITE, 0, 4096, peer.addr,
+			      peer.rkey, 0, IBV_SEND_SIGNALED, 1), 0);
+	expect_send(IBV_WC_SUCCESS, IBV_WC_RDMA_WRITE);
+	f = fopen("/proc/self/maps", "r");
+	cr_assert(f);
+	while (fgets(line, sizeof(line), f))
+		rings |= strstr(line, "/memfd:softverbs-ring") != NULL;
+	fclose(f);
+	cr_assert_eq(rings, want_shm, "rings mapped: %d, transport %s", rings,
+		     t ? t : "(default)");
+}
+
+/*
+ * A peer killed while our sends wait for its receives (none posted, RNR
+ * retry 7 waits forever): the QP goes to ERR by itself, the oldest send
+ * with RETRY_EXC_ERR, every other send and receive flushed.
+ */
+Test(sv_xproc, sigkilled_peer_errors_the_qp_and_flushes_everything)
+{
+	struct ibv_wc wc;
+	int i;
+
+	for (i = 0; i < 2; i++)
+		cr_assert_eq(svt_post_recv(&a, (size_t)i * 64, 64,
+					   100 + (uint64_t)i), 0);
+	for (i = 0; i < 3; i++)
+		cr_assert_eq(svt_post(&a, IBV_WR_SEND, 0, 4096, 0, 0, 0,
+				      IBV_SEND_SIGNALED, (uint64_t)i), 0);
+	cr_assert_eq(ask('S', 0, 16, 0).status, 0); /* the child is alive */
+	kill(child, SIGKILL);
+	cr_assert_eq(svt_wait_child(child), 128 + SIGKILL);
+	child = -1;
+	for (i = 0; i < 3; i++) {
+		cr_assert_eq(svt_poll(a.scq, &wc, 1, 10000), 1, "send %d", i);
+		cr_assert_eq(wc.wr_id, (uint64_t)i);
+		cr_assert_eq(wc.status, i ? IBV_WC_WR_FLUSH_ERR :
+					    IBV_WC_RETRY_EXC_ERR,
+			     "send %d: %s", i, ibv_wc_status_str(wc.status));
+	}
+	for (i = 0; i < 2; i++) {
+		cr_assert_eq(svt_poll(a.rcq, &wc, 1, 10000), 1, "recv %d", i);
+		cr_assert_eq(wc.wr_id, 100 + (uint64_t)i);
+		cr_assert_eq(wc.status, IBV_WC_WR_FLUSH_ERR);
+	}
+	cr_assert_eq(svt_state(a.qp), IBV_QPS_ERR);
 }
 
 Test(sv_xproc, ibv_fork_init_succeeds)

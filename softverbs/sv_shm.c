@@ -1,0 +1,442 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/* softverbs: a QP connection's byte streams as two rings in a memfd both processes map, with eventfd doorbells. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sv_priv.h"
+
+/*
+ * The connecting process (the requester) creates a sealed memfd holding two
+ * single-producer single-consumer byte rings, ring 0 for its requests and
+ * ring 1 for the responses, and two eventfds, one doorbell per process. It
+ * sends the three fds with a hello message (SCM_RIGHTS) as the first bytes
+ * on the QP's unix socket and keeps its own copies; the accepting process
+ * maps the memfd and watches its doorbell. Both close the memfd once mapped:
+ * the rings exist only in the two mappings (and in nothing a file name could
+ * reach). The socket stays open as the liveness signal: its EOF tells a
+ * process that the peer closed the connection or died, after everything the
+ * peer wrote into the ring is visible.
+ *
+ * Doorbell (NEED_WAKEUP, as io_uring's SQPOLL ring does it): a consumer that
+ * finds its ring empty sets want_data, issues a full fence and looks again;
+ * a producer publishes its tail, issues a full fence and rings the
+ * consumer's doorbell only if want_data was set (clearing it). One of the
+ * two always sees the other's store, so a wakeup is never lost, and a busy
+ * consumer costs the producer no syscall. Free space works the same way
+ * with want_space in the other direction. While the NIC thread spins
+ * (sv.spinning: it polls every ring again within microseconds) it sets no
+ * flag at all, so a peer streaming to it rings no doorbell; it sets them
+ * in its last pass before it sleeps (see nic_loop()).
+ *
+ * The peer is not trusted: the memfd must carry the shrink/grow seals and
+ * the expected size (a shrunk file would fault this process), the doorbells
+ * must be eventfds, the peer must run as our user, and indices read from
+ * the shared pages are checked before use; this process keeps its own
+ * indices privately and only publishes them.
+ */
+
+#define SV_SHM_MAGIC 0xa0 /* first byte: never an opcode of the socket stream */
+#define SV_RING_BYTES (1u << 19)
+#define SV_RING_HDR 4096u
+#define SV_SHM_BYTES (SV_RING_HDR + 2u * SV_RING_BYTES)
+
+struct sv_ring_ctl {
+	_Alignas(64) _Atomic uint64_t tail; /* written by the producer */
+	_Alignas(64) _Atomic uint64_t head; /* written by the consumer */
+	_Alignas(64) _Atomic uint32_t want_data; /* consumer sleeps on empty */
+	_Atomic uint32_t want_space; /* producer sleeps on full */
+};
+_Static_assert(2 * sizeof(struct sv_ring_ctl) <= SV_RING_HDR,
+	       "ring controls fit the first page");
+
+struct sv_hello {
+	uint8_t magic;
+	uint8_t version;
+	uint16_t pad;
+	uint32_t ring_bytes;
+};
+
+struct sv_shm {
+	uint8_t *map;
+	struct sv_ring_ctl *tx_ctl, *rx_ctl;
+	uint8_t *tx, *rx;
+	uint64_t tx_tail, rx_head; /* our own indices, the truth */
+	int my_bell, peer_bell;
+};
+
+static struct sv_shm *shm_new(uint8_t *map, bool requester, int my_bell,
+			      int peer_bell)
+{
+	struct sv_shm *s = calloc(1, sizeof(*s));
+	struct sv_ring_ctl *ctl = (struct sv_ring_ctl *)map;
+	uint8_t *data = map + SV_RING_HDR;
+
+	if (!s)
+		return NULL;
+	s->map = map;
+	s->tx_ctl = &ctl[requester ? 0 : 1];
+	s->rx_ctl = &ctl[requester ? 1 : 0];
+	s->tx = data + (requester ? 0 : SV_RING_BYTES);
+	s->rx = data + (requester ? SV_RING_BYTES : 0);
+	s->my_bell = my_bell;
+	s->peer_bell = peer_bell;
+	return s;
+}
+
+static uint8_t *map_fd(int fd)
+{
+	void *p = mmap(NULL, SV_SHM_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED,
+		       fd, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	/* a forked child (BGSAVE) gets no copy of the rings */
+	madvise(p, SV_SHM_BYTES, MADV_DONTFORK);
+	return p;
+}
+
+struct sv_shm *sv_shm_offer(int sock)
+{
+	struct sv_hello h = { .magic = SV_SHM_MAGIC, .version = 1,
+			      .ring_bytes = SV_RING_BYTES };
+	union {
+		char buf[CMSG_SPACE(3 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { .iov_base = &h, .iov_len = sizeof(h) };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *cm;
+	int fds[3] = { -1, -1, -1 }; /* memfd, acceptor's bell, ours */
+	struct sv_shm *s = NULL;
+	uint8_t *map = NULL;
+
+	fds[0] = memfd_create("softverbs-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fds[0] < 0 || ftruncate(fds[0], SV_SHM_BYTES) ||
+	    fcntl(fds[0], F_ADD_SEALS,
+		  F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL))
+		goto fail;
+	fds[1] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	fds[2] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (fds[1] < 0 || fds[2] < 0)
+		goto fail;
+	map = map_fd(fds[0]);
+	if (!map)
+		goto fail;
+	/* nobody has looked yet: the first message of each ring rings */
+	atomic_store(&((struct sv_ring_ctl *)map)[0].want_data, 1);
+	atomic_store(&((struct sv_ring_ctl *)map)[1].want_data, 1);
+	s = shm_new(map, true, fds[2], fds[1]);
+	if (!s)
+		goto fail;
+	memset(u.buf, 0, sizeof(u.buf));
+	cm = CMSG_FIRSTHDR(&m);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(fds));
+	memcpy(CMSG_DATA(cm), fds, sizeof(fds));
+	/* all or nothing: a unix socket takes the small hello whole or not */
+	if (sendmsg(sock, &m, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof(h))
+		goto fail;
+	close(fds[0]);
+	return s;
+
+fail:
+	sv_log(SV_LOG_WARN, "shared-memory transport unavailable (%s): using the socket",
+	       strerror(errno));
+	free(s);
+	if (map)
+		munmap(map, SV_SHM_BYTES);
+	for (int i = 0; i < 3; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	return NULL;
+}
+
+static bool is_eventfd(int fd)
+{
+	char path[64], link[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n <= 0)
+		return false;
+	link[n] = '\0';
+	return !strcmp(link, "anon_inode:[eventfd]");
+}
+
+/* The peer's hello and fds are acceptable (see the trust notes above). */
+static int check_offer(int sock, const struct sv_hello *h, const int *fds)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct stat st;
+	int seals;
+
+	if (h->version != 1 || h->ring_bytes != SV_RING_BYTES)
+		return -EPROTO;
+	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) ||
+	    cred.uid != getuid())
+		return -EPERM;
+	seals = fcntl(fds[0], F_GET_SEALS);
+	if (seals < 0 || !(seals & F_SEAL_SHRINK) || fstat(fds[0], &st) ||
+	    st.st_size != (off_t)SV_SHM_BYTES)
+		return -EPROTO;
+	if (!is_eventfd(fds[1]) || !is_eventfd(fds[2]))
+		return -EPROTO;
+	return 0;
+}
+
+int sv_shm_accept(int sock, struct sv_shm **out)
+{
+	union {
+		char buf[CMSG_SPACE(3 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct sv_hello h;
+	struct iovec iov = { .iov_base = &h, .iov_len = sizeof(h) };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *cm;
+	int fds[3] = { -1, -1, -1 }, ret, i;
+	uint8_t first;
+	uint8_t *map;
+	ssize_t n;
+
+	*out = NULL;
+	n = recv(sock, &first, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR ? -EAGAIN : 0;
+	if (n == 0 || first != SV_SHM_MAGIC)
+		return 0; /* the socket stream (or its EOF) */
+	n = recvmsg(sock, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	cm = CMSG_FIRSTHDR(&m);
+	if (n == (ssize_t)sizeof(h) && cm && cm->cmsg_level == SOL_SOCKET &&
+	    cm->cmsg_type == SCM_RIGHTS &&
+	    cm->cmsg_len == CMSG_LEN(sizeof(fds)))
+		memcpy(fds, CMSG_DATA(cm), sizeof(fds));
+	else if (cm && cm->cmsg_type == SCM_RIGHTS)
+		for (i = 0; i < (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int)); i++)
+			close(((int *)CMSG_DATA(cm))[i]);
+	ret = fds[0] < 0 ? -EPROTO : check_offer(sock, &h, fds);
+	map = ret ? NULL : map_fd(fds[0]);
+	if (!ret && !map)
+		ret = -errno;
+	if (!ret) {
+		for (i = 1; i < 3; i++)
+			fcntl(fds[i], F_SETFL, O_NONBLOCK); /* never block the NIC thread */
+		*out = shm_new(map, false, fds[1], fds[2]);
+		if (!*out) {
+			munmap(map, SV_SHM_BYTES);
+			ret = -ENOMEM;
+		}
+	}
+	if (fds[0] >= 0)
+		close(fds[0]);
+	if (ret)
+		for (i = 1; i < 3; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+	return ret ? ret : 1;
+}
+
+int sv_shm_bell_fd(const struct sv_shm *s)
+{
+	return s->my_bell;
+}
+
+void sv_shm_close(struct sv_shm *s)
+{
+	if (s->my_bell >= 0)
+		close(s->my_bell);
+	if (s->peer_bell >= 0)
+		close(s->peer_bell);
+	s->my_bell = s->peer_bell = -1;
+}
+
+void sv_shm_free(struct sv_shm *s)
+{
+	if (!s)
+		return;
+	sv_shm_close(s);
+	munmap(s->map, SV_SHM_BYTES);
+	free(s);
+}
+
+/* Ring the peer's doorbell if it asked for it in @want (after a full fence). */
+static void notify(struct sv_shm *s, _Atomic uint32_t *want)
+{
+	uint64_t one = 1;
+
+	/* pairs with the fence of the side that set @want, then looked again */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (!atomic_load_explicit(want, memory_order_relaxed) ||
+	    !atomic_exchange_explicit(want, 0, memory_order_relaxed))
+		return;
+	if (s->peer_bell >= 0 && write(s->peer_bell, &one, sizeof(one)) < 0 &&
+	    errno != EAGAIN)
+		sv_log(SV_LOG_WARN, "doorbell: %s", strerror(errno));
+}
+
+/*
+ * Indices are published every SV_RING_STEP bytes of a long copy, so that
+ * the other side's NIC thread (on the other CPU) copies the first part
+ * while this one copies the rest, instead of each waiting for a whole ring.
+ * The doorbell is looked at after the first step and after the last: at
+ * most two wakeups per call, and the last check loses no wakeup.
+ */
+#define SV_RING_STEP (64u << 10)
+
+/*
+ * What orders a ring copy with the application's own use of its registered
+ * memory is the peer process (its post, the ring index it publishes),
+ * which ThreadSanitizer cannot see; over the socket transport the kernel
+ * makes the same copies out of its sight. Under TSan the copies are made
+ * uninstrumented (volatile, so no memcpy call the runtime would intercept)
+ * instead of reporting, or slowly suppressing, every byte.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define SV_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SV_TSAN 1
+#endif
+#endif
+
+#ifdef SV_TSAN
+__attribute__((no_sanitize("thread"))) static void copy(void *d, const void *s,
+							size_t n)
+{
+	volatile uint8_t *dst = d;
+	const volatile uint8_t *src = s;
+
+	while (n--)
+		*dst++ = *src++;
+}
+#else
+#define copy memcpy
+#endif
+
+/* Copy between the ring at index @pos and @buf (@to_ring: into the ring). */
+static void ring_copy(uint8_t *ring, uint64_t pos, void *buf, size_t n,
+		      bool to_ring)
+{
+	size_t off = (size_t)(pos % SV_RING_BYTES);
+	size_t first = n < SV_RING_BYTES - off ? n : SV_RING_BYTES - off;
+
+	if (to_ring) {
+		copy(ring + off, buf, first);
+		copy(ring, (uint8_t *)buf + first, n - first);
+	} else {
+		copy(buf, ring + off, first);
+		copy((uint8_t *)buf + first, ring, n - first);
+	}
+}
+
+/*
+ * One direction of a connection as this process uses it: the producer of
+ * the tx ring or the consumer of the rx ring. @mine is our private index,
+ * published in @my_idx; @peer_idx is the other side's; @wait is the flag we
+ * set before sleeping on it, @wake the one it sets before sleeping on us.
+ */
+struct ring_end {
+	uint8_t *data;
+	uint64_t *mine;
+	_Atomic uint64_t *my_idx, *peer_idx;
+	_Atomic uint32_t *wait, *wake;
+	bool producer;
+};
+
+/* Bytes we may move now (free space or data), or -EPROTO. */
+static int64_t ring_room(const struct ring_end *e)
+{
+	/* pairs with the other side's release of its index */
+	uint64_t peer = atomic_load_explicit(e->peer_idx, memory_order_acquire);
+	uint64_t used = e->producer ? *e->mine - peer : peer - *e->mine;
+
+	if (used > SV_RING_BYTES)
+		return -EPROTO;
+	return (int64_t)(e->producer ? SV_RING_BYTES - used : used);
+}
+
+/* Move up to what the ring allows between it and @iov: bytes, -EAGAIN, -EPROTO. */
+static ssize_t ring_move(struct sv_shm *s, const struct ring_end *e,
+			 const struct iovec *iov, int cnt)
+{
+	int64_t room = ring_room(e);
+	size_t done = 0;
+	int i;
+
+	if (room == 0 && !sv.spinning) {
+		atomic_store_explicit(e->wait, 1, memory_order_relaxed);
+		/* pairs with the fence in notify(): see its index, or it sees us */
+		atomic_thread_fence(memory_order_seq_cst);
+		room = ring_room(e);
+	}
+	if (room < 0)
+		return room;
+	if (room == 0)
+		return -EAGAIN;
+	for (i = 0; i < cnt && done < (size_t)room; i++) {
+		size_t off = 0, len = iov[i].iov_len;
+
+		if (len > (size_t)room - done)
+			len = (size_t)room - done;
+		while (off < len) {
+			size_t n = len - off < SV_RING_STEP ? len - off :
+							      SV_RING_STEP;
+
+			ring_copy(e->data, *e->mine,
+				  (uint8_t *)iov[i].iov_base + off, n,
+				  e->producer);
+			*e->mine += n;
+			sv.shm_moved += n;
+			off += n;
+			/* producer: the bytes are in place before the tail is
+			 * seen; consumer: our copy is done before the
+			 * producer may overwrite the bytes */
+			atomic_store_explicit(e->my_idx, *e->mine,
+					      memory_order_release);
+			if (done + off == n)
+				notify(s, e->wake);
+		}
+		done += len;
+	}
+	notify(s, e->wake);
+	return (ssize_t)done;
+}
+
+ssize_t sv_shm_writev(struct sv_shm *s, const struct iovec *iov, int cnt)
+{
+	const struct ring_end e = {
+		.data = s->tx, .mine = &s->tx_tail,
+		.my_idx = &s->tx_ctl->tail, .peer_idx = &s->tx_ctl->head,
+		.wait = &s->tx_ctl->want_space, .wake = &s->tx_ctl->want_data,
+		.producer = true,
+	};
+
+	return ring_move(s, &e, iov, cnt);
+}
+
+ssize_t sv_shm_readv(struct sv_shm *s, const struct iovec *iov, int cnt)
+{
+	const struct ring_end e = {
+		.data = s->rx, .mine = &s->rx_head,
+		.my_idx = &s->rx_ctl->head, .peer_idx = &s->rx_ctl->tail,
+		.wait = &s->rx_ctl->want_data, .wake = &s->rx_ctl->want_space,
+		.producer = false,
+	};
+
+	return ring_move(s, &e, iov, cnt);
+}
