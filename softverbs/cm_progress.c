@@ -113,10 +113,13 @@ static int start_thread(void)
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (epfd < 0)
 		return -errno;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	ret = pthread_create(&t, &attr, progress_main, (void *)(intptr_t)epfd);
-	pthread_attr_destroy(&attr);
+	ret = -sv_thread_attr_init(&attr);
+	if (!ret) {
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		ret = pthread_create(&t, &attr, progress_main,
+				     (void *)(intptr_t)epfd);
+		pthread_attr_destroy(&attr);
+	}
 	if (ret) {
 		close(epfd);
 		epfd = -1;

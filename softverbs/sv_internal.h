@@ -119,6 +119,11 @@ int sv_init(void);
 const struct sv_config *sv_config(void);
 /* True in a child created by fork() after softverbs was initialised. */
 bool sv_forked_child(void);
+/* Attributes for a thread softverbs starts (the NIC and CM progress
+ * threads): it may run on every CPU the process could use when softverbs
+ * was loaded, not only where the thread that happened to start it is
+ * pinned (an RDMA engine's poller, say). Destroy with pthread_attr_destroy. */
+int sv_thread_attr_init(pthread_attr_t *attr);
 
 /* printf-style log line to stderr, prefixed "softverbs[pid:tid]". */
 void sv_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -170,6 +170,28 @@ static void do_init(void)
 	sv.nic_running = !init_err;
 }
 
+static cpu_set_t load_cpus;
+static bool load_cpus_known;
+
+/* Runs when the library is loaded (LD_PRELOAD: before main), while no
+ * application thread has pinned itself yet. */
+__attribute__((constructor)) static void note_load_cpus(void)
+{
+	load_cpus_known = !sched_getaffinity(0, sizeof(load_cpus), &load_cpus);
+}
+
+int sv_thread_attr_init(pthread_attr_t *attr)
+{
+	int ret = pthread_attr_init(attr);
+
+	if (ret || !load_cpus_known)
+		return -ret;
+	ret = pthread_attr_setaffinity_np(attr, sizeof(load_cpus), &load_cpus);
+	if (ret)
+		pthread_attr_destroy(attr);
+	return -ret;
+}
+
 int sv_init(void)
 {
 	pthread_once(&init_once, do_init);
@@ -597,6 +619,7 @@ static int add_own_ep(struct sv_ep *ep, enum sv_ep_type type, int fd)
 
 int sv_nic_start(void)
 {
+	pthread_attr_t attr;
 	sigset_t all, old;
 	int ret;
 
@@ -612,10 +635,14 @@ int sv_nic_start(void)
 	if (ret)
 		goto err_close_kick;
 	/* the NIC thread takes no signals of the application */
+	ret = sv_thread_attr_init(&attr);
+	if (ret)
+		goto err_close_timer;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	ret = -pthread_create(&sv.nic, NULL, nic_loop, NULL);
+	ret = -pthread_create(&sv.nic, &attr, nic_loop, NULL);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
 	if (ret)
 		goto err_close_timer;
 	pthread_setname_np(sv.nic, "sv-nic");
