@@ -107,6 +107,10 @@ nocr_fail(const char *file, int line, const char *expr, const char *fmt, ...)
 #define cr_assert_leq(a, b, ...) NOCR_CHECK((a) <= (b), #a " <= " #b, __VA_ARGS__)
 #define cr_assert_gt(a, b, ...) NOCR_CHECK((a) > (b), #a " > " #b, __VA_ARGS__)
 #define cr_assert_geq(a, b, ...) NOCR_CHECK((a) >= (b), #a " >= " #b, __VA_ARGS__)
+/* as Criterion: a and b differ by at most eps either way */
+#define cr_assert_float_eq(a, b, eps, ...)                                     \
+	NOCR_CHECK((b) - (a) <= (eps) && (a) - (b) <= (eps),                   \
+		   #a " == " #b " within " #eps, __VA_ARGS__)
 #define cr_assert_str_eq(a, b, ...)                                            \
 	NOCR_CHECK(strcmp((a), (b)) == 0, #a " eq " #b, __VA_ARGS__)
 #define cr_assert_str_neq(a, b, ...)                                           \
