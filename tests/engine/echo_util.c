@@ -327,14 +327,21 @@ struct rring_engine *echo_wire_engine(void (*fn)(struct rring_io *,
 						 void *),
 				      int external)
 {
-	struct rring_handlers h = {.event = fn};
 	struct rring_params p;
-	struct rring_engine *e;
 
 	echo_params(&p, 1);
 	p.wire = 1;
 	p.io_external = (uint32_t)external;
-	e = rring_engine_create(&p, &h);
+	return echo_engine(&p, fn);
+}
+
+struct rring_engine *echo_engine(const struct rring_params *p,
+				 void (*fn)(struct rring_io *,
+					    const struct rring_event *, void *))
+{
+	struct rring_handlers h = {.event = fn};
+	struct rring_engine *e = rring_engine_create(p, &h);
+
 	if (e && rring_engine_start(e)) {
 		rring_engine_destroy(e);
 		return NULL;

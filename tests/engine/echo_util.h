@@ -92,6 +92,12 @@ struct rring_engine *echo_wire_engine(void (*fn)(struct rring_io *,
 						 void *),
 				      int external);
 
+/* A started engine with parameters p and event handler fn; NULL on
+ * failure. */
+struct rring_engine *echo_engine(const struct rring_params *p,
+				 void (*fn)(struct rring_io *,
+					    const struct rring_event *, void *));
+
 /* CPU seconds used so far by this process's engine threads (rring-*). */
 double echo_engine_cpu_seconds(void);
 

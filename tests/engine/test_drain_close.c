@@ -154,21 +154,14 @@ static struct rring_engine *engine(int wire,
 				   void (*fn)(struct rring_io *,
 					      const struct rring_event *, void *))
 {
-	struct rring_handlers h = {.event = fn};
 	struct rring_params p;
-	struct rring_engine *e;
 
 	echo_params(&p, 1);
 	p.wire = (uint32_t)wire;
 	/* Many receives in flight: more completions per connection than
 	 * the poller routes per CQ in one loop. */
 	p.msg_depth = 256;
-	e = rring_engine_create(&p, &h);
-	if (e && rring_engine_start(e)) {
-		rring_engine_destroy(e);
-		return NULL;
-	}
-	return e;
+	return echo_engine(&p, fn);
 }
 
 static void run(int wire)
