@@ -543,6 +543,9 @@ static void on_conn_event(struct rring_engine *e, struct rdma_cm_event *ev)
 		}
 		break;
 	case RDMA_CM_EVENT_DISCONNECTED:
+		/* Drained before the state is read: a peer that sent at once
+		 * and left may be established only by those completions. */
+		drain_cq(e, c);
 		rr_conn_begin_close(
 		    e, c, c->state == RR_CONN_ESTABLISHED ? 0 : -ECONNRESET);
 		break;
