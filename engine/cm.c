@@ -238,12 +238,39 @@ static void conn_param(struct rdma_conn_param *p)
 
 /* ---- Teardown ----------------------------------------------------------- */
 
+/*
+ * Route every completion already in c's CQ before c closes (completions
+ * of a closing connection are dropped): the poller reads rdma_cm events
+ * after a bounded number of completions per CQ, so a peer's DISCONNECTED
+ * can be read while what it sent just before, and saw acknowledged, still
+ * waits in the CQ. Its owner then gets that data ahead of RR_CQE_CLOSE.
+ * The CQ is shared; the other connections' completions are routed too, in
+ * CQ order. At most the CQ's capacity: all that can have been there when
+ * the close began, so a busy neighbour cannot keep this loop going. Not
+ * from inside routing: the completions polled there and not yet routed
+ * are older than anything polled here.
+ */
+static void drain_cq(struct rring_engine *e, struct rring_conn *c)
+{
+	int left, n;
+
+	if (e->routing || !c->cq)
+		return;
+	left = c->cq->cq->cqe;
+	while (left > 0 && (n = rr_poller_poll_cq(e, c->cq->cq)) > 0)
+		left -= n;
+}
+
 void rr_conn_begin_close(struct rring_engine *e, struct rring_conn *c,
 			 int status)
 {
-	enum rr_conn_state prev = c->state;
+	enum rr_conn_state prev;
 	struct rr_cqe q;
 
+	if (c->state == RR_CONN_CLOSING)
+		return;
+	drain_cq(e, c); /* may close c itself: an error completion */
+	prev = c->state;
 	if (prev == RR_CONN_CLOSING)
 		return;
 	rr_conn_set_state(e, c, RR_CONN_CLOSING);
@@ -516,6 +543,9 @@ static void on_conn_event(struct rring_engine *e, struct rdma_cm_event *ev)
 		}
 		break;
 	case RDMA_CM_EVENT_DISCONNECTED:
+		/* Drained before the state is read: a peer that sent at once
+		 * and left may be established only by those completions. */
+		drain_cq(e, c);
 		rr_conn_begin_close(
 		    e, c, c->state == RR_CONN_ESTABLISHED ? 0 : -ECONNRESET);
 		break;

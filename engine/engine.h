@@ -284,6 +284,7 @@ struct rring_engine {
 	struct rdma_cm_id *reject_id; /* rejected request: destroy after ack */
 	unsigned int n_ovf;	      /* IO threads with a non-empty overflow */
 	int cm_ready; /* epoll saw the cm fd or an async fd readable */
+	int routing;  /* inside rr_poller_route_wcs: closes do not drain */
 	struct cds_lfht *by_id;
 	struct rr_route *routes; /* by qp_num: open addressing, poller only */
 	uint32_t routes_mask, n_routes;

@@ -227,6 +227,7 @@ void rr_poller_route_wcs(struct rring_engine *e, const struct ibv_wc *wc, int n)
 	uint64_t dropped = 0;
 	int i;
 
+	e->routing = 1; /* a close from here must not poll: see drain_cq */
 	for (i = 0; i < n; i++) {
 		const struct rr_route *r = rr_table_route(e, wc[i].qp_num);
 		struct rr_cqe *s;
@@ -255,6 +256,7 @@ void rr_poller_route_wcs(struct rring_engine *e, const struct ibv_wc *wc, int n)
 		s->byte_len = wc[i].byte_len;
 		s->imm = wc[i].imm_data;
 	}
+	e->routing = 0;
 	if (dropped)
 		atomic_fetch_add_explicit(&e->st_dropped, dropped,
 					  memory_order_relaxed);

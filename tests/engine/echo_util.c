@@ -36,7 +36,7 @@ void echo_counters_init(struct echo_counters *c)
 	pthread_cond_init(&c->cond, NULL);
 }
 
-static void bump(struct echo_counters *c, atomic_int *v)
+void echo_bump(struct echo_counters *c, atomic_int *v)
 {
 	pthread_mutex_lock(&c->lock);
 	atomic_fetch_add(v, 1);
@@ -168,7 +168,7 @@ void echo_client_event(struct rring_io *io, const struct rring_event *ev,
 	case RRING_EVENT_CONNECTED:
 		cl->conn = ev->conn;
 		cl->established = 1;
-		bump(cl->cnt, &cl->cnt->connected);
+		echo_bump(cl->cnt, &cl->cnt->connected);
 		client_fill(cl);
 		break;
 	case RRING_EVENT_RECV:
@@ -188,7 +188,7 @@ void echo_client_event(struct rring_io *io, const struct rring_event *ev,
 			break;
 		}
 		if (cl->next_recv == cl->total)
-			bump(cl->cnt, &cl->cnt->done);
+			echo_bump(cl->cnt, &cl->cnt->done);
 		client_fill(cl);
 		break;
 	case RRING_EVENT_SEND_DONE:
@@ -199,7 +199,7 @@ void echo_client_event(struct rring_io *io, const struct rring_event *ev,
 		cl->closed = 1;
 		cl->close_status = ev->status;
 		atomic_fetch_add(&cl->cnt->client_closed, 1);
-		bump(cl->cnt, &cl->cnt->closed);
+		echo_bump(cl->cnt, &cl->cnt->closed);
 		break;
 	default:
 		echo_fail(cl->cnt, "client %d: unexpected event %d", cl->idx,
@@ -260,7 +260,7 @@ void echo_server_event(struct rring_io *io, const struct rring_event *ev,
 		s->all = sc;
 		pthread_mutex_unlock(&s->lock);
 		rring_conn_set_ctx(ev->conn, sc);
-		bump(s->cnt, &s->cnt->accepted);
+		echo_bump(s->cnt, &s->cnt->accepted);
 		return;
 	}
 	if (!sc || sc == (void *)s) {
@@ -284,7 +284,7 @@ void echo_server_event(struct rring_io *io, const struct rring_event *ev,
 		break;
 	case RRING_EVENT_CLOSED:
 		sc->closed = 1;
-		bump(s->cnt, &s->cnt->closed);
+		echo_bump(s->cnt, &s->cnt->closed);
 		break;
 	default:
 		echo_fail(s->cnt, "server: unexpected event %d", ev->type);
@@ -327,14 +327,21 @@ struct rring_engine *echo_wire_engine(void (*fn)(struct rring_io *,
 						 void *),
 				      int external)
 {
-	struct rring_handlers h = {.event = fn};
 	struct rring_params p;
-	struct rring_engine *e;
 
 	echo_params(&p, 1);
 	p.wire = 1;
 	p.io_external = (uint32_t)external;
-	e = rring_engine_create(&p, &h);
+	return echo_engine(&p, fn);
+}
+
+struct rring_engine *echo_engine(const struct rring_params *p,
+				 void (*fn)(struct rring_io *,
+					    const struct rring_event *, void *))
+{
+	struct rring_handlers h = {.event = fn};
+	struct rring_engine *e = rring_engine_create(p, &h);
+
 	if (e && rring_engine_start(e)) {
 		rring_engine_destroy(e);
 		return NULL;

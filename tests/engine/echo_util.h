@@ -61,6 +61,8 @@ struct echo_server {
 void echo_counters_init(struct echo_counters *c);
 void echo_fail(struct echo_counters *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Add one to *v and wake echo_wait (any thread). */
+void echo_bump(struct echo_counters *c, atomic_int *v);
 /* Wait until *v >= want or ms pass; returns the last value seen. */
 int echo_wait(struct echo_counters *c, atomic_int *v, int want, int ms);
 
@@ -89,6 +91,12 @@ struct rring_engine *echo_wire_engine(void (*fn)(struct rring_io *,
 						 const struct rring_event *,
 						 void *),
 				      int external);
+
+/* A started engine with parameters p and event handler fn; NULL on
+ * failure. */
+struct rring_engine *echo_engine(const struct rring_params *p,
+				 void (*fn)(struct rring_io *,
+					    const struct rring_event *, void *));
 
 /* CPU seconds used so far by this process's engine threads (rring-*). */
 double echo_engine_cpu_seconds(void);
