@@ -627,6 +627,8 @@ static struct rdm_mpsc_node *held_head, *held_tail;
 static RedisModuleTimerID held_timer;
 static bool held_armed;
 static unsigned long long n_held; /* in the list */
+/* INFO: event-loop batches that ran commands, and the commands run */
+static unsigned long long n_batches, n_commands;
 static bool pause_logged;	  /* "holding" logged, "over" not yet */
 
 
@@ -676,6 +678,7 @@ static void run_job(struct rdm_job *j)
 	atomic_store_explicit(&j->s->last_ms, rdm_now_ms(),
 			      memory_order_relaxed);
 	rdm_exec_job(exec_ctx, j);
+	n_commands++;
 	account_reply(j);
 	rdm_mpsc_push(j->reply_q, &j->node);
 }
@@ -718,6 +721,8 @@ static void recheck_held(RedisModuleCtx *timer_ctx, void *data);
 void rdm_exec_info(RedisModuleInfoCtx *ctx)
 {
 	RedisModule_InfoAddFieldULongLong(ctx, "paused_commands", n_held);
+	RedisModule_InfoAddFieldULongLong(ctx, "main_batches", n_batches);
+	RedisModule_InfoAddFieldULongLong(ctx, "main_commands", n_commands);
 	rdm_clients_info(ctx);
 }
 
@@ -794,6 +799,7 @@ static void run_batch(RedisModuleCtx *timer_ctx, void *data)
 	(void)data;
 	batch_head = batch_tail = NULL;
 	batch_armed = false;
+	n_batches += n != NULL;
 	/* a command of this batch may have ended a pause (CLIENT UNPAUSE) */
 	release_held();
 	for (; n; n = next) {
