@@ -18,8 +18,6 @@
 #include "watch.h"
 #include "policy.h"
 
-#define POLICY_ARGS_MAX 64 /* XREAD options precede STREAMS */
-
 /*
  * Does a new client start authenticated (default user on, nopass)? Redis
  * decides when it creates the client; so does rdm_session_init, from this
@@ -100,14 +98,14 @@ struct rdm_job *rdm_job_new(struct rdm_session *s, struct rdm_mpsc *reply_q,
 			    void *owner, const struct rdm_resp_arg *argv,
 			    int argc)
 {
-	struct rdm_job *j = calloc(1, sizeof(*j));
+	/* one allocation per command: the job and its argument vector */
+	struct rdm_job *j =
+	    calloc(1, sizeof(*j) + (size_t)argc * sizeof(j->args[0]));
 	int i;
 
 	if (!j)
 		return NULL;
-	j->argv = calloc((size_t)argc, sizeof(*j->argv));
-	if (!j->argv)
-		goto err_free_job;
+	j->argv = j->args;
 	/* A NULL context makes plain strings, safe to create off the main
 	 * thread; they are freed on the main thread. */
 	for (i = 0; i < argc; i++) {
@@ -117,6 +115,8 @@ struct rdm_job *rdm_job_new(struct rdm_session *s, struct rdm_mpsc *reply_q,
 			goto err_free_args;
 		j->argc = i + 1;
 	}
+	/* pure and any-thread: decided here, off the main thread */
+	j->rule = rdm_cmd_policy_args(argv, argc);
 	j->kind = RDM_JOB_COMMAND;
 	j->s = s;
 	j->reply_q = reply_q;
@@ -126,8 +126,6 @@ struct rdm_job *rdm_job_new(struct rdm_session *s, struct rdm_mpsc *reply_q,
 err_free_args:
 	for (i = 0; i < j->argc; i++)
 		RedisModule_FreeString(NULL, j->argv[i]);
-	free(j->argv);
-err_free_job:
 	free(j);
 	return NULL;
 }
@@ -164,8 +162,7 @@ static void free_args(struct rdm_job *j)
 
 	for (i = 0; i < j->argc; i++)
 		RedisModule_FreeString(NULL, j->argv[i]);
-	free(j->argv);
-	j->argv = NULL;
+	j->argv = NULL; /* j->args, freed with j */
 	j->argc = 0;
 }
 
@@ -544,16 +541,6 @@ static void run_call(RedisModuleCtx *ctx, struct rdm_job *j,
 		auth_changed(ctx); /* users or requirepass may have changed */
 }
 
-static const struct rdm_cmd_rule *job_policy(struct rdm_job *j)
-{
-	struct rdm_resp_arg v[POLICY_ARGS_MAX];
-	int i, n = j->argc < POLICY_ARGS_MAX ? j->argc : POLICY_ARGS_MAX;
-
-	for (i = 0; i < n; i++)
-		v[i].ptr = RedisModule_StringPtrLen(j->argv[i], &v[i].len);
-	return rdm_cmd_policy_args(v, n);
-}
-
 void rdm_exec_job(RedisModuleCtx *ctx, struct rdm_job *j)
 {
 	const struct rdm_cmd_rule *rule;
@@ -572,7 +559,7 @@ void rdm_exec_job(RedisModuleCtx *ctx, struct rdm_job *j)
 		reply_msg(j, "-NOAUTH Authentication required.");
 		goto out;
 	}
-	rule = job_policy(j);
+	rule = j->rule;
 	if (rule && rule->action == RDM_CMD_DENY)
 		reply_msg(j, "-%s", rule->error);
 	else if (!(u = acl_allows(ctx, j)))
