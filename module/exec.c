@@ -660,6 +660,40 @@ static void account_reply(struct rdm_job *j)
 	s->quit = true; /* later commands are not run */
 }
 
+/*
+ * Reply queues a batch made non-empty: their IO threads are woken once at
+ * the end of the batch (one eventfd write per IO thread, not per reply), as
+ * the server writes TCP replies in beforeSleep after its event pass. Until
+ * then the IO thread may still take them when something else wakes it.
+ */
+#define WAKE_MAX 64
+static struct rdm_mpsc *to_wake[WAKE_MAX];
+static unsigned int n_wake;
+
+static void wake_reply_queues(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < n_wake; i++)
+		rdm_mpsc_wake(to_wake[i]);
+	n_wake = 0;
+}
+
+static void push_reply(struct rdm_job *j)
+{
+	struct rdm_mpsc *q = j->reply_q;
+	unsigned int i;
+
+	if (!rdm_mpsc_push_quiet(q, &j->node))
+		return; /* not empty: a wakeup is pending already */
+	for (i = 0; i < n_wake; i++)
+		if (to_wake[i] == q)
+			return;
+	if (n_wake == WAKE_MAX)
+		wake_reply_queues();
+	to_wake[n_wake++] = q;
+}
+
 static void run_job(struct rdm_job *j)
 {
 	atomic_store_explicit(&j->s->last_ms, rdm_now_ms(),
@@ -667,7 +701,7 @@ static void run_job(struct rdm_job *j)
 	rdm_exec_job(exec_ctx, j);
 	n_commands++;
 	account_reply(j);
-	rdm_mpsc_push(j->reply_q, &j->node);
+	push_reply(j);
 }
 
 /* Must j wait: a client pause, or (without a hard output limit) too many
@@ -755,6 +789,7 @@ static void recheck_held(RedisModuleCtx *timer_ctx, void *data)
 	(void)data;
 	held_armed = false;
 	release_held();
+	wake_reply_queues();
 	rdm_acl_batch_end();
 }
 
@@ -794,6 +829,7 @@ static void run_batch(RedisModuleCtx *timer_ctx, void *data)
 		hold_or_run((struct rdm_job *)n);
 	}
 	release_held();
+	wake_reply_queues();
 	rdm_acl_batch_end(); /* the next batch sees ACL changes made meanwhile */
 }
 
