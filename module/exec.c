@@ -694,10 +694,13 @@ static void push_reply(struct rdm_job *j)
 	to_wake[n_wake++] = q;
 }
 
+/* When the running batch started: one clock read per batch, not per
+ * command (last_ms is only compared with the timeout, in seconds). */
+static uint64_t batch_ms;
+
 static void run_job(struct rdm_job *j)
 {
-	atomic_store_explicit(&j->s->last_ms, rdm_now_ms(),
-			      memory_order_relaxed);
+	atomic_store_explicit(&j->s->last_ms, batch_ms, memory_order_relaxed);
 	rdm_exec_job(exec_ctx, j);
 	n_commands++;
 	account_reply(j);
@@ -788,6 +791,7 @@ static void recheck_held(RedisModuleCtx *timer_ctx, void *data)
 	(void)timer_ctx;
 	(void)data;
 	held_armed = false;
+	batch_ms = rdm_now_ms();
 	release_held();
 	wake_reply_queues();
 	rdm_acl_batch_end();
@@ -822,6 +826,7 @@ static void run_batch(RedisModuleCtx *timer_ctx, void *data)
 	batch_head = batch_tail = NULL;
 	batch_armed = false;
 	n_batches += n != NULL;
+	batch_ms = rdm_now_ms();
 	/* a command of this batch may have ended a pause (CLIENT UNPAUSE) */
 	release_held();
 	for (; n; n = next) {
