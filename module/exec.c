@@ -18,8 +18,6 @@
 #include "watch.h"
 #include "policy.h"
 
-#define POLICY_ARGS_MAX 64 /* XREAD options precede STREAMS */
-
 /*
  * Does a new client start authenticated (default user on, nopass)? Redis
  * decides when it creates the client; so does rdm_session_init, from this
@@ -100,14 +98,14 @@ struct rdm_job *rdm_job_new(struct rdm_session *s, struct rdm_mpsc *reply_q,
 			    void *owner, const struct rdm_resp_arg *argv,
 			    int argc)
 {
-	struct rdm_job *j = calloc(1, sizeof(*j));
+	/* one allocation per command: the job and its argument vector */
+	struct rdm_job *j =
+	    calloc(1, sizeof(*j) + (size_t)argc * sizeof(j->args[0]));
 	int i;
 
 	if (!j)
 		return NULL;
-	j->argv = calloc((size_t)argc, sizeof(*j->argv));
-	if (!j->argv)
-		goto err_free_job;
+	j->argv = j->args;
 	/* A NULL context makes plain strings, safe to create off the main
 	 * thread; they are freed on the main thread. */
 	for (i = 0; i < argc; i++) {
@@ -117,6 +115,8 @@ struct rdm_job *rdm_job_new(struct rdm_session *s, struct rdm_mpsc *reply_q,
 			goto err_free_args;
 		j->argc = i + 1;
 	}
+	/* pure and any-thread: decided here, off the main thread */
+	j->rule = rdm_cmd_policy_args(argv, argc);
 	j->kind = RDM_JOB_COMMAND;
 	j->s = s;
 	j->reply_q = reply_q;
@@ -126,8 +126,6 @@ struct rdm_job *rdm_job_new(struct rdm_session *s, struct rdm_mpsc *reply_q,
 err_free_args:
 	for (i = 0; i < j->argc; i++)
 		RedisModule_FreeString(NULL, j->argv[i]);
-	free(j->argv);
-err_free_job:
 	free(j);
 	return NULL;
 }
@@ -164,8 +162,7 @@ static void free_args(struct rdm_job *j)
 
 	for (i = 0; i < j->argc; i++)
 		RedisModule_FreeString(NULL, j->argv[i]);
-	free(j->argv);
-	j->argv = NULL;
+	j->argv = NULL; /* j->args, freed with j */
 	j->argc = 0;
 }
 
@@ -544,16 +541,6 @@ static void run_call(RedisModuleCtx *ctx, struct rdm_job *j,
 		auth_changed(ctx); /* users or requirepass may have changed */
 }
 
-static const struct rdm_cmd_rule *job_policy(struct rdm_job *j)
-{
-	struct rdm_resp_arg v[POLICY_ARGS_MAX];
-	int i, n = j->argc < POLICY_ARGS_MAX ? j->argc : POLICY_ARGS_MAX;
-
-	for (i = 0; i < n; i++)
-		v[i].ptr = RedisModule_StringPtrLen(j->argv[i], &v[i].len);
-	return rdm_cmd_policy_args(v, n);
-}
-
 void rdm_exec_job(RedisModuleCtx *ctx, struct rdm_job *j)
 {
 	const struct rdm_cmd_rule *rule;
@@ -572,7 +559,7 @@ void rdm_exec_job(RedisModuleCtx *ctx, struct rdm_job *j)
 		reply_msg(j, "-NOAUTH Authentication required.");
 		goto out;
 	}
-	rule = job_policy(j);
+	rule = j->rule;
 	if (rule && rule->action == RDM_CMD_DENY)
 		reply_msg(j, "-%s", rule->error);
 	else if (!(u = acl_allows(ctx, j)))
@@ -627,6 +614,8 @@ static struct rdm_mpsc_node *held_head, *held_tail;
 static RedisModuleTimerID held_timer;
 static bool held_armed;
 static unsigned long long n_held; /* in the list */
+/* INFO: event-loop batches that ran commands, and the commands run */
+static unsigned long long n_batches, n_commands;
 static bool pause_logged;	  /* "holding" logged, "over" not yet */
 
 
@@ -671,13 +660,51 @@ static void account_reply(struct rdm_job *j)
 	s->quit = true; /* later commands are not run */
 }
 
+/*
+ * Reply queues a batch made non-empty: their IO threads are woken once at
+ * the end of the batch (one eventfd write per IO thread, not per reply), as
+ * the server writes TCP replies in beforeSleep after its event pass. Until
+ * then the IO thread may still take them when something else wakes it.
+ */
+#define WAKE_MAX 64
+static struct rdm_mpsc *to_wake[WAKE_MAX];
+static unsigned int n_wake;
+
+static void wake_reply_queues(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < n_wake; i++)
+		rdm_mpsc_wake(to_wake[i]);
+	n_wake = 0;
+}
+
+static void push_reply(struct rdm_job *j)
+{
+	struct rdm_mpsc *q = j->reply_q;
+	unsigned int i;
+
+	if (!rdm_mpsc_push_quiet(q, &j->node))
+		return; /* not empty: a wakeup is pending already */
+	for (i = 0; i < n_wake; i++)
+		if (to_wake[i] == q)
+			return;
+	if (n_wake == WAKE_MAX)
+		wake_reply_queues();
+	to_wake[n_wake++] = q;
+}
+
+/* When the running batch started: one clock read per batch, not per
+ * command (last_ms is only compared with the timeout, in seconds). */
+static uint64_t batch_ms;
+
 static void run_job(struct rdm_job *j)
 {
-	atomic_store_explicit(&j->s->last_ms, rdm_now_ms(),
-			      memory_order_relaxed);
+	atomic_store_explicit(&j->s->last_ms, batch_ms, memory_order_relaxed);
 	rdm_exec_job(exec_ctx, j);
+	n_commands++;
 	account_reply(j);
-	rdm_mpsc_push(j->reply_q, &j->node);
+	push_reply(j);
 }
 
 /* Must j wait: a client pause, or (without a hard output limit) too many
@@ -718,6 +745,8 @@ static void recheck_held(RedisModuleCtx *timer_ctx, void *data);
 void rdm_exec_info(RedisModuleInfoCtx *ctx)
 {
 	RedisModule_InfoAddFieldULongLong(ctx, "paused_commands", n_held);
+	RedisModule_InfoAddFieldULongLong(ctx, "main_batches", n_batches);
+	RedisModule_InfoAddFieldULongLong(ctx, "main_commands", n_commands);
 	rdm_clients_info(ctx);
 }
 
@@ -762,7 +791,9 @@ static void recheck_held(RedisModuleCtx *timer_ctx, void *data)
 	(void)timer_ctx;
 	(void)data;
 	held_armed = false;
+	batch_ms = rdm_now_ms();
 	release_held();
+	wake_reply_queues();
 	rdm_acl_batch_end();
 }
 
@@ -794,6 +825,8 @@ static void run_batch(RedisModuleCtx *timer_ctx, void *data)
 	(void)data;
 	batch_head = batch_tail = NULL;
 	batch_armed = false;
+	n_batches += n != NULL;
+	batch_ms = rdm_now_ms();
 	/* a command of this batch may have ended a pause (CLIENT UNPAUSE) */
 	release_held();
 	for (; n; n = next) {
@@ -801,6 +834,7 @@ static void run_batch(RedisModuleCtx *timer_ctx, void *data)
 		hold_or_run((struct rdm_job *)n);
 	}
 	release_held();
+	wake_reply_queues();
 	rdm_acl_batch_end(); /* the next batch sees ACL changes made meanwhile */
 }
 

@@ -92,7 +92,10 @@ struct rdm_job {
 	unsigned int sends;	    /* transport: sends not completed */
 	size_t sent;		    /* transport: bytes of out posted */
 	int argc;
-	RedisModuleString **argv;
+	RedisModuleString **argv; /* args below, or NULL once freed */
+	/* the command's policy (NULL: run it), decided by the IO thread that
+	 * parsed it: the main thread does no name lookup */
+	const struct rdm_cmd_rule *rule;
 	/* result */
 	RedisModuleCallReply *reply;
 	char *heap;	 /* module-made reply too big for msg (malloc) */
@@ -102,6 +105,7 @@ struct rdm_job {
 	bool close_now;	  /* output limit: close at once, drop replies */
 	size_t counted;	  /* bytes added to s->reply_bytes */
 	char msg[320];	  /* module-made reply */
+	RedisModuleString *args[]; /* argc, in the job's own allocation */
 };
 
 /* rdm_session_init - fresh session; authenticated or not as the default

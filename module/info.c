@@ -23,6 +23,13 @@ static void add_io_thread(RedisModuleInfoCtx *ctx, unsigned int i,
 	RedisModule_InfoAddFieldULongLong(ctx, "bytes_in", io->bytes_in);
 	RedisModule_InfoAddFieldULongLong(ctx, "bytes_out", io->bytes_out);
 	RedisModule_InfoAddFieldULongLong(ctx, "wakeups", io->wakeups);
+	RedisModule_InfoAddFieldULongLong(ctx, "replies_sent", io->replies);
+	RedisModule_InfoAddFieldULongLong(ctx, "writes_posted",
+					  io->writes_posted);
+	RedisModule_InfoAddFieldULongLong(ctx, "writes_signaled",
+					  io->writes_signaled);
+	RedisModule_InfoAddFieldULongLong(ctx, "sends_coalesced",
+					  io->sends_coalesced);
 	RedisModule_InfoEndDictField(ctx);
 }
 
@@ -51,7 +58,7 @@ static void info_cb(RedisModuleInfoCtx *ctx, int for_crash_report)
 	 * 6 KiB off the server's stack). */
 	static struct rdm_stats s;
 	const struct rdm_engine_ops *ops = &rdm_mod.ops;
-	unsigned long long in = 0, out = 0;
+	struct rdm_io_stats sum = {0};
 	bool running;
 	unsigned int i;
 
@@ -61,8 +68,12 @@ static void info_cb(RedisModuleInfoCtx *ctx, int for_crash_report)
 			   &s);
 	running = !for_crash_report && ops->running && ops->running(ops->priv);
 	for (i = 0; i < s.nr_io; i++) {
-		in += s.io[i].bytes_in;
-		out += s.io[i].bytes_out;
+		sum.bytes_in += s.io[i].bytes_in;
+		sum.bytes_out += s.io[i].bytes_out;
+		sum.replies += s.io[i].replies;
+		sum.writes_posted += s.io[i].writes_posted;
+		sum.writes_signaled += s.io[i].writes_signaled;
+		sum.sends_coalesced += s.io[i].sends_coalesced;
 	}
 	RedisModule_InfoAddSection(ctx, "");
 	RedisModule_InfoAddFieldCString(ctx, "engine",
@@ -79,8 +90,16 @@ static void info_cb(RedisModuleInfoCtx *ctx, int for_crash_report)
 					  s.poller_sleeps);
 	RedisModule_InfoAddFieldULongLong(ctx, "inplace_replies",
 					  s.inplace_replies);
-	RedisModule_InfoAddFieldULongLong(ctx, "total_bytes_in", in);
-	RedisModule_InfoAddFieldULongLong(ctx, "total_bytes_out", out);
+	RedisModule_InfoAddFieldULongLong(ctx, "total_bytes_in", sum.bytes_in);
+	RedisModule_InfoAddFieldULongLong(ctx, "total_bytes_out",
+					  sum.bytes_out);
+	RedisModule_InfoAddFieldULongLong(ctx, "replies_sent", sum.replies);
+	RedisModule_InfoAddFieldULongLong(ctx, "writes_posted",
+					  sum.writes_posted);
+	RedisModule_InfoAddFieldULongLong(ctx, "writes_signaled",
+					  sum.writes_signaled);
+	RedisModule_InfoAddFieldULongLong(ctx, "sends_coalesced",
+					  sum.sends_coalesced);
 	RedisModule_InfoAddFieldULongLong(ctx, "io_threads", s.nr_io);
 	for (i = 0; i < s.nr_io; i++)
 		add_io_thread(ctx, i, &s.io[i]);

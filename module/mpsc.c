@@ -36,21 +36,25 @@ static bool push(struct rdm_mpsc *q, struct rdm_mpsc_node *n)
 	return !old;
 }
 
-void rdm_mpsc_push_quiet(struct rdm_mpsc *q, struct rdm_mpsc_node *n)
+bool rdm_mpsc_push_quiet(struct rdm_mpsc *q, struct rdm_mpsc_node *n)
 {
-	push(q, n);
+	return push(q, n);
+}
+
+void rdm_mpsc_wake(struct rdm_mpsc *q)
+{
+	uint64_t one = 1;
+
+	/* EAGAIN means the counter is already non-zero, which is as good */
+	while (write(q->efd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
 }
 
 void rdm_mpsc_push(struct rdm_mpsc *q, struct rdm_mpsc_node *n)
 {
-	uint64_t one = 1;
-
-	if (push(q, n)) {
-		/* empty -> non-empty: one wakeup per batch. EAGAIN means the
-		 * counter is already non-zero, which is as good. */
-		while (write(q->efd, &one, sizeof(one)) < 0 && errno == EINTR)
-			;
-	}
+	/* empty -> non-empty: one wakeup per batch */
+	if (push(q, n))
+		rdm_mpsc_wake(q);
 }
 
 struct rdm_mpsc_node *rdm_mpsc_drain(struct rdm_mpsc *q)

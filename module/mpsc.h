@@ -36,9 +36,12 @@ int rdm_mpsc_init(struct rdm_mpsc *q);
 void rdm_mpsc_destroy(struct rdm_mpsc *q);
 /* rdm_mpsc_push - any thread; wakes the consumer if the queue was empty. */
 void rdm_mpsc_push(struct rdm_mpsc *q, struct rdm_mpsc_node *n);
-/* rdm_mpsc_push_quiet - any thread; never wakes the consumer: only for a
- * queue the consumer takes from when something else woke it. */
-void rdm_mpsc_push_quiet(struct rdm_mpsc *q, struct rdm_mpsc_node *n);
+/* rdm_mpsc_push_quiet - any thread; never wakes the consumer: for a queue
+ * the consumer takes from when something else woke it, or a producer that
+ * calls rdm_mpsc_wake later when this returns true (the queue was empty). */
+bool rdm_mpsc_push_quiet(struct rdm_mpsc *q, struct rdm_mpsc_node *n);
+/* rdm_mpsc_wake - any thread; wake the consumer (a push_quiet done). */
+void rdm_mpsc_wake(struct rdm_mpsc *q);
 /* rdm_mpsc_drain - consumer: every queued node in push order (linked by
  * next, NULL-terminated), or NULL. Clears the eventfd first. */
 struct rdm_mpsc_node *rdm_mpsc_drain(struct rdm_mpsc *q);

@@ -74,6 +74,7 @@ struct rio {
 	struct rdm_mpsc reply_q;
 	struct rc_conn *conns;
 	_Atomic uint64_t bytes_in, bytes_out, wakeups;
+	_Atomic uint64_t replies; /* replies fully posted */
 };
 
 struct rdma {
@@ -235,6 +236,8 @@ static void conn_flush(struct rc_conn *rc)
 	while (!rc->closing && (j = rc->post) && j->ready) {
 		if (!post_job(rc, j))
 			break;
+		atomic_fetch_add_explicit(&rc->io->replies, 1,
+					  memory_order_relaxed);
 		rc->post = j->order_next;
 		if (j->close_after) {
 			if (!rc->why)
@@ -1030,6 +1033,10 @@ static void rdma_stats(void *priv, struct rdm_stats *s)
 		s->io[i].bytes_out = atomic_load(&rd.ios[i].bytes_out);
 		s->io[i].wakeups =
 		    es.io[i].wakeups + atomic_load(&rd.ios[i].wakeups);
+		s->io[i].replies = atomic_load(&rd.ios[i].replies);
+		s->io[i].writes_posted = es.io[i].writes_posted;
+		s->io[i].writes_signaled = es.io[i].writes_signaled;
+		s->io[i].sends_coalesced = es.io[i].sends_coalesced;
 	}
 }
 

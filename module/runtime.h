@@ -17,6 +17,10 @@ struct rdm_io_stats {
 	uint64_t bytes_in;
 	uint64_t bytes_out;
 	uint64_t wakeups; /* eventfd wakeups of this thread */
+	uint64_t replies; /* replies whose last byte was handed to a send */
+	uint64_t writes_posted;	  /* RDMA writes of data */
+	uint64_t writes_signaled; /* of them asking for a completion */
+	uint64_t sends_coalesced; /* sends that shared a write with another */
 	char cpus[64];	  /* CPUs it may run on, read back; "" unknown */
 	int node;	  /* their NUMA node, -1 unknown or several */
 };

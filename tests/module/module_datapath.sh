@@ -96,6 +96,14 @@ expect_has "BLPOP refused" "$out" "ERR BLPOP is not supported"
 expect_has "SUBSCRIBE refused" "$out" "ERR SUBSCRIBE is not supported"
 expect_has "serving goes on after a refusal" "$out" "+PONG"
 
+# rules decided by arguments (the IO thread decides them when it parses)
+printf 'XADD s 1-1 f v\r\nXREAD BLOCK 0 STREAMS s 0\r\n'\
+'XREAD COUNT 1 STREAMS s 0\r\nclient SETNAME x\r\nQUIT\r\n' >"$IN"
+out=$(raw "$LB" "$IN" | tr -d '\r')
+expect_has "XREAD BLOCK refused" "$out" "ERR XREAD BLOCK is not supported"
+expect_has "XREAD without BLOCK runs" "$out" "1-1"
+expect_has "CLIENT SETNAME refused" "$out" "ERR CLIENT SETNAME is not supported"
+
 printf 'SET k v\r\n*1\r\n$x\r\nPING\r\n' >"$IN"
 same "protocol error: replies before it, error, close"
 

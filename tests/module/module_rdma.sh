@@ -7,7 +7,8 @@
 # client killed in the middle of 10 MB transfers (the others keep being
 # served, no client or transfer left behind), CONFIG SET of a runtime knob
 # (poll-idle-us reaching the running poller) and a
-# restart-only knob, INFO fields, idle CPU after the load, MODULE UNLOAD,
+# restart-only knob, INFO fields (replies in fewer RDMA writes and
+# commands in fewer main-thread batches under pipelining), idle CPU after the load, MODULE UNLOAD,
 # pipelines and values crossing 64 KiB receive windows, 40 clients (more
 # than one CQ serves) and max-clients exact, protected mode, writes reaching the AOF and a
 # replica; loaded with Valkey 9's argument names, the placement in INFO and
@@ -100,6 +101,36 @@ for t in PING_INLINE PING_MBULK SET GET; do
 	expect_eq "$t x3000 pipelined verified" "$(jfield basic $t verified)" 3000
 	expect_eq "$t errors" "$(jfield basic $t errors)" 0
 done
+
+# the cost counters, from one INFO: 4 x 3000 replies in 16-deep pipelines
+# leave in fewer RDMA writes than replies, and the main thread ran them in
+# fewer batches than commands; the per-thread lines add up to the totals
+info=$(cli info rdmaring | tr -d '\r')
+ifield() { echo "$info" | sed -n "s/^rdmaring_$1://p"; }
+# io_sum KEY: KEY summed over the io_thread_N lines
+io_sum() {
+	echo "$info" | grep '^rdmaring_io_thread_' | grep -o "[,:]$1=[0-9]*" |
+		cut -d= -f2 | awk '{s += $1} END {print s + 0}'
+}
+replies=$(ifield replies_sent)
+posted=$(ifield writes_posted)
+signaled=$(ifield writes_signaled)
+cmds=$(ifield main_commands)
+batches=$(ifield main_batches)
+[ "${replies:-0}" -ge 12000 ] || fail "replies_sent $replies < 12000"
+[ "${cmds:-0}" -ge 12000 ] || fail "main_commands $cmds < 12000"
+[ "${posted:-0}" -gt 0 ] && [ "$posted" -lt "$replies" ] ||
+	fail "writes_posted $posted not below replies_sent $replies"
+[ "${signaled:-0}" -le "$posted" ] ||
+	fail "writes_signaled $signaled > writes_posted $posted"
+[ "${batches:-0}" -gt 0 ] && [ "$batches" -lt "$cmds" ] ||
+	fail "main_batches $batches not below main_commands $cmds"
+[ "$(ifield sends_coalesced)" -gt 0 ] || fail "no send coalesced"
+for k in replies_sent writes_posted writes_signaled sends_coalesced; do
+	expect_eq "INFO $k is the sum over IO threads" "$(io_sum "$k")" \
+		"$(ifield "$k")"
+done
+ok "INFO $replies replies in $posted writes ($signaled signaled), $cmds commands in $batches batches"
 
 bench big -t set,get -d $BIG -n 16 -c 8 --threads 8 --verify ||
 	fail "rring-bench 10 MB: $(cat "$TMP/big.out")"

@@ -96,3 +96,23 @@ Test(mpsc, wakeup_only_on_empty_to_nonempty)
 	cr_assert_null(rdm_mpsc_drain(&q));
 	rdm_mpsc_destroy(&q);
 }
+
+Test(mpsc, quiet_push_tells_empty_and_wake_later)
+{
+	struct rdm_mpsc_node a, b;
+	struct pollfd pfd;
+
+	cr_assert_eq(rdm_mpsc_init(&q), 0);
+	pfd.fd = rdm_mpsc_fd(&q);
+	pfd.events = POLLIN;
+	cr_assert(rdm_mpsc_push_quiet(&q, &a), "push onto empty: true");
+	cr_assert_not(rdm_mpsc_push_quiet(&q, &b), "second push: false");
+	cr_assert_eq(poll(&pfd, 1, 0), 0, "a quiet push does not wake");
+	rdm_mpsc_wake(&q);
+	cr_assert_eq(poll(&pfd, 1, 0), 1);
+	cr_assert_eq(rdm_mpsc_drain(&q), &a);
+	cr_assert_eq(a.next, &b);
+	cr_assert_null(b.next);
+	cr_assert_eq(poll(&pfd, 1, 0), 0);
+	rdm_mpsc_destroy(&q);
+}
