@@ -12,11 +12,12 @@
 #include "rclient.h"
 
 /*
- * rdma_burst HOST PORT N: sends "SET burst:i v" for i in [0, N) as one
- * pipeline, never reads a reply, and closes as soon as the last send
- * completed (the bytes are in the server's buffer): the client the module
- * must not lose commands from. Exits 0 once closed, 1 on an error or after
- * a bounded wait.
+ * rdma_burst HOST PORT N [AUTH PASSWORD] [BAD M]: sends "SET burst:i v" for
+ * i in [0, N) as one pipeline (after "AUTH PASSWORD"; with a protocol error
+ * after the first M SETs), never reads a reply, and closes as soon as the
+ * last send completed (the bytes are in the server's buffer): the client
+ * the module must not lose commands from. Exits 0 once closed, 1 on an
+ * error or after a bounded wait.
  */
 
 #define PROG "rdma_burst"
@@ -77,30 +78,58 @@ static int pump(long long deadline)
 	return 0;
 }
 
-/* The pipeline: N commands, RESP encoded back to back. */
-static char *pipeline(long n, size_t *len)
+struct out {
+	char *buf;
+	size_t len, cap;
+};
+
+static int put(struct out *o, const char *data, size_t len)
 {
-	char *buf = NULL, key[32];
-	const char *argv[3] = {"SET", key, "v"};
-	size_t lens[3] = {3, 0, 1}, off = 0, cap = 0, need;
+	if (o->len + len > o->cap) {
+		char *nb = realloc(o->buf, o->cap = (o->len + len) * 2);
+
+		if (!nb)
+			return -ENOMEM;
+		o->buf = nb;
+	}
+	memcpy(o->buf + o->len, data, len);
+	o->len += len;
+	return 0;
+}
+
+static int put_cmd(struct out *o, int argc, const char *const *argv)
+{
+	size_t lens[3], len, i;
+	char cmd[160];
+
+	for (i = 0; i < (size_t)argc; i++)
+		lens[i] = strlen(argv[i]);
+	len = rdm_cmd_encode(NULL, argc, argv, lens);
+	if (len > sizeof(cmd))
+		return -EMSGSIZE;
+	rdm_cmd_encode(cmd, argc, argv, lens);
+	return put(o, cmd, len);
+}
+
+/* The pipeline, RESP encoded back to back; bad < 0: no protocol error. */
+static int pipeline(struct out *o, long n, const char *pass, long bad)
+{
+	/* Redis: "Protocol error: expected '$', got '+'" */
+	static const char garbage[] = "*1\r\n+x\r\n";
+	const char *auth[2] = {"AUTH", pass};
+	char key[32];
+	const char *set[3] = {"SET", key, "v"};
+	int ret = pass ? put_cmd(o, 2, auth) : 0;
 	long i;
 
-	for (i = 0; i < n; i++) {
-		lens[1] = (size_t)snprintf(key, sizeof(key), "burst:%ld", i);
-		need = rdm_cmd_encode(NULL, 3, argv, lens);
-		if (off + need > cap) {
-			char *nb = realloc(buf, cap = (off + need) * 2);
-
-			if (!nb) {
-				free(buf);
-				return NULL;
-			}
-			buf = nb;
-		}
-		off += rdm_cmd_encode(buf + off, 3, argv, lens);
+	for (i = 0; !ret && i < n; i++) {
+		if (i == bad)
+			ret = put(o, garbage, sizeof(garbage) - 1);
+		snprintf(key, sizeof(key), "burst:%ld", i);
+		if (!ret)
+			ret = put_cmd(o, 3, set);
 	}
-	*len = off;
-	return buf;
+	return ret;
 }
 
 static int send_all(const char *buf, size_t len, long long deadline)
@@ -135,20 +164,33 @@ int main(int argc, char **argv)
 				     .rx_size = RRING_DEFAULT_RX_SIZE,
 				     .external = true};
 	long long deadline = now_ms() + WAIT_MS;
-	struct rring_engine *e;
-	size_t len = 0;
-	char *buf;
-	long n;
-	int ret;
+	struct rring_engine *e = NULL;
+	struct out o = {0};
+	const char *pass = NULL;
+	long n = argc >= 4 ? strtol(argv[3], NULL, 10) : 0, bad = -1;
+	int i, ret;
 
-	if (argc != 4 || (n = strtol(argv[3], NULL, 10)) < 1) {
-		fprintf(stderr, "usage: %s HOST PORT N (N >= 1)\n", PROG);
+	for (i = 4; i + 1 < argc; i += 2)
+		if (!strcmp(argv[i], "AUTH"))
+			pass = argv[i + 1];
+		else if (!strcmp(argv[i], "BAD"))
+			bad = strtol(argv[i + 1], NULL, 10);
+		else
+			break;
+	if (n < 1 || i != argc) {
+		fprintf(stderr,
+			"usage: %s HOST PORT N [AUTH PASSWORD] [BAD M] "
+			"(N >= 1)\n",
+			PROG);
 		return 1;
 	}
-	buf = pipeline(n, &len);
-	e = buf ? rcl_engine_start(&eo, on_event) : NULL;
+	ret = pipeline(&o, n, pass, bad);
+	if (ret)
+		fprintf(stderr, "%s: %s\n", PROG, strerror(-ret));
+	else
+		e = rcl_engine_start(&eo, on_event);
 	if (!e) {
-		free(buf);
+		free(o.buf);
 		return 1;
 	}
 	C.io = rring_engine_io(e, 0);
@@ -156,7 +198,7 @@ int main(int argc, char **argv)
 	while (!ret && !C.state)
 		ret = pump(deadline);
 	if (!ret)
-		ret = send_all(buf, len, deadline);
+		ret = send_all(o.buf, o.len, deadline);
 	if (ret)
 		fprintf(stderr, "%s: %s\n", PROG, strerror(-ret));
 	/* at once: the replies the server still has are never read */
@@ -166,7 +208,7 @@ int main(int argc, char **argv)
 		;
 	if (C.state == 2) /* else the engine still needs this thread */
 		rring_engine_destroy(e);
-	free(buf);
-	printf("%s: %zu bytes of %ld SETs sent, closed\n", PROG, len, n);
+	free(o.buf);
+	printf("%s: %zu bytes of %ld SETs sent, closed\n", PROG, o.len, n);
 	return ret || C.state != 2;
 }
