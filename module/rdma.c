@@ -42,10 +42,10 @@
  *             engine sends more than 16 KiB from the reply's memory).
  *   CLOSED    jobs still at the main thread come back later; the client is
  *             freed when none is left. Unless the module closed it (or
- *             the server stops), the unparsed rest of
- *             the window is copied (at most rx-size bytes) and parsed as
- *             jobs come back, under the live client's rules, replies
- *             dropped: a TCP server runs what it read before EOF.
+ *             the server stops), the unparsed rest of the window is
+ *             copied (at most rx-size bytes) and parsed as jobs come
+ *             back, under the live client's rules, replies dropped: a TCP
+ *             server runs what it read before EOF.
  */
 
 struct rc_conn {
