@@ -41,7 +41,11 @@
  *             rdm_dispatch_release once every send of it completed (the
  *             engine sends more than 16 KiB from the reply's memory).
  *   CLOSED    jobs still at the main thread come back later; the client is
- *             freed when none is left.
+ *             freed when none is left. Unless the module closed it (or
+ *             the server stops), the unparsed rest of the window is
+ *             copied (at most rx-size bytes) and parsed as jobs come
+ *             back, under the live client's rules, replies dropped: a TCP
+ *             server runs what it read before EOF.
  */
 
 struct rc_conn {
@@ -62,6 +66,8 @@ struct rc_conn {
 	bool dead;   /* CLOSED seen */
 	bool paused; /* unauthenticated with a command in flight */
 	const char *why;     /* why the module closes it, NULL: it does not */
+	char *rest;	     /* after CLOSED: the window's unparsed bytes */
+	unsigned long long rest_cmds; /* commands run from rest */
 	char peer[64];	     /* "ip:port", for the log */
 	struct rc_conn *prev, *next;
 };
@@ -116,8 +122,14 @@ static void conn_free(struct rc_conn *rc)
 		io->conns = rc->next;
 	if (rc->next)
 		rc->next->prev = rc->prev;
+	if (rc->rest)
+		rdm_log(RDM_LOG_VERBOSE,
+			"RDMA client id=%llu: ran %llu commands it sent before "
+			"closing",
+			(unsigned long long)rc->s.id, rc->rest_cmds);
 	rdm_resp_parser_destroy(&rc->parser);
 	rdm_session_destroy(&rc->s);
+	free(rc->rest);
 	free(rc);
 }
 
@@ -343,7 +355,10 @@ static void conn_parse(struct rc_conn *rc)
 		ret = rdm_resp_parse(&rc->parser, rc->win, rc->win_len,
 				     &consumed);
 		if (ret == RDM_RESP_ERROR) {
-			protocol_error(rc);
+			if (rc->dead) /* nobody to tell: stop, as on TCP */
+				rc->no_input = true;
+			else
+				protocol_error(rc);
 			break;
 		}
 		if (ret == RDM_RESP_CMD)
@@ -358,7 +373,10 @@ static void conn_parse(struct rc_conn *rc)
 			reap_sent(rc);
 			break;
 		}
-		enqueue(rc, j);
+		if (rc->dead) /* its reply is dropped when it returns */
+			rc->rest_cmds++;
+		else
+			enqueue(rc, j);
 		rc->inflight++;
 		rdm_dispatch_submit(j);
 	}
@@ -366,6 +384,8 @@ static void conn_parse(struct rc_conn *rc)
 		drop_input(rc);
 		return;
 	}
+	if (rc->dead) /* what is left is an unfinished command: dropped */
+		return;
 	if (ret == RDM_RESP_AGAIN && carry_rest(rc)) {
 		rc->no_input = rc->closing = true;
 		drop_input(rc);
@@ -481,14 +501,52 @@ static void log_closed(const struct rc_conn *rc, int status)
 		status && status != -ESHUTDOWN ? strerror(-status) : "");
 }
 
+/*
+ * The engine's buffer goes with the connection. The commands still in it
+ * arrived in completed RECVs (the peer saw its sends complete), and a TCP
+ * server runs what it read before EOF: keep a copy and let conn_parse go
+ * on from it as jobs return (a paused client has jobs in flight). That
+ * holds when the connection was lost rather than closed: a peer that
+ * leaves while replies are on their way makes those writes fail (status
+ * -EIO), which says nothing about the bytes it had sent. Dropped when the
+ * module chose to close (a limit, a kill, a protocol error, QUIT) or the
+ * server stops.
+ */
+static void keep_rest(struct rc_conn *rc, int status)
+{
+	int reason = rdm_session_close_reason(&rc->s);
+	/* every close the module chooses stops input first (no_input) */
+	bool keep = status != -ESHUTDOWN && !rc->no_input &&
+		    (reason == RDM_CLOSE_PEER || reason == RDM_CLOSE_FAULT) &&
+		    rc->win_len;
+
+	rc->rest = keep ? malloc(rc->win_len) : NULL;
+	if (!rc->rest) {
+		if (keep)
+			rdm_log(RDM_LOG_WARNING,
+				"RDMA client id=%llu: out of memory keeping "
+				"the %zu bytes it sent before closing; "
+				"dropped",
+				(unsigned long long)rc->s.id, rc->win_len);
+		rc->win_len = 0;
+		return;
+	}
+	memcpy(rc->rest, rc->win, rc->win_len);
+	rc->win = rc->rest;
+	rdm_log(RDM_LOG_VERBOSE,
+		"RDMA client id=%llu closed with %zu bytes of commands not "
+		"yet parsed; running them",
+		(unsigned long long)rc->s.id, rc->win_len);
+}
+
 static void on_closed(struct rc_conn *rc, int status)
 {
 	struct rdm_job *j, *next;
 
 	log_closed(rc, status);
+	keep_rest(rc, status);
 	rc->conn = NULL;
 	rc->dead = true;
-	rc->win_len = 0; /* the buffer went with the connection */
 	note_rx_big(rc, false);
 	atomic_fetch_sub(&rd.clients, 1);
 	for (j = rc->head; j; j = next) {
@@ -497,6 +555,8 @@ static void on_closed(struct rc_conn *rc, int status)
 			job_done(j);
 	}
 	rc->head = rc->tail = rc->post = NULL;
+	if (rc->win_len)
+		conn_parse(rc);
 	if (!rc->inflight)
 		conn_free(rc);
 }
@@ -544,9 +604,18 @@ static void kill_marked(struct rio *io)
 	struct rc_conn *rc;
 
 	for (rc = io->conns; rc; rc = rc->next) {
-		if (rc->dead || rc->closing ||
-		    !rdm_session_close_reason(&rc->s))
+		if (rc->closing || !rdm_session_close_reason(&rc->s))
 			continue;
+		/* a dead one is freed when its last job returns; a fault
+		 * (its own send failing) does not stop what it sent */
+		if (rc->dead) {
+			if (rdm_session_close_reason(&rc->s) !=
+			    RDM_CLOSE_FAULT) {
+				rc->no_input = true;
+				drop_input(rc);
+			}
+			continue;
+		}
 		rc->no_input = rc->closing = true;
 		drop_input(rc);
 		reap_sent(rc);
@@ -573,7 +642,12 @@ static void handle_replies(struct rio *io)
 		rc = j->owner;
 		rc->inflight--;
 		if (rc->dead) {
+			/* QUIT or a kill in the rest ends it, as on TCP */
+			if (j->close_after || j->close_now)
+				rc->no_input = true;
 			rdm_dispatch_release(j);
+			if (rc->win_len)
+				conn_parse(rc);
 			if (!rc->inflight)
 				conn_free(rc);
 			continue;
