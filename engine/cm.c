@@ -261,18 +261,14 @@ static void drain_cq(struct rring_engine *e, struct rring_conn *c)
 		left -= n;
 }
 
-void rr_conn_begin_close(struct rring_engine *e, struct rring_conn *c,
+/* Mark c closing with status and tell its owner (or reap it); what its CQ
+ * still holds is dropped by routing from now on. */
+static void mark_closing(struct rring_engine *e, struct rring_conn *c,
 			 int status)
 {
-	enum rr_conn_state prev;
+	enum rr_conn_state prev = c->state;
 	struct rr_cqe q;
 
-	if (c->state == RR_CONN_CLOSING)
-		return;
-	drain_cq(e, c); /* may close c itself: an error completion */
-	prev = c->state;
-	if (prev == RR_CONN_CLOSING)
-		return;
 	rr_conn_set_state(e, c, RR_CONN_CLOSING);
 	c->close_status = status;
 	if (c->cm_id && prev != RR_CONN_RESOLVING)
@@ -288,6 +284,16 @@ void rr_conn_begin_close(struct rring_engine *e, struct rring_conn *c,
 	q.conn = c;
 	q.status = status;
 	rr_poller_push(e, c->owner, &q);
+}
+
+void rr_conn_begin_close(struct rring_engine *e, struct rring_conn *c,
+			 int status)
+{
+	if (c->state == RR_CONN_CLOSING)
+		return;
+	drain_cq(e, c); /* may close c itself: an error completion */
+	if (c->state != RR_CONN_CLOSING)
+		mark_closing(e, c, status);
 }
 
 void rr_conn_destroy(struct rring_engine *e, struct rring_conn *c)
@@ -336,6 +342,17 @@ unsigned int rr_conn_close_where(struct rring_engine *e,
 	/* Not cds_lfht_for_each_entry: its container_of on the final NULL
 	 * node is undefined behaviour (UBSan reports it). */
 	rcu_read_lock();
+	/* Two walks: first everything that arrived before reaches the
+	 * owners; then all are marked at once, without draining again, so
+	 * that the disconnect of one cannot fail its peer's work first (both
+	 * ends in one process) and close it with another status. */
+	for (cds_lfht_first(e->by_id, &it);
+	     (node = cds_lfht_iter_get_node(&it)) != NULL;
+	     cds_lfht_next(e->by_id, &it)) {
+		c = caa_container_of(node, struct rring_conn, id_node);
+		if (c->state != RR_CONN_CLOSING && (!match || match(c, arg)))
+			drain_cq(e, c);
+	}
 	for (cds_lfht_first(e->by_id, &it);
 	     (node = cds_lfht_iter_get_node(&it)) != NULL;
 	     cds_lfht_next(e->by_id, &it)) {
@@ -345,7 +362,7 @@ unsigned int rr_conn_close_where(struct rring_engine *e,
 		if (why)
 			rr_log(&e->h, RR_LOG_WARN, "conn %llu: %s: closing",
 			       (unsigned long long)c->id, why);
-		rr_conn_begin_close(e, c, status);
+		mark_closing(e, c, status);
 		n++;
 	}
 	rcu_read_unlock();

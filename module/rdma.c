@@ -394,9 +394,12 @@ static void conn_parse(struct rc_conn *rc)
 	}
 	note_rx_big(rc, rdm_resp_pending(&rc->parser) > 0);
 	if (rdm_session_query_over(&rc->s, rdm_resp_pending(&rc->parser))) {
-		rc->no_input = rc->closing = true;
+		/* as Redis: the commands before it were read and run, so
+		 * their replies go out first (nothing is sent for it) */
+		rc->why = "limit: client-query-buffer-limit";
+		rc->no_input = true;
 		drop_input(rc);
-		reap_sent(rc);
+		reply_and_close(rc, "", 0);
 	}
 }
 
