@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: BSD-3-Clause
 /* rdmaring: the Valkey RDMA wire data layer: large transfers on the owner. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,22 +115,6 @@ static void xfer_qp_caps(const struct rring_engine *e, struct ibv_qp_cap *cap)
 	cap->max_recv_sge = 1;
 }
 
-static void peer_name(struct rring_conn *c, char *buf, size_t len)
-{
-	struct sockaddr *sa = rdma_get_peer_addr(c->cm_id);
-	char host[INET6_ADDRSTRLEN] = "?";
-	const void *a = NULL;
-
-	if (sa && sa->sa_family == AF_INET)
-		a = &((struct sockaddr_in *)sa)->sin_addr;
-	else if (sa && sa->sa_family == AF_INET6)
-		a = &((struct sockaddr_in6 *)sa)->sin6_addr;
-	if (a)
-		inet_ntop(sa->sa_family, a, host, sizeof(host));
-	snprintf(buf, len, "%s:%u", host,
-		 (unsigned int)ntohs(rdma_get_dst_port(c->cm_id)));
-}
-
 static int init_machines(struct rring_engine *e, struct xfer *x)
 {
 	struct rring_wire_send_params sp;
@@ -206,7 +189,8 @@ static int xfer_setup(struct rring_engine *e, struct rring_conn *c)
 	x->c = c;
 	c->layer_priv = x;
 	x->s.state = RRING_WIRE_SEND_CLOSED; /* destroy is safe from here */
-	peer_name(c, x->peer, sizeof(x->peer));
+	/* c->peer is set before the layer is: "ip:port", "?" if unknown */
+	rring_conn_peer_name(c, x->peer, sizeof(x->peer));
 	ret = map_area(e, x);
 	if (ret)
 		return ret;
