@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-3-Clause
-/* softverbs: the softverbs0 device, contexts, device/port/GID queries and async events. */
+/* softverbs: the softverbs0 device, contexts and device/port/GID queries. */
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -328,43 +328,6 @@ struct ibv_context *sv_cm_context(void)
 	ret = ctx;
 	pthread_mutex_unlock(&lock);
 	return ret;
-}
-
-int ibv_get_async_event(struct ibv_context *context,
-			struct ibv_async_event *event)
-{
-	struct sv_context *c = sv_ctx(context);
-	char b;
-
-	for (;;) {
-		ssize_t n = read(context->async_fd, &b, 1);
-
-		if (n == 1)
-			break;
-		if (n < 0 && errno == EINTR)
-			continue;
-		return -1;
-	}
-	pthread_mutex_lock(&c->ev_lock);
-	*event = c->ev[c->ev_head];
-	c->ev_head = (c->ev_head + 1) % 256;
-	c->ev_count--;
-	pthread_mutex_unlock(&c->ev_lock);
-	return 0;
-}
-
-void ibv_ack_async_event(struct ibv_async_event *event)
-{
-	(void)event;
-}
-
-int softverbs_raise_async_event(struct ibv_context *ctx,
-				const struct ibv_async_event *ev)
-{
-	if (!sv_is_context(ctx) || !ev)
-		return -EINVAL;
-	sv_async_event(sv_ctx(ctx), ev);
-	return 0;
 }
 
 int ibv_fork_init(void)

@@ -354,7 +354,7 @@ int sv_gid_to_ipv4(const union ibv_gid *gid, uint32_t *addr_be)
 	return 0;
 }
 
-/* ---- async events ---- */
+/* ---- contexts ---- */
 
 struct sv_context *sv_ctx(struct ibv_context *ctx)
 {
@@ -362,22 +362,6 @@ struct sv_context *sv_ctx(struct ibv_context *ctx)
 						 context);
 
 	return SV_container_of(v, struct sv_context, vctx);
-}
-
-void sv_async_event(struct sv_context *ctx, const struct ibv_async_event *ev)
-{
-	char one = 1;
-	bool ok = false;
-
-	pthread_mutex_lock(&ctx->ev_lock);
-	if (ctx->ev_count < 256) {
-		ctx->ev[(ctx->ev_head + ctx->ev_count) % 256] = *ev;
-		ctx->ev_count++;
-		ok = true;
-	}
-	pthread_mutex_unlock(&ctx->ev_lock);
-	if (ok && write(ctx->async_wfd, &one, 1) != 1)
-		sv_log(SV_LOG_WARN, "async event pipe full");
 }
 
 /* ---- NIC thread ---- */

@@ -42,6 +42,7 @@
 #define SV_MAX_QP_WR 16384
 #define SV_MAX_CQE 65536
 #define SV_MAX_MSG (1u << 31)
+#define SV_ASYNC_QUEUE 256 /* async events a context holds */
 #define SV_RNR_STEP_NS 2000000ull /* wait per RNR retry */
 #define SV_container_of(ptr, type, member) \
 	((type *)((char *)(ptr) - offsetof(type, member)))
@@ -50,7 +51,8 @@ struct sv_context {
 	struct sv_owner owner;
 	int async_wfd; /* write end of the async event pipe */
 	pthread_mutex_t ev_lock;
-	struct ibv_async_event ev[256];
+	struct ibv_async_event ev[SV_ASYNC_QUEUE];
+	bool ev_dropped[SV_ASYNC_QUEUE]; /* its object was destroyed first */
 	unsigned int ev_head, ev_count;
 	struct verbs_context vctx; /* must be last: ibv_context is its last field */
 };
@@ -82,6 +84,7 @@ struct sv_cq {
 	int armed; /* 0, 1 = any, 2 = solicited only */
 	bool overflowed;
 	int refs; /* 1 for the application + 1 per QP; under sv.lock */
+	unsigned int async_reported; /* events fetched; under ctx->ev_lock */
 	struct sv_context *ctx;
 };
 
@@ -105,6 +108,7 @@ struct sv_srq {
 	struct ibv_srq ibv;
 	struct sv_owner owner;
 	struct sv_rq rq;
+	unsigned int async_reported; /* events fetched; under ctx->ev_lock */
 	struct sv_context *ctx;
 };
 
@@ -138,6 +142,7 @@ struct sv_qp {
 	struct sv_cq *scq, *rcq;
 	struct sv_srq *srq;
 	struct sv_context *ctx;
+	unsigned int async_reported; /* events fetched; under ctx->ev_lock */
 	/* send queue: [done, tx) executed, awaiting ack; [tx, head) posted */
 	struct sv_swqe *sq;
 	struct ibv_sge *sq_sges;
@@ -216,6 +221,7 @@ int sv_gettid(void);
 void sv_kick(void);
 struct sv_context *sv_ctx(struct ibv_context *ctx);
 void sv_async_event(struct sv_context *ctx, const struct ibv_async_event *ev);
+void sv_async_quiesce(struct sv_context *ctx, const struct ibv_async_event *ev);
 int sv_nic_start(void);
 int sv_nic_ensure(void);
 void sv_nic_add_ep(struct sv_ep *ep, uint32_t events);

@@ -360,6 +360,8 @@ int ibv_destroy_qp(struct ibv_qp *ibqp)
 	sv_cq_put(qp->scq);
 	sv_cq_put(qp->rcq);
 	pthread_mutex_unlock(&sv.lock);
+	sv_async_quiesce(qp->ctx, &(struct ibv_async_event){
+		.element.qp = ibqp, .event_type = IBV_EVENT_QP_FATAL });
 	pthread_mutex_destroy(&ibqp->mutex);
 	pthread_cond_destroy(&ibqp->cond);
 	free_qp_mem(qp);

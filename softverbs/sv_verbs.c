@@ -332,6 +332,8 @@ int ibv_destroy_cq(struct ibv_cq *ibcq)
 	struct sv_cq *cq = SV_container_of(ibcq, struct sv_cq, ibv);
 
 	sv_strict_touch(&cq->owner, "CQ", cq);
+	sv_async_quiesce(cq->ctx, &(struct ibv_async_event){
+		.element.cq = ibcq, .event_type = IBV_EVENT_CQ_ERR });
 	sv_lock();
 	pthread_mutex_lock(&cq->lock);
 	if (ibcq->channel)
@@ -593,6 +595,8 @@ int ibv_destroy_srq(struct ibv_srq *ibsrq)
 		}
 	}
 	pthread_mutex_unlock(&sv.lock);
+	sv_async_quiesce(srq->ctx, &(struct ibv_async_event){
+		.element.srq = ibsrq, .event_type = IBV_EVENT_SRQ_ERR });
 	sv_rq_fini(&srq->rq);
 	pthread_mutex_destroy(&ibsrq->mutex);
 	pthread_cond_destroy(&ibsrq->cond);

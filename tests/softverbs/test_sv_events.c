@@ -4,9 +4,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "softverbs.h"
 #include "svt.h"
 
 static struct svt_side a, b;
@@ -201,4 +204,85 @@ Test(sv_events, srq_receives_and_limit_event)
 	cr_assert_eq(ibv_destroy_qp(qp), 0);
 	b.qp = NULL;
 	cr_assert_eq(ibv_destroy_srq(srq), 0);
+}
+
+/* rdma-core's rule for async events naming an object: destroying it drops
+ * those nobody fetched, and waits for the ack of those fetched. */
+Test(sv_events, destroying_a_qp_drops_its_unfetched_events, .init = setup)
+{
+	struct ibv_async_event ev = { .event_type = IBV_EVENT_QP_FATAL };
+
+	ev.element.qp = a.qp;
+	cr_assert_eq(softverbs_raise_async_event(a.ctx, &ev), 0);
+	ev = (struct ibv_async_event){ .event_type = IBV_EVENT_PORT_ACTIVE };
+	ev.element.port_num = 1;
+	cr_assert_eq(softverbs_raise_async_event(a.ctx, &ev), 0);
+	cr_assert_eq(ibv_destroy_qp(a.qp), 0);
+	a.qp = NULL;
+	cr_assert_eq(ibv_get_async_event(a.ctx, &ev), 0);
+	cr_assert_eq(ev.event_type, IBV_EVENT_PORT_ACTIVE);
+	ibv_ack_async_event(&ev);
+	cr_assert_eq(fcntl(a.ctx->async_fd, F_SETFL, O_NONBLOCK), 0);
+	cr_assert_eq(ibv_get_async_event(a.ctx, &ev), -1, "a dropped event "
+		     "of the destroyed QP was handed out");
+}
+
+struct destroyer {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct ibv_qp *qp;
+	bool acked, returned, acked_before_return;
+	int ret;
+};
+
+static void *destroy_qp(void *arg)
+{
+	struct destroyer *d = arg;
+	int ret = ibv_destroy_qp(d->qp);
+
+	pthread_mutex_lock(&d->lock);
+	d->ret = ret;
+	d->acked_before_return = d->acked;
+	d->returned = true;
+	pthread_cond_broadcast(&d->cond);
+	pthread_mutex_unlock(&d->lock);
+	return NULL;
+}
+
+Test(sv_events, destroying_a_qp_waits_for_its_fetched_event_ack,
+     .init = setup)
+{
+	struct ibv_async_event ev = { .event_type = IBV_EVENT_QP_FATAL };
+	struct destroyer d = { .lock = PTHREAD_MUTEX_INITIALIZER,
+			       .cond = PTHREAD_COND_INITIALIZER };
+	struct timespec until;
+	pthread_t t;
+
+	ev.element.qp = a.qp;
+	cr_assert_eq(softverbs_raise_async_event(a.ctx, &ev), 0);
+	cr_assert_eq(ibv_get_async_event(a.ctx, &ev), 0);
+	cr_assert_eq(ev.element.qp, a.qp);
+	d.qp = a.qp;
+	a.qp = NULL;
+	cr_assert_eq(pthread_create(&t, NULL, destroy_qp, &d), 0);
+	/* The destroy cannot return before the ack; give it 200 ms to show
+	 * that it does not (a broken build returns at once). */
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += 200000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&d.lock);
+	while (!d.returned &&
+	       pthread_cond_timedwait(&d.cond, &d.lock, &until) == 0)
+		;
+	cr_assert_not(d.returned, "ibv_destroy_qp returned before the ack");
+	cr_assert_eq(ev.element.qp->qp_num, d.qp->qp_num);
+	d.acked = true;
+	pthread_mutex_unlock(&d.lock);
+	ibv_ack_async_event(&ev);
+	cr_assert_eq(pthread_join(t, NULL), 0);
+	cr_assert_eq(d.ret, 0);
+	cr_assert(d.acked_before_return);
 }
