@@ -22,8 +22,10 @@
  *
  * A failed CQ takes no new connection (cm.c get_cq). Other events (port
  * active, LID change, communication established, ...) are logged only.
- * Every event is acknowledged at once: the poller holds none, so
- * destroying a QP or CQ never waits for an unacknowledged event.
+ * Every event is acknowledged at once, by whichever engine's poller read
+ * it (the engines of a process share the device context), and handled as
+ * a copy by the engine it is for (async_share.c): no poller holds an
+ * event, so destroying a QP or CQ never waits for an acknowledgement.
  */
 
 static int on_cq(const struct rring_conn *c, const void *arg)
@@ -70,41 +72,43 @@ static void qp_event(struct rring_engine *e, uint32_t qpn, const char *name,
 	}
 }
 
-static void handle(struct rring_engine *e, struct rr_dev *d,
-		   const struct ibv_async_event *ev)
+void rr_async_handle(struct rring_engine *e, const struct rr_async_note *ev)
 {
-	const char *name = ibv_event_type_str(ev->event_type);
-	const char *dev = ibv_get_device_name(d->verbs->device);
-	struct port_match pm = {.dev = d};
+	const char *name = ibv_event_type_str(ev->type);
+	const char *dev = ibv_get_device_name(ev->dev->verbs->device);
+	struct port_match pm = {.dev = ev->dev};
 	char why[160];
 	unsigned int n;
 
-	switch (ev->event_type) {
-	case IBV_EVENT_CQ_ERR: {
-		struct rr_cq *q = ev->element.cq->cq_context;
-
-		q->failed = 1;
+	switch (ev->type) {
+	case IBV_EVENT_CQ_ERR:
+		if (!ev->cq) {
+			rr_log(&e->h, RR_LOG_INFO,
+			       "%s: async event '%s' on a CQ of no engine", dev,
+			       name);
+			return;
+		}
+		ev->cq->failed = 1;
 		snprintf(why, sizeof(why),
 			 "async event '%s' (CQ overflow or "
 			 "failure) on %s",
 			 name, dev);
-		n = rr_conn_close_where(e, on_cq, q, -EIO, why);
+		n = rr_conn_close_where(e, on_cq, ev->cq, -EIO, why);
 		break;
-	}
 	case IBV_EVENT_QP_FATAL:
 	case IBV_EVENT_QP_REQ_ERR:
 	case IBV_EVENT_QP_ACCESS_ERR:
-		qp_event(e, ev->element.qp->qp_num, name, dev);
+		qp_event(e, ev->qpn, name, dev);
 		return;
 	case IBV_EVENT_PORT_ERR:
-		pm.port = (uint8_t)ev->element.port_num;
+		pm.port = ev->port;
 		snprintf(why, sizeof(why), "async event '%s' on %s port %d",
-			 name, dev, ev->element.port_num);
+			 name, dev, ev->port);
 		n = rr_conn_close_where(e, on_port, &pm, -ENETDOWN, why);
 		break;
 	case IBV_EVENT_DEVICE_FATAL:
 		snprintf(why, sizeof(why), "async event '%s' on %s", name, dev);
-		n = rr_conn_close_where(e, on_dev, d, -ENODEV, why);
+		n = rr_conn_close_where(e, on_dev, ev->dev, -ENODEV, why);
 		break;
 	default:
 		rr_log(&e->h, RR_LOG_INFO, "%s: async event '%s'", dev, name);
@@ -125,9 +129,10 @@ int rr_async_events(struct rring_engine *e)
 
 	for (i = 0; i < e->n_devs; i++)
 		while (ibv_get_async_event(e->devs[i].verbs, &ev) == 0) {
-			handle(e, &e->devs[i], &ev);
+			rr_share_dispatch(e, &e->devs[i], &ev);
 			ibv_ack_async_event(&ev);
 			n++;
 		}
+	n += rr_share_drain(e);
 	return n;
 }

@@ -55,6 +55,7 @@ int rr_cm_init(struct rring_engine *e)
 
 static void cq_free(struct rr_cq *q)
 {
+	rr_share_del_cq(q);
 	if (q->unacked)
 		ibv_ack_cq_events(q->cq, q->unacked);
 	ibv_destroy_cq(q->cq);
@@ -65,6 +66,7 @@ static void dev_fini(struct rr_dev *d)
 {
 	unsigned int i;
 
+	rr_share_del_dev(d);
 	for (i = 0; i < d->n_cqs; i++)
 		cq_free(d->cqs[i]);
 	free(d->cqs);
@@ -89,6 +91,11 @@ void rr_cm_fini(struct rring_engine *e)
 	for (i = 0; i < e->n_devs; i++)
 		dev_fini(&e->devs[i]);
 	e->n_devs = 0;
+	/* notes for devices and CQs that are gone (none arrive any more) */
+	pthread_mutex_lock(&e->inbox_lock);
+	e->n_inbox = e->inbox_lost = 0;
+	pthread_mutex_unlock(&e->inbox_lock);
+	atomic_store_explicit(&e->inbox_ready, 0, memory_order_relaxed);
 	if (e->cm_ch)
 		rdma_destroy_event_channel(e->cm_ch);
 	e->cm_ch = NULL;
@@ -137,6 +144,7 @@ static struct rr_dev *get_dev(struct rring_engine *e, struct ibv_context *v)
 	d->per_cq = (unsigned int)(e->p.cq_entries / conn_wrs(e));
 	if (rr_poller_add_dev(e, e->n_devs))
 		goto err;
+	rr_share_add_dev(e, d);
 	e->n_devs++;
 	return d;
 err:
@@ -177,6 +185,7 @@ static struct rr_cq *get_cq(struct rring_engine *e, struct rr_dev *d)
 		free(q);
 		return NULL;
 	}
+	rr_share_add_cq(d, q);
 	d->cqs[d->n_cqs++] = q;
 	return q;
 }
@@ -199,6 +208,7 @@ static int setup_qp(struct rring_engine *e, struct rring_conn *c)
 	attr.recv_cq = q->cq;
 	attr.qp_type = IBV_QPT_RC;
 	attr.sq_sig_all = 0;
+	attr.qp_context = e; /* the owner of its async events (async_share.c) */
 	e->layer->qp_caps(e, &attr.cap);
 	if (rdma_create_qp(c->cm_id, c->dev->pd, &attr))
 		return -errno;

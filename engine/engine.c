@@ -171,6 +171,7 @@ struct rring_engine *rr_engine_new(const struct rring_params *p,
 	e->creator = pthread_self();
 	pthread_mutex_init(&e->lock, NULL);
 	pthread_cond_init(&e->cond, NULL);
+	pthread_mutex_init(&e->inbox_lock, NULL);
 	e->n_io = e->p.io_threads;
 	e->placed.mem_node = e->placed.poller.node = e->placed.rcu.node = -1;
 	for (i = 0; i < RRING_DEFAULT_IO_THREADS_MAX; i++)
@@ -224,6 +225,7 @@ void rring_engine_destroy(struct rring_engine *e)
 	free(e->topo);
 	if (e->poller_efd >= 0)
 		close(e->poller_efd);
+	pthread_mutex_destroy(&e->inbox_lock);
 	pthread_cond_destroy(&e->cond);
 	pthread_mutex_destroy(&e->lock);
 	free(e);

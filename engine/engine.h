@@ -149,6 +149,8 @@ struct rr_cq {
 	unsigned int unacked; /* CQ events read, not yet acked */
 	int armed;	      /* ibv_req_notify_cq done, no event since */
 	int failed;	      /* IBV_EVENT_CQ_ERR: takes no new connection */
+	struct rr_dev *dev;   /* its device (async_share.c) */
+	struct rr_cq *shared_next; /* every engine's CQs (async_share.c) */
 };
 
 /* One verbs device (context from rdma_cm) and its shared objects: the PD,
@@ -161,8 +163,22 @@ struct rr_dev {
 	struct rr_cq **cqs;
 	unsigned int n_cqs, cqs_cap;
 	unsigned int per_cq; /* connections one CQ can serve */
+	struct rring_engine *e;
+	struct rr_dev *shared_next; /* every engine's devices (async_share.c) */
 };
 #define RR_MAX_DEVS 4
+
+/* An async event for one engine (async.c): the poller that read it acked
+ * it at once, so this copy names objects by number or by the owner's
+ * structures, never through the event's verbs pointers. */
+struct rr_async_note {
+	enum ibv_event_type type;
+	uint32_t qpn;	    /* QP events */
+	struct rr_cq *cq;   /* CQ events: the owner's CQ, NULL if none */
+	uint8_t port;	    /* port events */
+	struct rr_dev *dev; /* the owner's device it came on */
+};
+#define RR_ASYNC_INBOX 64
 
 /* ---- IO threads --------------------------------------------------------- */
 
@@ -284,6 +300,11 @@ struct rring_engine {
 	struct rdma_cm_id *reject_id; /* rejected request: destroy after ack */
 	unsigned int n_ovf;	      /* IO threads with a non-empty overflow */
 	int cm_ready; /* epoll saw the cm fd or an async fd readable */
+	/* Async events read by any engine's poller for this one. */
+	pthread_mutex_t inbox_lock;
+	struct rr_async_note inbox[RR_ASYNC_INBOX];
+	unsigned int n_inbox, inbox_lost;
+	_Atomic int inbox_ready; /* a hint: the inbox is under inbox_lock */
 	int routing;  /* inside rr_poller_route_wcs: closes do not drain */
 	struct cds_lfht *by_id;
 	struct rr_route *routes; /* by qp_num: open addressing, poller only */
@@ -375,6 +396,14 @@ int rr_poller_add_dev(struct rring_engine *e, int dev_idx);
 /* async.c: read every device's async events; a fault closes the
  * connections it hits. The number of events handled. Poller. */
 int rr_async_events(struct rring_engine *e);
+void rr_async_handle(struct rring_engine *e, const struct rr_async_note *n);
+void rr_share_add_dev(struct rring_engine *e, struct rr_dev *d);
+void rr_share_del_dev(struct rr_dev *d);
+void rr_share_add_cq(struct rr_dev *d, struct rr_cq *q);
+void rr_share_del_cq(struct rr_cq *q);
+void rr_share_dispatch(struct rring_engine *e, struct rr_dev *d,
+		       const struct ibv_async_event *ev);
+int rr_share_drain(struct rring_engine *e);
 
 /* cm.c: rdma_cm events and connection setup/teardown (poller). */
 int rr_cm_init(struct rring_engine *e);

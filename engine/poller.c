@@ -685,7 +685,10 @@ static void poller_loop(struct rring_engine *e)
 		for (i = 0; i < e->n_io; i++)
 			work += rr_poller_drain_sq(e, e->io[i]);
 		work += poll_all_cqs(e);
-		if (e->cm_ready || ++loops % RR_CM_CHECK_EVERY == 0) {
+		if (e->cm_ready ||
+		    atomic_load_explicit(&e->inbox_ready,
+					 memory_order_relaxed) ||
+		    ++loops % RR_CM_CHECK_EVERY == 0) {
 			e->cm_ready = 0;
 			work += rr_cm_events(e);
 			work += rr_async_events(e);

@@ -15,9 +15,10 @@
 #include "echo_util.h"
 
 /*
- * Echo clients and the echo server on one engine, over softverbs (one
- * engine: the engines of a process share rdma_cm's device context, and an
- * async event reaches the one that reads it first). Each fault must close
+ * Echo clients on one engine and the echo server on another, over
+ * softverbs. The two engines share rdma_cm's device context, so either
+ * poller may read an event about the other's QPs or CQs, and a port or
+ * device event must reach both (engine/async_share.c). Each fault must close
  * every connection it hits, both ends, within the bound (nothing hangs),
  * with an engine log line naming the event and each connection, and no
  * event after CLOSED. The CQ overflow and the QP error come from
@@ -73,7 +74,7 @@ static int log_lines(const char *a, const char *b)
 static struct echo_counters cnt;
 static struct echo_server srv;
 static struct echo_client cl[NCONN];
-static struct rring_engine *eng;
+static struct rring_engine *eng, *ceng; /* server, clients */
 
 /* Client connections have their echo_client as context, the others the
  * server's. */
@@ -102,13 +103,15 @@ static void pair_start(void)
 	echo_server_init(&srv, &cnt, -1);
 	echo_params(&p, 2);
 	eng = rring_engine_create(&p, &h);
-	cr_assert(eng);
+	ceng = rring_engine_create(&p, &h);
+	cr_assert(eng && ceng);
 	cr_assert_eq(rring_engine_start(eng), 0);
+	cr_assert_eq(rring_engine_start(ceng), 0);
 	port = rring_listen(eng, "127.0.0.1", 0, &srv);
 	cr_assert_gt(port, 0);
 	for (i = 0; i < NCONN; i++) {
 		echo_client_init(&cl[i], &cnt, i, FOREVER, -1);
-		cr_assert_eq(rring_connect(eng, "127.0.0.1", (uint16_t)port,
+		cr_assert_eq(rring_connect(ceng, "127.0.0.1", (uint16_t)port,
 					   &cl[i], NULL),
 			     0);
 	}
@@ -129,11 +132,12 @@ static void pair_wait_closed(void)
 		     NCONN + accepted);
 }
 
-/* Destroy the engine; the clients that closed with status. */
+/* Destroy the engines; the clients that closed with status. */
 static int pair_destroy(int status)
 {
 	int i, n = 0;
 
+	rring_engine_destroy(ceng);
 	rring_engine_destroy(eng);
 	cr_assert_eq(atomic_load(&cnt.errors), 0, "%s", cnt.first_error);
 	cr_assert_eq(atomic_load(&cnt.closed),
