@@ -85,6 +85,24 @@ free_port() {
 	return 1
 }
 
+# rs_rdma_args MODULE.so redis-server redis-cli rring-cli libsoftverbs.so:
+# the arguments of the scripts that drive rring-cli against a server with
+# the module, as MOD, SERVER, CLI, RCLI, SV and PRELOAD (the server's
+# LD_PRELOAD: RRING_SERVER_PRELOAD, e.g. a sanitizer runtime, then SV).
+rs_rdma_args() {
+	[ $# -ge 5 ] || {
+		echo "usage: $0 MODULE.so redis-server redis-cli rring-cli" \
+			"libsoftverbs.so" >&2
+		exit 2
+	}
+	# shellcheck disable=SC2034 # read by the sourcing script
+	MOD=$(realpath "$1") SERVER=$2 CLI=$3 RCLI=$(realpath "$4")
+	SV=$(realpath "$5")
+	# shellcheck disable=SC2034
+	PRELOAD="${RRING_SERVER_PRELOAD:+$RRING_SERVER_PRELOAD }$SV"
+	PORT= RPORT=
+}
+
 # rs_two_ports: PORT (TCP) and RPORT (the module's RDMA port), distinct.
 rs_two_ports() {
 	PORT=$(free_port) || fail "no free port"

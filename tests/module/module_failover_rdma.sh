@@ -9,16 +9,9 @@
 #        libsoftverbs.so
 set -u
 
-MOD=$(realpath "$1")
-SERVER=$2
-CLI=$3
-RCLI=$(realpath "$4")
-SV=$(realpath "$5")
-PORT=
-RPORT=
-PRELOAD="${RRING_SERVER_PRELOAD:+$RRING_SERVER_PRELOAD }$SV"
 # shellcheck source=../../scripts/lib/server.sh
 . "$(dirname "$0")/../../scripts/lib/server.sh"
+rs_rdma_args "$@"
 rs_init failover-rdma
 
 tcli() {
