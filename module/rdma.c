@@ -16,11 +16,11 @@
 #include <rdmaring.h>
 
 #include "module.h"
-#include "attach.h"
 #include "clients.h"
 #include "conf_limits.h"
 #include "rdma.h"
 #include "relay.h"
+#include "token.h"
 
 /*
  * The engine runs its poller; the module drives the engine's IO threads
@@ -476,7 +476,7 @@ static void relay_event(struct rdm_relay *r, uint32_t events)
  * acquire, pushed with release) ordered its writes before these reads. */
 static void maybe_attach(struct rc_conn *rc)
 {
-	char token[RDM_ATTACH_TOKEN_HEX + 1], msg[320];
+	char token[RDM_TOKEN_HEX + 1], msg[320];
 	struct rdm_target t;
 	const char *user;
 	int ret, n;
@@ -487,7 +487,8 @@ static void maybe_attach(struct rc_conn *rc)
 	user = atomic_load(&rc->s.authenticated) ? rdm_session_user(&rc->s)
 						 : NULL;
 	rdm_target_get(&t);
-	ret = t.len ? rdm_attach_token_new(rc->s.id, user, token) : -ENOTCONN;
+	ret = t.len ? rdm_token_new(rc->s.id, user, rdm_now_ms(), token)
+		    : -ENOTCONN;
 	if (!ret)
 		ret = rdm_relay_start(rc->relay, &t, rc->io->epfd, token,
 				      rc->s.db);
