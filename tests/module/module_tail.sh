@@ -8,7 +8,8 @@
 # within a deadline, twice in a row on one server, and the server log says
 # the closed client's commands ran; a protocol error among them stops them
 # (the SETs before it ran, none after); a client that is not authenticated
-# when it closes runs its AUTH first and then its SETs.
+# when it closes runs its AUTH first and then its SETs; a client moved to a
+# server client (CLIENT SETNAME first) has its SETs all run by it.
 # Usage: module_tail.sh MODULE.so redis-server redis-cli rdma_burst
 #        libsoftverbs.so
 set -u
