@@ -521,12 +521,9 @@ static void move_or_refuse(struct rc_conn *rc, size_t consumed)
 		conn_flush(rc);
 		return;
 	}
-	rc->relay = malloc(sizeof(*rc->relay));
-	if (rc->relay) {
-		rdm_relay_init(rc->relay, &relay_ops, rc);
-		rc->moving = !rdm_relay_queue_cmd(rc->relay, rc->parser.argv,
-						  rc->parser.argc);
-	}
+	rc->relay = rdm_move_relay(&relay_ops, rc, rc->parser.argv,
+				   rc->parser.argc);
+	rc->moving = rc->relay != NULL;
 	consume(rc, consumed);
 	if (!rc->moving) {
 		rc->no_input = rc->closing = true;
