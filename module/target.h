@@ -27,7 +27,8 @@ void rdm_target_refresh(RedisModuleCtx *ctx);
 /* rdm_target_get - the current target (len 0: none). Any thread. */
 void rdm_target_get(struct rdm_target *out);
 
-/* rdm_target_pick - pure: the target for unixsocket (may be empty), port
+/* rdm_target_pick - pure (target_pick.c): the target for unixsocket (may
+ * be empty), port
  * and the bind list ("addr [-addr ...]"). Exposed for tests. */
 void rdm_target_pick(const char *unixsocket, long long port,
 		     const char *bind, struct rdm_target *out);
