@@ -28,8 +28,7 @@ void rdm_target_refresh(RedisModuleCtx *ctx);
 void rdm_target_get(struct rdm_target *out);
 
 /* rdm_target_pick - pure (target_pick.c): the target for unixsocket (may
- * be empty), port
- * and the bind list ("addr [-addr ...]"). Exposed for tests. */
+ * be empty), port and the bind list ("addr [-addr ...]"). */
 void rdm_target_pick(const char *unixsocket, long long port,
 		     const char *bind, struct rdm_target *out);
 
