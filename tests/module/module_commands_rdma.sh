@@ -1,0 +1,493 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+# rdmaring tests: every command over RDMA (softverbs), on redis-server with
+# rdmaring.so io-threads=8: rring-cli over RDMA and redis-cli over TCP as
+# the same ACL user give the same output, and the data says the semantics
+# hold: MULTI/EXEC (EXECABORT, DISCARD, atomic under concurrent TCP
+# INCRs), WATCH aborted by a TCP write, BLPOP woken by a TCP LPUSH, timing
+# out and released by CLIENT UNBLOCK, 100k messages published over TCP
+# reaching an RDMA subscriber in order, a stopped subscriber closed by
+# client-output-buffer-limit pubsub, MONITOR showing TCP commands, client
+# tracking invalidations (RESP3), RESP3 replies, CLIENT LIST/SETNAME/ID and
+# CLIENT KILL of an RDMA client. A 10 MB SET/GET loop (rring-bench
+# --verify) runs on another RDMA connection all along; after each case it
+# has completed a run since the case began, every run with all replies
+# verified.
+# Usage: module_commands_rdma.sh MODULE.so redis-server redis-cli rring-cli
+#        rring-bench libsoftverbs.so
+set -u
+
+MOD=$(realpath "$1")
+SERVER=$2
+CLI=$3
+RCLI=$(realpath "$4")
+BENCH=$(realpath "$5")
+SV=$(realpath "$6")
+PORT=
+RPORT=
+PRELOAD="${RRING_SERVER_PRELOAD:+$RRING_SERVER_PRELOAD }$SV"
+# shellcheck source=../../scripts/lib/server.sh
+. "$(dirname "$0")/../../scripts/lib/server.sh"
+rs_init commands-rdma
+
+# the user of every compared client
+U=(--user app --pass apppw --no-auth-warning)
+
+cli() {
+	timeout 20 "$CLI" -p "$PORT" "$@" 2>&1
+}
+
+rcli() {
+	rs_rdma timeout 20 "$RCLI" -p "$RPORT" "$@" 2>&1
+}
+
+# info_field SECTION NAME: one INFO field over TCP
+info_field() {
+	cli info "$1" | tr -d '\r' | sed -n "s/^$2://p"
+}
+
+# wait_gone PID SECONDS WHAT: our child PID ends within SECONDS; its exit
+# status in ST
+wait_gone() {
+	local deadline=$((SECONDS + $2))
+	while kill -0 "$1" 2>/dev/null; do
+		[ $SECONDS -lt $deadline ] || fail "$3: still running after $2 s"
+		sleep 0.05
+	done
+	wait "$1"
+	ST=$?
+}
+
+# --- the 10 MB value in flight on another RDMA connection -----------------
+
+# big_start: rring-bench SET/GET of 10 MB values, verified, in a loop until
+# $TMP/big.stop exists; each run's exit status is a line of big.runs
+big_start() {
+	: >"$TMP/big.runs"
+	(
+		while [ ! -e "$TMP/big.stop" ]; do
+			rs_rdma timeout 120 "$BENCH" -p "$RPORT" --user app -a apppw -q \
+				-t set,get -d 10000000 -n 4 -c 1 --verify \
+				>>"$TMP/big.log" 2>&1
+			echo $? >>"$TMP/big.runs"
+		done
+	) &
+	BIG=$!
+	RS_PIDS="$RS_PIDS $BIG"
+	BIG_SEEN=0
+}
+
+big_runs() { wc -l <"$TMP/big.runs"; }
+big_progressed() { [ "$(big_runs)" -gt "$BIG_SEEN" ]; }
+
+# big_check CASE: the loop completed a run since the last check (it was in
+# flight during CASE) and every run verified all its replies
+big_check() {
+	rs_wait 120 "$1: a 10 MB SET/GET run completes" big_progressed
+	BIG_SEEN=$(big_runs)
+	grep -qvx 0 "$TMP/big.runs" &&
+		fail "$1: a 10 MB SET/GET run failed: $(tail -n 5 "$TMP/big.log")"
+	ok "$1: with 10 MB SET/GET in flight ($BIG_SEEN runs verified)"
+}
+
+# --- line-by-line sessions: a client reading commands from a pipe ---------
+
+declare -A SESS_FD SESS_PID
+
+# sess_start NAME CMD...: CMD in the background, its stdin a pipe fed by
+# sess_send, stdout and stderr in $TMP/NAME.out
+sess_start() {
+	local name=$1 fd
+	shift
+	rm -f "$TMP/$name.in"
+	mkfifo "$TMP/$name.in" || fail "mkfifo"
+	"$@" <"$TMP/$name.in" >"$TMP/$name.out" 2>&1 &
+	SESS_PID[$name]=$!
+	RS_PIDS="$RS_PIDS $!"
+	exec {fd}>"$TMP/$name.in"
+	SESS_FD[$name]=$fd
+}
+
+sess_send() {
+	printf '%s\n' "$2" >&"${SESS_FD[$1]}"
+}
+
+sess_has_lines() { [ "$(wc -l <"$TMP/$1.out")" -ge "$2" ]; }
+
+# sess_cmd NAME LINE N: send LINE, wait until the output has N lines
+sess_cmd() {
+	sess_send "$1" "$2"
+	rs_wait 20 "$1: '$2' answered" sess_has_lines "$1" "$3"
+}
+
+# sess_end NAME: end its input; it exits within 20 s, status in ST
+sess_end() {
+	local fd=${SESS_FD[$1]}
+	exec {fd}>&-
+	wait_gone "${SESS_PID[$1]}" 20 "$1 after its input ended"
+}
+
+# session clients: rring-cli over RDMA and redis-cli over TCP, raw output
+rdma_session() { rs_rdma timeout 60 "$RCLI" -p "$RPORT" "${U[@]}" "$@"; }
+tcp_session() { timeout 60 "$CLI" -p "$PORT" "${U[@]}" "$@"; }
+
+# same_text WHAT RDMA-FILE TCP-FILE
+same_text() {
+	cmp -s "$2" "$3" || fail "$1: outputs differ
+--- tcp
+$(cat "$3")
+--- rdma
+$(cat "$2")"
+	ok "$1: same as TCP"
+}
+
+rs_start_module "$PRELOAD" "$MOD" io-threads=8
+cli acl setuser app on '>apppw' '~*' '&*' '+@all' >/dev/null
+big_start
+
+# --- transactions ----------------------------------------------------------
+
+printf 'del tx:a\nmulti\nset tx:a 1\nincr tx:a\nget tx:a\nexec\nget tx:a\n' \
+	>"$TMP/multi.in"
+rs_same "MULTI/EXEC" -i "$TMP/multi.in" "${U[@]}"
+expect_eq "MULTI/EXEC: the replies" "$(tr '\n' ' ' <"$TMP/r.out")" \
+	"0 OK QUEUED QUEUED QUEUED OK 2 2 2 "
+printf 'del tx:b\nmulti\nincr\nset tx:b 1\nexec\nexists tx:b\n' \
+	>"$TMP/abort.in"
+rs_same "EXECABORT after a queued error" -i "$TMP/abort.in" "${U[@]}"
+expect_has "EXECABORT" "$(cat "$TMP/r.out")" "EXECABORT"
+expect_eq "EXECABORT: nothing ran" "$(tail -n 1 "$TMP/r.out")" 0
+printf 'multi\nset tx:c 1\ndiscard\nexists tx:c\n' >"$TMP/discard.in"
+rs_same "DISCARD" -i "$TMP/discard.in" "${U[@]}"
+expect_eq "DISCARD: nothing ran" "$(tail -n 1 "$TMP/r.out")" 0
+
+# atomicity: 1000 INCRs in one transaction over RDMA while TCP clients
+# INCR the same key (20 pipes of 10000)
+N=1000
+W=20
+cli del tx:n >/dev/null
+awk 'BEGIN { for (i = 0; i < 10000; i++)
+	printf "*2\r\n$4\r\nINCR\r\n$4\r\ntx:n\r\n" }' >"$TMP/incr.resp"
+(
+	for _ in $(seq 1 $W); do
+		timeout 60 "$CLI" -p "$PORT" --pipe <"$TMP/incr.resp"
+	done
+) >"$TMP/writers.out" 2>&1 &
+WRITERS=$!
+RS_PIDS="$RS_PIDS $WRITERS"
+tcp_writing() { [ "$(cli get tx:n)" -gt 0 ] 2>/dev/null; }
+rs_wait 20 "the TCP writers run" tcp_writing
+{
+	echo multi
+	for _ in $(seq 1 $N); do echo "incr tx:n"; done
+	echo exec
+} >"$TMP/txn.in"
+rdma_session --raw <"$TMP/txn.in" >"$TMP/txn.out" 2>&1
+expect_eq "transaction under TCP writers: exit status" "$?" 0
+wait_gone "$WRITERS" 120 "the TCP writers"
+expect_eq "TCP writers: every pipe complete" \
+	"$(grep -c 'errors: 0, replies: 10000' "$TMP/writers.out")" $W
+expect_eq "transaction: replies" "$(wc -l <"$TMP/txn.out")" $((N * 2 + 1))
+tail -n $N "$TMP/txn.out" | awk 'NR > 1 && $1 != prev + 1 { bad = 1 }
+	{ prev = $1 } END { exit bad }' ||
+	fail "EXEC's INCR replies are not consecutive: $(tail -n $N "$TMP/txn.out" |
+		tr '\n' ' ' | cut -c 1-400)"
+ok "EXEC's $N INCR replies are consecutive (from $(tail -n $N "$TMP/txn.out" |
+	head -n 1))"
+expect_eq "transaction: the final value is the sum" "$(cli get tx:n)" \
+	$((W * 10000 + N))
+big_check "transactions"
+
+# --- WATCH -----------------------------------------------------------------
+
+# watch_flow SIDE: WATCH w:k, a TCP SET of it, then MULTI/SET/EXEC: nil
+watch_flow() {
+	cli set w:k 1 >/dev/null
+	sess_start "watch-$1" "$1_session" --raw
+	sess_cmd "watch-$1" "watch w:k" 1
+	cli set w:k 2 >/dev/null
+	sess_cmd "watch-$1" "multi" 2
+	sess_cmd "watch-$1" "set w:k 3" 3
+	sess_cmd "watch-$1" "exec" 4
+	sess_end "watch-$1"
+	expect_eq "WATCH ($1): exit status" "$ST" 0
+	expect_eq "WATCH ($1): EXEC aborted (nil), the key as TCP set it" \
+		"$(tr '\n' ' ' <"$TMP/watch-$1.out")/$(cli get w:k)" \
+		"OK OK QUEUED  /2"
+}
+watch_flow rdma
+watch_flow tcp
+same_text "WATCH abort" "$TMP/watch-rdma.out" "$TMP/watch-tcp.out"
+big_check "WATCH"
+
+# --- blocking commands -----------------------------------------------------
+
+blocked() { [ "$(info_field clients blocked_clients)" = "$1" ]; }
+
+# blpop_flow SIDE: BLPOP bl:q 0 blocks until a TCP LPUSH
+blpop_flow() {
+	cli del bl:q >/dev/null
+	if [ "$1" = rdma ]; then
+		rs_rdma_bg "$TMP/blpop-$1.out" timeout 60 "$RCLI" -p "$RPORT" \
+			"${U[@]}" blpop bl:q 0
+	else
+		tcp_session blpop bl:q 0 >"$TMP/blpop-$1.out" 2>&1 &
+		BG=$!
+	fi
+	rs_wait 20 "BLPOP ($1) blocks" blocked 1
+	expect_eq "BLPOP ($1): still blocked" "$(wc -c <"$TMP/blpop-$1.out")" 0
+	cli lpush bl:q v1 >/dev/null
+	wait_gone "$BG" 20 "BLPOP ($1) after LPUSH"
+	expect_eq "BLPOP ($1) woken by a TCP LPUSH" \
+		"$ST/$(tr '\n' ' ' <"$TMP/blpop-$1.out")" "0/bl:q v1 "
+	expect_eq "BLPOP ($1): the list is empty" "$(cli llen bl:q)" 0
+}
+blpop_flow rdma
+blpop_flow tcp
+same_text "BLPOP woken" "$TMP/blpop-rdma.out" "$TMP/blpop-tcp.out"
+
+# BLPOP with a 1 s timeout on an empty list: nil, not before 1 s
+start=$(date +%s%N)
+out=$(rcli "${U[@]}" --no-raw blpop bl:none 1)
+rc=$?
+took=$((($(date +%s%N) - start) / 1000000))
+expect_eq "BLPOP timeout: nil" "$rc/$out" "0/(nil)"
+[ "$took" -ge 1000 ] || fail "BLPOP timeout: returned after $took ms"
+ok "BLPOP timeout: returned after the timeout ($took ms)"
+rs_same "BLPOP timeout" --no-raw "${U[@]}" blpop bl:none 1
+
+# CLIENT UNBLOCK releases a BLPOP of a named RDMA client
+printf 'client setname blk\nblpop bl:u 0\n' >"$TMP/unblock.in"
+rs_rdma_bg "$TMP/unblock.out" timeout 60 "$RCLI" -p "$RPORT" "${U[@]}" \
+	--raw <"$TMP/unblock.in"
+rs_wait 20 "BLPOP of client blk blocks" blocked 1
+id=$(cli client list | tr -d '\r' | sed -n 's/^id=\([0-9]*\) .* name=blk .*/\1/p')
+[ -n "$id" ] || fail "CLIENT LIST: no client named blk: $(cli client list)"
+expect_eq "CLIENT UNBLOCK of the RDMA client" "$(cli client unblock "$id")" 1
+wait_gone "$BG" 20 "BLPOP after CLIENT UNBLOCK"
+expect_eq "CLIENT UNBLOCK: BLPOP returned nil" \
+	"$ST/$(tr '\n' ' ' <"$TMP/unblock.out")" "0/OK  "
+big_check "blocking commands"
+
+# --- pub/sub ---------------------------------------------------------------
+
+subscribers() {
+	[ "$(cli pubsub numsub "$1" | sed -n 2p)" = "$2" ]
+}
+
+# 100k messages published over TCP reach the RDMA subscriber in order
+M=100000
+rs_rdma_bg "$TMP/sub.out" timeout 120 "$RCLI" -p "$RPORT" "${U[@]}" --raw \
+	--count-pushes $M subscribe seq
+SUB=$BG
+rs_wait 20 "the RDMA client subscribed" subscribers seq 1
+awk -v n=$M 'BEGIN { for (i = 1; i <= n; i++)
+	printf "*3\r\n$7\r\nPUBLISH\r\n$3\r\nseq\r\n$%d\r\n%d\r\n",
+		length(i ""), i }' >"$TMP/pub.resp"
+timeout 120 "$CLI" -p "$PORT" --pipe <"$TMP/pub.resp" >"$TMP/pub.out" 2>&1
+expect_has "100k PUBLISH over TCP" "$(cat "$TMP/pub.out")" \
+	"errors: 0, replies: $M"
+wait_gone "$SUB" 120 "the subscriber after $M messages"
+expect_eq "subscriber: exit status after --count-pushes $M" "$ST" 0
+expect_eq "subscriber: the confirmation" "$(head -n 3 "$TMP/sub.out" |
+	tr '\n' ' ')" "subscribe seq 1 "
+tail -n +4 "$TMP/sub.out" | awk -v n=$M '
+	NR % 3 == 1 && $0 != "message" { exit 1 }
+	NR % 3 == 2 && $0 != "seq" { exit 1 }
+	NR % 3 == 0 { if ($0 != ++k) exit 1; sum += $0 }
+	END { exit !(k == n && sum == n * (n + 1) / 2) }' ||
+	fail "the $M messages are not 1..$M in order: $(tail -n 6 "$TMP/sub.out")"
+ok "the RDMA subscriber got messages 1..$M in order"
+subs_gone() { subscribers seq 0; }
+rs_wait 20 "the subscriber's server client is gone" subs_gone
+ok "the subscriber's server client is gone after it exited"
+
+# a subscriber that stops reading is closed by the pubsub output limit
+cli config set client-output-buffer-limit "pubsub 262144 0 0" >/dev/null
+rs_rdma_bg "$TMP/slow.out" "$RCLI" -p "$RPORT" "${U[@]}" --raw \
+	subscribe slow
+SLOW=$BG
+rs_wait 20 "the slow RDMA client subscribed" subscribers slow 1
+kill -STOP "$SLOW"
+awk 'BEGIN { v = sprintf("%01000d", 0); for (i = 0; i < 2000; i++)
+	printf "*3\r\n$7\r\nPUBLISH\r\n$4\r\nslow\r\n$1000\r\n%s\r\n", v }' \
+	>"$TMP/flood.resp"
+# 2 MB a round, until the server closes the subscriber (its messages
+# fill the RDMA side, the module's relay, then the server's buffer)
+for round in $(seq 1 100); do
+	timeout 60 "$CLI" -p "$PORT" --pipe <"$TMP/flood.resp" >/dev/null 2>&1
+	subscribers slow 0 && break
+done
+subscribers slow 0 ||
+	fail "a stopped RDMA subscriber was not closed after 200 MB published"
+ok "a stopped RDMA subscriber is closed after $((round * 2)) MB published"
+expect_has "server log: closed for its output buffer" \
+	"$(cat "$TMP/server.log")" "closed for overcoming of output buffer limits"
+kill -CONT "$SLOW"
+wait_gone "$SLOW" 60 "the closed subscriber after SIGCONT"
+expect_eq "the closed subscriber exits with status 1" "$ST" 1
+expect_has "the closed subscriber says why" "$(tail -n 1 "$TMP/slow.out")" \
+	"Server closed the connection"
+cli config set client-output-buffer-limit "pubsub 33554432 8388608 60" \
+	>/dev/null
+
+# RESP2 and RESP3 subscribe output as redis-cli's, pattern and shard
+# channels, with the count of messages
+for proto in "" -3; do
+	for fmt in --raw --no-raw; do
+		for sub in "subscribe ch1 ch2" "psubscribe ch*" \
+			"ssubscribe ch1"; do
+			# shellcheck disable=SC2086 # proto and sub are words
+			rs_rdma_bg "$TMP/subr.out" timeout 60 "$RCLI" -p "$RPORT" \
+				"${U[@]}" $proto $fmt --count-pushes 2 $sub
+			SUBR=$BG
+			# shellcheck disable=SC2086
+			timeout 60 "$CLI" -p "$PORT" "${U[@]}" $proto $fmt $sub \
+				>"$TMP/subt.out" 2>&1 &
+			SUBT=$!
+			RS_PIDS="$RS_PIDS $SUBT"
+			two_subs() {
+				[ "$(cli client list | grep -c " cmd=${sub%% *} ")" = 2 ]
+			}
+			rs_wait 20 "$proto $fmt $sub: both subscribed" two_subs
+			if [ "${sub%% *}" = ssubscribe ]; then
+				cli spublish ch1 "a b" >/dev/null
+				cli spublish ch1 "" >/dev/null
+			else
+				cli publish ch1 "a b" >/dev/null
+				cli publish ch2 "" >/dev/null
+			fi
+			wait_gone "$SUBR" 20 "$proto $fmt $sub: rring-cli"
+			expect_eq "$proto $fmt $sub: status after 2 messages" "$ST" 0
+			lines=$(wc -l <"$TMP/subr.out")
+			tcp_lines() { [ "$(wc -l <"$TMP/subt.out")" -ge "$lines" ]; }
+			rs_wait 20 "$proto $fmt $sub: redis-cli output" tcp_lines
+			kill "$SUBT"
+			wait "$SUBT" 2>/dev/null
+			same_text "$proto $fmt $sub" "$TMP/subr.out" "$TMP/subt.out"
+		done
+	done
+done
+big_check "pub/sub"
+
+# --- MONITOR ---------------------------------------------------------------
+
+monitors() { [ "$(cli client list | grep -c ' flags=O ')" = "$1" ]; }
+
+# monitor_start SIDE: a MONITOR client, its output filtered (the 10 MB
+# SETs show too) into $TMP/mon-SIDE.out; its pid in MON_SIDE
+monitor_start() {
+	local fifo="$TMP/mon-$1.fifo"
+	mkfifo "$fifo" || fail "mkfifo"
+	grep --line-buffered -a -E '^OK$|mon:k' <"$fifo" >"$TMP/mon-$1.out" &
+	RS_PIDS="$RS_PIDS $!"
+	if [ "$1" = rdma ]; then
+		rs_rdma_bg "$fifo" "$RCLI" -p "$RPORT" "${U[@]}" --raw monitor
+	else
+		"$CLI" -p "$PORT" "${U[@]}" --raw monitor >"$fifo" 2>&1 &
+		BG=$!
+		RS_PIDS="$RS_PIDS $BG"
+	fi
+	eval "MON_$1=\$BG"
+}
+
+# monitor_end SIDE: the three mon:k commands shown; stop it, keep the
+# output without time stamps and client addresses in $TMP/mon-SIDE.s
+monitor_end() {
+	local pid
+	mon_done() { grep -q '"del" "mon:k"' "$TMP/mon-$1.out"; }
+	rs_wait 30 "MONITOR ($1) shows the TCP commands" mon_done "$1"
+	pid=$(eval "echo \$MON_$1")
+	kill "$pid"
+	wait_gone "$pid" 20 "MONITOR ($1) after SIGTERM"
+	sed -E 's/^[0-9.]+ \[[0-9]+ [^]]*\] //' "$TMP/mon-$1.out" >"$TMP/mon-$1.s"
+}
+
+monitor_start rdma
+monitor_start tcp
+rs_wait 20 "two monitors" monitors 2
+cli set mon:k "a b" >/dev/null
+cli get mon:k >/dev/null
+cli del mon:k >/dev/null
+monitor_end rdma
+monitor_end tcp
+expect_eq "MONITOR over RDMA shows the TCP commands" \
+	"$(tr '\n' '|' <"$TMP/mon-rdma.s")" \
+	'OK|"set" "mon:k" "a b"|"get" "mon:k"|"del" "mon:k"|'
+same_text "MONITOR" "$TMP/mon-rdma.s" "$TMP/mon-tcp.s"
+big_check "MONITOR"
+
+# --- client tracking (RESP3) ----------------------------------------------
+
+# tracking_flow SIDE: CLIENT TRACKING on, GET trk:k, a TCP SET of it, PING
+tracking_flow() {
+	cli set trk:k old >/dev/null
+	sess_start "trk-$1" "$1_session" -3 --raw --show-pushes yes
+	sess_cmd "trk-$1" "client tracking on" 1
+	sess_cmd "trk-$1" "get trk:k" 2
+	cli set trk:k new >/dev/null
+	sess_cmd "trk-$1" "ping" 5
+	sess_end "trk-$1"
+	expect_eq "tracking ($1): the invalidation before PONG" \
+		"$ST/$(tr '\n' ' ' <"$TMP/trk-$1.out")" \
+		"0/OK old invalidate trk:k PONG "
+}
+tracking_flow rdma
+tracking_flow tcp
+same_text "client tracking" "$TMP/trk-rdma.out" "$TMP/trk-tcp.out"
+
+# RESP3 replies as redis-cli -3 prints them
+cli hset r3:h f1 v1 f2 2 >/dev/null
+cli sadd r3:s x >/dev/null
+cli zadd r3:z 1.5 a 2 b >/dev/null
+for fmt in --raw --no-raw; do
+	rs_same "RESP3 $fmt: map" -3 "$fmt" "${U[@]}" hgetall r3:h
+	rs_same "RESP3 $fmt: set" -3 "$fmt" "${U[@]}" smembers r3:s
+	rs_same "RESP3 $fmt: doubles" -3 "$fmt" "${U[@]}" zrange r3:z 0 -1 \
+		withscores
+	rs_same "RESP3 $fmt: null" -3 "$fmt" "${U[@]}" get r3:none
+	rs_same "RESP3 $fmt: CONFIG GET" -3 "$fmt" "${U[@]}" config get \
+		maxmemory-policy
+done
+big_check "client tracking and RESP3"
+
+# --- RDMA clients as server clients -----------------------------------------
+
+sess_start one rdma_session --raw
+sess_cmd one "client setname rdma-one" 1
+sess_cmd one "client id" 2
+id=$(sed -n 2p "$TMP/one.out")
+sess_start two rdma_session --raw
+sess_cmd two "client setname rdma-two" 1
+sess_cmd two "client getname" 2
+expect_eq "CLIENT GETNAME over RDMA" "$(sed -n 2p "$TMP/two.out")" rdma-two
+list=$(cli client list | tr -d '\r')
+expect_has "CLIENT LIST shows rdma-one with its CLIENT ID and user" \
+	"$list" "id=$id "
+expect_eq "CLIENT LIST: rdma-one's line" \
+	"$(grep -c "^id=$id .* name=rdma-one .* user=app" <<<"$list")" 1
+expect_eq "CLIENT LIST: rdma-two listed" \
+	"$(grep -c ' name=rdma-two .* user=app' <<<"$list")" 1
+expect_eq "CLIENT KILL ID of an RDMA client" "$(cli client kill id "$id")" 1
+gone() { ! cli client list | grep -q " name=rdma-one "; }
+rs_wait 20 "rdma-one is gone from CLIENT LIST" gone
+ok "rdma-one is gone from CLIENT LIST"
+sess_send one "ping"
+sess_end one
+expect_eq "the killed RDMA client fails its next command" "$ST" 1
+expect_has "the killed RDMA client says why" "$(cat "$TMP/one.out")" \
+	"Server closed the connection"
+sess_cmd two "ping" 3
+sess_end two
+expect_eq "the other RDMA client still works" \
+	"$ST/$(sed -n 3p "$TMP/two.out")" "0/PONG"
+big_check "CLIENT LIST and KILL"
+
+touch "$TMP/big.stop"
+wait_gone "$BIG" 120 "the 10 MB SET/GET loop"
+grep -qvx 0 "$TMP/big.runs" &&
+	fail "a 10 MB SET/GET run failed: $(tail -n 5 "$TMP/big.log")"
+ok "10 MB SET/GET: $(big_runs) runs, all verified"
+cli shutdown nosave >/dev/null
+rs_wait_exit 20
+echo "all $CHECKS checks passed"
