@@ -12,6 +12,7 @@
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct rdm_session *table;
 static _Atomic unsigned long long closed[RDM_CLOSE_REASONS];
+static unsigned long long moved, moved_now; /* under the lock */
 
 static const char *const reason_names[RDM_CLOSE_REASONS] = {
     [RDM_CLOSE_PEER] = "peer",	     [RDM_CLOSE_LIMIT] = "limit",
@@ -41,6 +42,7 @@ void rdm_clients_remove(struct rdm_session *s)
 	if (!s->reply_q)
 		return; /* never added (or removed already) */
 	pthread_mutex_lock(&lock);
+	moved_now -= s->server_id != 0;
 	if (s->tprev)
 		s->tprev->tnext = s->tnext;
 	else
@@ -53,6 +55,21 @@ void rdm_clients_remove(struct rdm_session *s)
 	if (why < 0 || why >= RDM_CLOSE_REASONS)
 		why = RDM_CLOSE_PEER;
 	atomic_fetch_add_explicit(&closed[why], 1, memory_order_relaxed);
+}
+
+void rdm_clients_attached(uint64_t id, uint64_t server_id)
+{
+	struct rdm_session *s;
+
+	pthread_mutex_lock(&lock);
+	for (s = table; s; s = s->tnext)
+		if (s->id == id && !s->server_id) {
+			s->server_id = server_id;
+			moved++;
+			moved_now++;
+			break;
+		}
+	pthread_mutex_unlock(&lock);
 }
 
 /* Under the lock (s cannot be freed meanwhile). */
@@ -88,6 +105,10 @@ void rdm_clients_sweep(RedisModuleCtx *ctx, bool idle)
 	(void)ctx;
 	pthread_mutex_lock(&lock);
 	for (s = table; s; s = s->tnext) {
+		/* a moved client's server client has its own timeout and
+		 * user; the server closes it, and the relay follows */
+		if (s->server_id)
+			continue;
 		/* as clientsCron: not while its commands wait (paused) */
 		if (timeout > 0 && !s->held &&
 		    now - atomic_load(&s->last_ms) > (uint64_t)timeout * 1000u)
@@ -121,14 +142,15 @@ static void reply_list(RedisModuleCtx *ctx)
 		n = snprintf(buf + len, cap - len,
 			     "id=%llu addr=%s user=%.200s db=%d age=%llu "
 			     "idle=%llu io-thread=%u reply-bytes=%llu "
-			     "qbuf=%llu\n",
+			     "qbuf=%llu server-id=%llu\n",
 			     (unsigned long long)s->id, s->addr,
 			     rdm_session_user(s), s->db,
 			     (unsigned long long)(now - s->created_ms) / 1000u,
 			     (unsigned long long)(now - atomic_load(&s->last_ms)) /
 				 1000u,
 			     s->io, atomic_load(&s->reply_bytes),
-			     atomic_load(&s->query_bytes));
+			     atomic_load(&s->query_bytes),
+			     (unsigned long long)s->server_id);
 		if (n > 0 && (size_t)n < cap - len)
 			len += (size_t)n;
 	}
@@ -214,4 +236,8 @@ void rdm_clients_info(RedisModuleInfoCtx *ctx)
 		    ctx, field,
 		    atomic_load_explicit(&closed[i], memory_order_relaxed));
 	}
+	pthread_mutex_lock(&lock);
+	RedisModule_InfoAddFieldULongLong(ctx, "clients_moved", moved);
+	RedisModule_InfoAddFieldULongLong(ctx, "clients_moved_now", moved_now);
+	pthread_mutex_unlock(&lock);
 }

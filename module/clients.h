@@ -23,6 +23,11 @@ void rdm_clients_add(struct rdm_session *s, struct rdm_mpsc *reply_q,
 /* rdm_clients_remove - before s is freed; counts its close reason. */
 void rdm_clients_remove(struct rdm_session *s);
 
+/* rdm_clients_attached - RDMA client `id` moved to server client
+ * server_id (counted in INFO; the sweep leaves it to the server). Main
+ * thread; nothing when id is gone. */
+void rdm_clients_attached(uint64_t id, uint64_t server_id);
+
 /* rdm_clients_kill - close s for reason (main thread, s in the table). */
 void rdm_clients_kill(struct rdm_session *s, enum rdm_close_reason reason);
 
@@ -36,7 +41,8 @@ void rdm_clients_sweep(RedisModuleCtx *ctx, bool idle);
  * OnLoad. */
 int rdm_clients_register(RedisModuleCtx *ctx);
 
-/* rdm_clients_info - INFO fields: clients closed per reason. */
+/* rdm_clients_info - INFO fields: clients closed per reason, clients
+ * moved to a server client (ever, and now). */
 void rdm_clients_info(RedisModuleInfoCtx *ctx);
 
 #endif /* RDM_CLIENTS_H */

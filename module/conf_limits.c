@@ -20,7 +20,7 @@ static long long idle_timeout;
 static _Atomic long long max_clients, server_clients;	    /* timeout, seconds (main thread) */
 
 /* CONFIG GET name: the value's reply (free it), NULL when unknown. */
-static RedisModuleCallReply *config_get(RedisModuleCtx *ctx, const char *name,
+RedisModuleCallReply *rdm_config_get(RedisModuleCtx *ctx, const char *name,
 					const char **val, size_t *len)
 {
 	RedisModuleCallReply *r = RedisModule_Call(ctx, "CONFIG", "cc", "GET",
@@ -46,7 +46,7 @@ static long long config_ll(RedisModuleCtx *ctx, const char *name,
 	const char *v;
 	size_t len = 0;
 	char num[32];
-	RedisModuleCallReply *r = config_get(ctx, name, &v, &len);
+	RedisModuleCallReply *r = rdm_config_get(ctx, name, &v, &len);
 
 	if (v && len < sizeof(num)) {
 		memcpy(num, v, len);
@@ -82,7 +82,7 @@ void rdm_limits_refresh(RedisModuleCtx *ctx)
 	const char *v;
 	size_t len = 0;
 
-	r = config_get(ctx, "client-output-buffer-limit", &v, &len);
+	r = rdm_config_get(ctx, "client-output-buffer-limit", &v, &len);
 	if (v)
 		parse_obuf(v, len);
 	if (r)
@@ -97,7 +97,7 @@ void rdm_limits_refresh(RedisModuleCtx *ctx)
 	    &query_max,
 	    (unsigned long long)config_ll(ctx, "client-query-buffer-limit", 0),
 	    memory_order_relaxed);
-	r = config_get(ctx, "protected-mode", &v, &len);
+	r = rdm_config_get(ctx, "protected-mode", &v, &len);
 	atomic_store_explicit(&protected_mode,
 			      !v || (len == 3 && !memcmp(v, "yes", 3)),
 			      memory_order_relaxed);

@@ -38,6 +38,12 @@ struct rdm_obuf_limit {
  * count, follow client connections. Main thread. 0 or -errno. */
 int rdm_limits_start(RedisModuleCtx *ctx);
 
+/* rdm_config_get - CONFIG GET name: val and len point into the returned
+ * reply (free it), val NULL when the server does not know name. Main
+ * thread. */
+RedisModuleCallReply *rdm_config_get(RedisModuleCtx *ctx, const char *name,
+				     const char **val, size_t *len);
+
 /* rdm_limits_refresh - re-read the configuration. Main thread. */
 void rdm_limits_refresh(RedisModuleCtx *ctx);
 

@@ -17,6 +17,7 @@
 #include "pause.h"
 #include "watch.h"
 #include "policy.h"
+#include "target.h"
 
 /*
  * Does a new client start authenticated (default user on, nopass)? Redis
@@ -96,7 +97,7 @@ const char *rdm_session_user(const struct rdm_session *s)
 
 struct rdm_job *rdm_job_new(struct rdm_session *s, struct rdm_mpsc *reply_q,
 			    void *owner, const struct rdm_resp_arg *argv,
-			    int argc)
+			    int argc, const struct rdm_cmd_rule *rule)
 {
 	/* one allocation per command: the job and its argument vector */
 	struct rdm_job *j =
@@ -115,8 +116,7 @@ struct rdm_job *rdm_job_new(struct rdm_session *s, struct rdm_mpsc *reply_q,
 			goto err_free_args;
 		j->argc = i + 1;
 	}
-	/* pure and any-thread: decided here, off the main thread */
-	j->rule = rdm_cmd_policy_args(argv, argc);
+	j->rule = rule;
 	j->kind = RDM_JOB_COMMAND;
 	j->s = s;
 	j->reply_q = reply_q;
@@ -560,7 +560,9 @@ void rdm_exec_job(RedisModuleCtx *ctx, struct rdm_job *j)
 		goto out;
 	}
 	rule = j->rule;
-	if (rule && rule->action == RDM_CMD_DENY)
+	/* MOVE here: its transport cannot move the client */
+	if (rule && (rule->action == RDM_CMD_DENY ||
+		     rule->action == RDM_CMD_MOVE))
 		reply_msg(j, "-%s", rule->error);
 	else if (!(u = acl_allows(ctx, j)))
 		; /* j holds the denial */
@@ -890,6 +892,7 @@ int rdm_dispatch_start(RedisModuleCtx *ctx)
 	auth_changed(ctx);
 	if (rdm_limits_start(ctx))
 		goto err_destroy_queue;
+	rdm_target_refresh(ctx);
 	rdm_acl_init(ctx);
 	rdm_hello_init(ctx);
 	/* Used on the main thread only (which holds the server lock while it

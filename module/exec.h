@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "mpsc.h"
+#include "policy.h"
 #include "redismodule_api.h"
 #include "resp.h"
 
@@ -56,6 +57,9 @@ struct rdm_session {
 	_Atomic uint64_t last_ms; /* last input parsed (IO) or command run */
 	_Atomic unsigned long long query_bytes; /* unfinished command (IO) */
 	_Atomic int close_reason;	      /* set once; 0: peer */
+	/* the real server client it moved to (RDMARING.ATTACH), 0: on the
+	 * fast path; under the client table's mutex */
+	uint64_t server_id;
 	/* written by the main thread, read by the IO thread (parser limits) */
 	atomic_bool authenticated;
 	/* main thread only */
@@ -134,10 +138,12 @@ uint64_t rdm_now_ms(void);
 const char *rdm_session_user(const struct rdm_session *s);
 
 /* rdm_job_new - command job from parsed arguments; copies them into
- * RedisModuleStrings. NULL on allocation failure. Owner IO thread. */
+ * RedisModuleStrings. rule: rdm_cmd_policy_args(argv, argc), decided by
+ * the IO thread (the main thread does no name lookup). NULL on
+ * allocation failure. Owner IO thread. */
 struct rdm_job *rdm_job_new(struct rdm_session *s, struct rdm_mpsc *reply_q,
 			    void *owner, const struct rdm_resp_arg *argv,
-			    int argc);
+			    int argc, const struct rdm_cmd_rule *rule);
 
 /* rdm_job_new_static - ready-made reply (e.g. a protocol error) that does
  * not visit the main thread; free with rdm_job_free. Owner IO thread. */

@@ -17,6 +17,7 @@
 #include "clients.h"
 #include "conf_limits.h"
 #include "loopback.h"
+#include "policy.h"
 
 /*
  * One thread plays an IO thread: it accepts TCP clients on 127.0.0.1, reads
@@ -216,7 +217,9 @@ static void conn_parse(struct lb_conn *c)
 		if (ret != RDM_RESP_CMD)
 			break;
 		j = rdm_job_new(&c->s, &lb.reply_q, c, c->parser.argv,
-				c->parser.argc);
+				c->parser.argc,
+				rdm_cmd_policy_args(c->parser.argv,
+						    c->parser.argc));
 		if (!j) {
 			conn_kill(c);
 			return;

@@ -8,6 +8,7 @@
 
 #include <rdmaring.h>
 
+#include "attach.h"
 #include "clients.h"
 #include "loopback.h"
 #include "rdma.h"
@@ -262,6 +263,11 @@ int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc)
 				"cannot register the RDMARING command");
 		goto err_release_config;
 	}
+	if (rdm_attach_register(ctx) != REDISMODULE_OK) {
+		RedisModule_Log(ctx, RDM_LOG_WARNING,
+				"cannot register the RDMARING.ATTACH command");
+		goto err_release_config;
+	}
 	if (start_loopback(ctx) || start_rdma(ctx))
 		goto err_release_config;
 	log_knobs(ctx);
@@ -283,6 +289,7 @@ int RedisModule_OnUnload(RedisModuleCtx *ctx)
 		return REDISMODULE_ERR;
 	}
 	rdm_dispatch_stop();
+	rdm_attach_forget();
 	rdm_module_set_engine(NULL);
 	rdm_config_release();
 	log_ctx_release();

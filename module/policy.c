@@ -8,7 +8,7 @@
 
 #define TXN(n, N)                                                              \
 	{                                                                      \
-		n, RDM_CMD_DENY,                                               \
+		n, RDM_CMD_MOVE,                                               \
 		    "ERR " N                                                   \
 		    " is not supported on the RDMA port: commands run one by " \
 		    "one through the module API, so a transaction cannot "     \
@@ -17,7 +17,7 @@
 	}
 #define BLOCKING(n, N, alt)                                                    \
 	{                                                                      \
-		n, RDM_CMD_DENY,                                               \
+		n, RDM_CMD_MOVE,                                               \
 		    "ERR " N                                                   \
 		    " is not supported on the RDMA port: a blocking command "  \
 		    "cannot block through the module API (use " alt            \
@@ -25,7 +25,7 @@
 	}
 #define PUBSUB(n, N)                                                           \
 	{                                                                      \
-		n, RDM_CMD_DENY,                                               \
+		n, RDM_CMD_MOVE,                                               \
 		    "ERR " N                                                   \
 		    " is not supported on the RDMA port: pushed messages "     \
 		    "cannot reach a module client (use TCP)"                   \
@@ -39,7 +39,7 @@
 	}
 #define CLUSTER_CONN(n, N)                                                     \
 	{                                                                      \
-		n, RDM_CMD_DENY,                                               \
+		n, RDM_CMD_MOVE,                                               \
 		    "ERR " N                                                   \
 		    " is not supported on the RDMA port: per-connection "      \
 		    "cluster state is not kept for module clients"             \
@@ -64,8 +64,8 @@ static const struct rdm_cmd_rule rules[] = {
     {"client", RDM_CMD_ARGS, NULL},
     TXN("discard", "DISCARD"),
     TXN("exec", "EXEC"),
-    LOCAL("hello"),
-    {"monitor", RDM_CMD_DENY,
+    {"hello", RDM_CMD_ARGS, NULL},
+    {"monitor", RDM_CMD_MOVE,
      "ERR MONITOR is not supported on the RDMA port: the command stream "
      "cannot be pushed to a module client (use TCP)"},
     TXN("multi", "MULTI"),
@@ -75,6 +75,9 @@ static const struct rdm_cmd_rule rules[] = {
      "TCP"},
     PUBSUB("punsubscribe", "PUNSUBSCRIBE"),
     LOCAL("quit"),
+    /* only for a server client of its own (relay.h) */
+    {"rdmaring.attach", RDM_CMD_DENY,
+     "ERR RDMARING.ATTACH is for the module's own server connections"},
     CLUSTER_CONN("readonly", "READONLY"),
     CLUSTER_CONN("readwrite", "READWRITE"),
     REPL("replconf", "REPLCONF"),
@@ -86,11 +89,11 @@ static const struct rdm_cmd_rule rules[] = {
     REPL("sync", "SYNC"),
     PUBSUB("unsubscribe", "UNSUBSCRIBE"),
     TXN("unwatch", "UNWATCH"),
-    {"wait", RDM_CMD_DENY,
+    {"wait", RDM_CMD_MOVE,
      "ERR WAIT is not supported on the RDMA port: it blocks, and the "
      "replication offset of a module call is not tracked per client "
      "(use TCP)"},
-    {"waitaof", RDM_CMD_DENY,
+    {"waitaof", RDM_CMD_MOVE,
      "ERR WAITAOF is not supported on the RDMA port: it blocks through "
      "the module API (use TCP)"},
     TXN("watch", "WATCH"),
@@ -101,7 +104,7 @@ static const struct rdm_cmd_rule rules[] = {
 /* CLIENT subcommands that act on the calling connection. */
 #define CLIENT_CONN(sub, SUB)                                                  \
 	{                                                                      \
-		"client|" sub, RDM_CMD_DENY,                                   \
+		"client|" sub, RDM_CMD_MOVE,                                   \
 		    "ERR CLIENT " SUB                                          \
 		    " is not supported on the RDMA port: it acts on "          \
 		    "the calling connection, and module calls run on a "       \
@@ -123,6 +126,12 @@ static const struct rdm_cmd_rule client_rules[] = {
     CLIENT_CONN("tracking", "TRACKING"),
     CLIENT_CONN("trackinginfo", "TRACKINGINFO"),
 };
+
+static const struct rdm_cmd_rule hello_local = LOCAL("hello");
+static const struct rdm_cmd_rule hello_resp3 = {
+    "hello", RDM_CMD_MOVE,
+    "NOPROTO RESP3 is not supported on this transport (use HELLO 2, the "
+    "RDMA port, or TCP)"};
 
 static const struct rdm_cmd_rule xread_block =
     BLOCKING("xread", "XREAD BLOCK", "XREAD without BLOCK");
@@ -184,6 +193,10 @@ const struct rdm_cmd_rule *rdm_cmd_policy_args(const struct rdm_resp_arg *argv,
 		return r;
 	if (!strcmp(r->name, "client"))
 		return argc >= 2 ? client_policy(&argv[1]) : NULL;
+	if (!strcmp(r->name, "hello"))
+		return argc >= 2 && eq_nocase(argv[1].ptr, argv[1].len, "3")
+			   ? &hello_resp3
+			   : &hello_local;
 	if (!strcmp(r->name, "xread"))
 		return has_block_option(argv, argc, 1) ? &xread_block : NULL;
 	if (!has_block_option(argv, argc, 4))

@@ -16,9 +16,11 @@
 #include <rdmaring.h>
 
 #include "module.h"
+#include "attach.h"
 #include "clients.h"
 #include "conf_limits.h"
 #include "rdma.h"
+#include "relay.h"
 
 /*
  * The engine runs its poller; the module drives the engine's IO threads
@@ -40,6 +42,13 @@
  *             bytes per send; a job is given back with
  *             rdm_dispatch_release once every send of it completed (the
  *             engine sends more than 16 KiB from the reply's memory).
+ *   MOVE      a command that needs a real server client (policy.h): the
+ *             parser stops at it; once every earlier command came back
+ *             (inflight 0) the client's traffic moves to a socket to the
+ *             server (relay.h, in this thread's epoll), for the rest of
+ *             its life: its replies are sent after the earlier ones,
+ *             tagged 0 (RELAY_TAG), and the window goes to the socket as
+ *             it arrives, consumed as the socket takes it.
  *   CLOSED    jobs still at the main thread come back later; the client is
  *             freed when none is left. Unless the module closed it (or
  *             the server stops), the unparsed rest of the window is
@@ -69,8 +78,16 @@ struct rc_conn {
 	char *rest;	     /* after CLOSED: the window's unparsed bytes */
 	unsigned long long rest_cmds; /* commands run from rest */
 	char peer[64];	     /* "ip:port", for the log */
+	/* moved to a server client: the relay, once the move started */
+	struct rdm_relay *relay;
+	bool moving;		   /* stopped parsing at a MOVE command */
+	bool relay_eof;		   /* the server closed its side */
+	unsigned int relay_sends;  /* relayed sends not completed */
 	struct rc_conn *prev, *next;
 };
+
+/* SEND_DONE tag of relayed bytes (jobs are never at address 0). */
+#define RELAY_TAG 0
 
 struct rio {
 	struct rring_io *io;
@@ -127,6 +144,10 @@ static void conn_free(struct rc_conn *rc)
 			"RDMA client id=%llu: ran %llu commands it sent before "
 			"closing",
 			(unsigned long long)rc->s.id, rc->rest_cmds);
+	if (rc->relay) {
+		rdm_relay_close(rc->relay);
+		free(rc->relay);
+	}
 	rdm_resp_parser_destroy(&rc->parser);
 	rdm_session_destroy(&rc->s);
 	free(rc->rest);
@@ -335,12 +356,213 @@ static int carry_rest(struct rc_conn *rc)
 	return 0;
 }
 
+/* ---------------------------- moved clients ----------------------------- */
+
+/* The server's bytes for a moved client, after every reply of the fast
+ * path was posted (order), in copied sends (the relay reuses its buffer). */
+static size_t relay_to_client(void *arg, const char *data, size_t len)
+{
+	struct rc_conn *rc = arg;
+	size_t done = 0, n;
+	int ret;
+
+	if (!rc->conn || rc->closing || rc->post)
+		return 0;
+	while (done < len) {
+		n = len - done;
+		if (n > rd.rx_size)
+			n = rd.rx_size;
+		if (n > RRING_XFER_COPY_MAX)
+			n = RRING_XFER_COPY_MAX;
+		ret = rring_conn_send(rc->conn, data + done, (uint32_t)n,
+				      RELAY_TAG);
+		if (ret == -EAGAIN)
+			break; /* the send window is full: back-pressure */
+		if (ret) {
+			atomic_store(&rc->s.close_reason, RDM_CLOSE_FAULT);
+			rc->closing = true;
+			break;
+		}
+		rc->relay_sends++;
+		done += n;
+		atomic_fetch_add_explicit(&rc->io->bytes_out, n,
+					  memory_order_relaxed);
+	}
+	return done;
+}
+
+/* The window goes to the server as the socket takes it (what it does not
+ * take stays unconsumed: the peer stalls). */
+static void relay_input(struct rc_conn *rc)
+{
+	size_t len = rc->no_input ? 0 : rc->win_len;
+	ssize_t n = rdm_relay_write(rc->relay, rc->win, len);
+
+	if (n > 0)
+		consume(rc, (size_t)n);
+	/* an error shows in the socket's next event */
+}
+
+static void relay_want_input(void *arg)
+{
+	relay_input(arg);
+}
+
+static const struct rdm_relay_ops relay_ops = {
+    .to_client = relay_to_client,
+    .want_input = relay_want_input,
+};
+
+/* The server closed the client's connection: close once every relayed
+ * byte was sent, as the server closes a TCP client after its output. */
+static void relay_maybe_close(struct rc_conn *rc)
+{
+	if (!rc->relay_eof || rc->relay_sends || rc->closing)
+		return;
+	if (!rc->why)
+		rc->why = "closed by its server client";
+	rc->closing = true;
+	reap_sent(rc);
+}
+
+static void relay_result(struct rc_conn *rc, int ret)
+{
+	struct rdm_relay *r = rc->relay;
+
+	if (!ret)
+		return;
+	rdm_relay_close(r);
+	if (ret == RDM_RELAY_FAILED) {
+		rdm_log(RDM_LOG_WARNING,
+			"RDMA client id=%llu: its server client refused the "
+			"move: %.*s",
+			(unsigned long long)rc->s.id,
+			(int)strcspn(r->err, "\r"), r->err);
+		rc->why = "move refused";
+		reply_and_close(rc, r->err, strlen(r->err));
+		drop_input(rc);
+		return;
+	}
+	if (ret < 0)
+		rdm_log(RDM_LOG_VERBOSE,
+			"RDMA client id=%llu: its server connection failed: %s",
+			(unsigned long long)rc->s.id, strerror(-ret));
+	rc->relay_eof = true;
+	rc->no_input = true;
+	drop_input(rc);
+	relay_maybe_close(rc);
+}
+
+/* The client has room again (a send completed, the fast path's last reply
+ * was posted): the relay delivers what it holds and reads on. */
+static void relay_resume(struct rc_conn *rc)
+{
+	if (rc->relay && rdm_relay_is_open(rc->relay))
+		relay_result(rc, rdm_relay_resume(rc->relay));
+	relay_maybe_close(rc);
+}
+
+static void relay_event(struct rdm_relay *r, uint32_t events)
+{
+	struct rc_conn *rc = r->arg;
+
+	if (!rc->dead)
+		relay_result(rc, rdm_relay_event(r, events));
+}
+
+/* Once every command before the move came back: connect and attach. The
+ * session's user and db belong to the main thread; with none of this
+ * client's jobs there, the last reply (taken from the reply queue with
+ * acquire, pushed with release) ordered its writes before these reads. */
+static void maybe_attach(struct rc_conn *rc)
+{
+	char token[RDM_ATTACH_TOKEN_HEX + 1], msg[320];
+	struct rdm_target t;
+	const char *user;
+	int ret, n;
+
+	if (!rc->moving || rc->inflight || rc->dead || rc->no_input ||
+	    rc->relay->state != RDM_RELAY_IDLE)
+		return;
+	user = atomic_load(&rc->s.authenticated) ? rdm_session_user(&rc->s)
+						 : NULL;
+	rdm_target_get(&t);
+	ret = t.len ? rdm_attach_token_new(rc->s.id, user, token) : -ENOTCONN;
+	if (!ret)
+		ret = rdm_relay_start(rc->relay, &t, rc->io->epfd, token,
+				      rc->s.db);
+	if (!ret) {
+		rdm_log(RDM_LOG_VERBOSE,
+			"RDMA client id=%llu moves to a server client "
+			"through %s",
+			(unsigned long long)rc->s.id, t.desc);
+		return;
+	}
+	n = snprintf(msg, sizeof(msg),
+		     "-ERR cannot move the RDMA client to a server client at "
+		     "%s: %s\r\n",
+		     t.len ? t.desc : "(none)", strerror(-ret));
+	rc->why = "move failed";
+	reply_and_close(rc, msg, (size_t)n < sizeof(msg) ? (size_t)n
+							 : sizeof(msg) - 1);
+	drop_input(rc);
+}
+
+/* A command that needs a real server client (copied before its bytes are
+ * consumed): the client moves there, or, when the server has no port or
+ * unixsocket to reach it, gets an error for it and stays. */
+static void move_or_refuse(struct rc_conn *rc, size_t consumed)
+{
+	const struct rdm_resp_arg *name = &rc->parser.argv[0];
+	int nlen = (int)(name->len < 64 ? name->len : 64), n;
+	struct rdm_target t;
+	struct rdm_job *j;
+	char msg[400];
+
+	rdm_target_get(&t);
+	if (!t.len) {
+		n = snprintf(msg, sizeof(msg),
+			     "-ERR %.*s needs a server client on the RDMA "
+			     "port, and this server has no port or "
+			     "unixsocket to open one (port 0, unixsocket "
+			     "unset); set either to use %.*s over RDMA\r\n",
+			     nlen, name->ptr, nlen, name->ptr);
+		consume(rc, consumed);
+		j = rdm_job_new_static(&rc->s, rc, msg, (size_t)n, false);
+		if (!j) {
+			rc->no_input = rc->closing = true;
+			reap_sent(rc);
+			return;
+		}
+		j->ready = true;
+		enqueue(rc, j);
+		conn_flush(rc);
+		return;
+	}
+	rc->relay = malloc(sizeof(*rc->relay));
+	if (rc->relay) {
+		rdm_relay_init(rc->relay, &relay_ops, rc);
+		rc->moving = !rdm_relay_queue_cmd(rc->relay, rc->parser.argv,
+						  rc->parser.argc);
+	}
+	consume(rc, consumed);
+	if (!rc->moving) {
+		rc->no_input = rc->closing = true;
+		reap_sent(rc);
+		return;
+	}
+	maybe_attach(rc);
+}
+
 static void conn_parse(struct rc_conn *rc)
 {
+	const struct rdm_cmd_rule *rule;
 	struct rdm_job *j = NULL;
 	size_t consumed;
 	int ret = RDM_RESP_AGAIN;
 
+	if (rc->moving) /* the rest goes to its server client */
+		return;
 	while (!rc->no_input && rc->win_len) {
 		rc->parser.auth_required = !atomic_load(&rc->s.authenticated);
 		rc->parser.proto_max_bulk_len = rdm_limits_bulk_len();
@@ -361,10 +583,19 @@ static void conn_parse(struct rc_conn *rc)
 				protocol_error(rc);
 			break;
 		}
-		if (ret == RDM_RESP_CMD)
+		if (ret == RDM_RESP_CMD) {
+			rule = rdm_cmd_policy_args(rc->parser.argv,
+						   rc->parser.argc);
+			if (rule && rule->action == RDM_CMD_MOVE && !rc->dead) {
+				move_or_refuse(rc, consumed);
+				if (rc->moving || rc->no_input)
+					break;
+				continue;
+			}
 			/* the arguments are copied: their bytes can go */
 			j = rdm_job_new(&rc->s, &rc->io->reply_q, rc,
-					rc->parser.argv, rc->parser.argc);
+					rc->parser.argv, rc->parser.argc, rule);
+		}
 		consume(rc, consumed);
 		if (ret != RDM_RESP_CMD)
 			break;
@@ -413,6 +644,8 @@ static void on_recv(struct rc_conn *rc, const char *data, size_t len)
 	rc->rx_fill += len;
 	if (rc->no_input)
 		drop_input(rc);
+	else if (rc->relay && rdm_relay_is_open(rc->relay))
+		relay_input(rc);
 	else
 		conn_parse(rc);
 }
@@ -547,6 +780,10 @@ static void on_closed(struct rc_conn *rc, int status)
 	struct rdm_job *j, *next;
 
 	log_closed(rc, status);
+	if (rc->relay) { /* its server client sees EOF */
+		rdm_relay_close(rc->relay);
+		rc->no_input = true;
+	}
 	keep_rest(rc, status);
 	rc->conn = NULL;
 	rc->dead = true;
@@ -585,11 +822,21 @@ static void on_event(struct rring_io *rio, const struct rring_event *ev,
 	case RRING_EVENT_SEND_DONE:
 		if (!rc || rc->dead)
 			break;
+		if (ev->tag == RELAY_TAG) {
+			rc->relay_sends--;
+			if (ev->status)
+				rc->closing = true;
+			reap_sent(rc);
+			relay_resume(rc);
+			break;
+		}
 		j = (struct rdm_job *)(uintptr_t)ev->tag;
 		j->sends--;
 		if (ev->status)
 			rc->closing = true;
 		conn_flush(rc);
+		if (rc->relay)
+			relay_resume(rc);
 		break;
 	case RRING_EVENT_CLOSED:
 		if (rc)
@@ -663,8 +910,12 @@ static void handle_replies(struct rio *io)
 			drop_input(rc);
 		}
 		conn_flush(rc);
-		if (rc->paused && !rc->no_input)
+		if (rc->relay) {
+			maybe_attach(rc);
+			relay_resume(rc);
+		} else if (rc->paused && !rc->no_input) {
 			conn_parse(rc); /* resume buffered input */
+		}
 	}
 	rring_io_batch_end(io->io);
 }
@@ -699,6 +950,12 @@ static void *io_main(void *arg)
 		for (i = 0; i < n; i++)
 			if (evs[i].data.ptr == &mark_reply)
 				handle_replies(io);
+			else if (evs[i].data.ptr != &mark_io &&
+				 evs[i].data.ptr != &mark_stop)
+				/* a moved client's socket; freed only in
+				 * process_io (CLOSED), never during this
+				 * loop, and unregistered first */
+				relay_event(evs[i].data.ptr, evs[i].events);
 	}
 	return NULL;
 }

@@ -51,6 +51,11 @@ int (*RedisModule_ACLCheckCommandPermissions)(RedisModuleUser *,
 int (*RedisModule_ACLAddLogEntry)(RedisModuleCtx *, RedisModuleUser *,
 				  RedisModuleString *, int);
 void (*RedisModule_SetContextUser)(RedisModuleCtx *, const RedisModuleUser *);
+int (*RedisModule_AuthenticateClientWithACLUser)(RedisModuleCtx *,
+						 const char *, size_t,
+						 RedisModuleUserChangedFunc,
+						 void *, uint64_t *);
+unsigned long long (*RedisModule_GetClientId)(RedisModuleCtx *);
 int (*RedisModule_SubscribeToServerEvent)(RedisModuleCtx *, RedisModuleEvent,
 					  RedisModuleEventCallback);
 RedisModuleCommandFilter *(*RedisModule_RegisterCommandFilter)(
@@ -143,6 +148,8 @@ static const struct api_entry api_table[] = {
     API(ACLCheckCommandPermissions),
     API(ACLAddLogEntry),
     API_OPT(SetContextUser),
+    API(AuthenticateClientWithACLUser),
+    API(GetClientId),
     API(SubscribeToServerEvent),
     API(RegisterCommandFilter),
     API(UnregisterCommandFilter),

@@ -207,6 +207,14 @@ extern int (*RedisModule_ACLAddLogEntry)(RedisModuleCtx *ctx,
 extern void (*RedisModule_SetContextUser)(RedisModuleCtx *ctx,
 					  const RedisModuleUser *user);
 
+/* Moving an RDMA client to a real server client (attach.c): the calling
+ * client becomes a user without a password check, and its id. */
+typedef void (*RedisModuleUserChangedFunc)(uint64_t client_id, void *privdata);
+extern int (*RedisModule_AuthenticateClientWithACLUser)(
+    RedisModuleCtx *ctx, const char *name, size_t len,
+    RedisModuleUserChangedFunc callback, void *privdata, uint64_t *client_id);
+extern unsigned long long (*RedisModule_GetClientId)(RedisModuleCtx *ctx);
+
 /* Server events. */
 typedef struct RedisModuleEvent {
 	uint64_t id;

@@ -9,6 +9,7 @@
 #include "exec.h"
 #include "conf_limits.h"
 #include "pause.h"
+#include "target.h"
 #include "watch.h"
 
 static RedisModuleCtx *watch_ctx;
@@ -22,6 +23,7 @@ static void refresh(RedisModuleCtx *ctx, void *data)
 	refresh_armed = false;
 	rdm_exec_auth_refresh();
 	rdm_limits_refresh(watch_ctx);
+	rdm_target_refresh(watch_ctx); /* port, bind (unixsocket is fixed) */
 	rdm_clients_sweep(watch_ctx, false); /* users ACL DELUSER removed */
 }
 

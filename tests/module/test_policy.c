@@ -18,15 +18,17 @@ static const struct rdm_cmd_rule *by_args(int argc, const char *const *a)
 	return rdm_cmd_policy_args(argv, argc);
 }
 
-/* The error must name the command (upper case) and say why. */
-static void expect_deny(const char *name, const char *why)
+/* The error (refused, or a transport that cannot move the client) must
+ * name the command (upper case) and say why. */
+static void expect_rule(const char *name, enum rdm_cmd_action action,
+			const char *why)
 {
 	const struct rdm_cmd_rule *r = rdm_cmd_policy(name, strlen(name));
 	char upper[32];
 	size_t i;
 
 	cr_assert_not_null(r, "%s", name);
-	cr_assert_eq(r->action, RDM_CMD_DENY, "%s", name);
+	cr_assert_eq(r->action, action, "%s", name);
 	for (i = 0; name[i] && i < sizeof(upper) - 1; i++)
 		upper[i] = (char)toupper((unsigned char)name[i]);
 	upper[i] = '\0';
@@ -36,7 +38,10 @@ static void expect_deny(const char *name, const char *why)
 	cr_assert_null(strpbrk(r->error, "\r\n"));
 }
 
-Test(policy, denied_commands_name_command_and_reason)
+#define expect_move(name, why) expect_rule(name, RDM_CMD_MOVE, why)
+#define expect_deny(name, why) expect_rule(name, RDM_CMD_DENY, why)
+
+Test(policy, moved_and_denied_commands_name_command_and_reason)
 {
 	static const char *const txn[] = {"multi", "exec", "discard", "watch",
 					  "unwatch"};
@@ -49,16 +54,17 @@ Test(policy, denied_commands_name_command_and_reason)
 	size_t i;
 
 	for (i = 0; i < sizeof(txn) / sizeof(txn[0]); i++)
-		expect_deny(txn[i], "transaction");
+		expect_move(txn[i], "transaction");
 	for (i = 0; i < sizeof(blk) / sizeof(blk[0]); i++)
-		expect_deny(blk[i], "blocking");
+		expect_move(blk[i], "blocking");
 	for (i = 0; i < sizeof(ps) / sizeof(ps[0]); i++)
-		expect_deny(ps[i], "pushed messages");
-	expect_deny("monitor", "pushed");
-	expect_deny("wait", "blocks");
+		expect_move(ps[i], "pushed messages");
+	expect_move("monitor", "pushed");
+	expect_move("wait", "blocks");
+	expect_move("asking", "cluster");
 	expect_deny("sync", "replication");
 	expect_deny("psync", "replication");
-	expect_deny("asking", "cluster");
+	expect_deny("rdmaring.attach", "server connections");
 }
 
 Test(policy, case_insensitive_and_exact)
@@ -74,8 +80,7 @@ Test(policy, case_insensitive_and_exact)
 
 Test(policy, connection_state_is_local)
 {
-	static const char *const local[] = {"auth", "select", "hello", "quit",
-					    "reset"};
+	static const char *const local[] = {"auth", "select", "quit", "reset"};
 	size_t i;
 
 	for (i = 0; i < sizeof(local) / sizeof(local[0]); i++) {
@@ -87,13 +92,29 @@ Test(policy, connection_state_is_local)
 	}
 }
 
+Test(policy, hello_3_moves)
+{
+	const struct rdm_cmd_rule *r;
+
+	r = by_args(2, (const char *const[]){"HELLO", "3"});
+	cr_assert_not_null(r);
+	cr_assert_eq(r->action, RDM_CMD_MOVE);
+	cr_assert(!strncmp(r->error, "NOPROTO ", 8), "%s", r->error);
+	r = by_args(2, (const char *const[]){"hello", "2"});
+	cr_assert_not_null(r);
+	cr_assert_eq(r->action, RDM_CMD_LOCAL);
+	r = by_args(1, (const char *const[]){"hello"});
+	cr_assert_not_null(r);
+	cr_assert_eq(r->action, RDM_CMD_LOCAL);
+}
+
 Test(policy, client_subcommands)
 {
 	const struct rdm_cmd_rule *r;
 
 	r = by_args(3, (const char *const[]){"CLIENT", "SETNAME", "x"});
 	cr_assert_not_null(r);
-	cr_assert_eq(r->action, RDM_CMD_DENY);
+	cr_assert_eq(r->action, RDM_CMD_MOVE);
 	cr_assert_not_null(strstr(r->error, "CLIENT SETNAME"), "%s", r->error);
 	cr_assert_not_null(by_args(2, (const char *const[]){"client", "id"}));
 	cr_assert_not_null(
@@ -132,7 +153,8 @@ Test(policy, table_is_consistent)
 	for (i = 0; i < n; i++) {
 		cr_assert_eq(rdm_cmd_policy(r[i].name, strlen(r[i].name)),
 			     &r[i]);
-		cr_assert_eq(r[i].action == RDM_CMD_DENY, r[i].error != NULL,
-			     "%s", r[i].name);
+		cr_assert_eq(r[i].action == RDM_CMD_DENY ||
+				 r[i].action == RDM_CMD_MOVE,
+			     r[i].error != NULL, "%s", r[i].name);
 	}
 }
