@@ -171,12 +171,13 @@ rs_rdma() {
 }
 
 # rs_rdma_bg OUT CMD ARGS...: rs_rdma in the background, stdout and stderr
-# in OUT; BG is CMD's own pid (env runs it in place), killed on exit.
+# in OUT, stdin the caller's (not /dev/null, as bash gives background
+# commands); BG is CMD's own pid (env runs it in place), killed on exit.
 rs_rdma_bg() {
 	local out=$1
 	shift
 	env ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
-		LD_PRELOAD="$SV" "$@" >"$out" 2>&1 &
+		LD_PRELOAD="$SV" "$@" <&0 >"$out" 2>&1 &
 	BG=$!
 	RS_PIDS="$RS_PIDS $BG"
 }
