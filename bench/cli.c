@@ -22,7 +22,12 @@
  * main thread (io-threads-external): a command is encoded, sent, and the
  * main thread processes the IO thread's completions until its whole reply
  * is in, then prints it as redis-cli would. Commands come from argv (one),
- * from stdin lines (not a terminal) or from a prompt.
+ * from stdin lines (not a terminal) or from a prompt. Replies are RESP2, or
+ * RESP3 after -3 (cli_resp3.c scans both); a RESP3 push that comes while a
+ * reply is awaited is printed (--show-pushes) and counted, not taken as the
+ * reply. After (P|S)SUBSCRIBE or MONITOR every frame is a message, as in
+ * redis-cli's pub/sub and monitor modes, until the connection closes or
+ * --count-pushes messages came.
  */
 
 #define PROG "rring-cli"

@@ -65,8 +65,9 @@ int cli_elem_head(const char *buf, size_t len, struct cli_elem *e)
 	case '>':
 	case '%':
 	case '|':
-		if (!line_ll(e->str, e->len, &e->n) || e->n < -1 ||
-		    e->n > (1LL << 40))
+		/* only RESP2's array has a null form (*-1) */
+		if (!line_ll(e->str, e->len, &e->n) || e->n > (1LL << 40) ||
+		    e->n < (e->type == '*' ? -1 : 0))
 			return -EPROTO;
 		if ((e->type == '%' || e->type == '|') && e->n > 0)
 			e->n *= 2;

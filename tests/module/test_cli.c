@@ -193,5 +193,7 @@ Test(cli, frame_scan)
 		     "a verbatim string needs its format");
 	cr_assert_eq(cli_frame_scan("_1\r\n", 4, &len), -EPROTO);
 	cr_assert_eq(cli_frame_scan("?\r\n", 3, &len), -EPROTO);
+	cr_assert_eq(cli_frame_scan("~-1\r\n", 5, &len), -EPROTO);
+	cr_assert_eq(cli_frame_scan("*-1\r\n", 5, &len), 1);
 	cr_assert_eq(cli_frame_scan("$3\r\nabcd\r\n", 9, &len), -EPROTO);
 }
