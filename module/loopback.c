@@ -17,6 +17,7 @@
 #include "clients.h"
 #include "conf_limits.h"
 #include "loopback.h"
+#include "move.h"
 #include "policy.h"
 
 /*
@@ -25,10 +26,21 @@
  * (appended to until full, then reset; a command crossing the reset is
  * absorbed by the parser), submits parsed commands to the main thread and
  * writes the replies back in order. It exercises everything of the data
- * path except the engine: the RDMA transport replaces this file.
+ * path except the engine: the RDMA transport replaces this file. A client
+ * whose command needs a server client moves to one as an RDMA client does
+ * (move.h, relay.h): its socket's bytes then go to the relay's socket.
  */
 
+struct lb_conn;
+
+/* epoll data of a client: its socket, or its relay's */
+struct lb_tag {
+	bool relay;
+	struct lb_conn *c;
+};
+
 struct lb_conn {
+	struct lb_tag tag, relay_tag;
 	int fd;
 	struct rdm_session s;
 	struct rdm_resp_parser parser;
@@ -41,6 +53,8 @@ struct lb_conn {
 	bool dead;	       /* fd closed; freed once inflight is 0 */
 	bool want_out;
 	bool paused; /* unauthenticated with a command in flight */
+	struct rdm_relay *relay; /* moved: its server connection */
+	bool moving;		 /* stopped parsing at a MOVE command */
 	struct lb_conn *prev, *next;
 };
 
@@ -69,6 +83,7 @@ static void conn_free(struct lb_conn *c)
 		c->next->prev = c->prev;
 	rdm_resp_parser_destroy(&c->parser);
 	rdm_session_destroy(&c->s);
+	free(c->relay);
 	free(c->in);
 	free(c);
 }
@@ -83,6 +98,8 @@ static void conn_kill(struct lb_conn *c)
 		return;
 	epoll_ctl(lb.epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
+	if (c->relay) /* its server client sees EOF */
+		rdm_relay_close(c->relay);
 	c->dead = true;
 	atomic_fetch_sub(&lb.clients, 1);
 	for (j = c->head; j; j = next) {
@@ -109,7 +126,7 @@ static void reap_dead(void)
 
 static void update_events(struct lb_conn *c, bool want_out, bool paused)
 {
-	struct epoll_event ev = {.data.ptr = c};
+	struct epoll_event ev = {.data.ptr = &c->tag};
 
 	if (c->want_out == want_out && c->paused == paused)
 		return;
@@ -173,29 +190,148 @@ static void enqueue(struct lb_conn *c, struct rdm_job *j)
 	c->tail = j;
 }
 
-static void protocol_error(struct lb_conn *c)
+/* A module-made reply after the queued ones (then close, if close). */
+static void reply_static(struct lb_conn *c, const char *msg, size_t n,
+			 bool close)
 {
 	struct rdm_job *j;
-	char buf[160];
-	size_t n = rdm_resp_error_reply(&c->parser, buf, sizeof(buf));
 
-	c->closing = true;
-	j = rdm_job_new_static(&c->s, c, buf, n, true);
-	if (!j)
+	c->closing |= close;
+	j = rdm_job_new_static(&c->s, c, msg, n, close);
+	if (!j) {
+		conn_kill(c);
 		return;
+	}
 	j->ready = true;
 	enqueue(c, j);
 	conn_flush(c);
 }
 
+static void protocol_error(struct lb_conn *c)
+{
+	char buf[160];
+	size_t n = rdm_resp_error_reply(&c->parser, buf, sizeof(buf));
+
+	reply_static(c, buf, n, true);
+}
+
+/* ---------------------------- moved clients ----------------------------- */
+
+/* The server's bytes, after the replies of the fast path. */
+static size_t relay_to_client(void *arg, const char *data, size_t len)
+{
+	struct lb_conn *c = arg;
+	ssize_t w;
+
+	if (c->dead || c->head)
+		return 0;
+	w = send(c->fd, data, len, MSG_NOSIGNAL);
+	if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
+		set_want_out(c, true); /* resumed by EPOLLOUT */
+		return 0;
+	}
+	if (w < 0) {
+		conn_kill(c);
+		return 0;
+	}
+	atomic_fetch_add(&lb.bytes_out, (uint64_t)w);
+	if ((size_t)w < len)
+		set_want_out(c, true);
+	return (size_t)w;
+}
+
+/* The window goes to the server; reading stops while it does not fit. */
+static void relay_input(struct lb_conn *c)
+{
+	ssize_t n = rdm_relay_write(c->relay, c->in + c->in_off,
+				    c->in_len - c->in_off);
+
+	if (n > 0)
+		c->in_off += (size_t)n;
+	if (c->in_off == c->in_len)
+		c->in_off = c->in_len = 0;
+	update_events(c, c->want_out, c->in_len == lb.rx_size);
+}
+
+static void relay_want_input(void *arg)
+{
+	relay_input(arg);
+}
+
+static const struct rdm_relay_ops relay_ops = {
+    .to_client = relay_to_client,
+    .want_input = relay_want_input,
+};
+
+static void relay_result(struct lb_conn *c, int ret)
+{
+	if (!ret || c->dead)
+		return;
+	rdm_relay_close(c->relay);
+	if (ret == RDM_RELAY_FAILED) {
+		reply_static(c, c->relay->err, strlen(c->relay->err), true);
+		return;
+	}
+	/* the server closed it (or it failed): everything read was sent */
+	conn_kill(c);
+}
+
+static void relay_resume(struct lb_conn *c)
+{
+	if (c->relay && !c->dead && rdm_relay_is_open(c->relay))
+		relay_result(c, rdm_relay_resume(c->relay));
+}
+
+/* Once no job of the client is at the main thread. */
+static void maybe_attach(struct lb_conn *c)
+{
+	char msg[320];
+	size_t n;
+
+	if (!c->moving || c->inflight || c->dead || c->closing ||
+	    c->relay->state != RDM_RELAY_IDLE)
+		return;
+	if (rdm_move_start(c->relay, &c->s, lb.epfd, &c->relay_tag, msg,
+			   sizeof(msg), &n))
+		reply_static(c, msg, n, true);
+}
+
+/* The command in c->parser needs a server client: move, or refuse it. */
+static void move_or_refuse(struct lb_conn *c)
+{
+	char msg[400];
+	size_t n = rdm_move_refusal(&c->parser.argv[0], msg, sizeof(msg));
+
+	if (n) {
+		reply_static(c, msg, n, false);
+		return;
+	}
+	c->relay = malloc(sizeof(*c->relay));
+	if (c->relay) {
+		rdm_relay_init(c->relay, &relay_ops, c);
+		c->moving = !rdm_relay_queue_cmd(c->relay, c->parser.argv,
+						 c->parser.argc);
+	}
+	if (!c->moving) {
+		conn_kill(c);
+		return;
+	}
+	/* reading stops until the relay opens and asks for input */
+	update_events(c, c->want_out, true);
+	maybe_attach(c);
+}
+
 /* Parse the window; hand the tail to the parser when the window is full. */
 static void conn_parse(struct lb_conn *c)
 {
+	const struct rdm_cmd_rule *rule;
 	struct rdm_job *j;
 	size_t consumed;
 	int ret;
 
 	for (;;) {
+		if (c->moving || c->dead)
+			return;
 		c->parser.auth_required = !atomic_load(&c->s.authenticated);
 		c->parser.proto_max_bulk_len = rdm_limits_bulk_len();
 		/* unauthenticated: one command at a time (its AUTH may lift
@@ -216,10 +352,14 @@ static void conn_parse(struct lb_conn *c)
 		}
 		if (ret != RDM_RESP_CMD)
 			break;
+		rule = rdm_cmd_policy_args(c->parser.argv, c->parser.argc);
+		if (rule && rule->action == RDM_CMD_MOVE) {
+			/* the arguments stay in c->in until the next read */
+			move_or_refuse(c);
+			continue;
+		}
 		j = rdm_job_new(&c->s, &lb.reply_q, c, c->parser.argv,
-				c->parser.argc,
-				rdm_cmd_policy_args(c->parser.argv,
-						    c->parser.argc));
+				c->parser.argc, rule);
 		if (!j) {
 			conn_kill(c);
 			return;
@@ -260,7 +400,8 @@ static void conn_read(struct lb_conn *c)
 {
 	ssize_t r;
 
-	while (!c->closing && !c->dead && !c->paused) {
+	while (!c->closing && !c->dead && !c->paused &&
+	       c->in_len < lb.rx_size) {
 		r = read(c->fd, c->in + c->in_len, lb.rx_size - c->in_len);
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -272,7 +413,10 @@ static void conn_read(struct lb_conn *c)
 		}
 		atomic_fetch_add(&lb.bytes_in, (uint64_t)r);
 		c->in_len += (size_t)r;
-		conn_parse(c);
+		if (c->relay && rdm_relay_is_open(c->relay))
+			relay_input(c);
+		else
+			conn_parse(c);
 	}
 }
 
@@ -310,10 +454,12 @@ static void accept_all(void)
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		c->fd = fd;
+		c->tag = (struct lb_tag){.relay = false, .c = c};
+		c->relay_tag = (struct lb_tag){.relay = true, .c = c};
 		rdm_session_init(&c->s, ++lb.next_id);
 		rdm_clients_add(&c->s, &lb.reply_q, 0, peer_name(fd, addr));
 		rdm_resp_parser_init(&c->parser, 0);
-		ev.data.ptr = c;
+		ev.data.ptr = &c->tag;
 		if (epoll_ctl(lb.epfd, EPOLL_CTL_ADD, fd, &ev)) {
 			conn_free(c);
 			close(fd);
@@ -356,7 +502,10 @@ static void handle_replies(void)
 			continue;
 		}
 		conn_flush(c);
-		if (!c->dead && c->paused && !c->closing) {
+		if (c->relay) {
+			maybe_attach(c);
+			relay_resume(c);
+		} else if (!c->dead && c->paused && !c->closing) {
 			conn_parse(c); /* resume buffered input */
 			if (!c->dead && !c->paused)
 				conn_read(c);
@@ -375,17 +524,34 @@ static void *lb_main(void *arg)
 		n = epoll_wait(lb.epfd, evs, 64, -1);
 		for (i = 0; i < n; i++) {
 			void *tag = evs[i].data.ptr;
-			struct lb_conn *c = tag;
+			struct lb_tag *t = tag;
+			struct lb_conn *c;
 
-			if (tag == &mark_stop)
+			if (tag == &mark_stop) {
 				stop = true;
-			else if (tag == &mark_listen)
+				continue;
+			}
+			if (tag == &mark_listen) {
 				accept_all();
-			else if (tag == &mark_reply)
+				continue;
+			}
+			if (tag == &mark_reply) {
 				handle_replies();
-			else if ((evs[i].events & EPOLLOUT) && !c->dead)
+				continue;
+			}
+			c = t->c; /* freed only by reap_dead, below */
+			if (c->dead)
+				continue;
+			if (t->relay) {
+				relay_result(c, rdm_relay_event(c->relay,
+								 evs[i].events));
+				continue;
+			}
+			if (evs[i].events & EPOLLOUT) {
 				conn_flush(c);
-			else if (!c->dead)
+				relay_resume(c);
+			}
+			if (!c->dead && (evs[i].events & ~EPOLLOUT))
 				conn_read(c);
 		}
 		reap_dead();

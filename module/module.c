@@ -9,6 +9,7 @@
 #include <rdmaring.h>
 
 #include "attach.h"
+#include "token.h"
 #include "clients.h"
 #include "loopback.h"
 #include "rdma.h"
@@ -289,7 +290,7 @@ int RedisModule_OnUnload(RedisModuleCtx *ctx)
 		return REDISMODULE_ERR;
 	}
 	rdm_dispatch_stop();
-	rdm_attach_forget();
+	rdm_token_forget();
 	rdm_module_set_engine(NULL);
 	rdm_config_release();
 	log_ctx_release();

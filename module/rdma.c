@@ -16,11 +16,10 @@
 #include <rdmaring.h>
 
 #include "module.h"
-#include "attach.h"
 #include "clients.h"
 #include "conf_limits.h"
 #include "rdma.h"
-#include "relay.h"
+#include "move.h"
 
 /*
  * The engine runs its poller; the module drives the engine's IO threads
@@ -470,41 +469,20 @@ static void relay_event(struct rdm_relay *r, uint32_t events)
 		relay_result(rc, rdm_relay_event(r, events));
 }
 
-/* Once every command before the move came back: connect and attach. The
- * session's user and db belong to the main thread; with none of this
- * client's jobs there, the last reply (taken from the reply queue with
- * acquire, pushed with release) ordered its writes before these reads. */
+/* Once every command before the move came back: connect and attach. */
 static void maybe_attach(struct rc_conn *rc)
 {
-	char token[RDM_ATTACH_TOKEN_HEX + 1], msg[320];
-	struct rdm_target t;
-	const char *user;
-	int ret, n;
+	char msg[320];
+	size_t n;
 
 	if (!rc->moving || rc->inflight || rc->dead || rc->no_input ||
 	    rc->relay->state != RDM_RELAY_IDLE)
 		return;
-	user = atomic_load(&rc->s.authenticated) ? rdm_session_user(&rc->s)
-						 : NULL;
-	rdm_target_get(&t);
-	ret = t.len ? rdm_attach_token_new(rc->s.id, user, token) : -ENOTCONN;
-	if (!ret)
-		ret = rdm_relay_start(rc->relay, &t, rc->io->epfd, token,
-				      rc->s.db);
-	if (!ret) {
-		rdm_log(RDM_LOG_VERBOSE,
-			"RDMA client id=%llu moves to a server client "
-			"through %s",
-			(unsigned long long)rc->s.id, t.desc);
+	if (!rdm_move_start(rc->relay, &rc->s, rc->io->epfd, rc->relay, msg,
+			    sizeof(msg), &n))
 		return;
-	}
-	n = snprintf(msg, sizeof(msg),
-		     "-ERR cannot move the RDMA client to a server client at "
-		     "%s: %s\r\n",
-		     t.len ? t.desc : "(none)", strerror(-ret));
 	rc->why = "move failed";
-	reply_and_close(rc, msg, (size_t)n < sizeof(msg) ? (size_t)n
-							 : sizeof(msg) - 1);
+	reply_and_close(rc, msg, n);
 	drop_input(rc);
 }
 
@@ -513,22 +491,13 @@ static void maybe_attach(struct rc_conn *rc)
  * unixsocket to reach it, gets an error for it and stays. */
 static void move_or_refuse(struct rc_conn *rc, size_t consumed)
 {
-	const struct rdm_resp_arg *name = &rc->parser.argv[0];
-	int nlen = (int)(name->len < 64 ? name->len : 64), n;
-	struct rdm_target t;
 	struct rdm_job *j;
 	char msg[400];
+	size_t n = rdm_move_refusal(&rc->parser.argv[0], msg, sizeof(msg));
 
-	rdm_target_get(&t);
-	if (!t.len) {
-		n = snprintf(msg, sizeof(msg),
-			     "-ERR %.*s needs a server client on the RDMA "
-			     "port, and this server has no port or "
-			     "unixsocket to open one (port 0, unixsocket "
-			     "unset); set either to use %.*s over RDMA\r\n",
-			     nlen, name->ptr, nlen, name->ptr);
+	if (n) {
 		consume(rc, consumed);
-		j = rdm_job_new_static(&rc->s, rc, msg, (size_t)n, false);
+		j = rdm_job_new_static(&rc->s, rc, msg, n, false);
 		if (!j) {
 			rc->no_input = rc->closing = true;
 			reap_sent(rc);

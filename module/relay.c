@@ -85,7 +85,7 @@ int rdm_relay_queue_cmd(struct rdm_relay *r, const struct rdm_resp_arg *argv,
 
 static void set_events(struct rdm_relay *r)
 {
-	struct epoll_event ev = {.data.ptr = r};
+	struct epoll_event ev = {.data.ptr = r->tag};
 	uint32_t want = 0;
 	int op;
 
@@ -110,7 +110,7 @@ static void set_events(struct rdm_relay *r)
 }
 
 int rdm_relay_start(struct rdm_relay *r, const struct rdm_target *t,
-		    int epfd, const char *token, int db)
+		    int epfd, void *tag, const char *token, int db)
 {
 	size_t queued = r->out_len;
 	char num[16];
@@ -144,6 +144,7 @@ int rdm_relay_start(struct rdm_relay *r, const struct rdm_target *t,
 	if (t->addr.ss_family != AF_UNIX)
 		setsockopt(r->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	r->epfd = epfd;
+	r->tag = tag;
 	r->state = RDM_RELAY_SETUP;
 	if (connect(r->fd, (const struct sockaddr *)&t->addr, t->len)) {
 		if (errno != EINPROGRESS) {

@@ -60,7 +60,8 @@ struct rdm_relay_ops {
 
 struct rdm_relay {
 	const struct rdm_relay_ops *ops;
-	void *arg; /* the transport's client; also the epoll tag is &relay */
+	void *arg; /* the transport's client */
+	void *tag; /* epoll data.ptr of the socket */
 	enum rdm_relay_state state;
 	int fd, epfd;
 	uint32_t events; /* registered in epfd (0: not registered) */
@@ -86,11 +87,11 @@ void rdm_relay_init(struct rdm_relay *r, const struct rdm_relay_ops *ops,
 int rdm_relay_queue_cmd(struct rdm_relay *r, const struct rdm_resp_arg *argv,
 			int argc);
 
-/* rdm_relay_start - connect to t, registered in epfd with data.ptr = r,
- * and put ATTACH token (and SELECT db unless 0) before what is queued.
- * 0 or -errno (nothing registered). The owner thread. */
+/* rdm_relay_start - connect to t, registered in epfd with data.ptr =
+ * tag, and put ATTACH token (and SELECT db unless 0) before what is
+ * queued. 0 or -errno (nothing registered). The owner thread. */
 int rdm_relay_start(struct rdm_relay *r, const struct rdm_target *t,
-		    int epfd, const char *token, int db);
+		    int epfd, void *tag, const char *token, int db);
 
 /* rdm_relay_write - the client's input: bytes the socket took (the rest
  * waits for ops->want_input; 0 before OPEN), or -errno. */

@@ -89,20 +89,27 @@ printf 'SELECT 1\r\nSET k one\r\nSELECT 0\r\nGET k\r\nSELECT 1\r\nGET k\r\n'\
 'SELECT 99\r\nSELECT x\r\nGET k\r\nQUIT\r\n' >"$IN"
 same "SELECT per client"
 
-printf 'MULTI\r\nBLPOP l 0\r\nSUBSCRIBE c\r\nPING\r\nQUIT\r\n' >"$IN"
-out=$(raw "$LB" "$IN" | tr -d '\r')
-expect_has "MULTI refused" "$out" "ERR MULTI is not supported on the RDMA port"
-expect_has "BLPOP refused" "$out" "ERR BLPOP is not supported"
-expect_has "SUBSCRIBE refused" "$out" "ERR SUBSCRIBE is not supported"
-expect_has "serving goes on after a refusal" "$out" "+PONG"
+# commands that need a server client: the client moves to one, pipelined
+# commands after them follow (module/README.md, "Moved clients")
+printf 'SET a 1\r\nMULTI\r\nINCR a\r\nBLPOP l 0\r\nSET\r\nEXEC\r\nGET a\r\n'\
+'MULTI\r\nINCR a\r\nLPUSH l x\r\nEXEC\r\nBLPOP l 0\r\nSUBSCRIBE c\r\nPING\r\n'\
+'QUIT\r\n' >"$IN"
+same "MULTI, EXECABORT, BLPOP, SUBSCRIBE pipelined"
 
 # rules decided by arguments (the IO thread decides them when it parses)
-printf 'XADD s 1-1 f v\r\nXREAD BLOCK 0 STREAMS s 0\r\n'\
-'XREAD COUNT 1 STREAMS s 0\r\nclient SETNAME x\r\nQUIT\r\n' >"$IN"
+printf 'XADD s 1-1 f v\r\nXREAD COUNT 1 STREAMS s 0\r\n'\
+'CLIENT SETNAME x\r\nCLIENT GETNAME\r\nXREAD BLOCK 0 STREAMS s 0\r\n'\
+'SELECT 2\r\nQUIT\r\n' >"$IN"
+same "XREAD without BLOCK on the fast path, CLIENT SETNAME moves"
+printf 'SELECT 3\r\nSET k v\r\nWATCH k\r\nGET k\r\nQUIT\r\n' >"$IN"
+same "a moved client keeps its database"
+printf 'HELLO 3\r\nGET nokey\r\nQUIT\r\n' >"$IN"
 out=$(raw "$LB" "$IN" | tr -d '\r')
-expect_has "XREAD BLOCK refused" "$out" "ERR XREAD BLOCK is not supported"
-expect_has "XREAD without BLOCK runs" "$out" "1-1"
-expect_has "CLIENT SETNAME refused" "$out" "ERR CLIENT SETNAME is not supported"
+expect_eq "HELLO 3: a RESP3 map with proto 3" \
+	"$(echo "$out" | sed -n '1p;/^proto$/{n;p}')" "%7
+:3"
+expect_eq "HELLO 3: then RESP3 nulls" "$(echo "$out" | tail -2)" "_
++OK"
 
 printf 'SET k v\r\n*1\r\n$x\r\nPING\r\n' >"$IN"
 same "protocol error: replies before it, error, close"
