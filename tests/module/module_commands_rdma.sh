@@ -3,16 +3,19 @@
 # rdmaring tests: every command over RDMA (softverbs), on redis-server with
 # rdmaring.so io-threads=8: rring-cli over RDMA and redis-cli over TCP as
 # the same ACL user give the same output, and the data says the semantics
-# hold: MULTI/EXEC (EXECABORT, DISCARD, atomic under concurrent TCP
-# INCRs), WATCH aborted by a TCP write, BLPOP woken by a TCP LPUSH, timing
-# out and released by CLIENT UNBLOCK, 100k messages published over TCP
-# reaching an RDMA subscriber in order, a stopped subscriber closed by
-# client-output-buffer-limit pubsub, MONITOR showing TCP commands, client
-# tracking invalidations (RESP3), RESP3 replies, CLIENT LIST/SETNAME/ID and
-# CLIENT KILL of an RDMA client. A 10 MB SET/GET loop (rring-bench
-# --verify) runs on another RDMA connection all along; after each case it
-# has completed a run since the case began, every run with all replies
-# verified.
+# hold: MULTI/EXEC (EXECABORT, DISCARD, atomic while a TCP client INCRs the
+# key before, during and after it), WATCH aborted by a TCP SET, FLUSHDB or
+# PEXPIRE (database 1 too) and not aborted without a change; BLPOP, BLMOVE,
+# BZPOPMIN and XREAD BLOCK woken by TCP writes, two blocked RDMA clients
+# served in order, BLPOP timing out, CLIENT UNBLOCK, WAIT; 100k messages
+# published over TCP reaching an RDMA subscriber in order, a stopped
+# subscriber closed by client-output-buffer-limit pubsub, (P|S)SUBSCRIBE
+# output in RESP2 and RESP3; MONITOR showing TCP commands; client tracking
+# invalidations and RESP3 replies; CLIENT SETNAME/GETNAME/ID/INFO, CLIENT
+# LIST showing RDMA clients, CLIENT KILL by id and by address. A 10 MB
+# SET/GET loop (rring-bench --verify) runs on another RDMA connection all
+# along; after each case it has completed a run since the case began, every
+# run with all replies verified.
 # Usage: module_commands_rdma.sh MODULE.so redis-server redis-cli rring-cli
 #        rring-bench libsoftverbs.so
 set -u
@@ -206,51 +209,105 @@ big_check "transactions"
 
 # --- WATCH -----------------------------------------------------------------
 
-# watch_flow SIDE: WATCH w:k, a TCP SET of it, then MULTI/SET/EXEC: nil
+# watch_flow SIDE DB CHANGE...: in database DB, WATCH w:k, CHANGE over TCP
+# (in DB), then MULTI/SET/EXEC: nil, the key as CHANGE left it
 watch_flow() {
-	cli set w:k 1 >/dev/null
-	sess_start "watch-$1" "$1_session" --raw
-	sess_cmd "watch-$1" "watch w:k" 1
-	cli set w:k 2 >/dev/null
-	sess_cmd "watch-$1" "multi" 2
-	sess_cmd "watch-$1" "set w:k 3" 3
-	sess_cmd "watch-$1" "exec" 4
-	sess_end "watch-$1"
-	expect_eq "WATCH ($1): exit status" "$ST" 0
-	expect_eq "WATCH ($1): EXEC aborted (nil), the key as TCP set it" \
-		"$(tr '\n' ' ' <"$TMP/watch-$1.out")/$(cli get w:k)" \
-		"OK OK QUEUED  /2"
+	local side=$1 db=$2 name="watch-$1-$2"
+	shift 2
+	cli -n "$db" set w:k 1 >/dev/null
+	sess_start "$name" "${side}_session" -n "$db" --raw
+	sess_cmd "$name" "watch w:k" 1
+	cli -n "$db" "$@" >/dev/null
+	sess_cmd "$name" "multi" 2
+	sess_cmd "$name" "set w:k 3" 3
+	sess_cmd "$name" "exec" 4
+	sess_end "$name"
+	expect_eq "WATCH ($side, db $db, $*): exit status" "$ST" 0
+	expect_eq "WATCH ($side, db $db, $*): EXEC aborted (nil)" \
+		"$(tr '\n' ' ' <"$TMP/$name.out")/$(cli -n "$db" get w:k)" \
+		"OK OK QUEUED  /$W_LEFT"
 }
-watch_flow rdma
-watch_flow tcp
-same_text "WATCH abort" "$TMP/watch-rdma.out" "$TMP/watch-tcp.out"
+for side in rdma tcp; do
+	W_LEFT=2 watch_flow $side 0 set w:k 2
+	W_LEFT='' watch_flow $side 1 flushdb
+	W_LEFT='' watch_flow $side 1 pexpire w:k 1
+done
+same_text "WATCH abort by a SET" "$TMP/watch-rdma-0.out" "$TMP/watch-tcp-0.out"
+# and without a change: EXEC runs
+sess_start watch-none rdma_session --raw
+sess_cmd watch-none "watch w:k" 1
+sess_cmd watch-none "multi" 2
+sess_cmd watch-none "set w:k 4" 3
+sess_cmd watch-none "exec" 4
+sess_end watch-none
+expect_eq "WATCH without a change: EXEC runs" \
+	"$ST/$(tr '\n' ' ' <"$TMP/watch-none.out")/$(cli get w:k)" \
+	"0/OK OK QUEUED OK /4"
 big_check "WATCH"
 
 # --- blocking commands -----------------------------------------------------
 
 blocked() { [ "$(info_field clients blocked_clients)" = "$1" ]; }
 
-# blpop_flow SIDE: BLPOP bl:q 0 blocks until a TCP LPUSH
-blpop_flow() {
-	cli del bl:q >/dev/null
-	if [ "$1" = rdma ]; then
-		rs_rdma_bg "$TMP/blpop-$1.out" timeout 60 "$RCLI" -p "$RPORT" \
-			"${U[@]}" blpop bl:q 0
+# block_bg SIDE OUT ARGS...: a client running ARGS in the background (BG)
+block_bg() {
+	local side=$1 out=$2
+	shift 2
+	if [ "$side" = rdma ]; then
+		rs_rdma_bg "$out" timeout 60 "$RCLI" -p "$RPORT" "${U[@]}" \
+			--raw "$@"
 	else
-		tcp_session blpop bl:q 0 >"$TMP/blpop-$1.out" 2>&1 &
+		tcp_session --raw "$@" >"$out" 2>&1 &
 		BG=$!
+		RS_PIDS="$RS_PIDS $BG"
 	fi
-	rs_wait 20 "BLPOP ($1) blocks" blocked 1
-	expect_eq "BLPOP ($1): still blocked" "$(wc -c <"$TMP/blpop-$1.out")" 0
-	cli lpush bl:q v1 >/dev/null
-	wait_gone "$BG" 20 "BLPOP ($1) after LPUSH"
-	expect_eq "BLPOP ($1) woken by a TCP LPUSH" \
-		"$ST/$(tr '\n' ' ' <"$TMP/blpop-$1.out")" "0/bl:q v1 "
-	expect_eq "BLPOP ($1): the list is empty" "$(cli llen bl:q)" 0
 }
-blpop_flow rdma
-blpop_flow tcp
-same_text "BLPOP woken" "$TMP/blpop-rdma.out" "$TMP/blpop-tcp.out"
+
+# wake_flow SIDE TAG WANT "BLOCKING COMMAND" WAKE...: the command blocks
+# (INFO blocked_clients), then the TCP command WAKE releases it with WANT
+# (its output, lines joined by spaces)
+wake_flow() {
+	local side=$1 tag=$2 want=$3 cmd=$4 out="$TMP/wake-$2-$1.out"
+	shift 4
+	# shellcheck disable=SC2086 # cmd is words
+	block_bg "$side" "$out" $cmd
+	rs_wait 20 "$tag ($side) blocks" blocked 1
+	expect_eq "$tag ($side): still blocked" "$(wc -c <"$out")" 0
+	cli "$@" >/dev/null
+	wait_gone "$BG" 20 "$tag ($side) after $*"
+	expect_eq "$tag ($side) woken by TCP $1" \
+		"$ST/$(tr '\n' ' ' <"$out")" "0/$want"
+}
+
+for side in rdma tcp; do
+	cli del bl:q bm:src bm:dst bz xs >/dev/null
+	wake_flow $side BLPOP "bl:q v1 " "blpop bl:q 0" lpush bl:q v1
+	wake_flow $side BLMOVE "x " "blmove bm:src bm:dst left right 0" \
+		rpush bm:src x
+	wake_flow $side BZPOPMIN "bz m 1 " "bzpopmin bz 0" zadd bz 1 m
+	wake_flow $side "XREAD BLOCK" "xs 1-1 f v " \
+		"xread block 0 streams xs \$" xadd xs 1-1 f v
+done
+for tag in BLPOP BLMOVE BZPOPMIN "XREAD BLOCK"; do
+	same_text "$tag woken" "$TMP/wake-$tag-rdma.out" "$TMP/wake-$tag-tcp.out"
+done
+expect_eq "BLMOVE moved the element" "$(cli lrange bm:dst 0 -1)" x
+
+# two RDMA clients blocked on one list are served in the order they blocked
+cli del bl:o >/dev/null
+block_bg rdma "$TMP/ord1.out" blpop bl:o 0
+ORD1=$BG
+rs_wait 20 "the first BLPOP blocks" blocked 1
+block_bg rdma "$TMP/ord2.out" blpop bl:o 0
+ORD2=$BG
+rs_wait 20 "the second BLPOP blocks" blocked 2
+cli rpush bl:o first second >/dev/null
+wait_gone "$ORD1" 20 "the first BLPOP"
+wait_gone "$ORD2" 20 "the second BLPOP"
+expect_eq "blocked RDMA clients served in order" \
+	"$(tr '\n' ' ' <"$TMP/ord1.out")/$(tr '\n' ' ' <"$TMP/ord2.out")" \
+	"bl:o first /bl:o second "
+expect_eq "WAIT without replicas" "$(rcli "${U[@]}" wait 0 0)" 0
 
 # BLPOP with a 1 s timeout on an empty list: nil, not before 1 s
 start=$(date +%s%N)
@@ -483,10 +540,22 @@ sess_end one
 expect_eq "the killed RDMA client fails its next command" "$ST" 1
 expect_has "the killed RDMA client says why" "$(cat "$TMP/one.out")" \
 	"Server closed the connection"
-sess_cmd two "ping" 3
+# (CLIENT INFO's line ends with a newline: two lines)
+sess_cmd two "client info" 4
+expect_has "CLIENT INFO over RDMA: its name and user" \
+	"$(sed -n 3p "$TMP/two.out")" " name=rdma-two "
+expect_has "CLIENT INFO over RDMA: its user" "$(sed -n 3p "$TMP/two.out")" \
+	" user=app "
+sess_cmd two "ping" 5
+addr=$(cli client list | tr -d '\r' |
+	sed -n 's/^id=[0-9]* addr=\([^ ]*\) .* name=rdma-two .*/\1/p')
+expect_eq "CLIENT KILL ADDR of an RDMA client" \
+	"$(cli client kill addr "$addr")" 1
+sess_send two "ping"
 sess_end two
-expect_eq "the other RDMA client still works" \
-	"$ST/$(sed -n 3p "$TMP/two.out")" "0/PONG"
+expect_eq "the RDMA client killed by address: PONG before, then closed" \
+	"$ST/$(sed -n 5p "$TMP/two.out")/$(tail -n 1 "$TMP/two.out")" \
+	"1/PONG/Error: Server closed the connection"
 big_check "CLIENT LIST and KILL"
 
 touch "$TMP/big.stop"
