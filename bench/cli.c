@@ -333,10 +333,13 @@ static int stream_replies(int argc, const char *const *argv,
 	return is_word(argv[0], lens[0], "monitor");
 }
 
-/* Pub/sub or monitor mode: every frame is a message, printed as a reply,
- * until the connection closes (an error, as in redis-cli) or
- * --count-pushes is reached. */
-static int messages(void)
+/*
+ * Messages until the connection closes (an error, as in redis-cli) or
+ * --count-pushes is reached: in pub/sub or monitor mode (stream) every frame,
+ * printed as a reply; otherwise (after the last command, with --count-pushes)
+ * pushes, handled as while a reply is awaited.
+ */
+static int messages(bool stream)
 {
 	const char *frame;
 	size_t len;
@@ -344,6 +347,10 @@ static int messages(void)
 	while (!pushes_done()) {
 		if (next_frame(&frame, &len))
 			return -1;
+		if (!stream) {
+			on_push(frame, len);
+			continue;
+		}
 		print_frame(frame, len, false);
 		C.pushes++;
 	}
@@ -377,26 +384,12 @@ static int run_command(int argc, const char *const *argv, const size_t *lens)
 	}
 	if (stream) {
 		C.streamed = true;
-		return messages();
+		return messages(true);
 	}
 	/* the prompt shows the database, as redis-cli's does */
 	if (argc == 2 && is_word(argv[0], lens[0], "select") &&
 	    frame[0] == '+')
 		O.db = strtoll(argv[1], NULL, 10);
-	return 0;
-}
-
-/* --count-pushes after the last command: wait for the rest. */
-static int wait_pushes(void)
-{
-	const char *frame;
-	size_t len;
-
-	while (!pushes_done()) {
-		if (next_frame(&frame, &len))
-			return -1;
-		on_push(frame, len);
-	}
 	return 0;
 }
 
@@ -619,7 +612,7 @@ int main(int argc, char **argv)
 		ret = repl();
 	}
 	if (!ret && !C.streamed && O.count_pushes)
-		ret = wait_pushes();
+		ret = messages(false);
 	disconnect();
 	return ret ? 1 : 0;
 }

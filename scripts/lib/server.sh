@@ -128,17 +128,25 @@ rs_wait() {
 	done
 }
 
-# rs_wait_exit [SECONDS]: the server ends (default 10 s); its status in RC.
+# rs_wait_pid PID SECONDS WHAT: our child PID ends within SECONDS (else
+# fail: "WHAT: still running after SECONDS s"); its exit status in ST.
 # (Not in a $(...) subshell: only this shell can reap its child.)
-rs_wait_exit() {
-	local deadline=$((SECONDS + ${1:-10}))
-	while kill -0 "$PID" 2>/dev/null; do
-		[ $SECONDS -lt $deadline ] || fail "redis-server did not exit"
+rs_wait_pid() {
+	local deadline=$((SECONDS + $2))
+	while kill -0 "$1" 2>/dev/null; do
+		[ $SECONDS -lt $deadline ] || fail "$3: still running after $2 s"
 		sleep 0.05
 	done
-	wait "$PID"
+	wait "$1"
 	# shellcheck disable=SC2034 # read by the sourcing script
-	RC=$?
+	ST=$?
+}
+
+# rs_wait_exit [SECONDS]: the server ends (default 10 s); its status in RC.
+rs_wait_exit() {
+	rs_wait_pid "$PID" "${1:-10}" "redis-server (asked to exit)"
+	# shellcheck disable=SC2034 # read by the sourcing script
+	RC=$ST
 	PID=
 }
 

@@ -49,18 +49,6 @@ info_field() {
 	cli info "$1" | tr -d '\r' | sed -n "s/^$2://p"
 }
 
-# wait_gone PID SECONDS WHAT: our child PID ends within SECONDS; its exit
-# status in ST
-wait_gone() {
-	local deadline=$((SECONDS + $2))
-	while kill -0 "$1" 2>/dev/null; do
-		[ $SECONDS -lt $deadline ] || fail "$3: still running after $2 s"
-		sleep 0.05
-	done
-	wait "$1"
-	ST=$?
-}
-
 # --- the 10 MB value in flight on another RDMA connection -----------------
 
 # big_start: rring-bench SET/GET of 10 MB values, verified, in a loop until
@@ -128,7 +116,7 @@ sess_cmd() {
 sess_end() {
 	local fd=${SESS_FD[$1]}
 	exec {fd}>&-
-	wait_gone "${SESS_PID[$1]}" 20 "$1 after its input ended"
+	rs_wait_pid "${SESS_PID[$1]}" 20 "$1 after its input ended"
 }
 
 # session clients: rring-cli over RDMA and redis-cli over TCP, raw output
@@ -192,7 +180,7 @@ expect_eq "transaction: replies" "$(wc -l <"$TMP/txn.out")" $((N * 2 + 1))
 last=$(tail -n 1 "$TMP/txn.out")
 rs_wait 20 "TCP writes after EXEC" above "$last"
 touch "$TMP/writers.stop"
-wait_gone "$WRITERS" 120 "the TCP writers"
+rs_wait_pid "$WRITERS" 120 "the TCP writers"
 pipes=$(grep -c 'replies: ' "$TMP/writers.out")
 expect_eq "TCP writers: every pipe complete" \
 	"$(grep -c 'errors: 0, replies: 10000' "$TMP/writers.out")" "$pipes"
@@ -274,7 +262,7 @@ wake_flow() {
 	rs_wait 20 "$tag ($side) blocks" blocked 1
 	expect_eq "$tag ($side): still blocked" "$(wc -c <"$out")" 0
 	cli "$@" >/dev/null
-	wait_gone "$BG" 20 "$tag ($side) after $*"
+	rs_wait_pid "$BG" 20 "$tag ($side) after $*"
 	expect_eq "$tag ($side) woken by TCP $1" \
 		"$ST/$(tr '\n' ' ' <"$out")" "0/$want"
 }
@@ -302,8 +290,8 @@ block_bg rdma "$TMP/ord2.out" blpop bl:o 0
 ORD2=$BG
 rs_wait 20 "the second BLPOP blocks" blocked 2
 cli rpush bl:o first second >/dev/null
-wait_gone "$ORD1" 20 "the first BLPOP"
-wait_gone "$ORD2" 20 "the second BLPOP"
+rs_wait_pid "$ORD1" 20 "the first BLPOP"
+rs_wait_pid "$ORD2" 20 "the second BLPOP"
 expect_eq "blocked RDMA clients served in order" \
 	"$(tr '\n' ' ' <"$TMP/ord1.out")/$(tr '\n' ' ' <"$TMP/ord2.out")" \
 	"bl:o first /bl:o second "
@@ -327,7 +315,7 @@ rs_wait 20 "BLPOP of client blk blocks" blocked 1
 id=$(cli client list | tr -d '\r' | sed -n 's/^id=\([0-9]*\) .* name=blk .*/\1/p')
 [ -n "$id" ] || fail "CLIENT LIST: no client named blk: $(cli client list)"
 expect_eq "CLIENT UNBLOCK of the RDMA client" "$(cli client unblock "$id")" 1
-wait_gone "$BG" 20 "BLPOP after CLIENT UNBLOCK"
+rs_wait_pid "$BG" 20 "BLPOP after CLIENT UNBLOCK"
 expect_eq "CLIENT UNBLOCK: BLPOP returned nil" \
 	"$ST/$(tr '\n' ' ' <"$TMP/unblock.out")" "0/OK  "
 big_check "blocking commands"
@@ -350,7 +338,7 @@ awk -v n=$M 'BEGIN { for (i = 1; i <= n; i++)
 timeout 120 "$CLI" -p "$PORT" --pipe <"$TMP/pub.resp" >"$TMP/pub.out" 2>&1
 expect_has "100k PUBLISH over TCP" "$(cat "$TMP/pub.out")" \
 	"errors: 0, replies: $M"
-wait_gone "$SUB" 120 "the subscriber after $M messages"
+rs_wait_pid "$SUB" 120 "the subscriber after $M messages"
 expect_eq "subscriber: exit status after --count-pushes $M" "$ST" 0
 expect_eq "subscriber: the confirmation" "$(head -n 3 "$TMP/sub.out" |
 	tr '\n' ' ')" "subscribe seq 1 "
@@ -387,7 +375,7 @@ ok "a stopped RDMA subscriber is closed after $((round * 2)) MB published"
 expect_has "server log: closed for its output buffer" \
 	"$(cat "$TMP/server.log")" "for overcoming of output buffer limits"
 kill -CONT "$SLOW"
-wait_gone "$SLOW" 60 "the closed subscriber after SIGCONT"
+rs_wait_pid "$SLOW" 60 "the closed subscriber after SIGCONT"
 expect_eq "the closed subscriber exits with status 1" "$ST" 1
 expect_has "the closed subscriber says why" "$(tail -n 1 "$TMP/slow.out")" \
 	"Server closed the connection"
@@ -420,7 +408,7 @@ for proto in "" -3; do
 				cli publish ch1 "a b" >/dev/null
 				cli publish ch2 "" >/dev/null
 			fi
-			wait_gone "$SUBR" 20 "$proto $fmt $sub: rring-cli"
+			rs_wait_pid "$SUBR" 20 "$proto $fmt $sub: rring-cli"
 			expect_eq "$proto $fmt $sub: status after 2 messages" "$ST" 0
 			lines=$(wc -l <"$TMP/subr.out")
 			tcp_lines() { [ "$(wc -l <"$TMP/subt.out")" -ge "$lines" ]; }
@@ -462,7 +450,7 @@ monitor_end() {
 	rs_wait 30 "MONITOR ($1) shows the TCP commands" mon_done "$1"
 	pid=$(eval "echo \$MON_$1")
 	kill "$pid"
-	wait_gone "$pid" 20 "MONITOR ($1) after SIGTERM"
+	rs_wait_pid "$pid" 20 "MONITOR ($1) after SIGTERM"
 	sed -E 's/^[0-9.]+ \[[0-9]+ [^]]*\] //' "$TMP/mon-$1.out" >"$TMP/mon-$1.s"
 }
 
@@ -498,6 +486,17 @@ tracking_flow() {
 tracking_flow rdma
 tracking_flow tcp
 same_text "client tracking" "$TMP/trk-rdma.out" "$TMP/trk-tcp.out"
+# --count-pushes: rring-cli waits for the invalidation after its commands
+cli set trk:c old >/dev/null
+printf 'client tracking on\nget trk:c\n' >"$TMP/trkc.in"
+rs_rdma_bg "$TMP/trkc.out" timeout 60 "$RCLI" -p "$RPORT" "${U[@]}" -3 \
+	--raw --show-pushes yes --count-pushes 1 <"$TMP/trkc.in"
+TRKC=$BG
+rs_wait 20 "tracking GET answered" sess_has_lines trkc 2
+cli set trk:c new >/dev/null
+rs_wait_pid "$TRKC" 20 "rring-cli --count-pushes 1 after the invalidation"
+expect_eq "tracking: --count-pushes 1 ends after the invalidation" \
+	"$ST/$(tr '\n' ' ' <"$TMP/trkc.out")" "0/OK old invalidate trk:c "
 
 # RESP3 replies as redis-cli -3 prints them
 cli hset r3:h f1 v1 f2 2 >/dev/null
@@ -559,7 +558,7 @@ expect_eq "the RDMA client killed by address: PONG before, then closed" \
 big_check "CLIENT LIST and KILL"
 
 touch "$TMP/big.stop"
-wait_gone "$BIG" 120 "the 10 MB SET/GET loop"
+rs_wait_pid "$BIG" 120 "the 10 MB SET/GET loop"
 grep -qvx 0 "$TMP/big.runs" &&
 	fail "a 10 MB SET/GET run failed: $(tail -n 5 "$TMP/big.log")"
 ok "10 MB SET/GET: $(big_runs) runs, all verified"
