@@ -489,6 +489,7 @@ same_text "client tracking" "$TMP/trk-rdma.out" "$TMP/trk-tcp.out"
 # --count-pushes: rring-cli waits for the invalidation after its commands
 cli set trk:c old >/dev/null
 printf 'client tracking on\nget trk:c\n' >"$TMP/trkc.in"
+: >"$TMP/trkc.out"
 rs_rdma_bg "$TMP/trkc.out" timeout 60 "$RCLI" -p "$RPORT" "${U[@]}" -3 \
 	--raw --show-pushes yes --count-pushes 1 <"$TMP/trkc.in"
 TRKC=$BG
