@@ -17,15 +17,15 @@
 # along; after each case it has completed a run since the case began, every
 # run with all replies verified.
 # Usage: module_commands_rdma.sh MODULE.so redis-server redis-cli rring-cli
-#        rring-bench libsoftverbs.so
+#        libsoftverbs.so rring-bench
 set -u
 
 MOD=$(realpath "$1")
 SERVER=$2
 CLI=$3
 RCLI=$(realpath "$4")
-BENCH=$(realpath "$5")
-SV=$(realpath "$6")
+SV=$(realpath "$5")
+BENCH=$(realpath "$6")
 PORT=
 RPORT=
 PRELOAD="${RRING_SERVER_PRELOAD:+$RRING_SERVER_PRELOAD }$SV"
