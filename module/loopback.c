@@ -83,6 +83,8 @@ static void conn_free(struct lb_conn *c)
 		c->next->prev = c->prev;
 	rdm_resp_parser_destroy(&c->parser);
 	rdm_session_destroy(&c->s);
+	if (c->relay) /* unload: the socket may still be open */
+		rdm_relay_close(c->relay);
 	free(c->relay);
 	free(c->in);
 	free(c);

@@ -114,22 +114,17 @@ int rdm_relay_start(struct rdm_relay *r, const struct rdm_target *t,
 {
 	size_t queued = r->out_len;
 	char num[16];
+	struct rdm_resp_arg attach[2] = {{"RDMARING.ATTACH", 15},
+					 {token, strlen(token)}},
+			    select[2] = {{"SELECT", 6}, {num, 0}};
 	int one = 1, ret;
 
 	/* the setup commands go first: built at the end, then rotated */
-	ret = out_bulk(r, '*', NULL, 2);
-	if (!ret)
-		ret = out_bulk(r, '$', "RDMARING.ATTACH", 15);
-	if (!ret)
-		ret = out_bulk(r, '$', token, strlen(token));
+	ret = rdm_relay_queue_cmd(r, attach, 2);
 	r->setup_left = 1;
 	if (!ret && db) {
-		snprintf(num, sizeof(num), "%d", db);
-		ret = out_bulk(r, '*', NULL, 2);
-		if (!ret)
-			ret = out_bulk(r, '$', "SELECT", 6);
-		if (!ret)
-			ret = out_bulk(r, '$', num, strlen(num));
+		select[1].len = (size_t)snprintf(num, sizeof(num), "%d", db);
+		ret = rdm_relay_queue_cmd(r, select, 2);
 		r->setup_left = 2;
 	}
 	if (ret || out_reserve(r, queued))

@@ -143,6 +143,21 @@ rs_wait 20 "CLIENT KILL closed the RDMA client" no_rdma_client
 expect_eq "INFO: none moved now" "$(info_field clients_moved_now)" 0
 sess_end
 
+# RDMARING CLIENT KILL of a moved client: its server client goes too
+sess_start "${A[@]}"
+sess_send "client setname rdmatwo"
+sess_wait 1
+sid=$(server_id)
+rid=$(rdma_list | sed -n 's/^id=\([0-9]*\) .*/\1/p')
+expect_eq "RDMARING CLIENT KILL ID of a moved client" \
+	"$(admin rdmaring client kill id "$rid")" 1
+rs_wait 20 "RDMARING CLIENT KILL closed the RDMA client" no_rdma_client
+server_client_gone() { ! admin client list | grep -q "id=$sid "; }
+rs_wait 20 "the server client of a killed RDMA client closed" \
+	server_client_gone
+ok "the server client of a killed RDMA client closed"
+sess_end
+
 # BLPOP blocks the RDMA client until a TCP LPUSH
 sess_start "${A[@]}"
 sess_send "blpop q 0"
