@@ -7,12 +7,14 @@
 # key before, during and after it), WATCH aborted by a TCP SET, FLUSHDB or
 # PEXPIRE (database 1 too) and not aborted without a change; BLPOP, BLMOVE,
 # BZPOPMIN and XREAD BLOCK woken by TCP writes, two blocked RDMA clients
-# served in order, BLPOP timing out, CLIENT UNBLOCK, WAIT; 100k messages
+# served in order, BLPOP timing out, CLIENT UNBLOCK, WAIT, a blocked RDMA
+# client killed (its server client goes); 100k messages
 # published over TCP reaching an RDMA subscriber in order, a stopped
 # subscriber closed by client-output-buffer-limit pubsub, (P|S)SUBSCRIBE
 # output in RESP2 and RESP3; MONITOR showing TCP commands; client tracking
 # invalidations and RESP3 replies; CLIENT SETNAME/GETNAME/ID/INFO, CLIENT
-# LIST showing RDMA clients, CLIENT KILL by id and by address. A 10 MB
+# LIST showing RDMA clients, CLIENT KILL by id and by address; a 10 MB
+# value SET and GET by a moved client. A 10 MB
 # SET/GET loop (rring-bench --verify) runs on another RDMA connection all
 # along; after each case it has completed a run since the case began, every
 # run with all replies verified.
@@ -297,6 +299,15 @@ expect_eq "blocked RDMA clients served in order" \
 	"bl:o first /bl:o second "
 expect_eq "WAIT without replicas" "$(rcli "${U[@]}" wait 0 0)" 0
 
+# an RDMA client that dies while blocked leaves no blocked server client
+block_bg rdma "$TMP/dead.out" blpop bl:dead 0
+rs_wait 20 "the BLPOP blocks" blocked 1
+# BG is timeout(1); its child is rring-cli
+pkill -KILL -P "$BG"
+rs_wait_pid "$BG" 20 "timeout after its rring-cli was killed"
+rs_wait 20 "the killed client's BLPOP is gone" blocked 0
+ok "a killed RDMA client's BLPOP is gone from blocked_clients"
+
 # BLPOP with a 1 s timeout on an empty list: nil, not before 1 s
 start=$(date +%s%N)
 out=$(rcli "${U[@]}" --no-raw blpop bl:none 1)
@@ -557,6 +568,28 @@ expect_eq "the RDMA client killed by address: PONG before, then closed" \
 	"$ST/$(sed -n 5p "$TMP/two.out")/$(tail -n 1 "$TMP/two.out")" \
 	"1/PONG/Error: Server closed the connection"
 big_check "CLIENT LIST and KILL"
+
+# --- a 10 MB value through a moved client ------------------------------------
+
+head -c 7500000 /dev/urandom | base64 -w 0 >"$TMP/value"
+# as printed: with a newline
+want=$({
+	cat "$TMP/value"
+	echo
+} | md5sum)
+{
+	echo "client setname big"
+	printf 'set big:v %s\n' "$(cat "$TMP/value")"
+	echo "get big:v"
+} >"$TMP/big.in"
+rdma_session --raw <"$TMP/big.in" >"$TMP/bigv.out" 2>&1
+expect_eq "10 MB SET/GET by a moved client: status, replies" \
+	"$?/$(head -n 2 "$TMP/bigv.out" | tr '\n' ' ')" "0/OK OK "
+expect_eq "10 MB GET by a moved client: the value" \
+	"$(sed -n 3p "$TMP/bigv.out" | md5sum)" "$want"
+expect_eq "10 MB value set by a moved client, read over TCP" \
+	"$(cli get big:v | md5sum)" "$want"
+big_check "10 MB through a moved client"
 
 touch "$TMP/big.stop"
 rs_wait_pid "$BIG" 120 "the 10 MB SET/GET loop"
