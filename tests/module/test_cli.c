@@ -50,25 +50,34 @@ Test(cli, split_blank_and_unbalanced)
 	cr_assert_eq(split("get \"a\"b", &argv, &lens), -EINVAL);
 }
 
-/* The rendering of reply in mode, as a string. */
-static char *render(const char *reply, enum cli_mode mode)
+typedef int print_fn(FILE *f, const char *buf, size_t len,
+		     enum cli_mode mode);
+
+/* What print makes of reply in mode, as a string. */
+static char *render(print_fn *print, const char *reply, enum cli_mode mode)
 {
 	char *out = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&out, &len);
 
 	cr_assert_not_null(f);
-	cr_assert_eq(cli_print_reply(f, reply, strlen(reply), mode), 0);
+	cr_assert_eq(print(f, reply, strlen(reply), mode), 0);
 	fclose(f);
 	return out;
 }
 
-static void expect(const char *reply, enum cli_mode mode, const char *want)
+static void expect_print(print_fn *print, const char *reply,
+			 enum cli_mode mode, const char *want)
 {
-	char *got = render(reply, mode);
+	char *got = render(print, reply, mode);
 
 	cr_assert_str_eq(got, want, "reply %s", reply);
 	free(got);
+}
+
+static void expect(const char *reply, enum cli_mode mode, const char *want)
+{
+	expect_print(cli_print_reply, reply, mode, want);
 }
 
 Test(cli, raw_rendering)
@@ -148,16 +157,8 @@ Test(cli, attributes_are_skipped)
 
 static void print_push(const char *push, enum cli_mode mode, const char *want)
 {
-	char *out = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&out, &len);
-
-	cr_assert_not_null(f);
 	cr_assert(cli_frame_is_push(push, strlen(push)));
-	cr_assert_eq(cli_print_push(f, push, strlen(push), mode), 0);
-	fclose(f);
-	cr_assert_str_eq(out, want, "push %s", push);
-	free(out);
+	expect_print(cli_print_push, push, mode, want);
 }
 
 /* Client tracking's invalidations as redis-cli --show-pushes yes prints
