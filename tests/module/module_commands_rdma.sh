@@ -443,7 +443,9 @@ monitors() { [ "$(cli client list | grep -c ' flags=O ')" = "$1" ]; }
 monitor_start() {
 	local fifo="$TMP/mon-$1.fifo"
 	mkfifo "$fifo" || fail "mkfifo"
-	grep --line-buffered -a -E '^OK$|mon:k' <"$fifo" >"$TMP/mon-$1.out" &
+	# (a 10 MB value may hold "mon:k": only the command and key count)
+	grep --line-buffered -a -E '^OK$|\] "(set|get|del)" "mon:k"' <"$fifo" \
+		>"$TMP/mon-$1.out" &
 	RS_PIDS="$RS_PIDS $!"
 	if [ "$1" = rdma ]; then
 		rs_rdma_bg "$fifo" "$RCLI" -p "$RPORT" "${U[@]}" --raw monitor
