@@ -95,7 +95,13 @@ sess_start() {
 	rm -f "$TMP/$name.in"
 	mkfifo "$TMP/$name.in" || fail "mkfifo"
 	: >"$TMP/$name.out"
-	"$@" <"$TMP/$name.in" >"$TMP/$name.out" 2>&1 &
+	(
+		# not the open sessions' pipes: they must end with their owner
+		for fd in "${SESS_FD[@]}"; do
+			exec {fd}>&-
+		done
+		"$@"
+	) <"$TMP/$name.in" >"$TMP/$name.out" 2>&1 &
 	SESS_PID[$name]=$!
 	RS_PIDS="$RS_PIDS $!"
 	exec {fd}>"$TMP/$name.in"
@@ -118,6 +124,7 @@ sess_cmd() {
 sess_end() {
 	local fd=${SESS_FD[$1]}
 	exec {fd}>&-
+	unset "SESS_FD[$1]"
 	rs_wait_pid "${SESS_PID[$1]}" 20 "$1 after its input ended"
 }
 
