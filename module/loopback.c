@@ -308,12 +308,9 @@ static void move_or_refuse(struct lb_conn *c)
 		reply_static(c, msg, n, false);
 		return;
 	}
-	c->relay = malloc(sizeof(*c->relay));
-	if (c->relay) {
-		rdm_relay_init(c->relay, &relay_ops, c);
-		c->moving = !rdm_relay_queue_cmd(c->relay, c->parser.argv,
-						 c->parser.argc);
-	}
+	c->relay = rdm_move_relay(&relay_ops, c, c->parser.argv,
+				  c->parser.argc);
+	c->moving = c->relay != NULL;
 	if (!c->moving) {
 		conn_kill(c);
 		return;

@@ -3,6 +3,7 @@
  * transport shares. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "module.h"
@@ -34,6 +35,22 @@ size_t rdm_move_refusal(const struct rdm_resp_arg *name, char *buf,
 			       "unset); set either to use %.*s over RDMA\r\n",
 			       len, name->ptr, len, name->ptr),
 		      size);
+}
+
+struct rdm_relay *rdm_move_relay(const struct rdm_relay_ops *ops, void *arg,
+				 const struct rdm_resp_arg *argv, int argc)
+{
+	struct rdm_relay *r = malloc(sizeof(*r));
+
+	if (!r)
+		return NULL;
+	rdm_relay_init(r, ops, arg);
+	if (rdm_relay_queue_cmd(r, argv, argc)) {
+		rdm_relay_close(r);
+		free(r);
+		return NULL;
+	}
+	return r;
 }
 
 int rdm_move_start(struct rdm_relay *r, struct rdm_session *s, int epfd,

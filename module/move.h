@@ -14,8 +14,8 @@
  *   1. rdm_move_refusal: when the server has no port or unixsocket to
  *      open a server client on, the error for the command; the client
  *      stays on the fast path.
- *   2. otherwise rdm_relay_init + rdm_relay_queue_cmd (the command, copied
- *      before its bytes go), stop parsing;
+ *   2. otherwise rdm_move_relay (the command copied before its bytes
+ *      go), stop parsing;
  *   3. once none of the client's jobs is at the main thread (their
  *      replies go first), rdm_move_start; then relay (relay.h).
  */
@@ -25,6 +25,11 @@
  * has one (the client moves). Any thread. */
 size_t rdm_move_refusal(const struct rdm_resp_arg *name, char *buf,
 			size_t size);
+
+/* rdm_move_relay - a relay (free it) for the client arg with ops, the
+ * command argv queued; NULL when out of memory. */
+struct rdm_relay *rdm_move_relay(const struct rdm_relay_ops *ops, void *arg,
+				 const struct rdm_resp_arg *argv, int argc);
 
 /* rdm_move_start - a token for s (its user when authenticated) and the
  * relay's connection (epfd, tag) with s's database. The session's user

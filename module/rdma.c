@@ -81,6 +81,7 @@ struct rc_conn {
 	struct rdm_relay *relay;
 	bool moving;		   /* stopped parsing at a MOVE command */
 	bool relay_eof;		   /* the server closed its side */
+	bool draining;		   /* CLOSED: the relay finishes first */
 	unsigned int relay_sends;  /* relayed sends not completed */
 	struct rc_conn *prev, *next;
 };
@@ -365,6 +366,8 @@ static size_t relay_to_client(void *arg, const char *data, size_t len)
 	size_t done = 0, n;
 	int ret;
 
+	if (rc->dead) /* draining: nobody to send it to */
+		return len;
 	if (!rc->conn || rc->closing || rc->post)
 		return 0;
 	while (done < len) {
@@ -465,8 +468,18 @@ static void relay_event(struct rdm_relay *r, uint32_t events)
 {
 	struct rc_conn *rc = r->arg;
 
-	if (!rc->dead)
+	if (!rc->dead) {
 		relay_result(rc, rdm_relay_event(r, events));
+		return;
+	}
+	/* draining: the server ran what the client left and closed */
+	if (rc->draining && rdm_relay_event(r, events)) {
+		rdm_log(RDM_LOG_VERBOSE,
+			"RDMA client id=%llu: its server client ran what it "
+			"sent before closing",
+			(unsigned long long)rc->s.id);
+		conn_free(rc);
+	}
 }
 
 /* Once every command before the move came back: connect and attach. */
@@ -508,12 +521,9 @@ static void move_or_refuse(struct rc_conn *rc, size_t consumed)
 		conn_flush(rc);
 		return;
 	}
-	rc->relay = malloc(sizeof(*rc->relay));
-	if (rc->relay) {
-		rdm_relay_init(rc->relay, &relay_ops, rc);
-		rc->moving = !rdm_relay_queue_cmd(rc->relay, rc->parser.argv,
-						  rc->parser.argc);
-	}
+	rc->relay = rdm_move_relay(&relay_ops, rc, rc->parser.argv,
+				   rc->parser.argc);
+	rc->moving = rc->relay != NULL;
 	consume(rc, consumed);
 	if (!rc->moving) {
 		rc->no_input = rc->closing = true;
@@ -749,9 +759,19 @@ static void on_closed(struct rc_conn *rc, int status)
 	struct rdm_job *j, *next;
 
 	log_closed(rc, status);
-	if (rc->relay) { /* its server client sees EOF */
-		rdm_relay_close(rc->relay);
+	if (rc->relay) {
+		/* what the peer sent and the socket did not take yet goes to
+		 * the server before EOF, and the server's replies are read
+		 * until it closes (a close with them unread would reset the
+		 * connection and lose its input), as keep_rest does for the
+		 * fast path; unless the module chose to close it */
+		rc->draining = status != -ESHUTDOWN && !rc->no_input &&
+			       !rdm_relay_finish(rc->relay, rc->win,
+						 rc->win_len);
+		if (!rc->draining) /* its server client sees EOF now */
+			rdm_relay_close(rc->relay);
 		rc->no_input = true;
+		rc->win_len = 0;
 	}
 	keep_rest(rc, status);
 	rc->conn = NULL;
@@ -766,7 +786,7 @@ static void on_closed(struct rc_conn *rc, int status)
 	rc->head = rc->tail = rc->post = NULL;
 	if (rc->win_len)
 		conn_parse(rc);
-	if (!rc->inflight)
+	if (!rc->inflight && !rc->draining)
 		conn_free(rc);
 }
 
@@ -921,9 +941,10 @@ static void *io_main(void *arg)
 				handle_replies(io);
 			else if (evs[i].data.ptr != &mark_io &&
 				 evs[i].data.ptr != &mark_stop)
-				/* a moved client's socket; freed only in
-				 * process_io (CLOSED), never during this
-				 * loop, and unregistered first */
+				/* a moved client's socket: its client is
+				 * freed in process_io (CLOSED), or here by
+				 * this event once it drained; one event per
+				 * fd and wait, and unregistered first */
 				relay_event(evs[i].data.ptr, evs[i].events);
 	}
 	return NULL;

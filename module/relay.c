@@ -178,7 +178,28 @@ static int flush_out(struct rdm_relay *r)
 		free(r->out);
 		r->out = NULL;
 		r->out_len = r->out_off = 0;
+		/* the last of a departed client's input: the server runs it,
+		 * then reads EOF and closes */
+		if (r->finishing && shutdown(r->fd, SHUT_WR))
+			return -errno;
+		r->finishing = false;
 	}
+	return 0;
+}
+
+int rdm_relay_finish(struct rdm_relay *r, const char *data, size_t len)
+{
+	if (r->state != RDM_RELAY_CONNECTING && r->state != RDM_RELAY_SETUP &&
+	    r->state != RDM_RELAY_OPEN)
+		return -ENOTCONN;
+	if (len && out_append(r, data, len))
+		return -ENOMEM;
+	r->finishing = true;
+	r->input_short = false; /* nothing more will come */
+	/* open with nothing queued: shut the sending side now */
+	if (r->state == RDM_RELAY_OPEN && flush_out(r))
+		return -EIO;
+	set_events(r);
 	return 0;
 }
 

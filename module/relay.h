@@ -72,6 +72,7 @@ struct rdm_relay {
 	unsigned int setup_left; /* setup replies not read yet */
 	bool input_short;	 /* the client's input did not all fit */
 	bool eof;		 /* the server closed its side */
+	bool finishing;		 /* the client left: out, then SHUT_WR */
 	size_t in_off, in_len;	 /* in[in_off, in_len): not delivered */
 	char err[256];		 /* RESP error line after RDM_RELAY_FAILED */
 	char in[RDM_RELAY_IN_MAX];
@@ -99,6 +100,16 @@ ssize_t rdm_relay_write(struct rdm_relay *r, const char *data, size_t len);
 
 /* rdm_relay_event - the owner's epoll reported events for r. */
 int rdm_relay_event(struct rdm_relay *r, uint32_t events);
+
+/* rdm_relay_finish - the client is gone, data/len the input it sent
+ * that the socket did not take yet: write it after what is queued, then
+ * shut the socket's sending side, so that the server runs what the
+ * client sent and then sees EOF (as over TCP). The transport keeps the
+ * relay until its next result (RDM_RELAY_EOF or an error), taking and
+ * dropping whatever the server still sends: closing a socket with unread
+ * data resets it, and the server would drop the input it holds. 0, or
+ * -errno (not connected, no memory): close it. */
+int rdm_relay_finish(struct rdm_relay *r, const char *data, size_t len);
 
 /* rdm_relay_resume - the client has room again. */
 int rdm_relay_resume(struct rdm_relay *r);

@@ -8,7 +8,8 @@
 # within a deadline, twice in a row on one server, and the server log says
 # the closed client's commands ran; a protocol error among them stops them
 # (the SETs before it ran, none after); a client that is not authenticated
-# when it closes runs its AUTH first and then its SETs.
+# when it closes runs its AUTH first and then its SETs; a client moved to a
+# server client (CLIENT SETNAME first) has its SETs all run by it.
 # Usage: module_tail.sh MODULE.so redis-server redis-cli rdma_burst
 #        libsoftverbs.so
 set -u
@@ -59,6 +60,17 @@ for round in 1 2; do
 done
 expect_has "server log: the closed client's commands ran" \
 	"$(cat "$TMP/server.log")" "commands it sent before closing"
+
+# a moved client (CLIENT SETNAME first): what it pipelined before closing
+# reaches its server client, which runs it, then sees EOF
+cli flushall >/dev/null
+burst "$N" MOVE tailmoved
+rs_wait 60 "client gone (moved)" no_rdma_client
+moved_ran() { [ "$(cli dbsize)" = "$N" ]; }
+rs_wait 60 "the moved client's $N SETs ran" moved_ran
+ok "moved: $N pipelined SETs of a closed client all ran"
+expect_eq "moved: its server client is gone" \
+	"$(cli client list | grep -c 'name=tailmoved')" 0
 
 # a protocol error among them ends them, as on TCP: what came before ran
 BAD=$((N - 10))

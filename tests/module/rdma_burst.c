@@ -12,9 +12,11 @@
 #include "rclient.h"
 
 /*
- * rdma_burst HOST PORT N [AUTH PASSWORD] [BAD M]: sends "SET burst:i v" for
- * i in [0, N) as one pipeline (after "AUTH PASSWORD"; with a protocol error
- * after the first M SETs), never reads a reply, and closes as soon as the
+ * rdma_burst HOST PORT N [AUTH PASSWORD] [BAD M] [MOVE NAME]: sends
+ * "SET burst:i v" for i in [0, N) as one pipeline (after "AUTH PASSWORD";
+ * with a protocol error after the first M SETs; after "CLIENT SETNAME
+ * NAME", which moves the client to a server client), never reads a
+ * reply, and closes as soon as the
  * last send completed (the bytes are in the server's buffer): the client
  * the module must not lose commands from. Exits 0 once closed, 1 on an
  * error or after a bounded wait.
@@ -112,16 +114,20 @@ static int put_cmd(struct out *o, int argc, const char *const *argv)
 }
 
 /* The pipeline, RESP encoded back to back; bad < 0: no protocol error. */
-static int pipeline(struct out *o, long n, const char *pass, long bad)
+static int pipeline(struct out *o, long n, const char *pass, long bad,
+		    const char *name)
 {
 	/* Redis: "Protocol error: expected '$', got '+'" */
 	static const char garbage[] = "*1\r\n+x\r\n";
 	const char *auth[2] = {"AUTH", pass};
 	char key[32];
 	const char *set[3] = {"SET", key, "v"};
+	const char *setname[3] = {"CLIENT", "SETNAME", name};
 	int ret = pass ? put_cmd(o, 2, auth) : 0;
 	long i;
 
+	if (!ret && name)
+		ret = put_cmd(o, 3, setname);
 	for (i = 0; !ret && i < n; i++) {
 		if (i == bad)
 			ret = put(o, garbage, sizeof(garbage) - 1);
@@ -166,7 +172,7 @@ int main(int argc, char **argv)
 	long long deadline = now_ms() + WAIT_MS;
 	struct rring_engine *e = NULL;
 	struct out o = {0};
-	const char *pass = NULL;
+	const char *pass = NULL, *name = NULL;
 	long n = argc >= 4 ? strtol(argv[3], NULL, 10) : 0, bad = -1;
 	int i, ret;
 
@@ -175,16 +181,18 @@ int main(int argc, char **argv)
 			pass = argv[i + 1];
 		else if (!strcmp(argv[i], "BAD"))
 			bad = strtol(argv[i + 1], NULL, 10);
+		else if (!strcmp(argv[i], "MOVE"))
+			name = argv[i + 1];
 		else
 			break;
 	if (n < 1 || i != argc) {
 		fprintf(stderr,
 			"usage: %s HOST PORT N [AUTH PASSWORD] [BAD M] "
-			"(N >= 1)\n",
+			"[MOVE NAME] (N >= 1)\n",
 			PROG);
 		return 1;
 	}
-	ret = pipeline(&o, n, pass, bad);
+	ret = pipeline(&o, n, pass, bad, name);
 	if (ret)
 		fprintf(stderr, "%s: %s\n", PROG, strerror(-ret));
 	else

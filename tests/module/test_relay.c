@@ -111,8 +111,9 @@ static int pump(void)
 	return ret;
 }
 
-/* The server reads exactly want (pumping the relay meanwhile). */
-static void server_expect(const char *want)
+/* The server reads exactly want (pumping the relay meanwhile), then
+ * nothing (eof: the end of the stream). */
+static void server_expect_end(const char *want, bool eof)
 {
 	size_t len = strlen(want), got = 0;
 	time_t end = time(NULL) + DEADLINE_S;
@@ -131,7 +132,13 @@ static void server_expect(const char *want)
 	cr_assert_arr_eq(buf, want, len, "%.*s", (int)len, buf);
 	/* and nothing more */
 	cr_assert_eq(pump(), 0);
-	cr_assert_lt(recv(T.sfd, buf, sizeof(buf), MSG_DONTWAIT), 0);
+	n = recv(T.sfd, buf, sizeof(buf), MSG_DONTWAIT);
+	cr_assert_eq(n, eof ? 0 : -1, "recv %zd", n);
+}
+
+static void server_expect(const char *want)
+{
+	server_expect_end(want, false);
 }
 
 static void server_send(const char *s)
@@ -229,4 +236,27 @@ Test(relay, full_client_stops_reading_then_eof_after_delivery)
 	cr_assert_eq(ret, RDM_RELAY_EOF);
 	cr_assert_eq(T.got_len, strlen("+first\r\n+second\r\n"));
 	cr_assert_arr_eq(T.got, "+first\r\n+second\r\n", T.got_len);
+}
+
+Test(relay, finish_writes_the_rest_then_shuts_down)
+{
+	time_t end = time(NULL) + DEADLINE_S;
+	int ret = 0;
+
+	start();
+	server_expect(setup_cmds);
+	/* the client leaves during setup: its input follows the command */
+	cr_assert_eq(rdm_relay_finish(&T.r, "SET x 1\r\n", 9), 0);
+	server_send("+OK\r\n+OK\r\n");
+	/* then EOF: the server runs it and closes */
+	server_expect_end("*1\r\n$5\r\nMULTI\r\nSET x 1\r\n", true);
+	server_send("+OK\r\n+QUEUED\r\n");
+	close(T.sfd);
+	T.sfd = -1;
+	while (!ret) {
+		cr_assert_lt(time(NULL), end);
+		ret = pump();
+	}
+	cr_assert_eq(ret, RDM_RELAY_EOF);
+	cr_assert_eq(T.got_len, strlen("+OK\r\n+QUEUED\r\n"));
 }
