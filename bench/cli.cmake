@@ -6,6 +6,7 @@ if(TARGET rdmaring_static AND TARGET rdmaring_module_core)
 	add_executable(rring-cli
 		${CMAKE_CURRENT_LIST_DIR}/cli.c
 		${CMAKE_CURRENT_LIST_DIR}/cli_format.c
+		${CMAKE_CURRENT_LIST_DIR}/cli_resp3.c
 		${CMAKE_CURRENT_LIST_DIR}/cli_split.c
 		${CMAKE_CURRENT_LIST_DIR}/rclient.c
 		${CMAKE_CURRENT_LIST_DIR}/device_hint.c)

@@ -3,13 +3,16 @@
 # rdmaring: redis-server helpers shared by the module tests and the seed
 # scenario (sourced by bash scripts): a temporary directory removed on exit,
 # free ports, raw RESP exchanges (raw), starting redis-server (with the
-# module), bounded waits, the check helpers.
+# module), bounded waits, the check helpers, RDMA clients under softverbs
+# (rs_rdma, rs_rdma_bg) and rring-cli against redis-cli (rs_same).
 #
 # Set SERVER (the redis-server binary) before rs_start. Variables: TMP (the
 # temporary directory), PID (the server, killed on exit if still running),
 # RS_PIDS (more processes to kill on exit), RC (the server's exit status
 # after rs_wait_exit), CHECKS (checks passed). RS_FAIL_PREFIX (default
-# "FAIL: ") and RS_FAIL_FD (default 1) shape what fail prints.
+# "FAIL: ") and RS_FAIL_FD (default 1) shape what fail prints. The RDMA
+# helpers read SV (libsoftverbs.so), RCLI (rring-cli), CLI (redis-cli),
+# PORT and RPORT.
 
 # shellcheck disable=SC2034 # set here, read by the sourcing script
 PID=
@@ -143,17 +146,25 @@ rs_wait() {
 	done
 }
 
-# rs_wait_exit [SECONDS]: the server ends (default 10 s); its status in RC.
+# rs_wait_pid PID SECONDS WHAT: our child PID ends within SECONDS (else
+# fail: "WHAT: still running after SECONDS s"); its exit status in ST.
 # (Not in a $(...) subshell: only this shell can reap its child.)
-rs_wait_exit() {
-	local deadline=$((SECONDS + ${1:-10}))
-	while kill -0 "$PID" 2>/dev/null; do
-		[ $SECONDS -lt $deadline ] || fail "redis-server did not exit"
+rs_wait_pid() {
+	local deadline=$((SECONDS + $2))
+	while kill -0 "$1" 2>/dev/null; do
+		[ $SECONDS -lt $deadline ] || fail "$3: still running after $2 s"
 		sleep 0.05
 	done
-	wait "$PID"
+	wait "$1"
 	# shellcheck disable=SC2034 # read by the sourcing script
-	RC=$?
+	ST=$?
+}
+
+# rs_wait_exit [SECONDS]: the server ends (default 10 s); its status in RC.
+rs_wait_exit() {
+	rs_wait_pid "$PID" "${1:-10}" "redis-server (asked to exit)"
+	# shellcheck disable=SC2034 # read by the sourcing script
+	RC=$ST
 	PID=
 }
 
@@ -176,4 +187,49 @@ rs_start_module() {
 	rs_start server "$preload" --loadmodule "$module" bind=127.0.0.1 \
 		port="$RPORT" "$@"
 	rs_wait 30 "redis-server with the module ready" rs_module_running
+}
+
+# rs_rdma CMD ARGS...: CMD with softverbs ($SV) preloaded, ASan's check of
+# the library order off (the preload comes first).
+rs_rdma() {
+	env ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
+		LD_PRELOAD="$SV" "$@"
+}
+
+# rs_rdma_bg OUT CMD ARGS...: rs_rdma in the background, stdout and stderr
+# in OUT, stdin the caller's (not /dev/null, as bash gives background
+# commands); BG is CMD's own pid (env runs it in place), killed on exit.
+rs_rdma_bg() {
+	local out=$1
+	shift
+	env ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
+		LD_PRELOAD="$SV" "$@" <&0 >"$out" 2>&1 &
+	BG=$!
+	RS_PIDS="$RS_PIDS $BG"
+}
+
+# rs_same NAME [-i INPUT] ARGS...: rring-cli ($RCLI) over RDMA ($RPORT) and
+# redis-cli ($CLI) over TCP ($PORT), same options, ARGS and stdin, give the
+# same stdout, stderr and exit status (20 s at most each).
+rs_same() {
+	local name=$1 input=/dev/null a b
+	shift
+	if [ "$1" = -i ]; then
+		input=$2
+		shift 2
+	fi
+	rs_rdma timeout 20 "$RCLI" -p "$RPORT" "$@" <"$input" \
+		>"$TMP/r.out" 2>"$TMP/r.err"
+	a=$?
+	timeout 20 "$CLI" -p "$PORT" "$@" <"$input" >"$TMP/t.out" 2>"$TMP/t.err"
+	b=$?
+	cmp -s "$TMP/r.out" "$TMP/t.out" ||
+		fail "$name: stdout differs: RDMA $(od -c "$TMP/r.out" | head -n 8)" \
+			"TCP $(od -c "$TMP/t.out" | head -n 8)"
+	cmp -s "$TMP/r.err" "$TMP/t.err" ||
+		fail "$name: stderr differs: RDMA '$(cat "$TMP/r.err")'" \
+			"TCP '$(cat "$TMP/t.err")'"
+	[ "$a" = "$b" ] || fail "$name: exit status $a over RDMA, $b over TCP"
+	[ -s "$TMP/t.out" ] || [ -s "$TMP/t.err" ] || fail "$name: no output"
+	ok "$name"
 }

@@ -22,32 +22,7 @@ cli() {
 }
 
 rcli() {
-	ASAN_OPTIONS=${ASAN_OPTIONS:-}:verify_asan_link_order=0 \
-		LD_PRELOAD=$SV timeout 20 "$RCLI" -p "$RPORT" "$@"
-}
-
-# same NAME [-i INPUT] ARGS...: rring-cli over RDMA and redis-cli over
-# TCP (same options, ARGS, stdin) give the same stdout, stderr, status
-same() {
-	local name=$1 input=/dev/null a b
-	shift
-	if [ "$1" = -i ]; then
-		input=$2
-		shift 2
-	fi
-	rcli "$@" <"$input" >"$TMP/r.out" 2>"$TMP/r.err"
-	a=$?
-	timeout 20 "$CLI" -p "$PORT" "$@" <"$input" >"$TMP/t.out" 2>"$TMP/t.err"
-	b=$?
-	cmp -s "$TMP/r.out" "$TMP/t.out" ||
-		fail "$name: stdout differs: RDMA $(od -c "$TMP/r.out" | head -n 8)" \
-			"TCP $(od -c "$TMP/t.out" | head -n 8)"
-	cmp -s "$TMP/r.err" "$TMP/t.err" ||
-		fail "$name: stderr differs: RDMA '$(cat "$TMP/r.err")'" \
-			"TCP '$(cat "$TMP/t.err")'"
-	[ "$a" = "$b" ] || fail "$name: exit status $a over RDMA, $b over TCP"
-	[ -s "$TMP/t.out" ] || [ -s "$TMP/t.err" ] || fail "$name: no output"
-	ok "$name"
+	rs_rdma timeout 20 "$RCLI" -p "$RPORT" "$@"
 }
 
 rs_two_ports
@@ -69,29 +44,29 @@ errarr="return {'ok',redis.error_reply('E1 inner'),{redis.status_reply('ST')}}"
 for fmt in default --raw --no-raw; do
 	f=()
 	[ "$fmt" = default ] || f=("$fmt")
-	same "$fmt: status" "${f[@]}" ping
-	same "$fmt: SET" "${f[@]}" set plain "hello world"
-	same "$fmt: string" "${f[@]}" get plain
-	same "$fmt: binary string" "${f[@]}" get bin
-	same "$fmt: empty string" "${f[@]}" get empty
-	same "$fmt: integer" "${f[@]}" strlen plain
-	same "$fmt: negative integer" "${f[@]}" eval "return -42" 0
-	same "$fmt: nil" "${f[@]}" get nokey
-	same "$fmt: array" "${f[@]}" lrange list 0 -1
-	same "$fmt: empty array" "${f[@]}" lrange nolist 0 -1
-	same "$fmt: hash" "${f[@]}" hgetall hash
-	same "$fmt: nested arrays" "${f[@]}" eval "$nested" 0
-	same "$fmt: errors in an array" "${f[@]}" eval "$errarr" 0
-	same "$fmt: unknown command" "${f[@]}" nosuchcommand a b
-	same "$fmt: wrong type" "${f[@]}" lpush plain x
-	same "$fmt: wrong arity" "${f[@]}" get
-	same "$fmt: -n 3" "${f[@]}" -n 3 get only3
-	same "$fmt: -n out of range" "${f[@]}" -n 99 get only3
-	same "$fmt: AUTH as a user" "${f[@]}" --user alice -a alicepw \
+	rs_same "$fmt: status" "${f[@]}" ping
+	rs_same "$fmt: SET" "${f[@]}" set plain "hello world"
+	rs_same "$fmt: string" "${f[@]}" get plain
+	rs_same "$fmt: binary string" "${f[@]}" get bin
+	rs_same "$fmt: empty string" "${f[@]}" get empty
+	rs_same "$fmt: integer" "${f[@]}" strlen plain
+	rs_same "$fmt: negative integer" "${f[@]}" eval "return -42" 0
+	rs_same "$fmt: nil" "${f[@]}" get nokey
+	rs_same "$fmt: array" "${f[@]}" lrange list 0 -1
+	rs_same "$fmt: empty array" "${f[@]}" lrange nolist 0 -1
+	rs_same "$fmt: hash" "${f[@]}" hgetall hash
+	rs_same "$fmt: nested arrays" "${f[@]}" eval "$nested" 0
+	rs_same "$fmt: errors in an array" "${f[@]}" eval "$errarr" 0
+	rs_same "$fmt: unknown command" "${f[@]}" nosuchcommand a b
+	rs_same "$fmt: wrong type" "${f[@]}" lpush plain x
+	rs_same "$fmt: wrong arity" "${f[@]}" get
+	rs_same "$fmt: -n 3" "${f[@]}" -n 3 get only3
+	rs_same "$fmt: -n out of range" "${f[@]}" -n 99 get only3
+	rs_same "$fmt: AUTH as a user" "${f[@]}" --user alice -a alicepw \
 		--no-auth-warning get plain
-	same "$fmt: user limits apply" "${f[@]}" --user alice -a alicepw \
+	rs_same "$fmt: user limits apply" "${f[@]}" --user alice -a alicepw \
 		--no-auth-warning flushall
-	same "$fmt: wrong password" "${f[@]}" --user alice -a nope get plain
+	rs_same "$fmt: wrong password" "${f[@]}" --user alice -a nope get plain
 done
 
 # commands from stdin lines: quoting as redis-cli splits it, blank and
@@ -114,10 +89,10 @@ LINES
 for fmt in default --raw --no-raw; do
 	f=()
 	[ "$fmt" = default ] || f=("$fmt")
-	same "$fmt: stdin lines" -i "$TMP/lines" "${f[@]}"
+	rs_same "$fmt: stdin lines" -i "$TMP/lines" "${f[@]}"
 done
 printf 'get plain' >"$TMP/noeol"
-same "stdin: last line without a newline" -i "$TMP/noeol"
+rs_same "stdin: last line without a newline" -i "$TMP/noeol"
 expect_eq "the value set from stdin" "$(cli get q | od -c | head -n 1)" \
 	"$(printf 'x y\nA"\n' | od -c | head -n 1)"
 
