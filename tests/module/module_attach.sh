@@ -16,16 +16,9 @@
 #        libsoftverbs.so
 set -u
 
-MOD=$(realpath "$1")
-SERVER=$2
-CLI=$3
-RCLI=$(realpath "$4")
-SV=$(realpath "$5")
-PORT=
-RPORT=
-PRELOAD="${RRING_SERVER_PRELOAD:+$RRING_SERVER_PRELOAD }$SV"
 # shellcheck source=../../scripts/lib/server.sh
 . "$(dirname "$0")/../../scripts/lib/server.sh"
+rs_rdma_args "$@"
 rs_init attach
 
 admin() {
@@ -33,8 +26,7 @@ admin() {
 }
 
 rcli() {
-	ASAN_OPTIONS=${ASAN_OPTIONS:-}:verify_asan_link_order=0 \
-		LD_PRELOAD=$SV timeout 30 "$RCLI" -p "$RPORT" "$@" 2>&1
+	rs_rdma timeout 30 "$RCLI" -p "$RPORT" "$@" 2>&1
 }
 
 # same NAME INPUT ARGS...: commands INPUT (lines) through rring-cli over

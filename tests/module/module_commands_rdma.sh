@@ -22,17 +22,10 @@
 #        libsoftverbs.so rring-bench
 set -u
 
-MOD=$(realpath "$1")
-SERVER=$2
-CLI=$3
-RCLI=$(realpath "$4")
-SV=$(realpath "$5")
-BENCH=$(realpath "$6")
-PORT=
-RPORT=
-PRELOAD="${RRING_SERVER_PRELOAD:+$RRING_SERVER_PRELOAD }$SV"
 # shellcheck source=../../scripts/lib/server.sh
 . "$(dirname "$0")/../../scripts/lib/server.sh"
+rs_rdma_args "$@"
+BENCH=$(realpath "$6")
 rs_init commands-rdma
 
 # the user of every compared client

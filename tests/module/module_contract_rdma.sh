@@ -21,8 +21,7 @@ admin() {
 }
 
 rcli() {
-	ASAN_OPTIONS=${ASAN_OPTIONS:-}:verify_asan_link_order=0 \
-		LD_PRELOAD=$SV timeout 20 "$RCLI" -p "$RPORT" "$@" 2>&1
+	rs_rdma timeout 20 "$RCLI" -p "$RPORT" "$@" 2>&1
 }
 
 # mask_id: HELLO's client id differs between two clients

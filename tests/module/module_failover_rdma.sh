@@ -46,9 +46,7 @@ waiting() {
 }
 rs_wait 20 "FAILOVER waits for the replica" waiting
 
-LD_PRELOAD=$SV timeout 60 "$RCLI" -p "$RPORT" set fo:rdma 1 \
-	>"$TMP/rdma.out" 2>&1 &
-RS_PIDS="$RS_PIDS $!"
+rs_rdma_bg "$TMP/rdma.out" timeout 60 "$RCLI" -p "$RPORT" set fo:rdma 1
 timeout 60 "$CLI" -p "$PORT" set fo:tcp 1 >"$TMP/tcp.out" 2>&1 &
 RS_PIDS="$RS_PIDS $!"
 held() {
