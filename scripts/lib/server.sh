@@ -208,6 +208,19 @@ rs_rdma_bg() {
 	RS_PIDS="$RS_PIDS $BG"
 }
 
+# rs_expect_same NAME TCP OTHER [WHAT]: OTHER, the output of a check through
+# the module (WHAT: rdma by default), is TCP's output of the same check, and
+# TCP gave some.
+rs_expect_same() {
+	[ -n "$2" ] || fail "$1: no TCP output"
+	[ "$2" = "$3" ] || fail "$1: outputs differ
+--- tcp
+$2
+--- ${4:-rdma}
+$3"
+	ok "$1: same as TCP"
+}
+
 # rs_same NAME [-i INPUT] ARGS...: rring-cli ($RCLI) over RDMA ($RPORT) and
 # redis-cli ($CLI) over TCP ($PORT), same options, ARGS and stdin, give the
 # same stdout, stderr and exit status (20 s at most each).

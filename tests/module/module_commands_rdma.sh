@@ -127,12 +127,7 @@ tcp_session() { timeout 60 "$CLI" -p "$PORT" "${U[@]}" "$@"; }
 
 # same_text WHAT RDMA-FILE TCP-FILE
 same_text() {
-	cmp -s "$2" "$3" || fail "$1: outputs differ
---- tcp
-$(cat "$3")
---- rdma
-$(cat "$2")"
-	ok "$1: same as TCP"
+	rs_expect_same "$1" "$(cat "$3")" "$(cat "$2")"
 }
 
 rs_start_module "$PRELOAD" "$MOD" io-threads=8

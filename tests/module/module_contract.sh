@@ -37,13 +37,7 @@ same() {
 	local tcp mod
 	tcp=$(raw "$PORT" "$IN" | tr -d '\r' | mask_id)
 	mod=$(raw "$LB" "$IN" | tr -d '\r' | mask_id)
-	[ -n "$tcp" ] || fail "$1: no TCP reply"
-	[ "$tcp" = "$mod" ] || fail "$1: replies differ
---- tcp
-$tcp
---- module
-$mod"
-	ok "$1: same as TCP"
+	rs_expect_same "$1" "$tcp" "$mod" module
 }
 
 # session PORT: one connection; lines of $STEPS are either "> CMD" (send,
@@ -92,12 +86,7 @@ same_session() {
 		[ -n "$cmd" ] && admin $cmd >/dev/null
 	done <<<"$2"
 	mod=$(session "$LB")
-	[ "$tcp" = "$mod" ] || fail "$1: transcripts differ
---- tcp
-$tcp
---- module
-$mod"
-	ok "$1: same as TCP"
+	rs_expect_same "$1" "$tcp" "$mod" module
 }
 
 pong() { # port

@@ -45,13 +45,7 @@ same() {
 	tcp=$(raw "$PORT" "$IN" | od -An -c)
 	cli "$PORT" flushall >/dev/null
 	mod=$(raw "$LB" "$IN" | od -An -c)
-	[ -n "$tcp" ] || fail "$1: no TCP reply"
-	[ "$tcp" = "$mod" ] || fail "$1: replies differ
---- tcp
-$tcp
---- module
-$mod"
-	ok "$1: same reply as TCP"
+	rs_expect_same "$1" "$tcp" "$mod" module
 }
 
 # cpu_ticks: utime + stime of the server
