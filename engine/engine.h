@@ -28,6 +28,7 @@ enum rr_sqe_op {
 	RR_SQE_DEREG_MR,       /* deregister the ibv_mr in wr_id */
 	RR_SQE_CLOSE,	       /* owner asks to close conn */
 	RR_SQE_CLOSE_ACK,      /* owner dropped conn after RR_CQE_CLOSE */
+	RR_SQE_POST_WRITE,     /* RDMA_WRITE (no immediate) to remote_addr */
 };
 
 #define RR_SQE_F_SIGNALED 0x1 /* request a send completion */
@@ -203,6 +204,8 @@ struct rring_io {
 	void *layer_list;	/* the data layer's connections (xfer.c) */
 	void *layer_dirty;	/* connections with held sends (xfer.c) */
 	uint64_t layer_tick_ms; /* next layer tick (CLOCK_MONOTONIC), 0 none */
+	uint64_t layer_keep_ms; /* next keepalive pass of the layer (xfer.c) */
+	void *layer_quiet; /* connections whose last write is unsignaled */
 
 	/* Statistics: each counter has one writer, relaxed. */
 	_Alignas(RRING_CACHELINE) _Atomic uint64_t st_overflow;	   /* poller */
@@ -214,6 +217,7 @@ struct rring_io {
 	_Atomic uint64_t st_writes;    /* io: RDMA writes posted */
 	_Atomic uint64_t st_signaled;  /* io: of them signaled */
 	_Atomic uint64_t st_coalesced; /* io: sends sharing a write */
+	_Atomic uint64_t st_fences;    /* io: zero-byte retiring writes */
 };
 
 /* ---- Engine ------------------------------------------------------------- */

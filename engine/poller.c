@@ -375,8 +375,10 @@ static void add_send(struct rring_engine *e, struct post_batch *b,
 	wr->send_flags =
 	    (q->flags & RR_SQE_F_SIGNALED ? IBV_SEND_SIGNALED : 0) |
 	    (q->flags & RR_SQE_F_INLINE ? IBV_SEND_INLINE : 0);
-	if (q->op == RR_SQE_POST_WRITE_IMM) {
-		wr->opcode = IBV_WR_RDMA_WRITE_WITH_IMM;
+	if (q->op == RR_SQE_POST_WRITE_IMM || q->op == RR_SQE_POST_WRITE) {
+		wr->opcode = q->op == RR_SQE_POST_WRITE
+				 ? IBV_WR_RDMA_WRITE
+				 : IBV_WR_RDMA_WRITE_WITH_IMM;
 		wr->imm_data = q->imm;
 		wr->wr.rdma.remote_addr = q->remote_addr;
 		wr->wr.rdma.rkey = q->rkey;
@@ -434,6 +436,7 @@ static void do_sqe(struct rring_engine *e, struct rring_io *io,
 	switch (q->op) {
 	case RR_SQE_POST_SEND:
 	case RR_SQE_POST_WRITE_IMM:
+	case RR_SQE_POST_WRITE:
 		if (c->state == RR_CONN_CLOSING || !c->cm_id || !c->cm_id->qp)
 			return; /* the owner learns from RR_CQE_CLOSE */
 		add_send(e, b, q);
