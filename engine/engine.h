@@ -207,6 +207,13 @@ struct rring_io {
 	uint64_t layer_keep_ms; /* next keepalive pass of the layer (xfer.c) */
 	void *layer_quiet; /* connections whose last write is unsignaled */
 
+	/* With io-threads-external the application may sleep on the IO fd
+	 * with no timeout: the owner's next layer deadline (fences of quiet
+	 * connections, CLOCK_MONOTONIC ms, 0 none), at which the poller
+	 * makes the fd readable (rr_poller_wake_due). Owner stores, the
+	 * poller clears it with a compare-exchange. */
+	_Alignas(RRING_CACHELINE) _Atomic uint64_t wake_due_ms;
+
 	/* Statistics: each counter has one writer, relaxed. */
 	_Alignas(RRING_CACHELINE) _Atomic uint64_t st_overflow;	   /* poller */
 	_Atomic uint64_t st_wakeups;				   /* poller */

@@ -598,11 +598,45 @@ static int poll_all_cqs(struct rring_engine *e)
 	return n;
 }
 
+/*
+ * Wake the external IO threads whose layer deadline passed (their
+ * application may sleep on rring_io_fd with no timeout); returns the ms
+ * until the next deadline, -1 if none. The compare-exchange clears only
+ * the deadline we saw: a newer one the owner stored meanwhile stays.
+ */
+static int wake_due(struct rring_engine *e)
+{
+	uint64_t now = 0, due, next = UINT64_MAX;
+	unsigned int i;
+
+	if (!e->p.io_external)
+		return -1;
+	for (i = 0; i < e->n_io; i++) {
+		struct rring_io *io = e->io[i];
+
+		due = atomic_load_explicit(&io->wake_due_ms,
+					   memory_order_relaxed);
+		if (!due)
+			continue;
+		if (!now)
+			now = rr_now_ns() / 1000000;
+		if (due > now) {
+			next = due < next ? due : next;
+			continue;
+		}
+		if (atomic_compare_exchange_strong_explicit(
+			&io->wake_due_ms, &due, 0, memory_order_relaxed,
+			memory_order_relaxed))
+			rr_wake_fd(io->efd);
+	}
+	return next == UINT64_MAX ? -1 : (int)(next - now);
+}
+
 static void poller_sleep(struct rring_engine *e)
 {
 	struct epoll_event ev[8];
 	unsigned int i;
-	int can_sleep = 1, n;
+	int can_sleep = 1, n, timeout;
 	uint64_t t0;
 
 	for (i = 0; i < e->n_io; i++) /* flag + full fence + re-check */
@@ -622,7 +656,10 @@ static void poller_sleep(struct rring_engine *e)
 		/* Counted on the way in, so a sleeping poller shows in stats. */
 		atomic_fetch_add_explicit(&e->st_sleeps, 1,
 					  memory_order_relaxed);
-		n = epoll_wait(e->epfd, ev, 8, e->n_ovf ? 1 : -1);
+		timeout = wake_due(e);
+		if (e->n_ovf && (timeout < 0 || timeout > 1))
+			timeout = 1;
+		n = epoll_wait(e->epfd, ev, 8, timeout);
 		atomic_store_explicit(&e->st_sleep_since, 0,
 				      memory_order_relaxed);
 		atomic_fetch_add_explicit(&e->st_sleep_ns, rr_now_ns() - t0,
@@ -692,6 +729,7 @@ static void poller_loop(struct rring_engine *e)
 			e->cm_ready = 0;
 			work += rr_cm_events(e);
 			work += rr_async_events(e);
+			wake_due(e);
 		}
 		if (e->n_ovf)
 			work += rr_poller_flush_overflows(e);

@@ -371,6 +371,12 @@ static void mark_quiet(struct xfer *x)
 		due = rr_now_ns() / 1000000 + RR_XFER_QUIET_MS;
 		if (!io->layer_tick_ms || io->layer_tick_ms > due)
 			io->layer_tick_ms = due;
+		/* Read by the poller after the writes just submitted: it
+		 * wakes an application sleeping on the fd then. Relaxed: a
+		 * late or early wake only moves the fence. */
+		if (io->e->p.io_external)
+			atomic_store_explicit(&io->wake_due_ms, due,
+					      memory_order_relaxed);
 	}
 	io->layer_quiet = x;
 }
