@@ -57,6 +57,7 @@ enum rr_cqe_type {
 	RR_CQE_ESTABLISHED, /* conn is connected (before any of its WCs) */
 	RR_CQE_CLOSE,	    /* conn is closing: last entry for it */
 	RR_CQE_MR,	    /* result of RR_SQE_REG_MR */
+	RR_CQE_WAKE,	    /* wake_due_ms passed: nothing to do but the tick */
 };
 
 struct rr_cqe {
@@ -199,6 +200,7 @@ struct rring_io {
 	_Alignas(RRING_CACHELINE) pthread_t owner_tid;
 	_Atomic int owner_set;
 	unsigned int batch; /* rring_io_batch_begin depth (process: 1) */
+	int efd_armed; /* external: efd drained and NEED_WAKEUP set since */
 	int flushing;	    /* batch end: the layer posts what it held */
 	uint32_t sq_idx, sq_avail, sq_used; /* open batch on sq */
 	void *layer_list;	/* the data layer's connections (xfer.c) */
@@ -210,8 +212,9 @@ struct rring_io {
 	/* With io-threads-external the application may sleep on the IO fd
 	 * with no timeout: the owner's next layer deadline (fences of quiet
 	 * connections, CLOCK_MONOTONIC ms, 0 none), at which the poller
-	 * makes the fd readable (rr_poller_wake_due). Owner stores, the
-	 * poller clears it with a compare-exchange. */
+	 * pushes an RR_CQE_WAKE (poller.c wake_due): a ring entry, so that
+	 * the wake is the ring's own. Owner stores, the poller clears it with
+	 * a compare-exchange. */
 	_Alignas(RRING_CACHELINE) _Atomic uint64_t wake_due_ms;
 
 	/* Statistics: each counter has one writer, relaxed. */

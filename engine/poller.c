@@ -600,14 +600,18 @@ static int poll_all_cqs(struct rring_engine *e)
 
 /*
  * Wake the external IO threads whose layer deadline passed (their
- * application may sleep on rring_io_fd with no timeout); returns the ms
- * until the next deadline, -1 if none. The compare-exchange clears only
- * the deadline we saw: a newer one the owner stored meanwhile stays.
+ * application may sleep on rring_io_fd with no timeout) with an
+ * RR_CQE_WAKE, published and signaled as any entry by rr_poller_flush;
+ * returns the ms until the next deadline, 0 if it pushed one, -1 if none.
+ * The compare-exchange clears only the deadline we saw: a newer one the
+ * owner stored meanwhile stays.
  */
 static int wake_due(struct rring_engine *e)
 {
+	struct rr_cqe q = {.type = RR_CQE_WAKE};
 	uint64_t now = 0, due, next = UINT64_MAX;
 	unsigned int i;
+	int pushed = 0;
 
 	if (!e->p.io_external)
 		return -1;
@@ -626,9 +630,13 @@ static int wake_due(struct rring_engine *e)
 		}
 		if (atomic_compare_exchange_strong_explicit(
 			&io->wake_due_ms, &due, 0, memory_order_relaxed,
-			memory_order_relaxed))
-			rr_wake_fd(io->efd);
+			memory_order_relaxed)) {
+			rr_poller_push(e, io, &q);
+			pushed = 1;
+		}
 	}
+	if (pushed)
+		return 0;
 	return next == UINT64_MAX ? -1 : (int)(next - now);
 }
 
@@ -648,6 +656,7 @@ static void poller_sleep(struct rring_engine *e)
 		can_sleep = 0;
 	if (can_sleep && arm_and_repoll(e))
 		can_sleep = 0;
+	timeout = wake_due(e); /* pushes go out with the flush below */
 	rr_poller_flush(e);
 	if (can_sleep) {
 		t0 = rr_now_ns();
@@ -656,7 +665,6 @@ static void poller_sleep(struct rring_engine *e)
 		/* Counted on the way in, so a sleeping poller shows in stats. */
 		atomic_fetch_add_explicit(&e->st_sleeps, 1,
 					  memory_order_relaxed);
-		timeout = wake_due(e);
 		if (e->n_ovf && (timeout < 0 || timeout > 1))
 			timeout = 1;
 		n = epoll_wait(e->epfd, ev, 8, timeout);
