@@ -141,17 +141,12 @@ Test(xfer_batch, one_write_per_batch, .timeout = 60)
 	struct rring_stats st;
 	pthread_t th;
 	uint64_t t0;
-	int port;
 
 	srv = echo_wire_engine(server_event, 0);
 	T.cli = echo_wire_engine(client_event, 1);
 	cr_assert(srv && T.cli);
 	cr_assert_eq(pthread_create(&th, NULL, client_io, NULL), 0);
-	port = rring_listen(srv, "127.0.0.1", 0, NULL);
-	cr_assert_gt(port, 0);
-	cr_assert_eq(rring_connect(T.cli, "127.0.0.1", (uint16_t)port, NULL,
-				   NULL),
-		     0);
+	cr_assert_eq(echo_listen_connect(srv, T.cli, 1, NULL), 0);
 	t0 = ts_now_ns();
 	while (ts_now_ns() - t0 < DEADLINE_NS &&
 	       (atomic_load(&T.done) < TOTAL ||

@@ -170,20 +170,18 @@ Test(xfer_signal, request_response, .timeout = 300)
 {
 	struct rring_engine *srv, *cli;
 	struct rring_stats ss, cs;
-	int port, i;
+	void *ctx[CONNS];
+	int i;
 
 	memset(&R, 0, sizeof(R));
 	srv = echo_wire_engine(rr_server_event, 0);
 	cli = echo_wire_engine(rr_client_event, 0);
 	cr_assert(srv && cli);
-	port = rring_listen(srv, "127.0.0.1", 0, NULL);
-	cr_assert_gt(port, 0);
 	for (i = 0; i < CONNS; i++) {
 		R.cl[i].idx = i;
-		cr_assert_eq(rring_connect(cli, "127.0.0.1", (uint16_t)port,
-					   &R.cl[i], NULL),
-			     0);
+		ctx[i] = &R.cl[i];
 	}
+	cr_assert_eq(echo_listen_connect(srv, cli, CONNS, ctx), 0);
 	wait_for(&R.finished, CONNS, &R.errors);
 	/* The last replies and requests leave quiet: fences report them. */
 	wait_for(&R.cli_done, CONNS * ROUNDS, &R.errors);
@@ -311,18 +309,13 @@ Test(xfer_signal, teardown_unsignaled, .timeout = 120)
 {
 	struct rring_engine *srv;
 	pthread_t th;
-	int port;
 
 	memset(&D, 0, sizeof(D));
 	srv = echo_wire_engine(td_server_event, 0);
 	D.cli = echo_wire_engine(td_client_event, 1);
 	cr_assert(srv && D.cli);
 	cr_assert_eq(pthread_create(&th, NULL, td_client_io, NULL), 0);
-	port = rring_listen(srv, "127.0.0.1", 0, NULL);
-	cr_assert_gt(port, 0);
-	cr_assert_eq(rring_connect(D.cli, "127.0.0.1", (uint16_t)port, NULL,
-				   NULL),
-		     0);
+	cr_assert_eq(echo_listen_connect(srv, D.cli, 1, NULL), 0);
 	wait_for(&D.closed, 1, &D.errors);
 	wait_for(&D.srv_closed, 1, &D.errors);
 	rring_engine_stop(D.cli);
