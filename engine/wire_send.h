@@ -73,7 +73,8 @@ struct rring_wire_send_params {
 	/* false: the last write before the sender runs out of queued bytes
 	 * is signaled, so every request is reported without further help.
 	 * true: it is not; the owner calls rring_wire_send_fence once the
-	 * connection has gone quiet. */
+	 * connection has gone quiet. The owner may change it between calls
+	 * (the engine sets it while a signaled write is recent). */
 	bool lazy_tail;
 };
 

@@ -45,10 +45,14 @@
  * window, a request sent in place (the caller waits for its memory), a
  * request queued while staging is half used (so a full staging ring always
  * has a completion coming that frees half of it) and half the requests
- * unreported. A connection whose last write went unsignaled goes on the
- * owner's quiet list; RR_XFER_QUIET_MS later, if it is still unsignaled,
- * a zero-byte signaled RDMA_WRITE (a fence) retires it: SEND_DONE of a
- * request-response connection comes late, but comes. On a QP error every
+ * unreported; and the last write before the connection runs out of data
+ * if its previous signal is RR_XFER_SIGNAL_MS old or older. So a busy
+ * request-response connection signals about once per RR_XFER_SIGNAL_MS,
+ * not once per reply. A connection whose last write went unsignaled goes
+ * on the owner's quiet list; RR_XFER_QUIET_MS later, if it is still
+ * unsignaled, a zero-byte signaled RDMA_WRITE (a fence) retires it: only
+ * a connection that goes quiet right after a signal costs one, and its
+ * SEND_DONEs come late, but come. On a QP error every
  * outstanding write, signaled or not, completes with an error: the first
  * closes the connection and the close fails every request not retired.
  *
@@ -113,6 +117,8 @@ struct xfer {
 	struct xfer *next, *prev; /* the owner's connections (keepalive) */
 	struct xfer *dirty_next;  /* the owner's connections with held sends */
 	struct xfer *quiet_next;  /* the owner's quiet list (unsignaled tail) */
+	uint64_t signaled_ms;	  /* when the last signaled write was posted */
+	uint64_t quiet_ms;	  /* when it went on the quiet list */
 	int listed, dirty, quiet, failed, dead, in_pump, again;
 	char peer[72];
 };
@@ -140,7 +146,7 @@ static int init_machines(struct rring_engine *e, struct xfer *x)
 	sp.max_iovs = XREQS * RRING_XFER_IOV_MAX;
 	sp.max_sge = 1; /* the submission entry carries one SGE */
 	sp.signal_every = e->p.signal_every;
-	sp.lazy_tail = true; /* quiet connections get fences (mark_quiet) */
+	sp.lazy_tail = false; /* send_writes sets it while a signal is recent */
 	/* A write is seen by the receiver only when it completes: cut each
 	 * window in XFER_WRITES_PER_WINDOW so that the consumer works on the
 	 * first part while the rest is being written. */
@@ -354,9 +360,9 @@ static void post_write(struct xfer *x, const struct rring_wire_write *w)
 	submit(x, &q);
 }
 
-/* x's last write went unsignaled: fence it RR_XFER_QUIET_MS from now
- * unless a signaled write comes first (rr_xfer_tick). */
-static void mark_quiet(struct xfer *x)
+/* x's last write went unsignaled (at @now_ms): fence it RR_XFER_QUIET_MS
+ * from now unless a signaled write comes first (rr_xfer_tick). */
+static void mark_quiet(struct xfer *x, uint64_t now_ms)
 {
 	struct rring_io *io = x->c->owner;
 	uint64_t due;
@@ -364,11 +370,12 @@ static void mark_quiet(struct xfer *x)
 	if (x->quiet)
 		return;
 	x->quiet = 1;
+	x->quiet_ms = now_ms;
 	x->quiet_next = io->layer_quiet;
 	if (!io->layer_quiet) {
 		/* The first on the list brings the tick forward; the others
 		 * are due by then too, or at most one period later. */
-		due = rr_now_ns() / 1000000 + RR_XFER_QUIET_MS;
+		due = now_ms + RR_XFER_QUIET_MS;
 		if (!io->layer_tick_ms || io->layer_tick_ms > due)
 			io->layer_tick_ms = due;
 		/* Read by the poller after the writes just submitted: it
@@ -384,11 +391,19 @@ static void mark_quiet(struct xfer *x)
 static void send_writes(struct xfer *x)
 {
 	struct rring_wire_write w;
+	uint64_t now_ms;
 
-	while (rring_wire_send_next(&x->s, &w) == 0)
+	if (x->s.posted == x->s.queued)
+		return; /* nothing to write: no clock read */
+	now_ms = rr_now_ns() / 1000000;
+	x->s.p.lazy_tail = now_ms - x->signaled_ms < RR_XFER_SIGNAL_MS;
+	while (rring_wire_send_next(&x->s, &w) == 0) {
 		post_write(x, &w);
+		if (w.signaled)
+			x->signaled_ms = now_ms;
+	}
 	if (rring_wire_send_unsignaled(&x->s))
-		mark_quiet(x);
+		mark_quiet(x, now_ms);
 }
 
 /* ---- Owner side: requests, staging, registration cache ----------------- */
@@ -972,19 +987,26 @@ static void xfer_flush(struct rring_io *io)
 	}
 }
 
-/* Owner: a fence for each connection still quiet (a signaled write since
- * it was listed leaves nothing to retire). */
-static void fence_quiet(struct rring_io *io)
+/* Owner: a fence for each listed connection that had no signaled write
+ * since it was listed (it went quiet); one that did is busy: listed again
+ * if its last write is unsignaled, its next tail signal comes first. */
+static void fence_quiet(struct rring_io *io, uint64_t now_ms)
 {
+	struct xfer *x, *next = io->layer_quiet;
 	struct rring_wire_write w;
-	struct xfer *x;
 
-	while ((x = io->layer_quiet)) {
-		io->layer_quiet = x->quiet_next;
+	io->layer_quiet = NULL;
+	while ((x = next)) {
+		next = x->quiet_next;
 		x->quiet = 0;
-		if (!x->failed && !x->dead &&
-		    rring_wire_send_fence(&x->s, &w) == 0)
+		if (x->failed || x->dead || !rring_wire_send_unsignaled(&x->s))
+			continue;
+		if (x->signaled_ms >= x->quiet_ms) {
+			mark_quiet(x, now_ms);
+		} else if (rring_wire_send_fence(&x->s, &w) == 0) {
 			post_write(x, &w);
+			x->signaled_ms = now_ms;
+		}
 	}
 }
 
@@ -992,7 +1014,7 @@ uint32_t rr_xfer_tick(struct rring_io *io, uint64_t now_ms)
 {
 	struct xfer *x;
 
-	fence_quiet(io);
+	fence_quiet(io, now_ms);
 	if (now_ms >= io->layer_keep_ms) {
 		io->layer_keep_ms = now_ms + RR_XFER_TICK_MS;
 		for (x = io->layer_list; x; x = x->next) {
