@@ -256,7 +256,7 @@ int rring_conn_send(struct rring_conn *c, const void *data, uint32_t len,
 #define RRING_XFER_IOV_MAX 8 /* iovecs per rring_conn_sendv */
 
 /* Queue iov[0..iovcnt) as one send; SEND_DONE(tag, len = total) when its last
- * byte is acknowledged (by the next signaled write, or a fence ~10 ms after
+ * byte is acknowledged (by the next signaled write, or a fence ~20 ms after
  * the connection went quiet: docs/transfer.md). Above RRING_XFER_COPY_MAX the memory is sent in
  * place (registered through the poller on first use, cached per
  * connection) and must stay unchanged until SEND_DONE. -EAGAIN: queue or
