@@ -52,9 +52,9 @@
  * on the owner's quiet list; RR_XFER_QUIET_MS later, if it is still
  * unsignaled, a zero-byte signaled RDMA_WRITE (a fence) retires it: only
  * a connection that goes quiet right after a signal costs one, and its
- * SEND_DONEs come late, but come. On a QP error every
- * outstanding write, signaled or not, completes with an error: the first
- * closes the connection and the close fails every request not retired.
+ * SEND_DONEs come late, but come. On a QP error every outstanding write,
+ * signaled or not, completes with an error: the first closes the
+ * connection and the close fails every request not retired.
  *
  * wr_id = kind << 56 | value: receive slot, control slot, or the
  * machine's write id.
