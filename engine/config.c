@@ -24,6 +24,7 @@ void rring_params_init(struct rring_params *p)
 	p->max_connections = RRING_DEFAULT_MAX_CONNECTIONS;
 	p->msg_depth = RRING_DEFAULT_MSG_DEPTH;
 	p->io_external = RRING_DEFAULT_IO_EXTERNAL;
+	p->signal_every = RRING_DEFAULT_SIGNAL_EVERY;
 	snprintf(p->sysfs_root, sizeof(p->sysfs_root), "%s",
 		 RRING_DEFAULT_SYSFS_ROOT);
 }
@@ -99,6 +100,8 @@ static const struct int_key int_keys[] = {
 	 RRING_DEFAULT_MSG_DEPTH_MAX, 0),
     UKEY("io-threads-external", io_external, 0, 1, 0),
     UKEY("wire", wire, 0, 1, 0),
+    UKEY("signal-every", signal_every, RRING_DEFAULT_SIGNAL_EVERY_MIN,
+	 RRING_DEFAULT_SIGNAL_EVERY_MAX, 0),
 };
 
 static int set_int(struct rring_params *p, const struct int_key *k,
@@ -245,6 +248,8 @@ int rring_params_validate(const struct rring_params *p, char *err,
 		int32_t s;
 		uint32_t u;
 
+		if (k->off + sizeof(u) > p->size)
+			continue; /* a field the caller does not know */
 		if (k->is_signed) {
 			memcpy(&s, field, sizeof(s));
 			snprintf(buf, sizeof(buf), "%d", s);

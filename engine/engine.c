@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,6 +161,9 @@ struct rring_engine *rr_engine_new(const struct rring_params *p,
 	if (!e)
 		return NULL;
 	memcpy(&e->p, p, p->size < sizeof(e->p) ? p->size : sizeof(e->p));
+	if (p->size < offsetof(struct rring_params, signal_every) +
+			  sizeof(e->p.signal_every))
+		e->p.signal_every = RRING_DEFAULT_SIGNAL_EVERY;
 	e->p.size = sizeof(e->p);
 	if (h)
 		e->h = *h;
@@ -618,6 +622,7 @@ int rring_engine_stats(struct rring_engine *e, struct rring_stats *s)
 		st->writes_posted = RLD(io->st_writes);
 		st->writes_signaled = RLD(io->st_signaled);
 		st->sends_coalesced = RLD(io->st_coalesced);
+		st->writes_fenced = RLD(io->st_fences);
 	}
 	s->poller.batches = RLD(e->st_batches);
 	s->poller.cqes = RLD(e->st_cqes);

@@ -28,6 +28,7 @@ enum rr_sqe_op {
 	RR_SQE_DEREG_MR,       /* deregister the ibv_mr in wr_id */
 	RR_SQE_CLOSE,	       /* owner asks to close conn */
 	RR_SQE_CLOSE_ACK,      /* owner dropped conn after RR_CQE_CLOSE */
+	RR_SQE_POST_WRITE,     /* RDMA_WRITE (no immediate) to remote_addr */
 };
 
 #define RR_SQE_F_SIGNALED 0x1 /* request a send completion */
@@ -56,6 +57,7 @@ enum rr_cqe_type {
 	RR_CQE_ESTABLISHED, /* conn is connected (before any of its WCs) */
 	RR_CQE_CLOSE,	    /* conn is closing: last entry for it */
 	RR_CQE_MR,	    /* result of RR_SQE_REG_MR */
+	RR_CQE_WAKE,	    /* wake_due_ms passed: nothing to do but the tick */
 };
 
 struct rr_cqe {
@@ -214,11 +216,22 @@ struct rring_io {
 	_Alignas(RRING_CACHELINE) pthread_t owner_tid;
 	_Atomic int owner_set;
 	unsigned int batch; /* rring_io_batch_begin depth (process: 1) */
+	int efd_armed; /* external: efd drained and NEED_WAKEUP set since */
 	int flushing;	    /* batch end: the layer posts what it held */
 	uint32_t sq_idx, sq_avail, sq_used; /* open batch on sq */
 	void *layer_list;	/* the data layer's connections (xfer.c) */
 	void *layer_dirty;	/* connections with held sends (xfer.c) */
 	uint64_t layer_tick_ms; /* next layer tick (CLOCK_MONOTONIC), 0 none */
+	uint64_t layer_keep_ms; /* next keepalive pass of the layer (xfer.c) */
+	void *layer_quiet; /* connections whose last write is unsignaled */
+
+	/* With io-threads-external the application may sleep on the IO fd
+	 * with no timeout: the owner's next layer deadline (fences of quiet
+	 * connections, CLOCK_MONOTONIC ms, 0 none), at which the poller
+	 * pushes an RR_CQE_WAKE (poller.c wake_due): a ring entry, so that
+	 * the wake is the ring's own. Owner stores, the poller clears it with
+	 * a compare-exchange. */
+	_Alignas(RRING_CACHELINE) _Atomic uint64_t wake_due_ms;
 
 	/* Statistics: each counter has one writer, relaxed. */
 	_Alignas(RRING_CACHELINE) _Atomic uint64_t st_overflow;	   /* poller */
@@ -230,6 +243,7 @@ struct rring_io {
 	_Atomic uint64_t st_writes;    /* io: RDMA writes posted */
 	_Atomic uint64_t st_signaled;  /* io: of them signaled */
 	_Atomic uint64_t st_coalesced; /* io: sends sharing a write */
+	_Atomic uint64_t st_fences;    /* io: zero-byte retiring writes */
 };
 
 /* ---- Engine ------------------------------------------------------------- */

@@ -185,6 +185,8 @@ static void dispatch(struct rring_io *io, const struct rr_cqe *q)
 		if (io->e->layer->on_mr)
 			io->e->layer->on_mr(io, q);
 		return;
+	case RR_CQE_WAKE:
+		return; /* the layer tick below does the work */
 	}
 	rr_log(&io->e->h, RR_LOG_ERR, "io %u: unknown completion type %u",
 	       io->idx, q->type);
@@ -254,14 +256,22 @@ int rring_io_process(struct rring_io *io, unsigned int max)
 	if (io->e->p.io_external) {
 		/* Leave rring_io_fd readable exactly when work is left. */
 		if (done == max) {
+			io->efd_armed = 0;
 			rr_wake_fd(io->efd);
-		} else {
+		} else if (!io->efd_armed || !rring_spsc_sleep_armed(io->cq)) {
 			drain_efd(io);
-			if (!rring_spsc_prepare_sleep(io->cq)) {
+			io->efd_armed = rring_spsc_prepare_sleep(io->cq);
+			if (!io->efd_armed) {
 				rring_spsc_cancel_sleep(io->cq);
 				rr_wake_fd(io->efd);
 			}
 		}
+		/* Else nothing claimed the flag we set after draining, and
+		 * only a claim writes the eventfd (the poller publishes its
+		 * entries before it claims: one that came after our last
+		 * peek claims and wakes us): the fd is not readable, so
+		 * there is no read to spend (an application calling us for
+		 * its own fds would pay one that fails with EAGAIN). */
 	}
 	if (!done &&
 	    atomic_load_explicit(&io->e->shutdown, memory_order_acquire))

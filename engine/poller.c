@@ -375,8 +375,10 @@ static void add_send(struct rring_engine *e, struct post_batch *b,
 	wr->send_flags =
 	    (q->flags & RR_SQE_F_SIGNALED ? IBV_SEND_SIGNALED : 0) |
 	    (q->flags & RR_SQE_F_INLINE ? IBV_SEND_INLINE : 0);
-	if (q->op == RR_SQE_POST_WRITE_IMM) {
-		wr->opcode = IBV_WR_RDMA_WRITE_WITH_IMM;
+	if (q->op == RR_SQE_POST_WRITE_IMM || q->op == RR_SQE_POST_WRITE) {
+		wr->opcode = q->op == RR_SQE_POST_WRITE
+				 ? IBV_WR_RDMA_WRITE
+				 : IBV_WR_RDMA_WRITE_WITH_IMM;
 		wr->imm_data = q->imm;
 		wr->wr.rdma.remote_addr = q->remote_addr;
 		wr->wr.rdma.rkey = q->rkey;
@@ -434,6 +436,7 @@ static void do_sqe(struct rring_engine *e, struct rring_io *io,
 	switch (q->op) {
 	case RR_SQE_POST_SEND:
 	case RR_SQE_POST_WRITE_IMM:
+	case RR_SQE_POST_WRITE:
 		if (c->state == RR_CONN_CLOSING || !c->cm_id || !c->cm_id->qp)
 			return; /* the owner learns from RR_CQE_CLOSE */
 		add_send(e, b, q);
@@ -595,11 +598,53 @@ static int poll_all_cqs(struct rring_engine *e)
 	return n;
 }
 
+/*
+ * Wake the external IO threads whose layer deadline passed (their
+ * application may sleep on rring_io_fd with no timeout) with an
+ * RR_CQE_WAKE, published and signaled as any entry by rr_poller_flush;
+ * returns the ms until the next deadline, 0 if it pushed one, -1 if none.
+ * The compare-exchange clears only the deadline we saw: a newer one the
+ * owner stored meanwhile stays.
+ */
+static int wake_due(struct rring_engine *e)
+{
+	struct rr_cqe q = {.type = RR_CQE_WAKE};
+	uint64_t now = 0, due, next = UINT64_MAX;
+	unsigned int i;
+	int pushed = 0;
+
+	if (!e->p.io_external)
+		return -1;
+	for (i = 0; i < e->n_io; i++) {
+		struct rring_io *io = e->io[i];
+
+		due = atomic_load_explicit(&io->wake_due_ms,
+					   memory_order_relaxed);
+		if (!due)
+			continue;
+		if (!now)
+			now = rr_now_ns() / 1000000;
+		if (due > now) {
+			next = due < next ? due : next;
+			continue;
+		}
+		if (atomic_compare_exchange_strong_explicit(
+			&io->wake_due_ms, &due, 0, memory_order_relaxed,
+			memory_order_relaxed)) {
+			rr_poller_push(e, io, &q);
+			pushed = 1;
+		}
+	}
+	if (pushed)
+		return 0;
+	return next == UINT64_MAX ? -1 : (int)(next - now);
+}
+
 static void poller_sleep(struct rring_engine *e)
 {
 	struct epoll_event ev[8];
 	unsigned int i;
-	int can_sleep = 1, n;
+	int can_sleep = 1, n, timeout;
 	uint64_t t0;
 
 	for (i = 0; i < e->n_io; i++) /* flag + full fence + re-check */
@@ -611,6 +656,7 @@ static void poller_sleep(struct rring_engine *e)
 		can_sleep = 0;
 	if (can_sleep && arm_and_repoll(e))
 		can_sleep = 0;
+	timeout = wake_due(e); /* pushes go out with the flush below */
 	rr_poller_flush(e);
 	if (can_sleep) {
 		t0 = rr_now_ns();
@@ -619,7 +665,9 @@ static void poller_sleep(struct rring_engine *e)
 		/* Counted on the way in, so a sleeping poller shows in stats. */
 		atomic_fetch_add_explicit(&e->st_sleeps, 1,
 					  memory_order_relaxed);
-		n = epoll_wait(e->epfd, ev, 8, e->n_ovf ? 1 : -1);
+		if (e->n_ovf && (timeout < 0 || timeout > 1))
+			timeout = 1;
+		n = epoll_wait(e->epfd, ev, 8, timeout);
 		atomic_store_explicit(&e->st_sleep_since, 0,
 				      memory_order_relaxed);
 		atomic_fetch_add_explicit(&e->st_sleep_ns, rr_now_ns() - t0,
@@ -692,6 +740,7 @@ static void poller_loop(struct rring_engine *e)
 			e->cm_ready = 0;
 			work += rr_cm_events(e);
 			work += rr_async_events(e);
+			wake_due(e);
 		}
 		if (e->n_ovf)
 			work += rr_poller_flush_overflows(e);

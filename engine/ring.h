@@ -461,6 +461,16 @@ static inline int rring_spsc_prepare_sleep(struct rring_spsc *r)
 
 /* Consumer: clear NEED_WAKEUP (did not sleep after all, or woke up).
  * Idempotent; the producer may have cleared it already. */
+/* Consumer: true while the flag of its last prepare_sleep is set, i.e. no
+ * producer claimed it (to wake the consumer) and no cancel cleared it.
+ * Relaxed: a stale "set" only delays the consumer's look at a wakeup that
+ * is already on its way. */
+static inline int rring_spsc_sleep_armed(struct rring_spsc *r)
+{
+	return (atomic_load_explicit(&r->flags, memory_order_relaxed) &
+		RRING_SPSC_NEED_WAKEUP) != 0;
+}
+
 static inline void rring_spsc_cancel_sleep(struct rring_spsc *r)
 {
 	/* Relaxed: the flag carries no data; a wakeup claimed concurrently

@@ -19,13 +19,25 @@
  *
  * A request ending at stream offset E is delivered when acked >= E, and
  * only then. Writes complete in order on an RC QP, so a signaled completion
- * acknowledges every earlier unsignaled write. A write is signaled when it
- * carries the last byte of a request and nothing queued is left to write
- * after it (the last write before the sender waits: a later one would
- * acknowledge it otherwise), when it fills the window (the sender waits
- * for the peer), when signal_every writes went unsignaled, or when it
- * takes the last slot of the in-flight budget (so the budget is always
- * freed by some completion). So a burst of requests costs one completion.
+ * acknowledges every earlier unsignaled write. A write is signaled only
+ * when the sender needs to hear back:
+ *   - signal_every writes went unsignaled (as Valkey: the send queue's
+ *     slots are reclaimed long before it fills);
+ *   - it takes the last slot of the in-flight budget (the budget is always
+ *     freed by some completion, so the sender never waits for nothing);
+ *   - it fills the window (the sender waits for the peer anyway);
+ *   - it ends a request queued with RRING_WIRE_SEND_F_SIGNAL (the owner
+ *     needs that memory back soon: sent in place, or staging half used);
+ *   - it ends requests and half of max_requests are written and not yet
+ *     reported (the request queue is freed by a completion before it is
+ *     full, so a caller refused with -EAGAIN always has a report coming);
+ *   - without lazy_tail: it ends requests and nothing queued is left to
+ *     write after it (the last write before the sender waits).
+ * Otherwise the requests a write ends are reported with a later signaled
+ * write; with lazy_tail an owner that goes quiet asks for a fence
+ * (rring_wire_send_fence, a zero-byte signaled write) to retire them. On an error the QP flushes
+ * every outstanding write, signaled or not, with an error completion; the
+ * close reports every request not acknowledged as failed.
  *
  * Consecutive iovecs that are adjacent in memory with the same key (the
  * owner's staging ring holds small requests back to back) go into one
@@ -101,6 +113,7 @@ void rring_wire_send_params_init(struct rring_wire_send_params *p)
 	p->signal_every = RRING_WIRE_SIGNAL_EVERY;
 	p->max_sge = RRING_WIRE_MAX_SGE;
 	p->max_write = RRING_WIRE_DEFAULT_MAX_WRITE;
+	p->lazy_tail = false;
 }
 
 static int check_params(const struct rring_wire_send_params *p)
@@ -194,6 +207,14 @@ int rring_wire_send_queue(struct rring_wire_send *s,
 			  const struct rring_wire_iov *iov, unsigned int iovcnt,
 			  uint64_t cookie)
 {
+	return rring_wire_send_queue_flags(s, iov, iovcnt, cookie, 0);
+}
+
+int rring_wire_send_queue_flags(struct rring_wire_send *s,
+				const struct rring_wire_iov *iov,
+				unsigned int iovcnt, uint64_t cookie,
+				unsigned int flags)
+{
 	struct rring_wire_sreq *r;
 	uint64_t total;
 	unsigned int i;
@@ -215,6 +236,7 @@ int rring_wire_send_queue(struct rring_wire_send *s,
 	r = &s->reqs[s->req_tail++ & (s->p.max_requests - 1)];
 	r->cookie = cookie;
 	r->end = s->queued;
+	r->signal = flags & RRING_WIRE_SEND_F_SIGNAL;
 	return 0;
 }
 
@@ -338,40 +360,56 @@ static void gather(struct rring_wire_send *s, struct rring_wire_write *w,
 }
 
 /* How many requests the write ending at s->posted carries the last byte
- * of; advances req_post past them. */
-static uint32_t ends_requests(struct rring_wire_send *s)
+ * of; advances req_post past them. *@signal: one of them asked for it. */
+static uint32_t ends_requests(struct rring_wire_send *s, bool *signal)
 {
 	const uint32_t mask = s->p.max_requests - 1;
 	uint32_t n = 0;
 
+	*signal = false;
 	while (s->req_post != s->req_tail &&
 	       s->reqs[s->req_post & mask].end <= s->posted) {
+		*signal |= s->reqs[s->req_post & mask].signal;
 		s->req_post++;
 		n++;
 	}
 	return n;
 }
 
-static bool want_signal(struct rring_wire_send *s, bool ends)
+/* The rules of the file comment, for the write just gathered. */
+static bool want_signal(struct rring_wire_send *s, uint32_t ends,
+			bool asked)
 {
 	uint64_t inflight = s->infl_tail - s->infl_head;
 
-	return (ends && s->posted == s->queued) || s->win_off == s->win_len ||
-	       s->since_signal + 1 >= s->p.signal_every ||
-	       inflight + 1 >= s->p.max_inflight;
+	if (s->since_signal + 1 >= s->p.signal_every ||
+	    inflight + 1 >= s->p.max_inflight || s->win_off == s->win_len)
+		return true;
+	if (!ends)
+		return false;
+	return asked || (!s->p.lazy_tail && s->posted == s->queued) ||
+	       (s->req_post - s->req_head) * 2 >= s->p.max_requests;
 }
 
-static void record_write(struct rring_wire_send *s, struct rring_wire_write *w)
+/* Append a write (or fence) to the in-flight ring. */
+static void track_write(struct rring_wire_send *s, struct rring_wire_write *w)
 {
 	struct rring_wire_inflight *f;
 
-	w->requests = ends_requests(s);
-	w->signaled = want_signal(s, w->requests > 0);
 	w->wr_id = s->infl_tail;
 	f = &s->infl[s->infl_tail++ & s->infl_mask];
 	f->end = s->posted;
 	f->signaled = w->signaled;
 	s->since_signal = w->signaled ? 0 : s->since_signal + 1;
+}
+
+static void record_write(struct rring_wire_send *s, struct rring_wire_write *w)
+{
+	bool asked;
+
+	w->requests = ends_requests(s, &asked);
+	w->signaled = want_signal(s, w->requests, asked);
+	track_write(s, w);
 	s->stats.writes++;
 	s->stats.signaled += w->signaled;
 	s->stats.bytes_posted += w->length;
@@ -428,6 +466,31 @@ static const next_fn next_handlers[RRING_WIRE_SEND_NR_STATES] = {
 int rring_wire_send_next(struct rring_wire_send *s, struct rring_wire_write *w)
 {
 	return next_handlers[s->state](s, w);
+}
+
+bool rring_wire_send_unsignaled(const struct rring_wire_send *s)
+{
+	return s->infl_tail != s->infl_head &&
+	       !s->infl[(s->infl_tail - 1) & s->infl_mask].signaled;
+}
+
+int rring_wire_send_fence(struct rring_wire_send *s, struct rring_wire_write *w)
+{
+	if (!is_open(s))
+		return -EPIPE;
+	/* An unsignaled last write means the budget rule left a slot free. */
+	if (!rring_wire_send_unsignaled(s))
+		return -EAGAIN;
+	memset(w, 0, sizeof(*w));
+	/* Zero bytes at the start of the window the writes went to: the peer
+	 * sees nothing (no immediate, no receive consumed). */
+	w->remote_addr = s->win_addr;
+	w->rkey = s->win_rkey;
+	w->signaled = true;
+	w->fence = true;
+	track_write(s, w);
+	s->stats.fences++;
+	return 0;
 }
 
 /* ---- event: a signaled write completed ---- */

@@ -53,6 +53,7 @@ struct rring_wire_write {
 	uint32_t rkey;
 	uint32_t imm_data; /* length, big-endian (network order) */
 	bool signaled;
+	bool fence; /* zero bytes, no immediate: plain RDMA_WRITE, signaled */
 	uint32_t requests; /* requests whose last byte this write carries */
 };
 
@@ -69,11 +70,22 @@ struct rring_wire_send_params {
 	uint32_t signal_every; /* signal at least one write in this many */
 	uint32_t max_sge;      /* 1..RRING_WIRE_MAX_SGE */
 	uint32_t max_write;    /* bytes per write, 1..RX_SIZE_MAX */
+	/* false: the last write before the sender runs out of queued bytes
+	 * is signaled, so every request is reported without further help.
+	 * true: it is not; the owner calls rring_wire_send_fence once the
+	 * connection has gone quiet. The owner may change it between calls
+	 * (the engine sets it while a signaled write is recent). */
+	bool lazy_tail;
 };
+
+/* rring_wire_send_queue_flags: signal the write that ends this request
+ * (its memory must be reported free soon, not at some later completion). */
+#define RRING_WIRE_SEND_F_SIGNAL 0x1u
 
 struct rring_wire_sreq {
 	uint64_t cookie;
 	uint64_t end; /* stream offset just past the request's last byte */
+	bool signal;  /* RRING_WIRE_SEND_F_SIGNAL */
 };
 
 struct rring_wire_inflight {
@@ -90,6 +102,7 @@ struct rring_wire_send_stats {
 	uint64_t requests_done;
 	uint64_t requests_failed;
 	uint64_t coalesced; /* requests that ended in a write with another */
+	uint64_t fences;    /* zero-byte writes that retired unsignaled ones */
 };
 
 struct rring_wire_send {
@@ -126,7 +139,8 @@ struct rring_wire_send {
 };
 
 /* Any thread. Defaults: 1024 requests, 4096 iovecs, SEND_QUEUE minus
- * CTRL_RESERVE writes in flight, signal one in 512, 4 sges, 1 MiB writes. */
+ * CTRL_RESERVE writes in flight, signal one in 512, 4 sges, 1 MiB writes,
+ * no lazy tail. */
 void rring_wire_send_params_init(struct rring_wire_send_params *p);
 
 /* Owner thread. -EINVAL (bad params), -ENOMEM. Starts in WAIT_PEER_BUFFER;
@@ -144,6 +158,11 @@ void rring_wire_send_destroy(struct rring_wire_send *s);
 int rring_wire_send_queue(struct rring_wire_send *s,
 			  const struct rring_wire_iov *iov, unsigned int iovcnt,
 			  uint64_t cookie);
+/* Owner thread. The same with RRING_WIRE_SEND_F_* @flags. */
+int rring_wire_send_queue_flags(struct rring_wire_send *s,
+				const struct rring_wire_iov *iov,
+				unsigned int iovcnt, uint64_t cookie,
+				unsigned int flags);
 
 /* Owner thread. Event: the peer advertised (addr, len, rkey) (already
  * validated by the codec). -EPROTO (and ERROR) if it re-advertises while
@@ -155,6 +174,16 @@ int rring_wire_send_on_peer_buffer(struct rring_wire_send *s, uint64_t addr,
  * (nothing may be posted now: no data, no window, or no send budget), or
  * -EPIPE (closed). */
 int rring_wire_send_next(struct rring_wire_send *s, struct rring_wire_write *w);
+
+/* Owner thread. True when the last write posted is unsignaled: the requests
+ * it ends are reported only after a later signaled completion. */
+bool rring_wire_send_unsignaled(const struct rring_wire_send *s);
+
+/* Owner thread. Action: fill @w with a fence (fence set, zero bytes,
+ * signaled) whose completion retires the unsignaled writes before it.
+ * 0, or -EAGAIN when the last write posted is signaled (nothing to retire),
+ * -EPIPE closed. */
+int rring_wire_send_fence(struct rring_wire_send *s, struct rring_wire_write *w);
 
 /* Owner thread. Event: the signaled write @wr_id completed successfully;
  * it and every earlier write count as delivered. -EINVAL if @wr_id is not

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
 /* rdmaring: the Valkey RDMA wire data layer: large transfers on the owner. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,8 +38,23 @@
  * sends are queued in the machine but not written: the connection goes on
  * the owner's dirty list and the batch end posts everything it queued at
  * once. Small sends sit back to back in staging, so the machine merges
- * them into one scatter entry: a pipeline of replies is one write and one
- * completion (the machine signals the last write before it waits).
+ * them into one scatter entry: a pipeline of replies is one write.
+ *
+ * Completions: the machine signals a write only when it must hear back
+ * (wire_send.c): one in signal-every, the last in-flight slot, a full
+ * window, a request sent in place (the caller waits for its memory), a
+ * request queued while staging is half used (so a full staging ring always
+ * has a completion coming that frees half of it) and half the requests
+ * unreported; and the last write before the connection runs out of data
+ * if its previous signal is RR_XFER_SIGNAL_MS old or older. So a busy
+ * request-response connection signals about once per RR_XFER_SIGNAL_MS,
+ * not once per reply. A connection whose last write went unsignaled goes
+ * on the owner's quiet list; RR_XFER_QUIET_MS later, if it is still
+ * unsignaled, a zero-byte signaled RDMA_WRITE (a fence) retires it: only
+ * a connection that goes quiet right after a signal costs one, and its
+ * SEND_DONEs come late, but come. On a QP error every outstanding write,
+ * signaled or not, completes with an error: the first closes the
+ * connection and the close fails every request not retired.
  *
  * wr_id = kind << 56 | value: receive slot, control slot, or the
  * machine's write id.
@@ -77,6 +93,7 @@ struct xreq {
 	uint32_t len;
 	uint32_t niov;
 	uint64_t stage_end; /* staging released up to here when done */
+	unsigned int flags; /* RRING_WIRE_SEND_F_* for the machine */
 	uint8_t ent[RRING_XFER_IOV_MAX];
 	struct rring_wire_iov iov[RRING_XFER_IOV_MAX];
 };
@@ -99,7 +116,10 @@ struct xfer {
 	uint64_t use_clock;
 	struct xfer *next, *prev; /* the owner's connections (keepalive) */
 	struct xfer *dirty_next;  /* the owner's connections with held sends */
-	int listed, dirty, failed, dead, in_pump, again;
+	struct xfer *quiet_next;  /* the owner's quiet list (unsignaled tail) */
+	uint64_t signaled_ms;	  /* when the last signaled write was posted */
+	uint64_t quiet_ms;	  /* when it went on the quiet list */
+	int listed, dirty, quiet, failed, dead, in_pump, again;
 	char peer[72];
 };
 
@@ -125,6 +145,8 @@ static int init_machines(struct rring_engine *e, struct xfer *x)
 	sp.max_requests = XREQS;
 	sp.max_iovs = XREQS * RRING_XFER_IOV_MAX;
 	sp.max_sge = 1; /* the submission entry carries one SGE */
+	sp.signal_every = e->p.signal_every;
+	sp.lazy_tail = false; /* send_writes sets it while a signal is recent */
 	/* A write is seen by the receiver only when it completes: cut each
 	 * window in XFER_WRITES_PER_WINDOW so that the consumer works on the
 	 * first part while the rest is being written. */
@@ -312,30 +334,76 @@ static void count_write(struct rring_io *io, const struct rring_wire_write *w)
 	if (w->signaled)
 		atomic_fetch_add_explicit(&io->st_signaled, 1,
 					  memory_order_relaxed);
+	if (w->fence)
+		atomic_fetch_add_explicit(&io->st_fences, 1,
+					  memory_order_relaxed);
 	if (w->requests > 1)
 		atomic_fetch_add_explicit(&io->st_coalesced, w->requests - 1,
 					  memory_order_relaxed);
 }
 
+static void post_write(struct xfer *x, const struct rring_wire_write *w)
+{
+	struct rr_sqe q;
+
+	count_write(x->c->owner, w);
+	memset(&q, 0, sizeof(q));
+	q.op = w->fence ? RR_SQE_POST_WRITE : RR_SQE_POST_WRITE_IMM;
+	q.flags = w->signaled ? RR_SQE_F_SIGNALED : 0;
+	q.wr_id = WRID(XK_WRITE, w->wr_id);
+	q.addr = w->sge[0].addr;
+	q.len = w->sge[0].len; /* 0 for a fence: no SGE */
+	q.lkey = w->sge[0].lkey;
+	q.remote_addr = w->remote_addr;
+	q.rkey = w->rkey;
+	q.imm = w->imm_data;
+	submit(x, &q);
+}
+
+/* x's last write went unsignaled (at @now_ms): fence it RR_XFER_QUIET_MS
+ * from now unless a signaled write comes first (rr_xfer_tick). */
+static void mark_quiet(struct xfer *x, uint64_t now_ms)
+{
+	struct rring_io *io = x->c->owner;
+	uint64_t due;
+
+	if (x->quiet)
+		return;
+	x->quiet = 1;
+	x->quiet_ms = now_ms;
+	x->quiet_next = io->layer_quiet;
+	if (!io->layer_quiet) {
+		/* The first on the list brings the tick forward; the others
+		 * are due by then too, or at most one period later. */
+		due = now_ms + RR_XFER_QUIET_MS;
+		if (!io->layer_tick_ms || io->layer_tick_ms > due)
+			io->layer_tick_ms = due;
+		/* Read by the poller after the writes just submitted: it
+		 * wakes an application sleeping on the fd then. Relaxed: a
+		 * late or early wake only moves the fence. */
+		if (io->e->p.io_external)
+			atomic_store_explicit(&io->wake_due_ms, due,
+					      memory_order_relaxed);
+	}
+	io->layer_quiet = x;
+}
+
 static void send_writes(struct xfer *x)
 {
 	struct rring_wire_write w;
-	struct rr_sqe q;
+	uint64_t now_ms;
 
+	if (x->s.posted == x->s.queued)
+		return; /* nothing to write: no clock read */
+	now_ms = rr_now_ns() / 1000000;
+	x->s.p.lazy_tail = now_ms - x->signaled_ms < RR_XFER_SIGNAL_MS;
 	while (rring_wire_send_next(&x->s, &w) == 0) {
-		count_write(x->c->owner, &w);
-		memset(&q, 0, sizeof(q));
-		q.op = RR_SQE_POST_WRITE_IMM;
-		q.flags = w.signaled ? RR_SQE_F_SIGNALED : 0;
-		q.wr_id = WRID(XK_WRITE, w.wr_id);
-		q.addr = w.sge[0].addr;
-		q.len = w.sge[0].len;
-		q.lkey = w.sge[0].lkey;
-		q.remote_addr = w.remote_addr;
-		q.rkey = w.rkey;
-		q.imm = w.imm_data;
-		submit(x, &q);
+		post_write(x, &w);
+		if (w.signaled)
+			x->signaled_ms = now_ms;
 	}
+	if (rring_wire_send_unsignaled(&x->s))
+		mark_quiet(x, now_ms);
 }
 
 /* ---- Owner side: requests, staging, registration cache ----------------- */
@@ -393,8 +461,8 @@ static void push_held(struct xfer *x)
 				return; /* registration in flight */
 			rq->iov[i].lkey = x->mrc[rq->ent[i]].lkey;
 		}
-		ret = rring_wire_send_queue(&x->s, rq->iov, rq->niov,
-					    x->req_queued);
+		ret = rring_wire_send_queue_flags(&x->s, rq->iov, rq->niov,
+						  x->req_queued, rq->flags);
 		if (ret) {
 			if (ret != -EPIPE)
 				fail(x, ret, "send queue refused a request");
@@ -416,16 +484,27 @@ static void hold_writes(struct xfer *x)
 	io->layer_dirty = x;
 }
 
+/* Take x off one of the owner's singly linked lists (dirty or quiet),
+ * whose link sits at offset @link in struct xfer. */
+static void list_unlink(void **head, struct xfer *x, size_t link)
+{
+	struct xfer **p = (struct xfer **)head;
+
+	while (*p != x)
+		p = (struct xfer **)((char *)*p + link);
+	*p = *(struct xfer **)((char *)x + link);
+}
+
 static void unhold_writes(struct rring_io *io, struct xfer *x)
 {
-	struct xfer **p = (struct xfer **)&io->layer_dirty;
-
-	if (!x->dirty)
-		return;
-	while (*p != x)
-		p = &(*p)->dirty_next;
-	*p = x->dirty_next;
+	if (x->dirty)
+		list_unlink(&io->layer_dirty, x,
+			    offsetof(struct xfer, dirty_next));
 	x->dirty = 0;
+	if (x->quiet)
+		list_unlink(&io->layer_quiet, x,
+			    offsetof(struct xfer, quiet_next));
+	x->quiet = 0;
 }
 
 /* Reports, control messages and writes, until nothing changes. */
@@ -629,6 +708,14 @@ int rring_conn_sendv(struct rring_conn *c, const struct iovec *iov, int iovcnt,
 	if (ret)
 		return ret;
 	rq->stage_end = x->stage_head;
+	/* The caller waits for memory sent in place; half used staging must
+	 * have a completion coming before the ring can be full (a copied
+	 * send is at most 1/16 of it, so "full" means over half). */
+	rq->flags = total > RRING_XFER_COPY_MAX ||
+			    (x->stage_head - x->stage_tail) * 2 >=
+				RR_XFER_STAGE_SIZE
+			? RRING_WIRE_SEND_F_SIGNAL
+			: 0;
 	x->req_tail++;
 	pump(x);
 	return 0;
@@ -740,7 +827,7 @@ static void xfer_on_established(struct rring_io *io, struct rring_conn *c)
 
 	list_add(io, x);
 	if (!io->layer_tick_ms)
-		io->layer_tick_ms = now_ms + RR_XFER_TICK_MS;
+		io->layer_tick_ms = io->layer_keep_ms = now_ms + RR_XFER_TICK_MS;
 	if (rring_wire_recv_on_established(&x->r, now_ms))
 		fail(x, -EPROTO, "established twice");
 	pump(x);
@@ -900,17 +987,47 @@ static void xfer_flush(struct rring_io *io)
 	}
 }
 
+/* Owner: a fence for each listed connection that had no signaled write
+ * since it was listed (it went quiet); one that did is busy: listed again
+ * if its last write is unsignaled, its next tail signal comes first. */
+static void fence_quiet(struct rring_io *io, uint64_t now_ms)
+{
+	struct xfer *x, *next = io->layer_quiet;
+	struct rring_wire_write w;
+
+	io->layer_quiet = NULL;
+	while ((x = next)) {
+		next = x->quiet_next;
+		x->quiet = 0;
+		if (x->failed || x->dead || !rring_wire_send_unsignaled(&x->s))
+			continue;
+		if (x->signaled_ms >= x->quiet_ms) {
+			mark_quiet(x, now_ms);
+		} else if (rring_wire_send_fence(&x->s, &w) == 0) {
+			post_write(x, &w);
+			x->signaled_ms = now_ms;
+		}
+	}
+}
+
 uint32_t rr_xfer_tick(struct rring_io *io, uint64_t now_ms)
 {
 	struct xfer *x;
 
-	for (x = io->layer_list; x; x = x->next) {
-		if (x->failed || x->dead)
-			continue;
-		rring_wire_recv_tick(&x->r, now_ms);
-		pump(x);
+	fence_quiet(io, now_ms);
+	if (now_ms >= io->layer_keep_ms) {
+		io->layer_keep_ms = now_ms + RR_XFER_TICK_MS;
+		for (x = io->layer_list; x; x = x->next) {
+			if (x->failed || x->dead)
+				continue;
+			rring_wire_recv_tick(&x->r, now_ms);
+			pump(x);
+		}
 	}
-	return io->layer_list ? RR_XFER_TICK_MS : UINT32_MAX;
+	if (io->layer_quiet) /* listed again by a pump just now */
+		return RR_XFER_QUIET_MS;
+	return io->layer_list ? (uint32_t)(io->layer_keep_ms - now_ms)
+			      : UINT32_MAX;
 }
 
 const struct rr_layer_ops rr_xfer_layer = {

@@ -83,6 +83,14 @@ struct rring_conn;   /* one RC connection, owned by one IO thread */
  * message into msg-depth slots). 1: Valkey RDMA protocol (byte streams:
  * rring_conn_sendv, RECV in place, rring_conn_consume). */
 #define RRING_DEFAULT_WIRE 0
+/* "signal-every" ("wire" 1): at most this many RDMA writes of a connection
+ * in a row go unsignaled (no work completion); the default is half the
+ * send queue (1024 work requests), the maximum what the queue keeps for
+ * writes (the rest is for control messages). Writes are also signaled when
+ * the sender must learn that memory or queue room is free again. */
+#define RRING_DEFAULT_SIGNAL_EVERY 512
+#define RRING_DEFAULT_SIGNAL_EVERY_MIN 1
+#define RRING_DEFAULT_SIGNAL_EVERY_MAX 960
 
 /*
  * Engine parameters. Append-only: new fields go at the end and `size` tells
@@ -106,6 +114,7 @@ struct rring_params {
 	uint32_t io_external;		       /* "io-threads-external" */
 	char sysfs_root[RRING_SYSFS_ROOT_MAX]; /* "sysfs-root" */
 	uint32_t wire;			       /* "wire" */
+	uint32_t signal_every;		       /* "signal-every" */
 };
 
 /* Fill p with the RRING_DEFAULT_* values. Any thread. */
@@ -247,7 +256,8 @@ int rring_conn_send(struct rring_conn *c, const void *data, uint32_t len,
 #define RRING_XFER_IOV_MAX 8 /* iovecs per rring_conn_sendv */
 
 /* Queue iov[0..iovcnt) as one send; SEND_DONE(tag, len = total) when its last
- * byte is acknowledged. Above RRING_XFER_COPY_MAX the memory is sent in
+ * byte is acknowledged (by the next signaled write, or a fence ~20 ms after
+ * the connection went quiet: docs/transfer.md). Above RRING_XFER_COPY_MAX the memory is sent in
  * place (registered through the poller on first use, cached per
  * connection) and must stay unchanged until SEND_DONE. -EAGAIN: queue or
  * staging full, retry after this connection's next SEND_DONE; -ENOTCONN;
@@ -306,9 +316,11 @@ struct rring_io_stats {
 	uint64_t tx_bytes;    /* message bytes sent (completed) */
 	uint64_t wakeups;     /* times the poller woke this thread */
 	uint64_t connections; /* connections owned now */
-	uint64_t writes_posted;	  /* RDMA writes of data ("wire" 1) */
+	uint64_t writes_posted;	  /* RDMA writes ("wire" 1), fences included */
 	uint64_t writes_signaled; /* of them asking for a completion */
 	uint64_t sends_coalesced; /* sends that shared a write with another */
+	uint64_t writes_fenced;	  /* zero-byte signaled writes of quiet
+				   * connections (in both counts above) */
 };
 
 struct rring_poller_stats {

@@ -335,6 +335,22 @@ struct rring_engine *echo_wire_engine(void (*fn)(struct rring_io *,
 	return echo_engine(&p, fn);
 }
 
+int echo_listen_connect(struct rring_engine *srv, struct rring_engine *cli,
+			int n, void *const *ctx)
+{
+	int port = rring_listen(srv, "127.0.0.1", 0, NULL), i, ret;
+
+	if (port <= 0)
+		return port ? port : -EINVAL;
+	for (i = 0; i < n; i++) {
+		ret = rring_connect(cli, "127.0.0.1", (uint16_t)port,
+				    ctx ? ctx[i] : NULL, NULL);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
 struct rring_engine *echo_engine(const struct rring_params *p,
 				 void (*fn)(struct rring_io *,
 					    const struct rring_event *, void *))

@@ -92,6 +92,10 @@ struct rring_engine *echo_wire_engine(void (*fn)(struct rring_io *,
 						 void *),
 				      int external);
 
+/* srv listens on a free loopback port and cli starts n connections there,
+ * the i-th with conn_ctx ctx[i] (NULL: none); 0 or -errno. */
+int echo_listen_connect(struct rring_engine *srv, struct rring_engine *cli,
+			int n, void *const *ctx);
 /* A started engine with parameters p and event handler fn; NULL on
  * failure. */
 struct rring_engine *echo_engine(const struct rring_params *p,
