@@ -32,6 +32,7 @@
 
 #define PROG "rring-cli"
 #define CONNECT_TIMEOUT_MS 10000
+#define TAG_IN_PLACE 1 /* a send whose buffer must live until SEND_DONE */
 
 static struct {
 	const char *host;
@@ -52,7 +53,7 @@ static struct {
 	struct rring_conn *conn;
 	enum conn_state state;
 	int status;	    /* CLOSED: 0 or -errno */
-	unsigned int sends; /* posted, SEND_DONE not yet seen */
+	unsigned int sends; /* sent in place, SEND_DONE not yet seen */
 	bool broken;	    /* out of memory buffering a reply */
 	bool streamed;	    /* pub/sub or monitor mode ended */
 	unsigned long long pushes; /* messages and pushes received */
@@ -77,7 +78,7 @@ static void on_event(struct rring_io *io, const struct rring_event *ev,
 		rring_conn_consume(ev->conn, ev->len);
 		break;
 	case RRING_EVENT_SEND_DONE:
-		C.sends--;
+		C.sends -= ev->tag == TAG_IN_PLACE;
 		break;
 	case RRING_EVENT_CLOSED:
 		C.state = ST_CLOSED;
@@ -156,19 +157,24 @@ static int send_command(int argc, const char *const *argv, const size_t *lens)
 	size_t len = rdm_cmd_encode(NULL, argc, argv, lens);
 	char *buf = malloc(len);
 	int ret = -ECONNRESET;
+	uint64_t tag;
 
 	if (!buf) {
 		fprintf(stderr, "%s: out of memory (%zu bytes)\n", PROG, len);
 		return -ENOMEM;
 	}
 	rdm_cmd_encode(buf, argc, argv, lens);
+	/* Above RRING_XFER_COPY_MAX a command goes from buf itself: keep it
+	 * until its SEND_DONE. A smaller one is copied at once; its SEND_DONE
+	 * may come late (a quiet connection's writes are acknowledged by a
+	 * fence), so it is not waited for. */
+	tag = len > RRING_XFER_COPY_MAX ? TAG_IN_PLACE : 0;
 	while (C.state == ST_UP &&
-	       (ret = rring_conn_send(C.conn, buf, (uint32_t)len, 0)) ==
+	       (ret = rring_conn_send(C.conn, buf, (uint32_t)len, tag)) ==
 		   -EAGAIN)
 		pump(-1);
-	if (!ret)
+	if (!ret && tag == TAG_IN_PLACE)
 		C.sends++;
-	/* large commands go from buf itself: keep it until SEND_DONE */
 	while (C.state == ST_UP && C.sends)
 		pump(-1);
 	free(buf);
