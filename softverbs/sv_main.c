@@ -114,6 +114,7 @@ static void read_config(void)
 		"SOFTVERBS_CM_LISTEN_GRACE_MS", 600000, SV_CM_LISTEN_GRACE_MS);
 	sv.cfg.spin_us = (unsigned int)env_ulong("SOFTVERBS_SPIN_US", 1000000,
 					     SV_SPIN_US);
+	sv.cfg.mr_share = env_ulong("SOFTVERBS_MR_SHARE", 1, 1) == 1;
 	sv.cfg.shm = !transport || strcmp(transport, "socket");
 	if (transport && *transport && strcmp(transport, "socket") &&
 	    strcmp(transport, "shm"))
@@ -135,6 +136,11 @@ static void read_config(void)
 static void atfork_child(void)
 {
 	sv.forked_child = true;
+	/* the pages of shared MRs become the child's own copy, as the
+	 * kernel copies pinned pages at fork (the parent's keep the memfd) */
+	for (uint32_t i = 1; i < sv.mrs_cap; i++)
+		if (sv.mrs[i] && sv.mrs[i]->share)
+			sv_mrshare_unshare(sv.mrs[i]->share);
 	pthread_mutex_init(&sv.lock, NULL);
 	live_after_fork();
 	pthread_mutex_init(&sv.cb_lock, NULL);

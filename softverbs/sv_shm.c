@@ -298,35 +298,6 @@ static void notify(struct sv_shm *s, _Atomic uint32_t *want)
  */
 #define SV_RING_STEP (64u << 10)
 
-/*
- * What orders a ring copy with the application's own use of its registered
- * memory is the peer process (its post, the ring index it publishes),
- * which ThreadSanitizer cannot see; over the socket transport the kernel
- * makes the same copies out of its sight. Under TSan the copies are made
- * uninstrumented (volatile, so no memcpy call the runtime would intercept)
- * instead of reporting, or slowly suppressing, every byte.
- */
-#if defined(__SANITIZE_THREAD__)
-#define SV_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define SV_TSAN 1
-#endif
-#endif
-
-#ifdef SV_TSAN
-__attribute__((no_sanitize("thread"))) static void copy(void *d, const void *s,
-							size_t n)
-{
-	volatile uint8_t *dst = d;
-	const volatile uint8_t *src = s;
-
-	while (n--)
-		*dst++ = *src++;
-}
-#else
-#define copy memcpy
-#endif
 
 /* Copy between the ring at index @pos and @buf (@to_ring: into the ring). */
 static void ring_copy(uint8_t *ring, uint64_t pos, void *buf, size_t n,
@@ -336,11 +307,11 @@ static void ring_copy(uint8_t *ring, uint64_t pos, void *buf, size_t n,
 	size_t first = n < SV_RING_BYTES - off ? n : SV_RING_BYTES - off;
 
 	if (to_ring) {
-		copy(ring + off, buf, first);
-		copy(ring, (uint8_t *)buf + first, n - first);
+		sv_peer_copy(ring + off, buf, first);
+		sv_peer_copy(ring, (uint8_t *)buf + first, n - first);
 	} else {
-		copy(buf, ring + off, first);
-		copy((uint8_t *)buf + first, ring, n - first);
+		sv_peer_copy(buf, ring + off, first);
+		sv_peer_copy((uint8_t *)buf + first, ring, n - first);
 	}
 }
 

@@ -96,10 +96,21 @@ struct ibv_mr *ibv_reg_mr_iova2(struct ibv_pd *pd, void *addr, size_t length,
 		errno = ENOMEM;
 		return NULL;
 	}
+	/*
+	 * Only memory registered for writing (a receive or READ target, a
+	 * peer's WRITE target) is moved onto a memfd: such memory is set aside
+	 * for RDMA. Memory registered only to send from (access 0) is often
+	 * the application's live data (a server's values, sent in place),
+	 * which its other threads write and free while the pages would move.
+	 * Before the MR exists: no NIC thread reads the pages while they move.
+	 */
+	if (sv.cfg.mr_share && access)
+		mr->share = sv_mrshare_new(addr, length);
 	sv_lock();
 	idx = mr_slot();
 	if (idx < 0) {
 		pthread_mutex_unlock(&sv.lock);
+		sv_mrshare_free(mr->share);
 		free(mr);
 		errno = ENOMEM;
 		return NULL;
@@ -140,7 +151,10 @@ int ibv_dereg_mr(struct ibv_mr *ibmr)
 	sv_strict_touch(&mr->owner, "MR", mr);
 	sv_lock();
 	sv.mrs[ibmr->handle] = NULL;
+	if (mr->share)
+		sv_wire_mr_gone(sv_mrshare_id(mr->share));
 	pthread_mutex_unlock(&sv.lock);
+	sv_mrshare_free(mr->share);
 	free(mr);
 	return 0;
 }
