@@ -313,6 +313,9 @@ void sv_wire_unlisten(struct sv_qp *qp);
 void sv_wire_connect(struct sv_qp *qp);
 void sv_wire_close_qp(struct sv_qp *qp, bool graceful);
 void sv_wire_progress(struct sv_qp *qp);
+/* Application thread after a post (takes sv.lock if free): true when it
+ * put every posted WQE on the ring itself, so no kick is needed. */
+bool sv_wire_post(struct sv_qp *qp);
 void sv_wire_event(struct sv_ep *ep, uint32_t events);
 void sv_wire_accept(struct sv_ep *ep);
 void sv_conn_free(struct sv_conn *c);

@@ -293,8 +293,9 @@ static void notify(struct sv_shm *s, _Atomic uint32_t *want)
  * Indices are published every SV_RING_STEP bytes of a long copy, so that
  * the other side's NIC thread (on the other CPU) copies the first part
  * while this one copies the rest, instead of each waiting for a whole ring.
- * The doorbell is looked at after the first step and after the last: at
- * most two wakeups per call, and the last check loses no wakeup.
+ * The doorbell is looked at once the call moved its first step and after
+ * the last: at most two wakeups per call (one for a message shorter than
+ * a step), and the last check loses no wakeup.
  */
 #define SV_RING_STEP (64u << 10)
 
@@ -347,6 +348,7 @@ static ssize_t ring_move(struct sv_shm *s, const struct ring_end *e,
 {
 	int64_t room = ring_room(e);
 	size_t done = 0;
+	bool rung = false;
 	int i;
 
 	if (room == 0 && !sv.spinning) {
@@ -379,8 +381,12 @@ static ssize_t ring_move(struct sv_shm *s, const struct ring_end *e,
 			 * producer may overwrite the bytes */
 			atomic_store_explicit(e->my_idx, *e->mine,
 					      memory_order_release);
-			if (done + off == n)
+			/* once the first step of the whole call is in, not per
+			 * iovec: a header and its payload are one doorbell */
+			if (!rung && done + off >= SV_RING_STEP) {
 				notify(s, e->wake);
+				rung = true;
+			}
 		}
 		done += len;
 	}

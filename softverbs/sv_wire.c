@@ -1038,6 +1038,35 @@ void sv_wire_event(struct sv_ep *ep, uint32_t events)
 	}
 }
 
+/*
+ * Application thread, right after a post: transmit the new WQEs of @qp on
+ * its shared-memory connection itself, as a NIC's doorbell write starts
+ * the hardware, instead of waking the NIC thread (a kick and an epoll_wait
+ * of the NIC thread saved per post). Only when sv.lock is free at once and
+ * nothing needs the NIC thread's timing (delays); true when every posted
+ * WQE is on the ring, false when the NIC thread must carry on (ring full,
+ * a local error to complete, no connection yet, a lost one).
+ */
+bool sv_wire_post(struct sv_qp *qp)
+{
+	struct sv_conn *c;
+	bool done = false;
+
+	if (sv.cfg.delay_us || pthread_mutex_trylock(&sv.lock))
+		return false;
+	c = qp->req;
+	/* c->pid: not a connection a forked child inherited (rings unmapped) */
+	if (c && c->shm && c->pid == sv.pid && !conn_dead(c) &&
+	    qp->state == IBV_QPS_RTS) {
+		req_tx(c);
+		pthread_mutex_lock(&qp->lock);
+		done = qp->req == c && !c->tbusy && qp->sq_tx == qp->sq_head;
+		pthread_mutex_unlock(&qp->lock);
+	}
+	pthread_mutex_unlock(&sv.lock);
+	return done;
+}
+
 /* A WQE that failed locally completes once everything before it did. */
 static void check_blocked(struct sv_qp *qp)
 {
