@@ -184,43 +184,18 @@ bool sv_mrshare_offset(const struct sv_mrshare *s, const void *p, size_t len,
 	return true;
 }
 
-/* Send one control message (and @fd if >= 0); 0 or -errno. */
-static int ctl_send(int sock, uint8_t op, uint32_t id, uint64_t len, int fd)
-{
-	struct sv_ctl m = { .op = op, .id = id, .len = len };
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
-	struct msghdr h = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-	if (fd >= 0) {
-		struct cmsghdr *cm;
-
-		memset(u.buf, 0, sizeof(u.buf));
-		h.msg_control = u.buf;
-		h.msg_controllen = sizeof(u.buf);
-		cm = CMSG_FIRSTHDR(&h);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	}
-	/* a unix socket takes a small message whole or not at all */
-	if (sendmsg(sock, &h, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof(m))
-		return errno ? -errno : -EIO;
-	return 0;
-}
-
 int sv_mrshare_send(int sock, const struct sv_mrshare *s)
 {
-	return ctl_send(sock, SV_CTL_MR, s->id, s->len, s->fd);
+	struct sv_ctl m = { .op = SV_CTL_MR, .id = s->id, .len = s->len };
+
+	return sv_send_fds(sock, &m, sizeof(m), &s->fd, 1);
 }
 
 int sv_mrshare_send_drop(int sock, uint32_t id)
 {
-	return ctl_send(sock, SV_CTL_DROP, id, 0, -1);
+	struct sv_ctl m = { .op = SV_CTL_DROP, .id = id };
+
+	return sv_send_fds(sock, &m, sizeof(m), NULL, 0);
 }
 
 /* ---- the peer's side: MRs of the other process, mapped ---- */
@@ -293,29 +268,17 @@ int sv_peer_mrs_recv(int sock, struct sv_peer_mrs **pp)
 		*pp = p;
 	}
 	for (;;) {
-		union {
-			char buf[CMSG_SPACE(sizeof(int))];
-			struct cmsghdr align;
-		} u;
 		struct sv_ctl m;
-		struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
-		struct msghdr h = { .msg_iov = &iov, .msg_iovlen = 1,
-				    .msg_control = u.buf,
-				    .msg_controllen = sizeof(u.buf) };
-		struct cmsghdr *cm;
-		int fd = -1, ret;
-		ssize_t n = recvmsg(sock, &h, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		int fd, ret;
+		ssize_t n = sv_recv_fds(sock, &m, sizeof(m), &fd, 1);
 
+		if (n == -EAGAIN || n == -EINTR)
+			return 0;
 		if (n < 0)
-			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+			return (int)n;
 		if (n == 0)
 			return 0; /* EOF: the NIC thread learns it from epoll */
-		cm = CMSG_FIRSTHDR(&h);
-		if (cm && cm->cmsg_level == SOL_SOCKET &&
-		    cm->cmsg_type == SCM_RIGHTS &&
-		    cm->cmsg_len == CMSG_LEN(sizeof(int)))
-			memcpy(&fd, CMSG_DATA(cm), sizeof(int));
-		if (n != (ssize_t)sizeof(m) || (h.msg_flags & MSG_CTRUNC))
+		if (n != (ssize_t)sizeof(m))
 			ret = -EPROTO;
 		else if (m.op == SV_CTL_MR && fd >= 0)
 			ret = peer_add(p, m.id, m.len, fd);

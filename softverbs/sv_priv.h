@@ -320,6 +320,14 @@ void sv_wire_event(struct sv_ep *ep, uint32_t events);
 void sv_wire_accept(struct sv_ep *ep);
 void sv_conn_free(struct sv_conn *c);
 
+/* sv_shm.c: a small message with up to 3 fds (SCM_RIGHTS) on a unix socket,
+ * whole or not at all, never blocking: 0 or -errno. */
+int sv_send_fds(int sock, const void *msg, size_t len, const int *fds,
+		int nfds);
+/* Receive one: bytes or -errno; @fds gets exactly @nfds fds or all -1
+ * (a message with another number of fds has them closed). */
+ssize_t sv_recv_fds(int sock, void *msg, size_t len, int *fds, int nfds);
+
 /* sv_shm.c: a connection's two byte streams as rings in shared memory */
 struct sv_shm;
 /* Requester: create the rings, send them on @sock; NULL: use the socket. */

@@ -91,6 +91,73 @@ static struct sv_shm *shm_new(uint8_t *map, bool requester, int my_bell,
 	return s;
 }
 
+#define SV_MAX_PASSED_FDS 3
+
+int sv_send_fds(int sock, const void *msg, size_t len, const int *fds,
+		int nfds)
+{
+	union {
+		char buf[CMSG_SPACE(SV_MAX_PASSED_FDS * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { .iov_base = (void *)msg, .iov_len = len };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t n;
+
+	if (nfds > SV_MAX_PASSED_FDS)
+		return -EINVAL;
+	if (nfds > 0) {
+		struct cmsghdr *cm;
+
+		memset(u.buf, 0, sizeof(u.buf));
+		m.msg_control = u.buf;
+		m.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
+		cm = CMSG_FIRSTHDR(&m);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
+		memcpy(CMSG_DATA(cm), fds, (size_t)nfds * sizeof(int));
+	}
+	/* all or nothing: a unix socket takes a small message whole or not */
+	n = sendmsg(sock, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n == (ssize_t)len)
+		return 0;
+	return n < 0 ? -errno : -EIO;
+}
+
+ssize_t sv_recv_fds(int sock, void *msg, size_t len, int *fds, int nfds)
+{
+	union {
+		char buf[CMSG_SPACE(SV_MAX_PASSED_FDS * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { .iov_base = msg, .iov_len = len };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *cm;
+	ssize_t n;
+	int i;
+
+	for (i = 0; i < nfds; i++)
+		fds[i] = -1;
+	n = recvmsg(sock, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0)
+		return -errno;
+	cm = CMSG_FIRSTHDR(&m);
+	if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+		return n;
+	if (cm->cmsg_len == CMSG_LEN((size_t)nfds * sizeof(int)) &&
+	    !(m.msg_flags & MSG_CTRUNC)) {
+		memcpy(fds, CMSG_DATA(cm), (size_t)nfds * sizeof(int));
+		return n;
+	}
+	/* not the number asked for: none is kept */
+	for (i = 0; i < (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int)); i++)
+		close(((int *)CMSG_DATA(cm))[i]);
+	return n;
+}
+
 static uint8_t *map_fd(int fd)
 {
 	void *p = mmap(NULL, SV_SHM_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED,
@@ -107,16 +174,7 @@ struct sv_shm *sv_shm_offer(int sock)
 {
 	struct sv_hello h = { .magic = SV_SHM_MAGIC, .version = 1,
 			      .ring_bytes = SV_RING_BYTES };
-	union {
-		char buf[CMSG_SPACE(3 * sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = { .iov_base = &h, .iov_len = sizeof(h) };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
-			    .msg_control = u.buf,
-			    .msg_controllen = sizeof(u.buf) };
-	struct cmsghdr *cm;
-	int fds[3] = { -1, -1, -1 }; /* memfd, acceptor's bell, ours */
+	int ret, fds[3] = { -1, -1, -1 }; /* memfd, acceptor's bell, ours */
 	struct sv_shm *s = NULL;
 	uint8_t *map = NULL;
 
@@ -138,15 +196,11 @@ struct sv_shm *sv_shm_offer(int sock)
 	s = shm_new(map, true, fds[2], fds[1]);
 	if (!s)
 		goto fail;
-	memset(u.buf, 0, sizeof(u.buf));
-	cm = CMSG_FIRSTHDR(&m);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(fds));
-	memcpy(CMSG_DATA(cm), fds, sizeof(fds));
-	/* all or nothing: a unix socket takes the small hello whole or not */
-	if (sendmsg(sock, &m, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof(h))
+	ret = sv_send_fds(sock, &h, sizeof(h), fds, 3);
+	if (ret) {
+		errno = -ret;
 		goto fail;
+	}
 	close(fds[0]);
 	return s;
 
@@ -199,17 +253,8 @@ static int check_offer(int sock, const struct sv_hello *h, const int *fds)
 
 int sv_shm_accept(int sock, struct sv_shm **out)
 {
-	union {
-		char buf[CMSG_SPACE(3 * sizeof(int))];
-		struct cmsghdr align;
-	} u;
 	struct sv_hello h;
-	struct iovec iov = { .iov_base = &h, .iov_len = sizeof(h) };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
-			    .msg_control = u.buf,
-			    .msg_controllen = sizeof(u.buf) };
-	struct cmsghdr *cm;
-	int fds[3] = { -1, -1, -1 }, ret, i;
+	int fds[3], ret, i;
 	uint8_t first;
 	uint8_t *map;
 	ssize_t n;
@@ -220,16 +265,9 @@ int sv_shm_accept(int sock, struct sv_shm **out)
 		return errno == EAGAIN || errno == EINTR ? -EAGAIN : 0;
 	if (n == 0 || first != SV_SHM_MAGIC)
 		return 0; /* the socket stream (or its EOF) */
-	n = recvmsg(sock, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-	cm = CMSG_FIRSTHDR(&m);
-	if (n == (ssize_t)sizeof(h) && cm && cm->cmsg_level == SOL_SOCKET &&
-	    cm->cmsg_type == SCM_RIGHTS &&
-	    cm->cmsg_len == CMSG_LEN(sizeof(fds)))
-		memcpy(fds, CMSG_DATA(cm), sizeof(fds));
-	else if (cm && cm->cmsg_type == SCM_RIGHTS)
-		for (i = 0; i < (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int)); i++)
-			close(((int *)CMSG_DATA(cm))[i]);
-	ret = fds[0] < 0 ? -EPROTO : check_offer(sock, &h, fds);
+	n = sv_recv_fds(sock, &h, sizeof(h), fds, 3);
+	ret = n != (ssize_t)sizeof(h) || fds[0] < 0 ? -EPROTO :
+						      check_offer(sock, &h, fds);
 	map = ret ? NULL : map_fd(fds[0]);
 	if (!ret && !map)
 		ret = -errno;
