@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -34,6 +33,10 @@
  */
 
 #define SV_SHARE_MIN (64u << 10) /* smaller MRs are not worth a memfd */
+/* Each shared MR keeps its memfd open (to hand it to later peers): at most
+ * this many at once, so that a server with an MR per client does not run
+ * out of file descriptors; later MRs stay private (two copies). */
+#define SV_SHARE_MAX 256
 #define SV_CTL_MR 0xa1 /* socket control message: fd of an MR */
 #define SV_CTL_DROP 0xa2 /* socket control message: forget an MR */
 
@@ -53,6 +56,7 @@ struct sv_ctl {
 };
 
 static _Atomic uint32_t next_id = 1;
+static _Atomic int live; /* shared MRs, each holding an fd */
 
 /*
  * The mapping of /proc/self/maps that holds [@start, @end): 0 with its
@@ -122,9 +126,15 @@ struct sv_mrshare *sv_mrshare_new(void *addr, size_t length)
 	if (end <= start || end - start < SV_SHARE_MIN ||
 	    find_mapping(start, end, &ino, &anon_rw) || !anon_rw)
 		return NULL;
-	s = calloc(1, sizeof(*s));
-	if (!s)
+	if (atomic_fetch_add(&live, 1) >= SV_SHARE_MAX) {
+		atomic_fetch_sub(&live, 1);
 		return NULL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		atomic_fetch_sub(&live, 1);
+		return NULL;
+	}
 	s->base = (uint8_t *)start;
 	s->len = end - start;
 	s->fd = memfd_create("softverbs-mr", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -136,6 +146,7 @@ struct sv_mrshare *sv_mrshare_new(void *addr, size_t length)
 		if (s->fd >= 0)
 			close(s->fd);
 		free(s);
+		atomic_fetch_sub(&live, 1);
 		return NULL;
 	}
 	s->ino = st.st_ino;
@@ -165,6 +176,7 @@ void sv_mrshare_free(struct sv_mrshare *s)
 	sv_mrshare_unshare(s);
 	close(s->fd);
 	free(s);
+	atomic_fetch_sub(&live, 1);
 }
 
 uint32_t sv_mrshare_id(const struct sv_mrshare *s)

@@ -174,3 +174,30 @@ Test(sv_mrshare, forked_child_gets_private_pages)
 	cr_assert_eq(ibv_dereg_mr(mr), 0);
 	munmap(p, LEN);
 }
+
+/* Each shared MR holds an fd: past 256 at once, MRs stay private. */
+Test(sv_mrshare, at_most_256_mrs_are_shared_at_once)
+{
+	enum { N = 257, SZ = 64 << 10 };
+	struct ibv_mr **mr = calloc(N, sizeof(*mr));
+	uint8_t *p = mmap(NULL, (size_t)N * SZ, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int i, shared = 0;
+
+	cr_assert(mr);
+	cr_assert_neq(p, MAP_FAILED);
+	for (i = 0; i < N; i++)
+		mr[i] = reg(p + (size_t)i * SZ, SZ);
+	for (i = 0; i < N; i++)
+		shared += on_memfd(p + (size_t)i * SZ);
+	cr_assert_eq(shared, 256);
+	cr_assert_not(on_memfd(p + (size_t)(N - 1) * SZ), "the 257th stays private");
+	cr_assert_eq(ibv_dereg_mr(mr[0]), 0);
+	cr_assert_eq(ibv_dereg_mr(mr[N - 1]), 0);
+	mr[N - 1] = reg(p + (size_t)(N - 1) * SZ, SZ);
+	cr_assert(on_memfd(p + (size_t)(N - 1) * SZ), "a freed place is reused");
+	for (i = 1; i < N; i++)
+		cr_assert_eq(ibv_dereg_mr(mr[i]), 0);
+	munmap(p, (size_t)N * SZ);
+	free(mr);
+}
