@@ -17,7 +17,9 @@
  *
  *   Order: sv.lock -> qp->lock -> rq->lock -> cq->lock -> ctx->ev_lock.
  *   The data path entry points (post_send, post_recv, poll_cq, req_notify)
- *   never take sv.lock; they record work and kick the NIC thread.
+ *   never wait for sv.lock; they record work and kick the NIC thread.
+ *   post_send, after releasing qp->lock, tries sv.lock once and, when it is
+ *   free, puts the new WQEs on a shared-memory ring itself (sv_wire_post()).
  *
  * Data path
  *   post_send copies the WR (and inline data) into the send queue and kicks
