@@ -444,7 +444,8 @@ int main(int argc, char **argv)
 	};
 	static const char *const tname[2] = { "socket", "shm" };
 	double mc[MAX_ROUNDS], ip[MAX_ROUNDS], gbs[2][MAX_ROUNDS],
-		cpu[2][MAX_ROUNDS], csw[2][MAX_ROUNDS], idle[2][MAX_ROUNDS];
+		cpu[2][MAX_ROUNDS], csw[2][MAX_ROUNDS], idle[2][MAX_ROUNDS],
+		kops[2][MAX_ROUNDS];
 	const char *json = NULL;
 	int c, i, t, rounds = 3;
 	char name[64];
@@ -484,6 +485,7 @@ int main(int argc, char **argv)
 
 			in_child(tname[t], writer, &r, sizeof(r));
 			gbs[t][i] = r.gbs;
+			kops[t][i] = r.gbs * 1e6 / (double)size;
 			cpu[t][i] = r.cpu_us_per_op;
 			csw[t][i] = r.csw_per_op;
 			idle[t][i] = r.idle_cpu_pct;
@@ -497,6 +499,8 @@ int main(int argc, char **argv)
 	for (t = 0; t < 2; t++) {
 		snprintf(name, sizeof(name), "rdma_write cross-process %s", tname[t]);
 		print_row(stdout, name, gbs[t], rounds, "GB/s");
+		snprintf(name, sizeof(name), "  writes per second, %s", tname[t]);
+		print_row(stdout, name, kops[t], rounds, "k");
 		snprintf(name, sizeof(name), "  cpu per write, both, %s", tname[t]);
 		print_row(stdout, name, cpu[t], rounds, "us");
 		snprintf(name, sizeof(name), "  ctx switches per write, %s", tname[t]);
@@ -517,6 +521,8 @@ int main(int argc, char **argv)
 		for (t = 0; t < 2; t++) {
 			snprintf(name, sizeof(name), "rdma_write_xproc_%s_gbps", tname[t]);
 			json_row(f, name, gbs[t], rounds, false);
+			snprintf(name, sizeof(name), "rdma_write_xproc_%s_kops", tname[t]);
+			json_row(f, name, kops[t], rounds, false);
 			snprintf(name, sizeof(name), "cpu_us_per_write_%s", tname[t]);
 			json_row(f, name, cpu[t], rounds, false);
 			snprintf(name, sizeof(name), "ctx_switches_per_write_%s", tname[t]);

@@ -85,6 +85,8 @@ struct sv_config {
 	/* SOFTVERBS_SPIN_US: the NIC thread polls the rings this long after
 	 * their last traffic before it sleeps (default SV_SPIN_US) */
 	unsigned int spin_us;
+	/* SOFTVERBS_MR_SHARE: MRs go onto memfds peers map (default true) */
+	bool mr_share;
 };
 
 /*

@@ -114,6 +114,7 @@ static void read_config(void)
 		"SOFTVERBS_CM_LISTEN_GRACE_MS", 600000, SV_CM_LISTEN_GRACE_MS);
 	sv.cfg.spin_us = (unsigned int)env_ulong("SOFTVERBS_SPIN_US", 1000000,
 					     SV_SPIN_US);
+	sv.cfg.mr_share = env_ulong("SOFTVERBS_MR_SHARE", 1, 1) == 1;
 	sv.cfg.shm = !transport || strcmp(transport, "socket");
 	if (transport && *transport && strcmp(transport, "socket") &&
 	    strcmp(transport, "shm"))
@@ -135,6 +136,12 @@ static void read_config(void)
 static void atfork_child(void)
 {
 	sv.forked_child = true;
+	sv.pid = getpid();
+	/* the pages of shared MRs become the child's own copy, as the
+	 * kernel copies pinned pages at fork (the parent's keep the memfd) */
+	for (uint32_t i = 1; i < sv.mrs_cap; i++)
+		if (sv.mrs[i] && sv.mrs[i]->share)
+			sv_mrshare_unshare(sv.mrs[i]->share);
 	pthread_mutex_init(&sv.lock, NULL);
 	live_after_fork();
 	pthread_mutex_init(&sv.cb_lock, NULL);
@@ -464,9 +471,9 @@ static void handle_events(struct epoll_event *evs, int n, bool *user)
 			continue;
 		switch (ep->type) {
 		case SV_EP_KICK:
-			if (read(sv.kickfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-				sv_log(SV_LOG_ERR, "kick read: %s", strerror(errno));
-			/* pairs with the exchange in sv_kick() */
+			/* edge-triggered, never read (no syscall): each write
+			 * is an event, and 2^64 kicks never fill the counter.
+			 * Pairs with the exchange in sv_kick(). */
 			atomic_store(&sv.kick_pending, 0);
 			break;
 		case SV_EP_TIMER:
@@ -591,13 +598,14 @@ static void *nic_loop(void *arg)
 }
 
 /* Watch a just-created fd (or fail with its errno) as one of ours. */
-static int add_own_ep(struct sv_ep *ep, enum sv_ep_type type, int fd)
+static int add_own_ep(struct sv_ep *ep, enum sv_ep_type type, int fd,
+		      uint32_t events)
 {
 	if (fd < 0)
 		return -errno;
 	ep->type = type;
 	ep->fd = fd;
-	sv_nic_add_ep(ep, EPOLLIN);
+	sv_nic_add_ep(ep, events);
 	return 0;
 }
 
@@ -611,11 +619,11 @@ int sv_nic_start(void)
 	if (sv.epfd < 0)
 		return -errno;
 	sv.kickfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	ret = add_own_ep(&kick_ep, SV_EP_KICK, sv.kickfd);
+	ret = add_own_ep(&kick_ep, SV_EP_KICK, sv.kickfd, EPOLLIN | EPOLLET);
 	if (ret)
 		goto err_close_ep;
 	sv.timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	ret = add_own_ep(&timer_ep, SV_EP_TIMER, sv.timerfd);
+	ret = add_own_ep(&timer_ep, SV_EP_TIMER, sv.timerfd, EPOLLIN);
 	if (ret)
 		goto err_close_kick;
 	/* the NIC thread takes no signals of the application */

@@ -17,7 +17,9 @@
  *
  *   Order: sv.lock -> qp->lock -> rq->lock -> cq->lock -> ctx->ev_lock.
  *   The data path entry points (post_send, post_recv, poll_cq, req_notify)
- *   never take sv.lock; they record work and kick the NIC thread.
+ *   never wait for sv.lock; they record work and kick the NIC thread.
+ *   post_send, after releasing qp->lock, tries sv.lock once and, when it is
+ *   free, puts the new WQEs on a shared-memory ring itself (sv_wire_post()).
  *
  * Data path
  *   post_send copies the WR (and inline data) into the send queue and kicks
@@ -25,7 +27,11 @@
  *   in-process peer directly (sv_exec_local(), a memcpy into the target MR),
  *   or by writing header + payload on the QP's requester connection (sv_wire.c,
  *   over shared-memory rings (sv_shm.c) or the socket itself); the remote
- *   NIC thread reads the payload straight into its MR and acknowledges. Send completions are generated in send-queue order on
+ *   NIC thread reads the payload straight into its MR and acknowledges.
+ *   Over the rings, a large message from shared MR pages (sv_mrshare.c)
+ *   carries references instead, and the remote NIC thread copies straight
+ *   from (or, for a READ, into) the requester's memory, mapped there.
+ *   Send completions are generated in send-queue order on
  *   execution (in-process) or acknowledgement (cross-process).
  */
 
@@ -67,6 +73,7 @@ struct sv_mr {
 	struct sv_owner owner;
 	uint64_t iova;
 	unsigned int access;
+	struct sv_mrshare *share; /* pages a peer process may map, or NULL */
 };
 
 struct sv_channel {
@@ -294,8 +301,13 @@ void sv_fault_count(struct sv_qp *qp);
 bool sv_delay_ready(struct sv_qp *qp, const struct sv_swqe *w, uint32_t seq);
 int sv_local_iov(struct sv_qp *qp, struct sv_swqe *w, struct iovec *iov,
 		 uint32_t *cnt);
+/* Copy @len bytes from @src to @dst; @peer: one side is another process's
+ * memory (see sv_peer_copy()). */
 size_t sv_iov_copy(const struct iovec *dst, uint32_t dcnt,
-		   const struct iovec *src, uint32_t scnt, size_t len);
+		   const struct iovec *src, uint32_t scnt, size_t len, bool peer);
+/* memcpy between this process's memory and a peer process's (a ring, or
+ * its MR mapped here): not instrumented under ThreadSanitizer. */
+void sv_peer_copy(void *d, const void *s, size_t n);
 
 /* sv_wire.c: cross-process transport (sv.lock held) */
 int sv_wire_listen(struct sv_qp *qp);
@@ -303,9 +315,20 @@ void sv_wire_unlisten(struct sv_qp *qp);
 void sv_wire_connect(struct sv_qp *qp);
 void sv_wire_close_qp(struct sv_qp *qp, bool graceful);
 void sv_wire_progress(struct sv_qp *qp);
+/* Application thread after a post (takes sv.lock if free): true when it
+ * put every posted WQE on the ring itself, so no kick is needed. */
+bool sv_wire_post(struct sv_qp *qp);
 void sv_wire_event(struct sv_ep *ep, uint32_t events);
 void sv_wire_accept(struct sv_ep *ep);
 void sv_conn_free(struct sv_conn *c);
+
+/* sv_shm.c: a small message with up to 3 fds (SCM_RIGHTS) on a unix socket,
+ * whole or not at all, never blocking: 0 or -errno. */
+int sv_send_fds(int sock, const void *msg, size_t len, const int *fds,
+		int nfds);
+/* Receive one: bytes or -errno; @fds gets exactly @nfds fds or all -1
+ * (a message with another number of fds has them closed). */
+ssize_t sv_recv_fds(int sock, void *msg, size_t len, int *fds, int nfds);
 
 /* sv_shm.c: a connection's two byte streams as rings in shared memory */
 struct sv_shm;
@@ -321,5 +344,30 @@ int sv_shm_bell_fd(const struct sv_shm *s);
 /* Close the doorbells (the rings stay mapped); then free (NULL is fine). */
 void sv_shm_close(struct sv_shm *s);
 void sv_shm_free(struct sv_shm *s);
+
+/* sv_mrshare.c: registered memory a peer process maps (one copy per byte) */
+struct sv_mrshare;
+/* Move the MR's whole pages onto a memfd; NULL when not eligible. */
+struct sv_mrshare *sv_mrshare_new(void *addr, size_t length);
+/* Give the pages back to private memory (deregistration, forked child). */
+void sv_mrshare_unshare(struct sv_mrshare *s);
+void sv_mrshare_free(struct sv_mrshare *s);
+uint32_t sv_mrshare_id(const struct sv_mrshare *s);
+/* Offset of [@p, @p + @len) in the memfd; false when not all shared. */
+bool sv_mrshare_offset(const struct sv_mrshare *s, const void *p, size_t len,
+		       uint64_t *off);
+/* Control messages on a connection's socket: the memfd, or forget it. */
+int sv_mrshare_send(int sock, const struct sv_mrshare *s);
+int sv_mrshare_send_drop(int sock, uint32_t id);
+/* The peer's MRs this process has mapped (per connection). */
+struct sv_peer_mrs;
+/* Read the control messages waiting on @sock (allocates *@pp); 0 or -errno. */
+int sv_peer_mrs_recv(int sock, struct sv_peer_mrs **pp);
+/* Where bytes [@off, @off + @len) of peer MR @id are mapped, or NULL. */
+uint8_t *sv_peer_mrs_find(const struct sv_peer_mrs *p, uint32_t id,
+			  uint64_t off, uint32_t len);
+void sv_peer_mrs_free(struct sv_peer_mrs *p);
+/* sv_wire.c: tell the peers that were given MR @id to unmap it. */
+void sv_wire_mr_gone(uint32_t id);
 
 #endif /* SV_PRIV_H */

@@ -614,7 +614,8 @@ int sv_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
 	pthread_mutex_unlock(&qp->lock);
 	if (ret && bad)
 		*bad = wr;
-	sv_kick();
+	if (ret || !sv_wire_post(qp))
+		sv_kick();
 	return ret;
 }
 

@@ -91,6 +91,73 @@ static struct sv_shm *shm_new(uint8_t *map, bool requester, int my_bell,
 	return s;
 }
 
+#define SV_MAX_PASSED_FDS 3
+
+int sv_send_fds(int sock, const void *msg, size_t len, const int *fds,
+		int nfds)
+{
+	union {
+		char buf[CMSG_SPACE(SV_MAX_PASSED_FDS * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { .iov_base = (void *)msg, .iov_len = len };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t n;
+
+	if (nfds > SV_MAX_PASSED_FDS)
+		return -EINVAL;
+	if (nfds > 0) {
+		struct cmsghdr *cm;
+
+		memset(u.buf, 0, sizeof(u.buf));
+		m.msg_control = u.buf;
+		m.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
+		cm = CMSG_FIRSTHDR(&m);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
+		memcpy(CMSG_DATA(cm), fds, (size_t)nfds * sizeof(int));
+	}
+	/* all or nothing: a unix socket takes a small message whole or not */
+	n = sendmsg(sock, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n == (ssize_t)len)
+		return 0;
+	return n < 0 ? -errno : -EIO;
+}
+
+ssize_t sv_recv_fds(int sock, void *msg, size_t len, int *fds, int nfds)
+{
+	union {
+		char buf[CMSG_SPACE(SV_MAX_PASSED_FDS * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { .iov_base = msg, .iov_len = len };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *cm;
+	ssize_t n;
+	int i;
+
+	for (i = 0; i < nfds; i++)
+		fds[i] = -1;
+	n = recvmsg(sock, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0)
+		return -errno;
+	cm = CMSG_FIRSTHDR(&m);
+	if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+		return n;
+	if (cm->cmsg_len == CMSG_LEN((size_t)nfds * sizeof(int)) &&
+	    !(m.msg_flags & MSG_CTRUNC)) {
+		memcpy(fds, CMSG_DATA(cm), (size_t)nfds * sizeof(int));
+		return n;
+	}
+	/* not the number asked for: none is kept */
+	for (i = 0; i < (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int)); i++)
+		close(((int *)CMSG_DATA(cm))[i]);
+	return n;
+}
+
 static uint8_t *map_fd(int fd)
 {
 	void *p = mmap(NULL, SV_SHM_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED,
@@ -107,16 +174,7 @@ struct sv_shm *sv_shm_offer(int sock)
 {
 	struct sv_hello h = { .magic = SV_SHM_MAGIC, .version = 1,
 			      .ring_bytes = SV_RING_BYTES };
-	union {
-		char buf[CMSG_SPACE(3 * sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = { .iov_base = &h, .iov_len = sizeof(h) };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
-			    .msg_control = u.buf,
-			    .msg_controllen = sizeof(u.buf) };
-	struct cmsghdr *cm;
-	int fds[3] = { -1, -1, -1 }; /* memfd, acceptor's bell, ours */
+	int ret, fds[3] = { -1, -1, -1 }; /* memfd, acceptor's bell, ours */
 	struct sv_shm *s = NULL;
 	uint8_t *map = NULL;
 
@@ -138,15 +196,11 @@ struct sv_shm *sv_shm_offer(int sock)
 	s = shm_new(map, true, fds[2], fds[1]);
 	if (!s)
 		goto fail;
-	memset(u.buf, 0, sizeof(u.buf));
-	cm = CMSG_FIRSTHDR(&m);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(fds));
-	memcpy(CMSG_DATA(cm), fds, sizeof(fds));
-	/* all or nothing: a unix socket takes the small hello whole or not */
-	if (sendmsg(sock, &m, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof(h))
+	ret = sv_send_fds(sock, &h, sizeof(h), fds, 3);
+	if (ret) {
+		errno = -ret;
 		goto fail;
+	}
 	close(fds[0]);
 	return s;
 
@@ -199,17 +253,8 @@ static int check_offer(int sock, const struct sv_hello *h, const int *fds)
 
 int sv_shm_accept(int sock, struct sv_shm **out)
 {
-	union {
-		char buf[CMSG_SPACE(3 * sizeof(int))];
-		struct cmsghdr align;
-	} u;
 	struct sv_hello h;
-	struct iovec iov = { .iov_base = &h, .iov_len = sizeof(h) };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
-			    .msg_control = u.buf,
-			    .msg_controllen = sizeof(u.buf) };
-	struct cmsghdr *cm;
-	int fds[3] = { -1, -1, -1 }, ret, i;
+	int fds[3], ret, i;
 	uint8_t first;
 	uint8_t *map;
 	ssize_t n;
@@ -220,16 +265,9 @@ int sv_shm_accept(int sock, struct sv_shm **out)
 		return errno == EAGAIN || errno == EINTR ? -EAGAIN : 0;
 	if (n == 0 || first != SV_SHM_MAGIC)
 		return 0; /* the socket stream (or its EOF) */
-	n = recvmsg(sock, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-	cm = CMSG_FIRSTHDR(&m);
-	if (n == (ssize_t)sizeof(h) && cm && cm->cmsg_level == SOL_SOCKET &&
-	    cm->cmsg_type == SCM_RIGHTS &&
-	    cm->cmsg_len == CMSG_LEN(sizeof(fds)))
-		memcpy(fds, CMSG_DATA(cm), sizeof(fds));
-	else if (cm && cm->cmsg_type == SCM_RIGHTS)
-		for (i = 0; i < (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int)); i++)
-			close(((int *)CMSG_DATA(cm))[i]);
-	ret = fds[0] < 0 ? -EPROTO : check_offer(sock, &h, fds);
+	n = sv_recv_fds(sock, &h, sizeof(h), fds, 3);
+	ret = n != (ssize_t)sizeof(h) || fds[0] < 0 ? -EPROTO :
+						      check_offer(sock, &h, fds);
 	map = ret ? NULL : map_fd(fds[0]);
 	if (!ret && !map)
 		ret = -errno;
@@ -293,40 +331,12 @@ static void notify(struct sv_shm *s, _Atomic uint32_t *want)
  * Indices are published every SV_RING_STEP bytes of a long copy, so that
  * the other side's NIC thread (on the other CPU) copies the first part
  * while this one copies the rest, instead of each waiting for a whole ring.
- * The doorbell is looked at after the first step and after the last: at
- * most two wakeups per call, and the last check loses no wakeup.
+ * The doorbell is looked at once the call moved its first step and after
+ * the last: at most two wakeups per call (one for a message shorter than
+ * a step), and the last check loses no wakeup.
  */
 #define SV_RING_STEP (64u << 10)
 
-/*
- * What orders a ring copy with the application's own use of its registered
- * memory is the peer process (its post, the ring index it publishes),
- * which ThreadSanitizer cannot see; over the socket transport the kernel
- * makes the same copies out of its sight. Under TSan the copies are made
- * uninstrumented (volatile, so no memcpy call the runtime would intercept)
- * instead of reporting, or slowly suppressing, every byte.
- */
-#if defined(__SANITIZE_THREAD__)
-#define SV_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define SV_TSAN 1
-#endif
-#endif
-
-#ifdef SV_TSAN
-__attribute__((no_sanitize("thread"))) static void copy(void *d, const void *s,
-							size_t n)
-{
-	volatile uint8_t *dst = d;
-	const volatile uint8_t *src = s;
-
-	while (n--)
-		*dst++ = *src++;
-}
-#else
-#define copy memcpy
-#endif
 
 /* Copy between the ring at index @pos and @buf (@to_ring: into the ring). */
 static void ring_copy(uint8_t *ring, uint64_t pos, void *buf, size_t n,
@@ -336,11 +346,11 @@ static void ring_copy(uint8_t *ring, uint64_t pos, void *buf, size_t n,
 	size_t first = n < SV_RING_BYTES - off ? n : SV_RING_BYTES - off;
 
 	if (to_ring) {
-		copy(ring + off, buf, first);
-		copy(ring, (uint8_t *)buf + first, n - first);
+		sv_peer_copy(ring + off, buf, first);
+		sv_peer_copy(ring, (uint8_t *)buf + first, n - first);
 	} else {
-		copy(buf, ring + off, first);
-		copy((uint8_t *)buf + first, ring, n - first);
+		sv_peer_copy(buf, ring + off, first);
+		sv_peer_copy((uint8_t *)buf + first, ring, n - first);
 	}
 }
 
@@ -376,6 +386,7 @@ static ssize_t ring_move(struct sv_shm *s, const struct ring_end *e,
 {
 	int64_t room = ring_room(e);
 	size_t done = 0;
+	bool rung = false;
 	int i;
 
 	if (room == 0 && !sv.spinning) {
@@ -408,8 +419,12 @@ static ssize_t ring_move(struct sv_shm *s, const struct ring_end *e,
 			 * producer may overwrite the bytes */
 			atomic_store_explicit(e->my_idx, *e->mine,
 					      memory_order_release);
-			if (done + off == n)
+			/* once the first step of the whole call is in, not per
+			 * iovec: a header and its payload are one doorbell */
+			if (!rung && done + off >= SV_RING_STEP) {
 				notify(s, e->wake);
+				rung = true;
+			}
 		}
 		done += len;
 	}

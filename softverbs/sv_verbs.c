@@ -96,10 +96,21 @@ struct ibv_mr *ibv_reg_mr_iova2(struct ibv_pd *pd, void *addr, size_t length,
 		errno = ENOMEM;
 		return NULL;
 	}
+	/*
+	 * Only memory registered for writing (a receive or READ target, a
+	 * peer's WRITE target) is moved onto a memfd: such memory is set aside
+	 * for RDMA. Memory registered only to send from (access 0) is often
+	 * the application's live data (a server's values, sent in place),
+	 * which its other threads write and free while the pages would move.
+	 * Before the MR exists: no NIC thread reads the pages while they move.
+	 */
+	if (sv.cfg.mr_share && access)
+		mr->share = sv_mrshare_new(addr, length);
 	sv_lock();
 	idx = mr_slot();
 	if (idx < 0) {
 		pthread_mutex_unlock(&sv.lock);
+		sv_mrshare_free(mr->share);
 		free(mr);
 		errno = ENOMEM;
 		return NULL;
@@ -140,7 +151,10 @@ int ibv_dereg_mr(struct ibv_mr *ibmr)
 	sv_strict_touch(&mr->owner, "MR", mr);
 	sv_lock();
 	sv.mrs[ibmr->handle] = NULL;
+	if (mr->share)
+		sv_wire_mr_gone(sv_mrshare_id(mr->share));
 	pthread_mutex_unlock(&sv.lock);
+	sv_mrshare_free(mr->share);
 	free(mr);
 	return 0;
 }
@@ -398,6 +412,9 @@ void sv_cq_push(struct sv_cq *cq, const struct ibv_wc *wc, bool solicited)
 	}
 }
 
+#define SV_POLL_YIELD 256
+static _Thread_local unsigned int empty_polls;
+
 int sv_poll_cq(struct ibv_cq *ibcq, int n, struct ibv_wc *wc)
 {
 	struct sv_cq *cq = SV_container_of(ibcq, struct sv_cq, ibv);
@@ -413,8 +430,17 @@ int sv_poll_cq(struct ibv_cq *ibcq, int n, struct ibv_wc *wc)
 		cq->count--;
 	}
 	pthread_mutex_unlock(&cq->lock);
-	if (!i)
-		sched_yield(); /* let the NIC thread run on a busy machine */
+	/*
+	 * Let the NIC threads run on a busy machine, but not at the price of
+	 * a syscall per empty poll (a NIC's CQ costs none): every
+	 * SV_POLL_YIELD empty polls in a row of this thread. A woken NIC
+	 * thread preempts a busy poller anyway; the yield is for a machine
+	 * whose every CPU is busy.
+	 */
+	if (i)
+		empty_polls = 0;
+	else if (++empty_polls % SV_POLL_YIELD == 0)
+		sched_yield();
 	return i;
 }
 

@@ -34,6 +34,16 @@
  * default), else through the socket; conn_readv()/conn_writev() hide which.
  * With rings the socket carries only the offer, and its EOF (seen as
  * EPOLLRDHUP) marks the end of the peer's stream.
+ *
+ * One copy per byte (sv_mrshare.c): over the rings, a SEND, WRITE or READ
+ * of at least SV_REF_MIN bytes whose local SGEs all lie in shared pages of
+ * their MRs carries references instead of bytes (header nref > 0, then nref
+ * struct sv_ref: MR id, offset, length). The requester sends each MR's
+ * memfd on the socket before the first request that refers to it, so the
+ * responder finds it there when the reference arrives; the responder maps
+ * it and, after the same checks as always, copies straight between the
+ * requester's memory and the target (a READ response then carries no
+ * payload). Everything else carries its bytes through the ring.
  */
 
 enum {
@@ -52,9 +62,22 @@ struct sv_hdr {
 	uint32_t rkey;
 	uint64_t addr;
 	uint32_t len;
-	uint32_t pad;
+	/* request: payload is this many sv_ref, not bytes; READ_RESP: 1 when
+	 * the data was placed by the responder */
+	uint32_t nref;
 };
 _Static_assert(sizeof(struct sv_hdr) == 32, "wire header is 32 bytes");
+
+/* A piece of the requester's memory: bytes [off, off + len) of its MR id. */
+struct sv_ref {
+	uint32_t id;
+	uint32_t len;
+	uint64_t off;
+};
+
+/* Smaller messages go through the ring: two copies of a few bytes are
+ * cheaper than the lookups of a reference. */
+#define SV_REF_MIN 4096u
 
 struct sv_resp_item {
 	struct sv_hdr hdr;
@@ -94,6 +117,13 @@ struct sv_conn {
 	struct sv_ep *bell; /* our doorbell, watched by the NIC thread */
 	bool mode_known; /* accepted side: the first bytes were looked at */
 	bool peer_eof; /* shm: the socket reported the peer's close */
+	/* references (requester): MR ids whose memfd went on the socket */
+	struct sv_ref tref[SV_MAX_SGE];
+	uint32_t *sent, nsent, sent_cap;
+	int peer_same_uid; /* 0 unknown, 1 yes, -1 no: memfds go only to us */
+	/* references (responder): the requester's MRs mapped here */
+	struct sv_ref rref[SV_MAX_SGE];
+	struct sv_peer_mrs *pmrs;
 };
 
 static uint8_t scratch[65536];
@@ -169,6 +199,8 @@ void sv_conn_free(struct sv_conn *c)
 		free(it);
 	}
 	sv_shm_free(c->shm);
+	sv_peer_mrs_free(c->pmrs);
+	free(c->sent);
 	free(c); /* its fd was closed by sv_nic_del_ep() */
 }
 
@@ -475,6 +507,75 @@ static void tx_start(struct sv_conn *c, const struct iovec *iov, uint32_t cnt,
 	c->tbusy = true;
 }
 
+/* Has the memfd of @s gone to the peer of @c? Send it if not; false on failure. */
+static bool mr_sent(struct sv_conn *c, const struct sv_mrshare *s)
+{
+	uint32_t id = sv_mrshare_id(s);
+
+	for (uint32_t i = 0; i < c->nsent; i++)
+		if (c->sent[i] == id)
+			return true;
+	if (c->nsent == c->sent_cap) {
+		uint32_t cap = c->sent_cap ? c->sent_cap * 2 : 8;
+		uint32_t *v = realloc(c->sent, cap * sizeof(*v));
+
+		if (!v)
+			return false;
+		c->sent = v;
+		c->sent_cap = cap;
+	}
+	if (sv_mrshare_send(c->fd, s))
+		return false;
+	c->sent[c->nsent++] = id;
+	return true;
+}
+
+/* The peer runs as our user (who may map our memory anyway). */
+static bool peer_trusted(struct sv_conn *c)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (!c->peer_same_uid)
+		c->peer_same_uid = !getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED,
+					       &cred, &len) &&
+						   cred.uid == getuid() ?
+					   1 :
+					   -1;
+	return c->peer_same_uid > 0;
+}
+
+/*
+ * References to the local memory of @w in c->tref (the lkeys were checked
+ * by sv_local_iov()): the count, or 0 when the bytes go through the ring.
+ */
+static uint32_t refs_build(struct sv_conn *c, const struct sv_swqe *w)
+{
+	uint32_t i, n = 0;
+
+	if (!c->shm || (w->send_flags & IBV_SEND_INLINE) || w->len < SV_REF_MIN ||
+	    !peer_trusted(c))
+		return 0;
+	for (i = 0; i < w->num_sge; i++) {
+		const struct ibv_sge *g = &w->sge[i];
+		struct sv_mr *mr;
+		uint64_t off;
+
+		if (!g->length)
+			continue;
+		mr = sv_mr_lookup(g->lkey);
+		if (!mr || !mr->share ||
+		    !sv_mrshare_offset(mr->share,
+				       (uint8_t *)mr->ibv.addr + (g->addr - mr->iova),
+				       g->length, &off) ||
+		    !mr_sent(c, mr->share))
+			return 0;
+		c->tref[n++] = (struct sv_ref){ .id = sv_mrshare_id(mr->share),
+						.len = g->length, .off = off };
+	}
+	return n;
+}
+
 /* Start transmitting the next posted WQE; false when there is none. */
 static bool req_next(struct sv_conn *c)
 {
@@ -507,10 +608,17 @@ static bool req_next(struct sv_conn *c)
 	c->th.addr = w->raddr;
 	c->th.len = w->len;
 	w->msn = c->th.msn;
-	if (w->opcode == IBV_WR_RDMA_READ)
+	c->th.nref = refs_build(c, w);
+	if (c->th.nref) {
+		struct iovec refs = { .iov_base = c->tref,
+				      .iov_len = c->th.nref * sizeof(*c->tref) };
+
+		tx_start(c, &refs, 1, refs.iov_len);
+	} else if (w->opcode == IBV_WR_RDMA_READ) {
 		tx_start(c, NULL, 0, 0);
-	else
+	} else {
 		tx_start(c, liov, lcnt, w->len);
+	}
 	c->tx_wqe = true;
 	return true;
 }
@@ -741,10 +849,11 @@ static void req_got_hdr(struct sv_conn *c)
 		w = oldest_with_msn(qp, c->rh.msn);
 		if (!w || w->opcode != IBV_WR_RDMA_READ ||
 		    sv_local_iov(qp, w, liov, &lcnt)) {
-			payload_start(c, NULL, 0, c->rh.len);
+			payload_start(c, NULL, 0, c->rh.nref ? 0 : c->rh.len);
 			break;
 		}
-		payload_start(c, liov, lcnt, c->rh.len);
+		/* nref: the responder wrote the data into our memory */
+		payload_start(c, liov, lcnt, c->rh.nref ? 0 : c->rh.len);
 		break;
 	default:
 		sv_log(SV_LOG_ERR, "QP %u: bad response op %u", qp->ibv.qp_num,
@@ -785,8 +894,11 @@ static bool resp_got_hdr(struct sv_conn *c)
 	r->addr = c->rh.addr;
 	r->len = c->rh.len;
 	payload = r->op == IBV_WR_RDMA_READ ? 0 : r->len;
-	if (r->op > IBV_WR_RDMA_READ) {
-		conn_lost_why(c, "bad request op");
+	if (c->rh.nref)
+		payload = c->rh.nref * sizeof(struct sv_ref);
+	if (r->op > IBV_WR_RDMA_READ || c->rh.nref > SV_MAX_SGE ||
+	    (c->rh.nref && !c->shm)) {
+		conn_lost_why(c, "bad request");
 		return false;
 	}
 	switch (sv_target_prepare(c->qp, r, &c->tg, &c->rnr_deadline)) {
@@ -798,7 +910,12 @@ static bool resp_got_hdr(struct sv_conn *c)
 		break;
 	case SV_PREP_OK:
 		c->nak_status = 0;
-		if (r->op == IBV_WR_RDMA_READ) {
+		if (c->rh.nref) {
+			struct iovec refs = { .iov_base = c->rref,
+					      .iov_len = payload };
+
+			payload_start(c, &refs, 1, payload); /* see refs_copy() */
+		} else if (r->op == IBV_WR_RDMA_READ) {
 			struct iovec none = { 0 };
 
 			resp_push(c, SV_OP_READ_RESP, c->rh.msn, 0,
@@ -812,6 +929,45 @@ static bool resp_got_hdr(struct sv_conn *c)
 	}
 	c->rh_off = 0;
 	return true;
+}
+
+/*
+ * Responder: the references of the request are in c->rref; copy between
+ * the requester's memory they name and the target. 0, or -EPROTO when one
+ * does not name memory the requester gave us (the connection is broken).
+ */
+static int refs_copy(struct sv_conn *c)
+{
+	struct iovec src[SV_MAX_SGE];
+	uint64_t total = 0;
+	uint32_t i;
+
+	for (i = 0; i < c->rh.nref; i++) {
+		const struct sv_ref *f = &c->rref[i];
+		uint8_t *p = sv_peer_mrs_find(c->pmrs, f->id, f->off, f->len);
+
+		/* a new MR's memfd was sent just before the request */
+		if (!p && !sv_peer_mrs_recv(c->fd, &c->pmrs))
+			p = sv_peer_mrs_find(c->pmrs, f->id, f->off, f->len);
+		if (!p)
+			return -EPROTO;
+		src[i].iov_base = p;
+		src[i].iov_len = f->len;
+		total += f->len;
+	}
+	if (total != c->rh.len)
+		return -EPROTO;
+	if (c->req.op == IBV_WR_RDMA_READ) {
+		sv_iov_copy(src, i, c->tg.iov, c->tg.iovcnt, total, true);
+		resp_push(c, SV_OP_READ_RESP, c->rh.msn, 0, NULL);
+		if (c->q_tail)
+			c->q_tail->hdr.nref = 1; /* the data is in place */
+		c->nak_status = -1; /* no ack: the response is it */
+	} else {
+		sv_iov_copy(c->tg.iov, c->tg.iovcnt, src, i, total, true);
+	}
+	sv.shm_moved += total;
+	return 0;
 }
 
 /*
@@ -843,6 +999,10 @@ static void resp_rx(struct sv_conn *c)
 		}
 		if (read_payload(c) <= 0)
 			return;
+		if (c->rh.nref && !c->discard && refs_copy(c)) {
+			conn_lost_why(c, "bad memory reference");
+			return;
+		}
 		resp_done(c);
 	}
 }
@@ -856,6 +1016,12 @@ void sv_wire_event(struct sv_ep *ep, uint32_t events)
 	/* rings: the socket only reports the end (after the peer's last bytes) */
 	if (ep == c->ep && (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
 		c->peer_eof = true;
+	/* the requester's MR memfds, and which to forget (deregistered) */
+	if (ep == c->ep && (events & EPOLLIN) && !c->is_req && c->shm &&
+	    sv_peer_mrs_recv(c->fd, &c->pmrs)) {
+		conn_lost_why(c, "bad control message");
+		return;
+	}
 	if (c->is_req) {
 		req_rx(c);
 		req_tx(c);
@@ -870,6 +1036,35 @@ void sv_wire_event(struct sv_ep *ep, uint32_t events)
 		resp_rx(c);
 		resp_tx(c);
 	}
+}
+
+/*
+ * Application thread, right after a post: transmit the new WQEs of @qp on
+ * its shared-memory connection itself, as a NIC's doorbell write starts
+ * the hardware, instead of waking the NIC thread (a kick and an epoll_wait
+ * of the NIC thread saved per post). Only when sv.lock is free at once and
+ * nothing needs the NIC thread's timing (delays); true when every posted
+ * WQE is on the ring, false when the NIC thread must carry on (ring full,
+ * a local error to complete, no connection yet, a lost one).
+ */
+bool sv_wire_post(struct sv_qp *qp)
+{
+	struct sv_conn *c;
+	bool done = false;
+
+	if (sv.cfg.delay_us || pthread_mutex_trylock(&sv.lock))
+		return false;
+	c = qp->req;
+	/* c->pid: not a connection a forked child inherited (rings unmapped) */
+	if (c && c->shm && c->pid == sv.pid && !conn_dead(c) &&
+	    qp->state == IBV_QPS_RTS) {
+		req_tx(c);
+		pthread_mutex_lock(&qp->lock);
+		done = qp->req == c && !c->tbusy && qp->sq_tx == qp->sq_head;
+		pthread_mutex_unlock(&qp->lock);
+	}
+	pthread_mutex_unlock(&sv.lock);
+	return done;
 }
 
 /* A WQE that failed locally completes once everything before it did. */
@@ -930,5 +1125,22 @@ void sv_wire_progress(struct sv_qp *qp)
 		resp_rx(qp->resp);
 		if (qp->resp)
 			resp_tx(qp->resp);
+	}
+}
+
+void sv_wire_mr_gone(uint32_t id)
+{
+	for (struct sv_qp *qp = sv.qps; qp; qp = qp->next) {
+		struct sv_conn *c = qp->req;
+
+		for (uint32_t i = 0; c && i < c->nsent; i++) {
+			if (c->sent[i] != id)
+				continue;
+			c->sent[i] = c->sent[--c->nsent];
+			/* best effort: else the peer unmaps it when the
+			 * connection ends (the pages are no longer ours) */
+			sv_mrshare_send_drop(c->fd, id);
+			break;
+		}
 	}
 }

@@ -16,7 +16,8 @@
  * the two processes synchronise through the pipes only.
  */
 struct cmd {
-	char op; /* R recv, P poll recv, S sum, F fill, D destroy QP, K block, Q quit */
+	char op; /* R recv, P poll recv, S sum, F fill, D destroy QP, K block,
+		  * M count MR memfd mappings, Q quit */
 	uint32_t off, len;
 	uint64_t wr_id;
 };
@@ -32,6 +33,21 @@ static int to_child = -1, from_child = -1, child = -1;
 static struct svt_info peer;
 static uint8_t my_rnr_retry = 7;
 static const char *my_delay_us; /* SOFTVERBS_DELAY_US of this process only */
+
+/* Mappings of softverbs MR memfds in this process (its own and its peer's). */
+static uint32_t mr_mappings(void)
+{
+	char line[512];
+	uint32_t n = 0;
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	if (!f)
+		return ~0u;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, "/memfd:softverbs-mr") != NULL;
+	fclose(f);
+	return n;
+}
 
 static void child_loop(int in, int out)
 {
@@ -77,6 +93,9 @@ static void child_loop(int in, int out)
 			for (i = 0; i < c.len; i++)
 				b.buf[c.off + i] = (uint8_t)(i * 7 + c.wr_id);
 			r.sum = svt_sum(b.buf + c.off, c.len);
+			break;
+		case 'M':
+			r.sum = mr_mappings();
 			break;
 		case 'D':
 			r.status = ibv_destroy_qp(b.qp);
@@ -507,4 +526,129 @@ Test(sv_xproc, chained_sends_all_arrive)
 	r = ask('P', 64, 32, 0);
 	cr_assert_eq(r.status, IBV_WC_SUCCESS);
 	cr_assert_eq(r.wr_id, 2);
+}
+
+static bool on_shm(void)
+{
+	const char *t = getenv("SOFTVERBS_TRANSPORT");
+
+	return !t || strcmp(t, "socket");
+}
+
+/* Post one WR of @n SGEs, each {offset in a.buf, length}. */
+static void post_sges(enum ibv_wr_opcode op, const uint32_t (*seg)[2], int n,
+		      uint64_t raddr, uint64_t wr_id)
+{
+	struct ibv_sge sge[4];
+	struct ibv_send_wr wr, *bad;
+	int i;
+
+	for (i = 0; i < n; i++)
+		sge[i] = (struct ibv_sge){ .addr = (uintptr_t)a.buf + seg[i][0],
+					   .length = seg[i][1],
+					   .lkey = a.mr->lkey };
+	memset(&wr, 0, sizeof(wr));
+	wr.wr_id = wr_id;
+	wr.opcode = op;
+	wr.sg_list = sge;
+	wr.num_sge = n;
+	wr.send_flags = IBV_SEND_SIGNALED;
+	wr.wr.rdma.remote_addr = raddr;
+	wr.wr.rdma.rkey = peer.rkey;
+	cr_assert_eq(ibv_post_send(a.qp, &wr, &bad), 0);
+}
+
+/* Checksum of the @n segments of a.buf laid end to end. */
+static uint32_t gathered_sum(const uint32_t (*seg)[2], int n)
+{
+	uint8_t *tmp = malloc(1 << 20);
+	size_t len = 0;
+	uint32_t sum;
+	int i;
+
+	cr_assert(tmp);
+	for (i = 0; i < n; i++) {
+		memcpy(tmp + len, a.buf + seg[i][0], seg[i][1]);
+		len += seg[i][1];
+	}
+	sum = svt_sum(tmp, len);
+	free(tmp);
+	return sum;
+}
+
+/*
+ * Large scattered WRITE, SEND and READ between shared MRs: the bytes land
+ * where they belong, and over the rings the peer maps our MR (one copy per
+ * byte) instead of reading the bytes out of a ring.
+ */
+Test(sv_xproc, large_scattered_ops_copy_once_between_shared_mrs)
+{
+	static const uint32_t seg[3][2] = {
+		{ 0, 20000 }, { 100000, 50000 }, { 300000, 4103 },
+	};
+	static const uint32_t rseg[2][2] = { { 500000, 7000 }, { 600000, 30001 } };
+	const uint32_t total = 20000 + 50000 + 4103;
+	struct reply r;
+
+	cr_assert_eq(ask('M', 0, 0, 0).sum, 1, "the peer maps its own MR only");
+	fill(a.buf, 400000, 11);
+	post_sges(IBV_WR_RDMA_WRITE, seg, 3, peer.addr + 8, 1);
+	expect_send(IBV_WC_SUCCESS, IBV_WC_RDMA_WRITE);
+	cr_assert_eq(ask('S', 8, total, 0).sum, gathered_sum(seg, 3));
+
+	cr_assert_eq(ask('R', 4096, total, 2).status, 0);
+	fill(a.buf, 400000, 12);
+	post_sges(IBV_WR_SEND, seg, 3, 0, 2);
+	expect_send(IBV_WC_SUCCESS, IBV_WC_SEND);
+	r = ask('P', 4096, total, 0);
+	cr_assert_eq(r.status, IBV_WC_SUCCESS);
+	cr_assert_eq(r.byte_len, total);
+	cr_assert_eq(r.sum, gathered_sum(seg, 3));
+
+	r = ask('F', 65536, 37001, 13); /* the peer's bytes to read */
+	post_sges(IBV_WR_RDMA_READ, rseg, 2, peer.addr + 65536, 3);
+	expect_send(IBV_WC_SUCCESS, IBV_WC_RDMA_READ);
+	cr_assert_eq(gathered_sum(rseg, 2), r.sum);
+
+	cr_assert_eq(ask('M', 0, 0, 0).sum, on_shm() ? 2 : 1,
+		     "the peer mapped our MR: %d", on_shm());
+	cr_assert_eq(svt_state(a.qp), IBV_QPS_RTS);
+}
+
+/* Deregistering an MR the peer mapped makes the peer unmap it. */
+Test(sv_xproc, deregistered_mr_is_unmapped_by_the_peer)
+{
+	const size_t len = 256 << 10;
+	uint8_t *p = aligned_alloc(4096, len);
+	struct ibv_sge sge;
+	struct ibv_send_wr wr, *bad;
+	struct ibv_mr *mr;
+	uint64_t end;
+	uint32_t n;
+
+	cr_assert(p);
+	memset(p, 0x3c, len);
+	mr = ibv_reg_mr(a.pd, p, len, IBV_ACCESS_LOCAL_WRITE);
+	cr_assert(mr);
+	sge = (struct ibv_sge){ .addr = (uintptr_t)p, .length = (uint32_t)len,
+				.lkey = mr->lkey };
+	memset(&wr, 0, sizeof(wr));
+	wr.opcode = IBV_WR_RDMA_WRITE;
+	wr.sg_list = &sge;
+	wr.num_sge = 1;
+	wr.send_flags = IBV_SEND_SIGNALED;
+	wr.wr.rdma.remote_addr = peer.addr;
+	wr.wr.rdma.rkey = peer.rkey;
+	cr_assert_eq(ibv_post_send(a.qp, &wr, &bad), 0);
+	expect_send(IBV_WC_SUCCESS, IBV_WC_RDMA_WRITE);
+	cr_assert_eq(ask('S', 0, (uint32_t)len, 0).sum, svt_sum(p, len));
+	cr_assert_eq(ask('M', 0, 0, 0).sum, on_shm() ? 2 : 1);
+	cr_assert_eq(ibv_dereg_mr(mr), 0);
+	end = ts_now_ns() + 10000000000ull;
+	do
+		n = ask('M', 0, 0, 0).sum;
+	while (n != 1 && ts_now_ns() < end);
+	cr_assert_eq(n, 1, "the peer still maps %u MR memfds", n);
+	cr_assert_eq(p[len - 1], 0x3c);
+	free(p);
 }
