@@ -15,10 +15,12 @@
 #include "echo_util.h"
 
 /*
- * Echo clients on one engine and the echo server on another, over
- * softverbs. The two engines share rdma_cm's device context, so either
- * poller may read an event about the other's QPs or CQs, and a port or
- * device event must reach both (engine/async_share.c). Each fault must close
+ * Two engines, each with an echo server and half of the echo clients, over
+ * softverbs. The engines share rdma_cm's device context, so either poller
+ * may read an event about the other's QPs or CQs, and a port or device
+ * event must reach both (engine/async_share.c). Each engine holds both ends
+ * of its connections, so that it closes both with the event's status
+ * before the other end can see a broken peer. Each fault must close
  * every connection it hits, both ends, within the bound (nothing hangs),
  * with an engine log line naming the event and each connection, and no
  * event after CLOSED. The CQ overflow and the QP error come from
@@ -74,7 +76,7 @@ static int log_lines(const char *a, const char *b)
 static struct echo_counters cnt;
 static struct echo_server srv;
 static struct echo_client cl[NCONN];
-static struct rring_engine *eng, *ceng; /* server, clients */
+static struct rring_engine *eng[2];
 
 /* Client connections have their echo_client as context, the others the
  * server's. */
@@ -94,7 +96,7 @@ static void pair_start(void)
 {
 	struct rring_handlers h = {.event = both_event, .log = log_capture};
 	struct rring_params p;
-	int port, i;
+	int port[2], i, k;
 
 	pthread_mutex_lock(&logs.lock); /* tests may share the process */
 	logs.len = 0;
@@ -102,17 +104,18 @@ static void pair_start(void)
 	pthread_mutex_unlock(&logs.lock);
 	echo_server_init(&srv, &cnt, -1);
 	echo_params(&p, 2);
-	eng = rring_engine_create(&p, &h);
-	ceng = rring_engine_create(&p, &h);
-	cr_assert(eng && ceng);
-	cr_assert_eq(rring_engine_start(eng), 0);
-	cr_assert_eq(rring_engine_start(ceng), 0);
-	port = rring_listen(eng, "127.0.0.1", 0, &srv);
-	cr_assert_gt(port, 0);
+	for (k = 0; k < 2; k++) {
+		eng[k] = rring_engine_create(&p, &h);
+		cr_assert(eng[k]);
+		cr_assert_eq(rring_engine_start(eng[k]), 0);
+		port[k] = rring_listen(eng[k], "127.0.0.1", 0, &srv);
+		cr_assert_gt(port[k], 0);
+	}
 	for (i = 0; i < NCONN; i++) {
+		k = i % 2;
 		echo_client_init(&cl[i], &cnt, i, FOREVER, -1);
-		cr_assert_eq(rring_connect(ceng, "127.0.0.1", (uint16_t)port,
-					   &cl[i], NULL),
+		cr_assert_eq(rring_connect(eng[k], "127.0.0.1",
+					   (uint16_t)port[k], &cl[i], NULL),
 			     0);
 	}
 }
@@ -137,8 +140,8 @@ static int pair_destroy(int status)
 {
 	int i, n = 0;
 
-	rring_engine_destroy(ceng);
-	rring_engine_destroy(eng);
+	rring_engine_destroy(eng[1]);
+	rring_engine_destroy(eng[0]);
 	cr_assert_eq(atomic_load(&cnt.errors), 0, "%s", cnt.first_error);
 	cr_assert_eq(atomic_load(&cnt.closed),
 		     NCONN + atomic_load(&cnt.accepted), "event after close");
