@@ -179,7 +179,7 @@ Test(cli, invalidation_pushes)
 
 /* A frame is whole only with every element (attributes included); every
  * shorter prefix asks for more, bad bytes are refused. */
-Test(cli, frame_scan)
+Test(cli, frames_whole_or_incomplete)
 {
 	const char *f = "|1\r\n+a\r\n+b\r\n*2\r\n>1\r\n:1\r\n%1\r\n=5\r\n"
 			"txt:x\r\n(12\r\n+next\r\n";
