@@ -8,7 +8,8 @@
 # rdmaring.move-clients always: an RDMA client that only sent PING is in
 # CLIENT LIST and connected_clients, its NOPERM is in ACL LOG with its
 # client's info, CLIENT KILL USER closes it; a WATCH that SWAPDB aborts
-# gives what TCP gives.
+# gives what TCP gives; CLIENT REPLY OFF/SKIP/ON on a client moved at
+# connect gives TCP's bytes (through the TCP stand-in transport).
 # Usage: module_visible.sh MODULE.so redis-server redis-cli rring-cli
 #        libsoftverbs.so
 set -u
@@ -148,6 +149,35 @@ r=$(swapdb_watch 3 rcli)
 expect_eq "SWAPDB aborts the WATCH (EXEC nil, GET the swapped value)" \
 	"$(echo "$t" | sed -n '4p;5p' | tr '\n' ' ')" " 2 "
 rs_expect_same "SWAPDB aborts the WATCH" "$t" "$r"
+admin shutdown nosave >/dev/null
+rs_wait_exit 20
+
+# ---- CLIENT REPLY OFF/SKIP/ON on a client moved at connect ----
+# Neither redis-cli 7.0 nor rring-cli (which follows it) reads past CLIENT
+# REPLY OFF from stdin, so this one goes in raw bytes through the TCP
+# stand-in transport (loopback-port), whose clients move by the same steps.
+PORT=$(free_port) || fail "no free port"
+LB=$(free_port) || fail "no free port"
+rs_start reply "${RRING_SERVER_PRELOAD:-}" --loadmodule "$MOD" \
+	"loopback-port=$LB" io-threads=2 move-clients=always
+lb_pong() { [ "$(timeout 20 "$CLI" -p "$LB" ping 2>/dev/null)" = PONG ]; }
+rs_wait 30 "PONG on the stand-in port" lb_pong
+printf '%s\r\n' 'CLIENT REPLY OFF' 'SET r 1' 'INCR r' 'CLIENT REPLY SKIP' \
+	'INCR r' 'CLIENT REPLY ON' 'GET r' 'CLIENT REPLY SKIP' 'INCR r' \
+	'GET r' QUIT >"$TMP/reply.in"
+admin del r >/dev/null
+raw "$PORT" "$TMP/reply.in" >"$TMP/reply.tcp"
+admin del r >/dev/null
+m=$(raw "$LB" "$TMP/reply.in" | od -An -c)
+# shellcheck disable=SC2016 # a literal $1
+expect_eq "CLIENT REPLY over TCP: ON's OK, GET 3, GET 4, QUIT's OK" \
+	"$(tr -d '\r' <"$TMP/reply.tcp" | tr '\n' ' ')" '+OK $1 3 $1 4 +OK '
+t=$(od -An -c <"$TMP/reply.tcp")
+rs_expect_same "CLIENT REPLY OFF, SKIP, ON on a client moved at connect" \
+	"$t" "$m" module
+moved_n=$(info_field clients_moved)
+[ "${moved_n:-0}" -gt 0 ] || fail "the stand-in's clients did not move"
+ok "the stand-in's clients moved at connect ($moved_n)"
 admin shutdown nosave >/dev/null
 rs_wait_exit 20
 echo "1..$CHECKS"
