@@ -13,6 +13,10 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct rdm_session *table;
 static _Atomic unsigned long long closed[RDM_CLOSE_REASONS];
 static unsigned long long moved, moved_now; /* under the lock */
+/* sessions in the table whose server client is connected: written under
+ * the lock, read by the admission checks of any thread (a count, no
+ * ordering with anything else) */
+static _Atomic long long both_live;
 
 static const char *const reason_names[RDM_CLOSE_REASONS] = {
     [RDM_CLOSE_PEER] = "peer",	     [RDM_CLOSE_LIMIT] = "limit",
@@ -43,6 +47,9 @@ void rdm_clients_remove(struct rdm_session *s)
 		return; /* never added (or removed already) */
 	pthread_mutex_lock(&lock);
 	moved_now -= s->server_id != 0;
+	if (s->server_live)
+		atomic_fetch_sub_explicit(&both_live, 1, memory_order_relaxed);
+	s->server_live = false;
 	if (s->tprev)
 		s->tprev->tnext = s->tnext;
 	else
@@ -65,11 +72,34 @@ void rdm_clients_attached(uint64_t id, uint64_t server_id)
 	for (s = table; s; s = s->tnext)
 		if (s->id == id && !s->server_id) {
 			s->server_id = server_id;
+			s->server_live = true;
+			atomic_fetch_add_explicit(&both_live, 1,
+						  memory_order_relaxed);
 			moved++;
 			moved_now++;
 			break;
 		}
 	pthread_mutex_unlock(&lock);
+}
+
+void rdm_clients_detached(uint64_t server_id)
+{
+	struct rdm_session *s;
+
+	pthread_mutex_lock(&lock);
+	for (s = moved_now ? table : NULL; s; s = s->tnext)
+		if (s->server_live && s->server_id == server_id) {
+			s->server_live = false;
+			atomic_fetch_sub_explicit(&both_live, 1,
+						  memory_order_relaxed);
+			break;
+		}
+	pthread_mutex_unlock(&lock);
+}
+
+long long rdm_clients_counted_twice(void)
+{
+	return atomic_load_explicit(&both_live, memory_order_relaxed);
 }
 
 /* Under the lock (s cannot be freed meanwhile). */

@@ -28,6 +28,16 @@ void rdm_clients_remove(struct rdm_session *s);
  * thread; nothing when id is gone. */
 void rdm_clients_attached(uint64_t id, uint64_t server_id);
 
+/* rdm_clients_detached - server client server_id disconnected; when an
+ * RDMA client had moved to it, that client now counts once. Main thread
+ * (client change events). */
+void rdm_clients_detached(uint64_t server_id);
+
+/* rdm_clients_counted_twice - RDMA clients whose server client is
+ * connected: each is both an RDMA client and one of the server's clients.
+ * Any thread. */
+long long rdm_clients_counted_twice(void);
+
 /* rdm_clients_kill - close s for reason (main thread, s in the table). */
 void rdm_clients_kill(struct rdm_session *s, enum rdm_close_reason reason);
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clients.h"
 #include "exec.h"
 #include "conf_limits.h"
 
@@ -109,18 +110,27 @@ bool rdm_limits_server_full(uint64_t rdma_clients)
 {
 	long long max = atomic_load_explicit(&max_clients, memory_order_relaxed);
 
+	/* a moved client is one client: its RDMA connection and its server
+	 * client count once together, as its TCP twin would. Between its
+	 * socket's connect and ATTACH it still counts twice (a refusal in
+	 * that window is conservative); between its server client's close
+	 * and its RDMA close it counts once. */
 	return max > 0 &&
 	       atomic_load_explicit(&server_clients, memory_order_relaxed) +
-		       (long long)rdma_clients >=
+			   (long long)rdma_clients -
+			   rdm_clients_counted_twice() >=
 		   max;
 }
 
 static void on_client_change(RedisModuleCtx *ctx, RedisModuleEvent eid,
 			     uint64_t subevent, void *data)
 {
+	const RedisModuleClientInfo *ci = data;
+
 	(void)ctx;
 	(void)eid;
-	(void)data;
+	if (subevent != REDISMODULE_SUBEVENT_CLIENT_CHANGE_CONNECTED)
+		rdm_clients_detached(ci->id);
 	atomic_fetch_add_explicit(&server_clients,
 				  subevent == REDISMODULE_SUBEVENT_CLIENT_CHANGE_CONNECTED
 				      ? 1

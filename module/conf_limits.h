@@ -51,8 +51,8 @@ void rdm_limits_refresh(RedisModuleCtx *ctx);
 const struct rdm_obuf_limit *rdm_limits_obuf(void);
 
 /* rdm_limits_server_full - would one more RDMA client (rdma_clients are
- * connected) reach maxclients with the server's own clients? Any
- * thread. */
+ * connected) reach maxclients with the server's own clients? A moved
+ * client and its server client count once. Any thread. */
 bool rdm_limits_server_full(uint64_t rdma_clients);
 
 /* rdm_limits_query_max - client-query-buffer-limit (0: none). Any

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "module.h"
+#include "move.h"
 
 static long long get_num(const char *name, void *privdata)
 {
@@ -105,6 +106,8 @@ static int set_str(const char *name, RedisModuleString *val, void *privdata,
 	}
 	if (changed && !rdm_mod.loading && d->id == RDM_KNOB_BIND)
 		rdm_mod.listen_changed = true;
+	if (d->id == RDM_KNOB_MOVE_CLIENTS) /* applies to the next client */
+		rdm_move_set_always(len == 6 && !memcmp(v, "always", 6));
 	if (!changed && rdm_mod.str_val[d->id])
 		return REDISMODULE_OK;
 	copy = RedisModule_CreateString(NULL, v, len);
@@ -117,9 +120,11 @@ static int set_str(const char *name, RedisModuleString *val, void *privdata,
 static int apply_str(RedisModuleCtx *ctx, void *privdata,
 		     RedisModuleString **err)
 {
+	const struct rdm_knob_desc *d = privdata;
+
 	(void)ctx;
-	(void)privdata;
-	return apply_listen(err); /* bind: the only runtime string */
+	/* move-clients took effect in its setter */
+	return d->id == RDM_KNOB_BIND ? apply_listen(err) : REDISMODULE_OK;
 }
 
 static int register_knob(RedisModuleCtx *ctx, const struct rdm_knob_desc *d)
@@ -168,6 +173,8 @@ int rdm_config_register(RedisModuleCtx *ctx)
 				"file was refused");
 		ret = REDISMODULE_ERR;
 	}
+	/* the value the setters left (load argument, config file) */
+	rdm_move_set_always(!strcmp(rdm_mod.knobs.move_clients, "always"));
 out:
 	rdm_mod.loading = false;
 	return ret;

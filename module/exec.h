@@ -60,6 +60,8 @@ struct rdm_session {
 	/* the real server client it moved to (RDMARING.ATTACH), 0: on the
 	 * fast path; under the client table's mutex */
 	uint64_t server_id;
+	/* that server client is connected (under the same mutex) */
+	bool server_live;
 	/* written by the main thread, read by the IO thread (parser limits) */
 	atomic_bool authenticated;
 	/* main thread only */

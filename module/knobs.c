@@ -58,6 +58,12 @@ static const struct rdm_knob_desc knob_table[RDM_KNOB_NR] = {
 				 "'auto' = the node's CPUs but the poller's, "
 				 "'none' = not pinned, or a list like 0-3,6 "
 				 "used in turn", NULL},
+    [RDM_KNOB_MOVE_CLIENTS] = {RDM_KNOB_MOVE_CLIENTS, "move-clients",
+			       RDM_KNOB_STR, RDM_KNOB_F_RUNTIME, 0, 0, 0,
+			       RDM_DEFAULT_MOVE_CLIENTS,
+			       "'on-demand' = when a command needs a server "
+			       "client, 'always' = every client at connect",
+			       NULL},
 };
 
 void rdm_knobs_init(struct rdm_knobs *k)
@@ -70,6 +76,8 @@ void rdm_knobs_init(struct rdm_knobs *k)
 	snprintf(k->bind, sizeof(k->bind), "%s", RDM_DEFAULT_BIND);
 	snprintf(k->io_thread_cpus, sizeof(k->io_thread_cpus), "%s",
 		 RDM_DEFAULT_IO_THREAD_CPUS);
+	snprintf(k->move_clients, sizeof(k->move_clients), "%s",
+		 RDM_DEFAULT_MOVE_CLIENTS);
 }
 
 char *rdm_knob_str(struct rdm_knobs *k, enum rdm_knob_id id)
@@ -78,6 +86,8 @@ char *rdm_knob_str(struct rdm_knobs *k, enum rdm_knob_id id)
 		return k->bind;
 	if (id == RDM_KNOB_IO_THREAD_CPUS)
 		return k->io_thread_cpus;
+	if (id == RDM_KNOB_MOVE_CLIENTS)
+		return k->move_clients;
 	return NULL;
 }
 
@@ -249,11 +259,27 @@ bad:
 	return -EINVAL;
 }
 
+int rdm_knob_check_move(const char *v, size_t len, char *err, size_t errlen)
+{
+	if ((len == 9 && !memcmp(v, "on-demand", 9)) ||
+	    (len == 6 && !memcmp(v, "always", 6)))
+		return 0;
+	snprintf(err, errlen,
+		 "bad value '%.*s' for move-clients: expected on-demand (a "
+		 "client moves to a server client when a command needs one) "
+		 "or always (every client at connect)",
+		 (int)(len > 64 ? 64 : len), v);
+	return -EINVAL;
+}
+
 static int check_str(enum rdm_knob_id id, const char *v, size_t len,
 		     char *err, size_t errlen)
 {
-	return id == RDM_KNOB_BIND ? rdm_knob_check_bind(v, len, err, errlen)
-				   : rdm_knob_check_cpus(v, len, err, errlen);
+	if (id == RDM_KNOB_BIND)
+		return rdm_knob_check_bind(v, len, err, errlen);
+	if (id == RDM_KNOB_MOVE_CLIENTS)
+		return rdm_knob_check_move(v, len, err, errlen);
+	return rdm_knob_check_cpus(v, len, err, errlen);
 }
 
 /* Whole-string base-10 integer with strtoll; no spaces, no suffix. */

@@ -48,6 +48,8 @@
 #define RDM_DEFAULT_MAX_CLIENTS 10000
 #define RDM_MAX_CLIENTS_MIN 1
 #define RDM_MAX_CLIENTS_MAX 1000000
+#define RDM_DEFAULT_MOVE_CLIENTS "on-demand" /* or "always" */
+#define RDM_MOVE_CLIENTS_MAX 16			 /* bytes, NUL included */
 /* Testing aid: serve the module's data path over TCP on 127.0.0.1:port. */
 #define RDM_DEFAULT_LOOPBACK_PORT 0 /* 0: off */
 
@@ -64,6 +66,7 @@ enum rdm_knob_id {
 	RDM_KNOB_MAX_CLIENTS,
 	RDM_KNOB_LOOPBACK_PORT,
 	RDM_KNOB_IO_THREAD_CPUS,
+	RDM_KNOB_MOVE_CLIENTS,
 	RDM_KNOB_NR,
 };
 
@@ -91,6 +94,7 @@ struct rdm_knob_desc {
 struct rdm_knobs {
 	char bind[RDM_BIND_MAX];
 	char io_thread_cpus[RDM_IO_THREAD_CPUS_MAX];
+	char move_clients[RDM_MOVE_CLIENTS_MAX];
 	long long num[RDM_KNOB_NR]; /* indexed by rdm_knob_id; strings unused */
 };
 
@@ -122,6 +126,10 @@ int rdm_knob_check_bind(const char *v, size_t len, char *err, size_t errlen);
  * "none" or a list like "0-3,6"); whether the CPUs are online is checked
  * against the machine at load. 0 or -EINVAL with err. */
 int rdm_knob_check_cpus(const char *v, size_t len, char *err, size_t errlen);
+
+/* rdm_knob_check_move - "on-demand" or "always" (move-clients). 0 or
+ * -EINVAL with err. */
+int rdm_knob_check_move(const char *v, size_t len, char *err, size_t errlen);
 
 /*
  * rdm_knob_parse - parse the text value of a knob (strtoll for numbers) and

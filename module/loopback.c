@@ -298,6 +298,22 @@ static void maybe_attach(struct lb_conn *c)
 		reply_static(c, msg, n, true);
 }
 
+/* The client moves to a server client, argv (argc 0: none, a move at
+ * connect) its first command. */
+static void move(struct lb_conn *c, const struct rdm_resp_arg *argv,
+		 int argc)
+{
+	c->relay = rdm_move_relay(&relay_ops, c, argv, argc);
+	c->moving = c->relay != NULL;
+	if (!c->moving) {
+		conn_kill(c);
+		return;
+	}
+	/* reading stops until the relay opens and asks for input */
+	update_events(c, c->want_out, true);
+	maybe_attach(c);
+}
+
 /* The command in c->parser needs a server client: move, or refuse it. */
 static void move_or_refuse(struct lb_conn *c)
 {
@@ -308,16 +324,7 @@ static void move_or_refuse(struct lb_conn *c)
 		reply_static(c, msg, n, false);
 		return;
 	}
-	c->relay = rdm_move_relay(&relay_ops, c, c->parser.argv,
-				  c->parser.argc);
-	c->moving = c->relay != NULL;
-	if (!c->moving) {
-		conn_kill(c);
-		return;
-	}
-	/* reading stops until the relay opens and asks for input */
-	update_events(c, c->want_out, true);
-	maybe_attach(c);
+	move(c, c->parser.argv, c->parser.argc);
 }
 
 /* Parse the window; hand the tail to the parser when the window is full. */
@@ -469,6 +476,8 @@ static void accept_all(void)
 			lb.conns->prev = c;
 		lb.conns = c;
 		atomic_fetch_add(&lb.clients, 1);
+		if (rdm_move_always()) /* rdmaring.move-clients always */
+			move(c, NULL, 0);
 	}
 }
 

@@ -2,6 +2,7 @@
 /* rdmaring module: moving a client to a server client, the steps every
  * transport shares. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,20 @@
 #include "move.h"
 #include "target.h"
 #include "token.h"
+
+/* set by the main thread, read by the IO threads at accept: a plain flag,
+ * no ordering with anything else */
+static atomic_bool always;
+
+void rdm_move_set_always(bool on)
+{
+	atomic_store_explicit(&always, on, memory_order_relaxed);
+}
+
+bool rdm_move_always(void)
+{
+	return atomic_load_explicit(&always, memory_order_relaxed);
+}
 
 /* snprintf's length, bounded by the buffer */
 static size_t fitted(int n, size_t size)
@@ -45,7 +60,7 @@ struct rdm_relay *rdm_move_relay(const struct rdm_relay_ops *ops, void *arg,
 	if (!r)
 		return NULL;
 	rdm_relay_init(r, ops, arg);
-	if (rdm_relay_queue_cmd(r, argv, argc)) {
+	if (argc && rdm_relay_queue_cmd(r, argv, argc)) {
 		rdm_relay_close(r);
 		free(r);
 		return NULL;

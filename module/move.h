@@ -4,6 +4,7 @@
 #ifndef RDM_MOVE_H
 #define RDM_MOVE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "exec.h"
@@ -27,7 +28,8 @@ size_t rdm_move_refusal(const struct rdm_resp_arg *name, char *buf,
 			size_t size);
 
 /* rdm_move_relay - a relay (free it) for the client arg with ops, the
- * command argv queued; NULL when out of memory. */
+ * command argv queued (none when argc is 0: a move at connect); NULL when
+ * out of memory. */
 struct rdm_relay *rdm_move_relay(const struct rdm_relay_ops *ops, void *arg,
 				 const struct rdm_resp_arg *argv, int argc);
 
@@ -39,5 +41,12 @@ struct rdm_relay *rdm_move_relay(const struct rdm_relay_ops *ops, void *arg,
  * in err (its length in *err_len). The owner thread. */
 int rdm_move_start(struct rdm_relay *r, struct rdm_session *s, int epfd,
 		   void *tag, char *err, size_t size, size_t *err_len);
+
+/* rdm_move_set_always - rdmaring.move-clients: always (every new client
+ * moves at connect) or on-demand. Main thread. */
+void rdm_move_set_always(bool always);
+
+/* rdm_move_always - new clients move at connect. Any thread. */
+bool rdm_move_always(void);
 
 #endif /* RDM_MOVE_H */

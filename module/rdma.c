@@ -499,6 +499,22 @@ static void maybe_attach(struct rc_conn *rc)
 	drop_input(rc);
 }
 
+/* The client moves to a server client, argv (argc 0: none, a move at
+ * connect) its first command, copied before its `consumed` bytes go. */
+static void move(struct rc_conn *rc, const struct rdm_resp_arg *argv,
+		 int argc, size_t consumed)
+{
+	rc->relay = rdm_move_relay(&relay_ops, rc, argv, argc);
+	rc->moving = rc->relay != NULL;
+	consume(rc, consumed);
+	if (!rc->moving) {
+		rc->no_input = rc->closing = true;
+		reap_sent(rc);
+		return;
+	}
+	maybe_attach(rc);
+}
+
 /* A command that needs a real server client (copied before its bytes are
  * consumed): the client moves there, or, when the server has no port or
  * unixsocket to reach it, gets an error for it and stays. */
@@ -521,16 +537,7 @@ static void move_or_refuse(struct rc_conn *rc, size_t consumed)
 		conn_flush(rc);
 		return;
 	}
-	rc->relay = rdm_move_relay(&relay_ops, rc, rc->parser.argv,
-				   rc->parser.argc);
-	rc->moving = rc->relay != NULL;
-	consume(rc, consumed);
-	if (!rc->moving) {
-		rc->no_input = rc->closing = true;
-		reap_sent(rc);
-		return;
-	}
-	maybe_attach(rc);
+	move(rc, rc->parser.argv, rc->parser.argc, consumed);
 }
 
 static void conn_parse(struct rc_conn *rc)
@@ -696,6 +703,8 @@ static void on_accepted(struct rio *io, struct rring_conn *conn)
 	 * test Redis 7.0 applies to a TCP client */
 	else if (!peer_is_local(rc->peer) && rdm_limits_protected())
 		reply_and_close(rc, denied_msg, sizeof(denied_msg) - 1);
+	else if (rdm_move_always()) /* rdmaring.move-clients always */
+		move(rc, NULL, 0, 0);
 }
 
 /* Why a connection ended: the module's reason, else the engine's status. */

@@ -225,6 +225,15 @@ typedef void (*RedisModuleEventCallback)(RedisModuleCtx *ctx,
 					 uint64_t subevent, void *data);
 #define REDISMODULE_EVENT_CLIENT_CHANGE 4
 #define REDISMODULE_SUBEVENT_CLIENT_CHANGE_CONNECTED 0
+/* The data of a client change event (version 1, Redis 7.0's layout). */
+typedef struct RedisModuleClientInfo {
+	uint64_t version;
+	uint64_t flags;
+	uint64_t id;
+	char addr[46];
+	uint16_t port;
+	uint16_t db;
+} RedisModuleClientInfo;
 #define REDISMODULE_EVENT_CRON_LOOP 8 /* every serverCron (hz) */
 extern int (*RedisModule_SubscribeToServerEvent)(RedisModuleCtx *ctx,
 						 RedisModuleEvent event,

@@ -74,7 +74,7 @@ for t in /proc/"$PID"/task/*; do
 done
 expect_eq "INFO io_cpus_1" \
 	"$(cli info rdmaring | tr -d '\r' | sed -n 's/^rdmaring_io_cpus_1://p')" 0
-expect_eq "eleven knobs" "$(cli config get 'rdmaring.*' | wc -l)" 22
+expect_eq "twelve knobs" "$(cli config get 'rdmaring.*' | wc -l)" 24
 
 # ---- 2. CONFIG SET: runtime knobs apply, restart-only knobs are refused
 expect_eq "set poll-idle-us" "$(cli config set rdmaring.poll-idle-us 250)" OK

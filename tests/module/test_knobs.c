@@ -285,7 +285,8 @@ Test(knobs, unknown_argument_lists_accepted_keys)
 	static const char *const keys[] = {
 	    "bind",	"port",		"io-threads",	   "rx-size",
 	    "comp-vector", "poll-idle-us", "ring-entries",   "poller-cpu",
-	    "numa-node",	"max-clients",	"io-thread-cpus", "rdma-port",
+	    "numa-node",	"max-clients",	"io-thread-cpus", "move-clients",
+	    "rdma-port",
 	    "rdma-bind",	"rdma-rx-size", "rdma-completion-vector"};
 	struct rdm_knobs k;
 	char err[600];
@@ -330,6 +331,36 @@ Test(knobs, io_thread_cpus_shape)
 	}
 	rdm_knobs_init(&k);
 	cr_assert_str_eq(k.io_thread_cpus, "auto");
+}
+
+Test(knobs, move_clients_values)
+{
+	static const char *const bad[] = {"", "Always", "on_demand", "never",
+					  "always "};
+	struct rdm_knobs k;
+	char err[400], arg[64];
+	size_t i;
+
+	rdm_knobs_init(&k);
+	cr_assert_str_eq(k.move_clients, "on-demand");
+	cr_assert_eq(parse1(&k, "move-clients=always", err, sizeof(err)), 0,
+		     "%s", err);
+	cr_assert_str_eq(k.move_clients, "always");
+	cr_assert_eq(parse1(&k, "move-clients=on-demand", err, sizeof(err)),
+		     0, "%s", err);
+	cr_assert_str_eq(k.move_clients, "on-demand");
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(arg, sizeof(arg), "move-clients=%s", bad[i]);
+		cr_assert_eq(parse1(&k, arg, err, sizeof(err)), -EINVAL, "%s",
+			     arg);
+		snprintf(arg, sizeof(arg), "bad value '%s' for move-clients",
+			 bad[i]);
+		cr_assert_not_null(strstr(err, arg), "%s", err);
+		cr_assert_not_null(strstr(err, "expected on-demand"), "%s",
+				   err);
+		cr_assert_not_null(strstr(err, "or always"), "%s", err);
+		cr_assert_str_eq(k.move_clients, "on-demand");
+	}
 }
 
 Test(knobs, lookup)
