@@ -127,10 +127,13 @@ rs_wait_exit
 expect_eq "clean shutdown exit status" "$RC" 0
 
 # ---- 6. config-file values override load arguments
-start cfgfile --loadmodule "$MOD" port=6000 --rdmaring.port 7001 \
-	--rdmaring.poll-idle-us 9
+ARG_PORT=$(free_port) || fail "no free port"
+CFG_PORT=$(free_port) || fail "no free port"
+[ "$ARG_PORT" != "$CFG_PORT" ] || CFG_PORT=$((ARG_PORT + 1))
+start cfgfile --loadmodule "$MOD" port="$ARG_PORT" \
+	--rdmaring.port "$CFG_PORT" --rdmaring.poll-idle-us 9
 wait_ready
-expect_eq "config value wins over load arg" "$(cfg port)" 7001
+expect_eq "config value wins over load arg" "$(cfg port)" "$CFG_PORT"
 expect_eq "config value for runtime knob" "$(cfg poll-idle-us)" 9
 cli shutdown nosave >/dev/null
 rs_wait_exit
