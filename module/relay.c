@@ -159,21 +159,35 @@ int rdm_relay_start(struct rdm_relay *r, const struct rdm_target *t,
 	return 0;
 }
 
+/* Send what the socket takes of data: the bytes sent (fewer than len when
+ * it is full), or -errno. */
+static ssize_t send_some(int fd, const char *data, size_t len)
+{
+	size_t done = 0;
+	ssize_t n;
+
+	while (done < len) {
+		n = send(fd, data + done, len - done, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n < 0)
+			return -errno;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
 /* Write out up to where the state allows; 0 or -errno. */
 static int flush_out(struct rdm_relay *r)
 {
 	size_t end = r->state == RDM_RELAY_SETUP ? r->setup_end : r->out_len;
-	ssize_t n;
+	ssize_t n = send_some(r->fd, r->out + r->out_off, end - r->out_off);
 
-	while (r->out_off < end) {
-		n = send(r->fd, r->out + r->out_off, end - r->out_off,
-			 MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return errno == EAGAIN ? 0 : -errno;
-		r->out_off += (size_t)n;
-	}
+	if (n < 0)
+		return (int)n;
+	r->out_off += (size_t)n;
 	if (r->state == RDM_RELAY_OPEN && r->out_off == r->out_len) {
 		free(r->out);
 		r->out = NULL;
@@ -212,26 +226,18 @@ static void ask_input(struct rdm_relay *r)
 
 ssize_t rdm_relay_write(struct rdm_relay *r, const char *data, size_t len)
 {
-	size_t done = 0;
-	ssize_t n;
+	ssize_t done;
 
 	if (r->state != RDM_RELAY_OPEN || r->out_len) {
 		r->input_short = true;
 		return 0;
 	}
-	while (done < len) {
-		n = send(r->fd, data + done, len - done, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			break;
-		if (n < 0)
-			return -errno;
-		done += (size_t)n;
-	}
-	r->input_short = done < len;
+	done = send_some(r->fd, data, len);
+	if (done < 0)
+		return done;
+	r->input_short = (size_t)done < len;
 	set_events(r);
-	return (ssize_t)done;
+	return done;
 }
 
 /* The replies to ATTACH and SELECT: "+OK" each, or the move fails. */
