@@ -31,8 +31,18 @@ void lg_request_free(struct lg_request *rq);
 void lg_request_put(const struct lg_request *rq, const struct lg_opts *o,
 		    char *out, uint64_t idx, uint64_t run_id, uint64_t *rng);
 
+/* Values repeat their first LG_VALUE_PERIOD bytes: generating only those
+ * keeps --verify of 10 MB values cheap, and a prime period still tells
+ * apart pieces moved by any power-of-two distance (windows, chunks). */
+#define LG_VALUE_PERIOD 65521u
+
 /* The value of request idx: printable, different for every request. */
 void lg_value(char *out, size_t len, uint64_t run_id, uint64_t idx);
+
+/* Whether got[0..len) is the value of request idx; scratch holds at
+ * least min(len, LG_VALUE_PERIOD) bytes. */
+bool lg_value_equal(const char *got, size_t len, uint64_t run_id,
+		    uint64_t idx, char *scratch);
 
 uint64_t lg_splitmix(uint64_t x);
 
