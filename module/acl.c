@@ -20,16 +20,15 @@ struct rdm_acl_user {
 #define BATCH_USERS 8
 static struct rdm_acl_user users[BATCH_USERS];
 static int n_users;
+/* Users known to be allowed everything or not, across batches. */
+#define KNOWN_USERS 8
+static struct {
+	RedisModuleString *name;
+	bool full;
+} known[KNOWN_USERS];
+static int n_known;
 static bool run_as_user; /* RedisModule_Call "C" runs as the context user */
 static char denial[160];
-
-bool rdm_arg_is(const RedisModuleString *a, const char *lit)
-{
-	size_t len;
-	const char *p = RedisModule_StringPtrLen(a, &len);
-
-	return len == strlen(lit) && !strncasecmp(p, lit, len);
-}
 
 void rdm_acl_batch_end(void)
 {
@@ -40,6 +39,24 @@ void rdm_acl_batch_end(void)
 		RedisModule_FreeString(NULL, users[i].name);
 	}
 	n_users = 0;
+}
+
+static void forget_known(void)
+{
+	int i;
+
+	for (i = 0; i < n_known; i++)
+		RedisModule_FreeString(NULL, known[i].name);
+	n_known = 0;
+}
+
+void rdm_acl_auth_may_change(void)
+{
+	int i;
+
+	forget_known();
+	for (i = 0; i < n_users; i++)
+		users[i].full = -1;
 }
 
 struct rdm_acl_user *rdm_acl_user(const char *name)
@@ -151,9 +168,15 @@ static const char *denial_text(RedisModuleCtx *ctx, struct rdm_acl_user *u,
 	return ret;
 }
 
+static bool user_full(RedisModuleCtx *ctx, struct rdm_acl_user *u);
+
 const char *rdm_acl_check(RedisModuleCtx *ctx, struct rdm_acl_user *u,
 			  RedisModuleString **argv, int argc)
 {
+	/* nothing to refuse: the check cost as much main-thread time as a
+	 * small SET itself (lookup, key extraction per command) */
+	if (user_full(ctx, u))
+		return NULL;
 	errno = 0;
 	if (RedisModule_ACLCheckCommandPermissions(u->user, argv, argc) ==
 	    REDISMODULE_OK)
@@ -174,16 +197,15 @@ static bool field_is(RedisModuleCallReply *r, size_t i, const char *want)
 	return p && len == strlen(want) && !memcmp(p, want, len);
 }
 
-/* Is u allowed everything (+@all ~* &*, as ACL GETUSER prints it)? */
-static bool user_full(RedisModuleCtx *ctx, struct rdm_acl_user *u)
+/* Is the user named name allowed everything (+@all ~* &*, as ACL GETUSER
+ * prints it)? */
+static bool getuser_full(RedisModuleCtx *ctx, RedisModuleString *name)
 {
 	RedisModuleCallReply *r;
 	int hits = 0;
 	size_t k, n;
 
-	if (u->full >= 0)
-		return u->full;
-	r = RedisModule_Call(ctx, "ACL", "cs", "GETUSER", u->name);
+	r = RedisModule_Call(ctx, "ACL", "cs", "GETUSER", name);
 	if (r && RedisModule_CallReplyType(r) == REDISMODULE_REPLY_ARRAY) {
 		n = RedisModule_CallReplyLength(r);
 		for (k = 0; k + 1 < n; k += 2) {
@@ -197,7 +219,42 @@ static bool user_full(RedisModuleCtx *ctx, struct rdm_acl_user *u)
 	}
 	if (r)
 		RedisModule_FreeCallReply(r);
-	u->full = hits == 3;
+	return hits == 3;
+}
+
+static bool same_name(RedisModuleString *a, RedisModuleString *b)
+{
+	size_t la, lb;
+	const char *pa = RedisModule_StringPtrLen(a, &la);
+	const char *pb = RedisModule_StringPtrLen(b, &lb);
+
+	return la == lb && !memcmp(pa, pb, la);
+}
+
+/* Is u allowed everything? ACL GETUSER costs about 200 us of main-thread
+ * time, so its answer is kept by name across batches, until a command
+ * that may change users (rdm_acl_auth_may_change). */
+static bool user_full(RedisModuleCtx *ctx, struct rdm_acl_user *u)
+{
+	RedisModuleString *name;
+	const char *p;
+	size_t len;
+	int i;
+
+	if (u->full >= 0)
+		return u->full;
+	for (i = 0; i < n_known; i++)
+		if (same_name(known[i].name, u->name))
+			return (u->full = known[i].full);
+	u->full = getuser_full(ctx, u->name);
+	p = RedisModule_StringPtrLen(u->name, &len);
+	name = RedisModule_CreateString(NULL, p, len);
+	if (!name)
+		return u->full; /* looked up again next batch */
+	if (n_known == KNOWN_USERS)
+		forget_known();
+	known[n_known].name = name;
+	known[n_known++].full = u->full;
 	return u->full;
 }
 

@@ -4,6 +4,8 @@
 #define RDM_ACL_H
 
 #include <stdbool.h>
+#include <string.h>
+#include <strings.h>
 
 #include "redismodule_api.h"
 
@@ -11,7 +13,9 @@
  * Every command of an RDMA client is checked against its session's user
  * with RedisModule_ACLCheckCommandPermissions (command, keys, channels: the
  * check processCommand makes for a TCP client) before it runs, the
- * module's own connection commands (SELECT...) included. The user is
+ * module's own connection commands (SELECT...) included; users allowed
+ * everything (+@all ~* &*, looked up once with ACL GETUSER and again after
+ * any command that may change users) skip it, as they cannot be refused. The user is
  * resolved by name once per batch and after every ACL command (ACL
  * DELUSER and ACL LOAD free the objects a RedisModuleUser points at), so
  * ACL changes apply to the next command of every client, as on TCP.
@@ -29,8 +33,16 @@
 
 struct rdm_acl_user; /* a resolved user, valid until rdm_acl_batch_end */
 
-/* rdm_arg_is - is a equal to lit (ASCII case-insensitive)? Any thread. */
-bool rdm_arg_is(const RedisModuleString *a, const char *lit);
+/* rdm_arg_is - is a equal to lit (ASCII case-insensitive)? Any thread.
+ * Inline: commands are compared with several literals each, and strlen of
+ * a literal folds to a constant. */
+static inline bool rdm_arg_is(const RedisModuleString *a, const char *lit)
+{
+	size_t len;
+	const char *p = RedisModule_StringPtrLen(a, &len);
+
+	return len == strlen(lit) && !strncasecmp(p, lit, len);
+}
 
 /* rdm_acl_init - decide whether calls can run as a user (run_as_user);
  * logs the choice. */
@@ -54,6 +66,12 @@ const char *rdm_acl_caller_check(RedisModuleCtx *ctx, struct rdm_acl_user *u,
 				 bool *as_user);
 /* rdm_acl_call_done - undo what rdm_acl_caller_check set on ctx. */
 void rdm_acl_call_done(RedisModuleCtx *ctx);
+
+/* rdm_acl_auth_may_change - a command that may change users is about to
+ * run (the watch filter): forget which users are allowed everything, so
+ * no later check is skipped on what was true before it. Safe during a
+ * call: the users themselves stay. */
+void rdm_acl_auth_may_change(void);
 
 /* rdm_acl_batch_end - forget the resolved users (end of a batch, and after
  * any ACL command). */

@@ -512,6 +512,35 @@ static struct rdm_acl_user *acl_allows(RedisModuleCtx *ctx, struct rdm_job *j)
 	}
 	return u;
 }
+/*
+ * RedisModule_Call with the job's arguments after flags ("!EM" or
+ * "!EMC"). RM_Call sizes its argument array by the format's length and
+ * grows it again for a 'v' vector: a second allocation on the main
+ * thread per command. Up to CALL_EACH_MAX arguments go as one 's' each
+ * instead; RM_Call reads only the variadic arguments its format names,
+ * so the unused ones (NULL) are ignored.
+ */
+#define CALL_EACH_MAX 8
+static RedisModuleCallReply *call_args(RedisModuleCtx *ctx, const char *name,
+				       const char *flags,
+				       RedisModuleString **a, int n)
+{
+	RedisModuleString *v[CALL_EACH_MAX] = {0};
+	char fmt[8 + CALL_EACH_MAX];
+	size_t fl = strlen(flags);
+
+	if (n > CALL_EACH_MAX) {
+		snprintf(fmt, sizeof(fmt), "%sv", flags);
+		return RedisModule_Call(ctx, name, fmt, a, (size_t)n);
+	}
+	memcpy(fmt, flags, fl);
+	memset(fmt + fl, 's', (size_t)n);
+	fmt[fl + (size_t)n] = '\0';
+	memcpy(v, a, (size_t)n * sizeof(*a));
+	return RedisModule_Call(ctx, name, fmt, v[0], v[1], v[2], v[3], v[4],
+				v[5], v[6], v[7]);
+}
+
 /* RM_Call in the session's database, propagated ('!'), refused over
  * maxmemory like a TCP client ('M'), errors as replies ('E'). */
 static void run_call(RedisModuleCtx *ctx, struct rdm_job *j,
@@ -529,8 +558,8 @@ static void run_call(RedisModuleCtx *ctx, struct rdm_job *j,
 	}
 	RedisModule_SelectDb(ctx, j->s->db);
 	errno = 0;
-	r = RedisModule_Call(ctx, name, as_user ? "!EMCv" : "!EMv",
-			     j->argv + 1, (size_t)j->argc - 1);
+	r = call_args(ctx, name, as_user ? "!EMC" : "!EM", j->argv + 1,
+		      j->argc - 1);
 	if (as_user)
 		rdm_acl_call_done(ctx);
 	if (r)

@@ -56,6 +56,7 @@ static void on_command(RedisModuleCommandFilterCtx *fctx)
 		return;
 	/* it runs right after this returns; the timer fires after it */
 	rdm_exec_auth_unknown();
+	rdm_acl_auth_may_change();
 	if (!refresh_armed) {
 		RedisModule_CreateTimer(watch_ctx, 0, refresh, NULL);
 		refresh_armed = true;

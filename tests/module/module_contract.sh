@@ -208,6 +208,22 @@ cat >"$STEPS" <<'EOF'
 EOF
 same_session "SETUSER -get, key patterns, passwords, off" \
 	"acl setuser u reset on >pw ~k* +get +ping +acl"
+# a user allowed everything skips the module's check: it must not skip it
+# once the user has lost something
+cat >"$STEPS" <<'EOF'
+> AUTH u pw
+> SET k9 v
+> GET k9
+! acl setuser u -get
+> GET k9
+> SET k9 w
+! acl setuser u +get resetkeys ~x*
+> GET k9
+! acl setuser u allkeys
+> GET k9
+EOF
+same_session "a user allowed everything loses GET, then keys" \
+	"acl setuser u reset on >pw ~* &* +@all"
 cat >"$STEPS" <<'EOF'
 > AUTH u pw
 > PING
