@@ -42,6 +42,16 @@ static bool changes_auth(RedisModuleString **argv, int argc)
 		rdm_arg_is(argv[1], "deluser") || rdm_arg_is(argv[1], "load"));
 }
 
+/* Could argv[0] be one of ACL, EXEC, CONFIG, CLIENT, FAILOVER? This
+ * filter runs before every command of every client: most stop here. */
+static bool name_may_matter(RedisModuleString *name)
+{
+	size_t len;
+
+	RedisModule_StringPtrLen(name, &len);
+	return len == 3 || len == 4 || len == 6 || len == 8;
+}
+
 static void on_command(RedisModuleCommandFilterCtx *fctx)
 {
 	RedisModuleString *argv[4];
@@ -49,7 +59,10 @@ static void on_command(RedisModuleCommandFilterCtx *fctx)
 
 	if (argc < 1)
 		return;
-	for (i = 0; i < argc && i < 4; i++)
+	argv[0] = RedisModule_CommandFilterArgGet(fctx, 0);
+	if (!name_may_matter(argv[0]))
+		return;
+	for (i = 1; i < argc && i < 4; i++)
 		argv[i] = RedisModule_CommandFilterArgGet(fctx, i);
 	rdm_pause_seen(argv, argc);
 	if (!changes_auth(argv, argc))
