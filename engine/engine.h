@@ -281,7 +281,7 @@ struct rring_engine {
 	struct rring_params p;
 	struct rring_handlers h;
 	_Atomic uint32_t poll_idle_us; /* p.poll_idle_us, settable at runtime */
-	int io_spin; /* rring_io_run may busy-poll (a CPU per engine thread) */
+	int spin; /* poller and rring_io_run may busy-poll (a CPU per thread) */
 	const struct rr_layer_ops *layer; /* msg.c or xfer.c ("wire") */
 	struct rr_placement place;
 	struct rr_topo *topo;	      /* read by the poller at start */

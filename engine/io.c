@@ -292,7 +292,7 @@ int rring_io_run(struct rring_io *io)
 			idle_since = 0;
 			continue;
 		}
-		if (e->io_spin && rr_keep_polling(e, &idle_since)) {
+		if (e->spin && rr_keep_polling(e, &idle_since)) {
 			rring_cpu_relax();
 			continue;
 		}

@@ -751,7 +751,7 @@ static void poller_loop(struct rring_engine *e)
 			idle_since = 0;
 			continue;
 		}
-		if (rr_keep_polling(e, &idle_since)) {
+		if (e->spin && rr_keep_polling(e, &idle_since)) {
 			rring_cpu_relax();
 			continue;
 		}
