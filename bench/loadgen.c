@@ -403,7 +403,8 @@ static int make_engine(void)
 {
 	struct rcl_engine_opts eo = {.prog = "rring-bench",
 				     .threads = R.o.threads,
-				     .rx_size = R.o.rx_size};
+				     .rx_size = R.o.rx_size,
+				     .poll_idle_us = R.o.poll_idle_us};
 
 	R.e = rcl_engine_start(&eo, on_event);
 	return R.e ? 0 : -1;

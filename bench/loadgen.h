@@ -57,6 +57,7 @@ struct lg_opts {
 	unsigned int precision;	     /* decimals of milliseconds */
 	unsigned int threads;
 	size_t rx_size;
+	uint32_t poll_idle_us;
 	bool verify;
 	bool quiet;
 	bool csv;

@@ -52,6 +52,11 @@ static void usage(FILE *f)
 		"  --threads N    engine IO threads (1..64, default 1)\n"
 		"  --rx-size N    receive buffer per connection (default "
 		"1048576)\n"
+		"  --poll-idle-us N  busy-poll N us after the last completion "
+		"before\n"
+		"                 sleeping (0..10000000, default 0: on the "
+		"server's host a\n"
+		"                 spinning client takes the server's CPU)\n"
 		"  --verify       own key and random content per request; "
 		"check every reply\n"
 		"  --timeout S    give up a test after S seconds (default "
@@ -134,6 +139,7 @@ enum {
 	OPT_JSON,
 	OPT_HELP,
 	OPT_RX,
+	OPT_IDLE,
 	OPT_TMO,
 	OPT_USER,
 	OPT_CSV,
@@ -235,6 +241,10 @@ static int apply_num(struct lg_opts *o, int c, const char *arg)
 		ret = num("--rx-size", arg, 65536, 16 << 20, &v);
 		o->rx_size = (size_t)v;
 		return ret;
+	case OPT_IDLE:
+		ret = num("--poll-idle-us", arg, 0, 10000000, &v);
+		o->poll_idle_us = (uint32_t)v;
+		return ret;
 	case OPT_TMO:
 		ret = num("--timeout", arg, 0, 86400, &v);
 		o->timeout_s = (unsigned int)v;
@@ -290,6 +300,7 @@ int lg_parse_args(struct lg_opts *o, int argc, char **argv)
 	    {"verify", no_argument, NULL, OPT_VERIFY},
 	    {"json", required_argument, NULL, OPT_JSON},
 	    {"rx-size", required_argument, NULL, OPT_RX},
+	    {"poll-idle-us", required_argument, NULL, OPT_IDLE},
 	    {"timeout", required_argument, NULL, OPT_TMO},
 	    {"user", required_argument, NULL, OPT_USER},
 	    {"csv", no_argument, NULL, OPT_CSV},

@@ -65,7 +65,7 @@ static void engine_log(int level, const char *msg, void *arg)
 
 static int set_params(struct rring_params *p, const struct rcl_engine_opts *o)
 {
-	char err[256], threads[16], rx[24];
+	char err[256], threads[16], rx[24], idle[16];
 	/* a CQ per 32 connections of 2048 work requests (Valkey's 1024
 	 * receives and 1024 sends); 65536 is softverbs' max_cqe */
 	const char *kv[][2] = {
@@ -73,6 +73,7 @@ static int set_params(struct rring_params *p, const struct rcl_engine_opts *o)
 	    {"rx-size", rx},
 	    {"wire", "1"},
 	    {"poller-cpu", "-2"},
+	    {"poll-idle-us", idle},
 	    {"cq-entries", "65536"},
 	    {"io-threads-external", o->external ? "1" : "0"},
 	};
@@ -81,6 +82,7 @@ static int set_params(struct rring_params *p, const struct rcl_engine_opts *o)
 
 	snprintf(threads, sizeof(threads), "%u", o->threads);
 	snprintf(rx, sizeof(rx), "%zu", o->rx_size);
+	snprintf(idle, sizeof(idle), "%u", (unsigned int)o->poll_idle_us);
 	rring_params_init(p);
 	for (i = 0; i < sizeof(kv) / sizeof(kv[0]); i++) {
 		ret = rring_params_set(p, kv[i][0], kv[i][1], err, sizeof(err));

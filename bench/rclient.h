@@ -32,6 +32,10 @@ struct rcl_engine_opts {
 	const char *prog; /* prefix of messages */
 	unsigned int threads;
 	size_t rx_size;
+	/* the engine's poll-idle-us: 0 unless asked (a client on the host
+	 * of the server it measures takes the server's CPU while it spins,
+	 * and redis-benchmark does not spin either) */
+	uint32_t poll_idle_us;
 	bool external; /* the caller drives the IO thread (rring_io_process) */
 };
 
