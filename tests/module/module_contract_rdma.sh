@@ -4,7 +4,8 @@
 # commands as the same user through rring-cli over RDMA and redis-cli over
 # TCP of one redis-server give the same output: ACLs inside scripts and
 # SORT patterns, SELECT without +select, a 128-byte user name, HELLO 2
-# under requirepass; CLIENT PAUSE WRITE holds an RDMA write until UNPAUSE;
+# under requirepass; a user allowed everything whose permissions flip over
+# TCP while it pipelines GETs over RDMA; CLIENT PAUSE WRITE holds an RDMA write until UNPAUSE;
 # RDMARING CLIENT LIST shows the RDMA client. (module_contract.sh covers
 # every rule through the module's TCP stand-in transport.)
 # Usage: module_contract_rdma.sh MODULE.so redis-server redis-cli rring-cli
@@ -70,6 +71,29 @@ same "a 128-byte user name is not its 127-byte prefix" --user "$long" \
 same "HELLO 2 after AUTH under requirepass" -a adminpw --no-auth-warning \
 	hello 2
 same "HELLO 2 AUTH default pass" hello 2 auth default adminpw
+
+# A user allowed everything skips the module's own ACL check; RM_Call,
+# which checks again, must never be the one to refuse (Redis 7.0.15
+# crashes when it does). Permissions flip over TCP while an RDMA client
+# pipelines GETs as that user: every GET is answered (the value or
+# NOPERM) and the server lives.
+BENCH=${RCLI%/*}/rring-bench
+admin acl setuser full on '>pw' '~*' '&*' '+@all' >/dev/null
+rs_rdma_bg "$TMP/flip.out" "$BENCH" -p "$RPORT" --user full -a pw \
+	-t get -n 40000 -c 4 -P 16 --json "$TMP/flip.json" -q
+flips=0
+while kill -0 "$BG" 2>/dev/null; do
+	admin acl setuser full -get >/dev/null
+	admin acl setuser full +get >/dev/null
+	flips=$((flips + 1))
+done
+wait "$BG" || fail "rring-bench while permissions flipped: $(cat "$TMP/flip.out")"
+expect_eq "server alive after $flips flips" "$(admin ping)" PONG
+got=$(grep -o '"requests":[0-9]*' "$TMP/flip.json" | cut -d: -f2)
+expect_eq "every GET answered while permissions flipped" "$got" 40000
+admin acl setuser full -get >/dev/null
+same "GET of a user allowed everything but GET" --user full --pass pw \
+	--no-auth-warning get k1
 
 # CLIENT PAUSE WRITE holds an RDMA write until CLIENT UNPAUSE
 expect_eq "CLIENT PAUSE WRITE" "$(admin client pause 600000 write)" OK
