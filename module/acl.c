@@ -21,7 +21,7 @@ struct rdm_acl_user {
 static struct rdm_acl_user users[BATCH_USERS];
 static int n_users;
 /* Users known to be allowed everything or not, across batches. */
-#define KNOWN_USERS 8
+#define KNOWN_USERS 32
 static struct {
 	RedisModuleString *name;
 	bool full;
@@ -168,14 +168,14 @@ static const char *denial_text(RedisModuleCtx *ctx, struct rdm_acl_user *u,
 	return ret;
 }
 
-static bool user_full(RedisModuleCtx *ctx, struct rdm_acl_user *u);
+static bool user_full(RedisModuleCtx *ctx, struct rdm_acl_user *u, bool ask);
 
 const char *rdm_acl_check(RedisModuleCtx *ctx, struct rdm_acl_user *u,
 			  RedisModuleString **argv, int argc)
 {
 	/* nothing to refuse: the check cost as much main-thread time as a
 	 * small SET itself (lookup, key extraction per command) */
-	if (user_full(ctx, u))
+	if (user_full(ctx, u, false))
 		return NULL;
 	errno = 0;
 	if (RedisModule_ACLCheckCommandPermissions(u->user, argv, argc) ==
@@ -231,10 +231,15 @@ static bool same_name(RedisModuleString *a, RedisModuleString *b)
 	return la == lb && !memcmp(pa, pb, la);
 }
 
-/* Is u allowed everything? ACL GETUSER costs about 200 us of main-thread
- * time, so its answer is kept by name across batches, until a command
- * that may change users (rdm_acl_auth_may_change). */
-static bool user_full(RedisModuleCtx *ctx, struct rdm_acl_user *u)
+/*
+ * Is u allowed everything? ACL GETUSER costs about 200 us of main-thread
+ * time, so its answer is kept by name across batches, for up to
+ * KNOWN_USERS users, until a command that may change users
+ * (rdm_acl_auth_may_change). With ask false an unknown user is not looked
+ * up once the list is full: false, and the caller checks each command (a
+ * server with more users than that does not pay a lookup per batch).
+ */
+static bool user_full(RedisModuleCtx *ctx, struct rdm_acl_user *u, bool ask)
 {
 	RedisModuleString *name;
 	const char *p;
@@ -246,15 +251,16 @@ static bool user_full(RedisModuleCtx *ctx, struct rdm_acl_user *u)
 	for (i = 0; i < n_known; i++)
 		if (same_name(known[i].name, u->name))
 			return (u->full = known[i].full);
+	if (!ask && n_known == KNOWN_USERS)
+		return false;
 	u->full = getuser_full(ctx, u->name);
 	p = RedisModule_StringPtrLen(u->name, &len);
-	name = RedisModule_CreateString(NULL, p, len);
-	if (!name)
-		return u->full; /* looked up again next batch */
-	if (n_known == KNOWN_USERS)
-		forget_known();
-	known[n_known].name = name;
-	known[n_known++].full = u->full;
+	name = n_known < KNOWN_USERS ? RedisModule_CreateString(NULL, p, len)
+				     : NULL;
+	if (name) {
+		known[n_known].name = name;
+		known[n_known++].full = u->full;
+	}
 	return u->full;
 }
 
@@ -294,7 +300,7 @@ const char *rdm_acl_caller_check(RedisModuleCtx *ctx, struct rdm_acl_user *u,
 		return NULL;
 	}
 	why = reads_caller(argv, argc);
-	if (!why || user_full(ctx, u))
+	if (!why || user_full(ctx, u, true))
 		return NULL;
 	snprintf(denial, sizeof(denial),
 		 "NOPERM '%s' is refused on the RDMA port for users without "
