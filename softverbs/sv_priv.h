@@ -91,6 +91,10 @@ struct sv_cq {
 	int armed; /* 0, 1 = any, 2 = solicited only */
 	bool overflowed;
 	int refs; /* 1 for the application + 1 per QP; under sv.lock */
+	struct sv_qp *sq_qps; /* QPs sending to it (qp->scq_next); sv.lock */
+	/* of those, requester connections on rings: their acks are reaped
+	 * by ibv_poll_cq (sv_wire_reap()) */
+	_Atomic int shm_reqs;
 	unsigned int async_reported; /* events fetched; under ctx->ev_lock */
 	struct sv_context *ctx;
 };
@@ -171,6 +175,7 @@ struct sv_qp {
 	uint32_t delay_seq;
 	bool delay_set;
 	struct sv_qp *next; /* sv.qps list */
+	struct sv_qp *scq_next; /* scq->sq_qps list */
 };
 
 /* An epoll registration of the NIC thread; freed only by the NIC thread. */
@@ -244,6 +249,9 @@ int sv_sge_to_iov(struct ibv_pd *pd, const struct ibv_sge *sge, uint32_t n,
 		  uint64_t *total);
 void sv_cq_push(struct sv_cq *cq, const struct ibv_wc *wc, bool solicited);
 void sv_cq_put(struct sv_cq *cq);
+/* Reap the acks of @cq's ring connections into it (application thread;
+ * @wait: take sv.lock even if busy, else only when free). */
+void sv_cq_reap(struct sv_cq *cq, bool wait);
 int sv_rq_init(struct sv_rq *rq, uint32_t cap, uint32_t max_sge);
 void sv_rq_fini(struct sv_rq *rq);
 int sv_rq_post(struct sv_rq *rq, struct ibv_recv_wr *wr,
@@ -318,6 +326,12 @@ void sv_wire_progress(struct sv_qp *qp);
 /* Application thread after a post (takes sv.lock if free): true when it
  * put every posted WQE on the ring itself, so no kick is needed. */
 bool sv_wire_post(struct sv_qp *qp);
+/* Application thread, sv.lock held: acks of the rings to completions
+ * (reap: also read the responses waiting; reap_acks: only the counter). */
+void sv_wire_reap(struct sv_qp *qp);
+void sv_wire_reap_acks(struct sv_qp *qp);
+/* Arming the send CQ: the peer rings for the next ack (sv.lock held). */
+void sv_wire_want_ack(struct sv_qp *qp);
 void sv_wire_event(struct sv_ep *ep, uint32_t events);
 void sv_wire_accept(struct sv_ep *ep);
 void sv_conn_free(struct sv_conn *c);
@@ -341,6 +355,13 @@ int sv_shm_accept(int sock, struct sv_shm **out);
 ssize_t sv_shm_writev(struct sv_shm *s, const struct iovec *iov, int cnt);
 ssize_t sv_shm_readv(struct sv_shm *s, const struct iovec *iov, int cnt);
 int sv_shm_bell_fd(const struct sv_shm *s);
+/* Responder: requests up to @msn are executed (rings if asked to). */
+void sv_shm_ack(struct sv_shm *s, uint32_t msn);
+/* Requester: false while responses wait in the ring (they come first);
+ * else true with *@upto = the responder's last msn + 1 (0 = none yet). */
+bool sv_shm_acked(struct sv_shm *s, uint32_t *upto);
+/* Requester: ask for the doorbell at the next ack (one-shot). */
+void sv_shm_want_ack(struct sv_shm *s);
 /* Close the doorbells (the rings stay mapped); then free (NULL is fine). */
 void sv_shm_close(struct sv_shm *s);
 void sv_shm_free(struct sv_shm *s);

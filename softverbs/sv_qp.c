@@ -311,6 +311,8 @@ struct ibv_qp *ibv_create_qp(struct ibv_pd *pd, struct ibv_qp_init_attr *init)
 	qp->rcq->refs++;
 	qp->next = sv.qps;
 	sv.qps = qp;
+	qp->scq_next = qp->scq->sq_qps;
+	qp->scq->sq_qps = qp;
 	pthread_mutex_unlock(&sv.lock);
 	sv_strict_touch(&qp->owner, "QP", qp);
 	sv_log(SV_LOG_DEBUG, "created QP %u", qp->ibv.qp_num);
@@ -330,6 +332,12 @@ static void unlink_qp(struct sv_qp *qp)
 	for (p = &sv.qps; *p; p = &(*p)->next) {
 		if (*p == qp) {
 			*p = qp->next;
+			break;
+		}
+	}
+	for (p = &qp->scq->sq_qps; *p; p = &(*p)->scq_next) {
+		if (*p == qp) {
+			*p = qp->scq_next;
 			break;
 		}
 	}
@@ -489,9 +497,13 @@ int ibv_modify_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *attr,
 		to_rtr(qp);
 	if (next == IBV_QPS_RESET)
 		to_reset(qp);
-	if (next == IBV_QPS_ERR)
+	if (next == IBV_QPS_ERR) {
+		/* sends the peer acknowledged on the rings succeeded (their
+		 * completions were only waiting to be reaped) */
+		if (cur == IBV_QPS_RTS)
+			sv_wire_reap_acks(qp);
 		sv_qp_set_err(qp);
-	else
+	} else
 		set_state(qp, next);
 	sv_kick(); /* stalled peers' data may now be accepted */
 out:
@@ -591,6 +603,7 @@ int sv_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
 		 struct ibv_send_wr **bad)
 {
 	struct sv_qp *qp = SV_container_of(ibqp, struct sv_qp, ibv);
+	bool reaped = false;
 	int ret = 0;
 
 	sv_strict_touch(&qp->owner, "QP", qp);
@@ -598,6 +611,14 @@ int sv_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
 	if (qp->state != IBV_QPS_RTS && qp->state != IBV_QPS_ERR)
 		ret = EINVAL;
 	for (; wr && !ret; wr = wr->next) {
+		if (qp->sq_head - qp->sq_done >= qp->sq_cap && !reaped) {
+			/* acks on rings wait to be reaped (unsignaled sends
+			 * of a send CQ nobody polls, too) */
+			pthread_mutex_unlock(&qp->lock);
+			sv_cq_reap(qp->scq, true);
+			pthread_mutex_lock(&qp->lock);
+			reaped = true;
+		}
 		if (qp->sq_head - qp->sq_done >= qp->sq_cap) {
 			ret = ENOMEM;
 			break;

@@ -412,6 +412,23 @@ void sv_cq_push(struct sv_cq *cq, const struct ibv_wc *wc, bool solicited)
 	}
 }
 
+void sv_cq_reap(struct sv_cq *cq, bool wait)
+{
+	struct sv_qp *qp;
+
+	if (!atomic_load_explicit(&cq->shm_reqs, memory_order_relaxed))
+		return;
+	/* a busy lock is a NIC thread pass, which reaps too: never wait
+	 * for it on the polling path (no futex) */
+	if (wait)
+		sv_lock();
+	else if (pthread_mutex_trylock(&sv.lock))
+		return;
+	for (qp = cq->sq_qps; qp; qp = qp->scq_next)
+		sv_wire_reap(qp);
+	pthread_mutex_unlock(&sv.lock);
+}
+
 #define SV_POLL_YIELD 256
 static _Thread_local unsigned int empty_polls;
 
@@ -423,6 +440,7 @@ int sv_poll_cq(struct ibv_cq *ibcq, int n, struct ibv_wc *wc)
 	sv_strict_touch(&cq->owner, "CQ", cq);
 	if (n < 0)
 		return -EINVAL;
+	sv_cq_reap(cq, false);
 	pthread_mutex_lock(&cq->lock);
 	for (i = 0; i < n && cq->count; i++) {
 		wc[i] = cq->ring[cq->head];
@@ -453,6 +471,16 @@ int sv_req_notify_cq(struct ibv_cq *ibcq, int solicited_only)
 	if (cq->armed != 1)
 		cq->armed = solicited_only ? 2 : 1;
 	pthread_mutex_unlock(&cq->lock);
+	/* acks on rings ring our doorbell from now on (the application is
+	 * about to sleep), so that the NIC thread makes the completions */
+	if (atomic_load_explicit(&cq->shm_reqs, memory_order_relaxed)) {
+		struct sv_qp *qp;
+
+		sv_lock();
+		for (qp = cq->sq_qps; qp; qp = qp->scq_next)
+			sv_wire_want_ack(qp);
+		pthread_mutex_unlock(&sv.lock);
+	}
 	return 0;
 }
 

@@ -117,6 +117,8 @@ struct sv_conn {
 	struct sv_ep *bell; /* our doorbell, watched by the NIC thread */
 	bool mode_known; /* accepted side: the first bytes were looked at */
 	bool peer_eof; /* shm: the socket reported the peer's close */
+	uint32_t acked_seen; /* requester: the peer's ack counter applied */
+	bool on_cq; /* requester: counted in its send CQ's shm_reqs */
 	/* references (requester): MR ids whose memfd went on the socket */
 	struct sv_ref tref[SV_MAX_SGE];
 	uint32_t *sent, nsent, sent_cap;
@@ -215,6 +217,9 @@ static void conn_close(struct sv_conn *c, bool shut)
 		resp_tx(c); /* best effort: pending acks go out first */
 	qp = c->qp;
 	if (qp) {
+		if (c->on_cq)
+			atomic_fetch_sub(&qp->scq->shm_reqs, 1);
+		c->on_cq = false;
 		if (qp->req == c)
 			qp->req = NULL;
 		if (qp->resp == c)
@@ -244,6 +249,11 @@ static void conn_use_shm(struct sv_conn *c)
 	ep->fd = sv_shm_bell_fd(c->shm);
 	ep->obj = c;
 	c->bell = ep;
+	if (c->is_req && c->qp) {
+		/* its acks become completions when the CQ is polled */
+		atomic_fetch_add(&c->qp->scq->shm_reqs, 1);
+		c->on_cq = true;
+	}
 	/* edge-triggered: each ring of the doorbell is an event, never read */
 	sv_nic_add_ep(ep, EPOLLIN | EPOLLET);
 }
@@ -655,6 +665,16 @@ static void resp_push(struct sv_conn *c, uint8_t op, uint32_t msn, int status,
 {
 	struct sv_resp_item *it;
 
+	/*
+	 * Rings: an ack is the counter in the control page, once every
+	 * earlier response is in the ring (the requester reads those first);
+	 * c->pid: a forked child never writes to the parent's rings.
+	 */
+	if (op == SV_OP_ACK && c->shm && !c->q_head && !c->tbusy &&
+	    c->pid == sv.pid) {
+		sv_shm_ack(c->shm, msn);
+		return;
+	}
 	if (op == SV_OP_ACK && c->q_tail && c->q_tail->hdr.op == SV_OP_ACK) {
 		c->q_tail->hdr.msn = msn; /* cumulative: coalesce */
 		return;
@@ -862,10 +882,27 @@ static void req_got_hdr(struct sv_conn *c)
 	}
 }
 
+/*
+ * Requester: complete what the responder's ack counter covers, when no
+ * response waits in the ring before it (a NAK or READ response of an
+ * earlier message must be read first). Between messages only.
+ */
+static void apply_acked(struct sv_conn *c)
+{
+	uint32_t upto;
+
+	if (!c->shm || c->in_payload || c->rh_off || !c->qp ||
+	    !sv_shm_acked(c->shm, &upto) || upto == c->acked_seen)
+		return;
+	c->acked_seen = upto;
+	ack_upto(c->qp, upto - 1);
+}
+
 static void req_rx(struct sv_conn *c)
 {
 	while (!conn_dead(c)) {
 		if (!c->in_payload) {
+			apply_acked(c);
 			if (read_hdr(c) <= 0)
 				return;
 			c->rh_off = 0;
@@ -1065,6 +1102,49 @@ bool sv_wire_post(struct sv_qp *qp)
 	}
 	pthread_mutex_unlock(&sv.lock);
 	return done;
+}
+
+static void check_blocked(struct sv_qp *qp);
+
+/*
+ * Application thread (sv.lock held): turn what the peer acknowledged on
+ * the rings into send completions now, as a NIC's poll_cq reads the CQEs
+ * the hardware wrote, instead of the NIC thread waking for each ack.
+ */
+void sv_wire_reap(struct sv_qp *qp)
+{
+	struct sv_conn *c = qp->req;
+
+	if (!c || !c->shm || c->pid != sv.pid || conn_dead(c))
+		return;
+	req_rx(c);
+	if (qp->state == IBV_QPS_RTS && !qp->peer)
+		check_blocked(qp);
+}
+
+/* Before the application moves @qp to ERR: what the peer acknowledged
+ * completed successfully (its ack is as good as a CQE already written). */
+void sv_wire_reap_acks(struct sv_qp *qp)
+{
+	struct sv_conn *c = qp->req;
+
+	if (c && c->pid == sv.pid && !conn_dead(c))
+		apply_acked(c);
+}
+
+/*
+ * Application thread arming @qp's send CQ (sv.lock held): from now on the
+ * peer rings our doorbell for an ack, so the NIC thread produces the
+ * completion (and the event) while the application sleeps.
+ */
+void sv_wire_want_ack(struct sv_qp *qp)
+{
+	struct sv_conn *c = qp->req;
+
+	if (!c || !c->shm || c->pid != sv.pid || conn_dead(c))
+		return;
+	sv_shm_want_ack(c->shm);
+	apply_acked(c); /* an ack stored before the flag was seen */
 }
 
 /* A WQE that failed locally completes once everything before it did. */
