@@ -20,6 +20,7 @@
 struct sv_global sv = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.cb_lock = PTHREAD_MUTEX_INITIALIZER,
+	.ready_lock = PTHREAD_MUTEX_INITIALIZER,
 	.epfd = -1,
 	.kickfd = -1,
 	.timerfd = -1,
@@ -145,6 +146,8 @@ static void atfork_child(void)
 	pthread_mutex_init(&sv.lock, NULL);
 	live_after_fork();
 	pthread_mutex_init(&sv.cb_lock, NULL);
+	pthread_mutex_init(&sv.ready_lock, NULL);
+	sv.ready = NULL;
 	if (sv.epfd >= 0)
 		close(sv.epfd); /* the child's copy only */
 	if (sv.kickfd >= 0)
@@ -162,6 +165,7 @@ static void atfork_child(void)
 	sv.nic_running = false;
 	atomic_store(&sv.rnr_waiters, 0);
 	atomic_store(&sv.kick_pending, 0);
+	atomic_store(&sv.kick_all, 0);
 	atomic_store(&sv.lock_wanted, 0);
 	sv.spinning = false;
 }
@@ -381,15 +385,58 @@ void sv_lock(void)
 	atomic_fetch_sub(&sv.lock_wanted, 1);
 }
 
-void sv_kick(void)
+static void kick_nic(void)
 {
 	uint64_t one = 1;
 
-	/* pairs with the exchange in nic_loop(): one wakeup per pass */
+	/*
+	 * Pairs with the store in handle_events(): one wakeup per pass. A
+	 * kick that finds one pending is seen by that pass: the NIC thread
+	 * clears kick_pending before it reads kick_all and the ready list.
+	 */
 	if (sv.kickfd < 0 || atomic_exchange(&sv.kick_pending, 1))
 		return;
 	if (write(sv.kickfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		sv_log(SV_LOG_ERR, "kick: %s", strerror(errno));
+}
+
+void sv_kick(void)
+{
+	atomic_store(&sv.kick_all, 1);
+	kick_nic();
+}
+
+/* Put @qp on the ready list (once). */
+static void ready_push(struct sv_qp *qp)
+{
+	pthread_mutex_lock(&sv.ready_lock);
+	if (!qp->on_ready) {
+		qp->on_ready = true;
+		qp->ready_next = sv.ready;
+		sv.ready = qp;
+	}
+	pthread_mutex_unlock(&sv.ready_lock);
+}
+
+void sv_kick_qp(struct sv_qp *qp)
+{
+	ready_push(qp);
+	kick_nic();
+}
+
+void sv_nic_unready(struct sv_qp *qp)
+{
+	struct sv_qp **p;
+
+	pthread_mutex_lock(&sv.ready_lock);
+	for (p = &sv.ready; qp->on_ready && *p; p = &(*p)->ready_next) {
+		if (*p == qp) {
+			*p = qp->ready_next;
+			qp->on_ready = false;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&sv.ready_lock);
 }
 
 void sv_nic_add_ep(struct sv_ep *ep, uint32_t events)
@@ -459,8 +506,11 @@ static void run_user(struct epoll_event *evs, int n)
 	pthread_mutex_unlock(&sv.cb_lock);
 }
 
-static void handle_events(struct epoll_event *evs, int n, bool *user)
+/* Handle one pass's events; *@all: every QP needs a look. */
+static void handle_events(struct epoll_event *evs, int n, bool *user,
+			  bool *all)
 {
+	struct sv_qp *qp;
 	uint64_t v;
 	int i;
 
@@ -482,13 +532,17 @@ static void handle_events(struct epoll_event *evs, int n, bool *user)
 				sv_log(SV_LOG_ERR, "timer read: %s",
 				       strerror(errno));
 			timer_armed = 0;
+			*all = true;
 			break;
 		case SV_EP_LISTEN:
 			sv_wire_accept(ep);
+			*all = true;
 			break;
 		case SV_EP_CONN:
 		case SV_EP_BELL:
-			sv_wire_event(ep, evs[i].events);
+			qp = sv_wire_event(ep, evs[i].events);
+			if (qp)
+				ready_push(qp); /* the rest of its progress */
 			break;
 		case SV_EP_USER:
 			*user = true;
@@ -554,6 +608,34 @@ static int spin_next(uint64_t *seen, uint64_t *until, unsigned int *turn,
 	return 0;
 }
 
+/*
+ * Progress the QPs on the ready list (kicked by their own post, or with
+ * an event this pass), or every QP when @all: no scan of every QP per
+ * wakeup on the data path. A QP stays marked until its turn, so a post
+ * meanwhile adds nothing; one marked after its turn is on the new list,
+ * and its kick wakes the next pass.
+ */
+static void progress_ready(bool all)
+{
+	struct sv_qp *list, *qp;
+
+	pthread_mutex_lock(&sv.ready_lock);
+	list = sv.ready;
+	sv.ready = NULL;
+	pthread_mutex_unlock(&sv.ready_lock);
+	while ((qp = list)) {
+		pthread_mutex_lock(&sv.ready_lock);
+		list = qp->ready_next;
+		qp->on_ready = false;
+		pthread_mutex_unlock(&sv.ready_lock);
+		if (!all)
+			sv_qp_progress(qp);
+	}
+	if (all)
+		for (qp = sv.qps; qp; qp = qp->next)
+			sv_qp_progress(qp);
+}
+
 static void *nic_loop(void *arg)
 {
 	struct epoll_event evs[64];
@@ -563,8 +645,7 @@ static void *nic_loop(void *arg)
 
 	(void)arg;
 	for (;;) {
-		bool user = false;
-		struct sv_qp *qp;
+		bool user = false, all;
 		int n = 0;
 
 		if (!sv.spinning || ++turn % SV_SPIN_EPOLL == 0)
@@ -581,9 +662,14 @@ static void *nic_loop(void *arg)
 			sched_yield();
 		pthread_mutex_lock(&sv.lock);
 		sv.wake_at = 0;
-		handle_events(evs, n, &user);
-		for (qp = sv.qps; qp; qp = qp->next)
-			sv_qp_progress(qp);
+		/* timeouts (RNR), delays and spinning look at every QP */
+		all = n == 0 || atomic_load(&sv.rnr_waiters) ||
+		      sv.cfg.delay_us || sv.cfg.spin_us;
+		handle_events(evs, n, &user, &all);
+		/* after kick_pending was cleared: see kick_nic() */
+		if (atomic_exchange(&sv.kick_all, 0))
+			all = true;
+		progress_ready(all);
 		arm_timer();
 		timeout = atomic_load(&sv.rnr_waiters) ? 1 : -1;
 		timeout = spin_next(&seen, &until, &turn, timeout);

@@ -176,6 +176,8 @@ struct sv_qp {
 	bool delay_set;
 	struct sv_qp *next; /* sv.qps list */
 	struct sv_qp *scq_next; /* scq->sq_qps list */
+	struct sv_qp *ready_next; /* sv.ready list; under sv.ready_lock */
+	bool on_ready;
 };
 
 /* An epoll registration of the NIC thread; freed only by the NIC thread. */
@@ -211,6 +213,11 @@ struct sv_global {
 	uint32_t next_qpn;
 	int epfd, kickfd;
 	_Atomic int kick_pending;
+	/* what the NIC thread looks at after a kick: every QP (kick_all,
+	 * sv_kick()) or only those on the ready list (sv_kick_qp()) */
+	_Atomic int kick_all;
+	pthread_mutex_t ready_lock;
+	struct sv_qp *ready;
 	pthread_t nic;
 	struct sv_ep *eps, *dead_eps;
 	pthread_mutex_t cb_lock; /* held while USER callbacks run */
@@ -230,7 +237,11 @@ uint64_t sv_now_ns(void);
 /* sv.lock for an application thread (a spinning NIC thread lets it in). */
 void sv_lock(void);
 int sv_gettid(void);
+/* Wake the NIC thread to look at every QP, or only at @qp. */
 void sv_kick(void);
+void sv_kick_qp(struct sv_qp *qp);
+/* Take @qp off the ready list (destroy; sv.lock held). */
+void sv_nic_unready(struct sv_qp *qp);
 struct sv_context *sv_ctx(struct ibv_context *ctx);
 void sv_async_event(struct sv_context *ctx, const struct ibv_async_event *ev);
 void sv_async_quiesce(struct sv_context *ctx, const struct ibv_async_event *ev);
@@ -254,8 +265,9 @@ void sv_cq_put(struct sv_cq *cq);
 void sv_cq_reap(struct sv_cq *cq, bool wait);
 int sv_rq_init(struct sv_rq *rq, uint32_t cap, uint32_t max_sge);
 void sv_rq_fini(struct sv_rq *rq);
+/* *@was_empty: the queue held no receive before (see sv_post_recv()). */
 int sv_rq_post(struct sv_rq *rq, struct ibv_recv_wr *wr,
-	       struct ibv_recv_wr **bad);
+	       struct ibv_recv_wr **bad, bool *was_empty);
 bool sv_rq_take(struct sv_rq *rq, struct sv_rwqe *out, struct ibv_sge *sges);
 int sv_post_srq_recv(struct ibv_srq *srq, struct ibv_recv_wr *wr,
 		     struct ibv_recv_wr **bad);
@@ -332,7 +344,8 @@ void sv_wire_reap(struct sv_qp *qp);
 void sv_wire_reap_acks(struct sv_qp *qp);
 /* Arming the send CQ: the peer rings for the next ack (sv.lock held). */
 void sv_wire_want_ack(struct sv_qp *qp);
-void sv_wire_event(struct sv_ep *ep, uint32_t events);
+/* An event of a connection's socket or doorbell: its QP, or NULL. */
+struct sv_qp *sv_wire_event(struct sv_ep *ep, uint32_t events);
 void sv_wire_accept(struct sv_ep *ep);
 void sv_conn_free(struct sv_conn *c);
 

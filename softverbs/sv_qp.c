@@ -358,6 +358,7 @@ int ibv_destroy_qp(struct ibv_qp *ibqp)
 	sv_log(SV_LOG_DEBUG, "destroying QP %u", qp->ibv.qp_num);
 	sv_lock();
 	unlink_qp(qp);
+	sv_nic_unready(qp);
 	sv_wire_close_qp(qp, true);
 	sv_wire_unlisten(qp);
 	for (; qp->sq_done != qp->sq_head; qp->sq_done++) {
@@ -635,8 +636,10 @@ int sv_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
 	pthread_mutex_unlock(&qp->lock);
 	if (ret && bad)
 		*bad = wr;
-	if (ret || !sv_wire_post(qp))
+	if (ret)
 		sv_kick();
+	else if (!sv_wire_post(qp))
+		sv_kick_qp(qp); /* only this QP has new work */
 	return ret;
 }
 
@@ -645,8 +648,8 @@ int sv_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
 {
 	struct sv_qp *qp = SV_container_of(ibqp, struct sv_qp, ibv);
 	enum ibv_qp_state state;
+	bool was_empty;
 	int ret;
-
 
 	sv_strict_touch(&qp->owner, "QP", qp);
 	pthread_mutex_lock(&qp->lock);
@@ -657,7 +660,10 @@ int sv_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
 			*bad = wr;
 		return EINVAL;
 	}
-	ret = sv_rq_post(&qp->rq, wr, bad);
-	sv_kick();
+	ret = sv_rq_post(&qp->rq, wr, bad, &was_empty);
+	/* only a queue that was empty can have stalled a message (RNR, the
+	 * check and the take are under rq->lock): no wakeup per receive */
+	if (was_empty)
+		sv_kick();
 	return ret;
 }

@@ -515,11 +515,12 @@ void sv_rq_fini(struct sv_rq *rq)
 }
 
 int sv_rq_post(struct sv_rq *rq, struct ibv_recv_wr *wr,
-	       struct ibv_recv_wr **bad)
+	       struct ibv_recv_wr **bad, bool *was_empty)
 {
 	int ret = 0;
 
 	pthread_mutex_lock(&rq->lock);
+	*was_empty = !rq->count;
 	for (; wr; wr = wr->next) {
 		uint32_t slot;
 		struct sv_rwqe *w;
@@ -662,11 +663,13 @@ int sv_post_srq_recv(struct ibv_srq *ibsrq, struct ibv_recv_wr *wr,
 		     struct ibv_recv_wr **bad)
 {
 	struct sv_srq *srq = SV_container_of(ibsrq, struct sv_srq, ibv);
+	bool was_empty;
 	int ret;
 
 	sv_strict_touch(&srq->owner, "SRQ", srq);
-	ret = sv_rq_post(&srq->rq, wr, bad);
-	sv_kick();
+	ret = sv_rq_post(&srq->rq, wr, bad, &was_empty);
+	if (was_empty)
+		sv_kick(); /* see sv_post_recv() */
 	return ret;
 }
 

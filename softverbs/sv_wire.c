@@ -1046,9 +1046,10 @@ static void resp_rx(struct sv_conn *c)
 
 /* ---- NIC thread entry points ---- */
 
-void sv_wire_event(struct sv_ep *ep, uint32_t events)
+struct sv_qp *sv_wire_event(struct sv_ep *ep, uint32_t events)
 {
 	struct sv_conn *c = ep->obj;
+	struct sv_qp *qp = c->qp;
 
 	/* rings: the socket only reports the end (after the peer's last bytes) */
 	if (ep == c->ep && (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
@@ -1057,7 +1058,7 @@ void sv_wire_event(struct sv_ep *ep, uint32_t events)
 	if (ep == c->ep && (events & EPOLLIN) && !c->is_req && c->shm &&
 	    sv_peer_mrs_recv(c->fd, &c->pmrs)) {
 		conn_lost_why(c, "bad control message");
-		return;
+		return qp;
 	}
 	if (c->is_req) {
 		req_rx(c);
@@ -1073,6 +1074,7 @@ void sv_wire_event(struct sv_ep *ep, uint32_t events)
 		resp_rx(c);
 		resp_tx(c);
 	}
+	return qp;
 }
 
 /*
