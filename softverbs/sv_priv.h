@@ -88,7 +88,9 @@ struct sv_cq {
 	pthread_mutex_t lock;
 	struct ibv_wc *ring;
 	uint32_t cap, head, count;
-	int armed; /* 0, 1 = any, 2 = solicited only */
+	/* 0, 1 = any, 2 = solicited only; written under lock, read without
+	 * by sv_wire.c (seq_cst with shm_reqs: see conn_use_shm()) */
+	_Atomic int armed;
 	bool overflowed;
 	int refs; /* 1 for the application + 1 per QP; under sv.lock */
 	struct sv_qp *sq_qps; /* QPs sending to it (qp->scq_next); sv.lock */

@@ -473,7 +473,8 @@ int sv_req_notify_cq(struct ibv_cq *ibcq, int solicited_only)
 	pthread_mutex_unlock(&cq->lock);
 	/* acks on rings ring our doorbell from now on (the application is
 	 * about to sleep), so that the NIC thread makes the completions */
-	if (atomic_load_explicit(&cq->shm_reqs, memory_order_relaxed)) {
+	/* seq_cst after the store of armed: see conn_use_shm() */
+	if (atomic_load(&cq->shm_reqs)) {
 		struct sv_qp *qp;
 
 		sv_lock();

@@ -250,9 +250,15 @@ static void conn_use_shm(struct sv_conn *c)
 	ep->obj = c;
 	c->bell = ep;
 	if (c->is_req && c->qp) {
-		/* its acks become completions when the CQ is polled */
+		/*
+		 * Its acks become completions when the CQ is polled. A CQ
+		 * armed already gets the doorbell: seq_cst, so either we see
+		 * armed here or sv_req_notify_cq() sees shm_reqs and asks.
+		 */
 		atomic_fetch_add(&c->qp->scq->shm_reqs, 1);
 		c->on_cq = true;
+		if (atomic_load(&c->qp->scq->armed))
+			sv_shm_want_ack(c->shm);
 	}
 	/* edge-triggered: each ring of the doorbell is an event, never read */
 	sv_nic_add_ep(ep, EPOLLIN | EPOLLET);
@@ -891,11 +897,15 @@ static void apply_acked(struct sv_conn *c)
 {
 	uint32_t upto;
 
-	if (!c->shm || c->in_payload || c->rh_off || !c->qp ||
-	    !sv_shm_acked(c->shm, &upto) || upto == c->acked_seen)
-		return;
-	c->acked_seen = upto;
-	ack_upto(c->qp, upto - 1);
+	while (c->shm && !c->in_payload && !c->rh_off && c->qp &&
+	       sv_shm_acked(c->shm, &upto) && upto != c->acked_seen) {
+		c->acked_seen = upto;
+		ack_upto(c->qp, upto - 1);
+		/* still armed (those sends were unsignaled): the doorbell
+		 * again for the next ack, then look once more */
+		if (c->qp && atomic_load(&c->qp->scq->armed))
+			sv_shm_want_ack(c->shm);
+	}
 }
 
 static void req_rx(struct sv_conn *c)
