@@ -14,12 +14,18 @@
  *   rq->lock                a receive queue (QP's own or an SRQ's).
  *   cq->lock                completion ring and arming.
  *   ctx->ev_lock            the context's async event queue.
+ *   sv.ready_lock           the NIC thread's ready list (a leaf: nothing is
+ *                           taken inside it).
  *
  *   Order: sv.lock -> qp->lock -> rq->lock -> cq->lock -> ctx->ev_lock.
- *   The data path entry points (post_send, post_recv, poll_cq, req_notify)
- *   never wait for sv.lock; they record work and kick the NIC thread.
- *   post_send, after releasing qp->lock, tries sv.lock once and, when it is
- *   free, puts the new WQEs on a shared-memory ring itself (sv_wire_post()).
+ *   The data path entry points (post_send, post_recv, poll_cq) never wait
+ *   for sv.lock; they record work and kick the NIC thread (only the QP
+ *   with new work: sv_kick_qp()). post_send, after releasing qp->lock,
+ *   tries sv.lock once and, when it is free, puts the new WQEs on a
+ *   shared-memory ring itself (sv_wire_post()); poll_cq, when it is free,
+ *   turns the peers' acks on the rings into completions (sv_cq_reap()).
+ *   They wait for it only when the send queue is full (post_send) and
+ *   when arming a send CQ of ring connections (req_notify_cq).
  *
  * Data path
  *   post_send copies the WR (and inline data) into the send queue and kicks
