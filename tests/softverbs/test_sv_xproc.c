@@ -295,6 +295,33 @@ Test(sv_xproc, bad_rkey_is_remote_access_error)
 	cr_assert_eq(ask('S', 0, 16, 0).status, 0);
 }
 
+/*
+ * The peer executes the write after the bad one (its QP is not in error)
+ * and acknowledges it; the requester still sees the NAK first: success,
+ * the error, then a flush, in send-queue order (on the rings the ack is a
+ * counter that must not overtake the NAK in the ring).
+ */
+Test(sv_xproc, nak_in_a_stream_keeps_the_completion_order)
+{
+	static const int want[3] = { IBV_WC_SUCCESS, IBV_WC_REM_ACCESS_ERR,
+				     IBV_WC_WR_FLUSH_ERR };
+	struct ibv_wc wc[3];
+	uint64_t i;
+
+	for (i = 0; i < 3; i++)
+		cr_assert_eq(svt_post(&a, IBV_WR_RDMA_WRITE, 64 * i, 64,
+				      peer.addr + 64 * i,
+				      i == 1 ? peer.rkey + 1 : peer.rkey, 0,
+				      IBV_SEND_SIGNALED, i), 0);
+	cr_assert_eq(svt_poll(a.scq, wc, 3, 10000), 3);
+	for (i = 0; i < 3; i++) {
+		cr_assert_eq(wc[i].wr_id, i);
+		cr_assert_eq(wc[i].status, want[i], "wr %d: %s", (int)i,
+			     ibv_wc_status_str(wc[i].status));
+	}
+	cr_assert_eq(svt_state(a.qp), IBV_QPS_ERR);
+}
+
 Test(sv_xproc, peer_destroy_fails_the_next_send_and_flushes)
 {
 	struct ibv_wc wc;
