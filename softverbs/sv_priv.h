@@ -381,6 +381,10 @@ void sv_shm_ack(struct sv_shm *s, uint32_t msn);
 /* Requester: false while responses wait in the ring (they come first);
  * else true with *@upto = the responder's last msn + 1 (0 = none yet). */
 bool sv_shm_acked(struct sv_shm *s, uint32_t *upto);
+/* Requester: has the peer acked past @acked_seen or written a response?
+ * Two reads of cache lines the peer rarely writes: the cheap look of a
+ * busy-polling ibv_poll_cq. */
+bool sv_shm_rx_news(const struct sv_shm *s, uint32_t acked_seen);
 /* Requester: ask for the doorbell at the next ack (one-shot). */
 void sv_shm_want_ack(struct sv_shm *s);
 /* Close the doorbells (the rings stay mapped); then free (NULL is fine). */

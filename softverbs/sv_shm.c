@@ -492,6 +492,15 @@ bool sv_shm_acked(struct sv_shm *s, uint32_t *upto)
 	return true;
 }
 
+bool sv_shm_rx_news(const struct sv_shm *s, uint32_t acked_seen)
+{
+	/* a hint only (relaxed): the reader then loads with acquire */
+	return atomic_load_explicit(&s->rx_ctl->acked, memory_order_relaxed) !=
+		       acked_seen ||
+	       atomic_load_explicit(&s->rx_ctl->tail, memory_order_relaxed) !=
+		       s->rx_head;
+}
+
 void sv_shm_want_ack(struct sv_shm *s)
 {
 	atomic_store_explicit(&s->rx_ctl->want_ack, 1, memory_order_relaxed);

@@ -1127,8 +1127,9 @@ void sv_wire_reap(struct sv_qp *qp)
 {
 	struct sv_conn *c = qp->req;
 
-	if (!c || !c->shm || c->pid != sv.pid || conn_dead(c))
-		return;
+	if (!c || !c->shm || c->pid != sv.pid || conn_dead(c) ||
+	    !sv_shm_rx_news(c->shm, c->acked_seen))
+		return; /* nothing new: no lock, no fence, no flag written */
 	req_rx(c);
 	if (qp->state == IBV_QPS_RTS && !qp->peer)
 		check_blocked(qp);
