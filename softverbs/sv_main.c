@@ -20,7 +20,6 @@
 struct sv_global sv = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.cb_lock = PTHREAD_MUTEX_INITIALIZER,
-	.ready_lock = PTHREAD_MUTEX_INITIALIZER,
 	.epfd = -1,
 	.kickfd = -1,
 	.timerfd = -1,
@@ -146,8 +145,7 @@ static void atfork_child(void)
 	pthread_mutex_init(&sv.lock, NULL);
 	live_after_fork();
 	pthread_mutex_init(&sv.cb_lock, NULL);
-	pthread_mutex_init(&sv.ready_lock, NULL);
-	sv.ready = NULL;
+	atomic_store(&sv.ready, NULL);
 	if (sv.epfd >= 0)
 		close(sv.epfd); /* the child's copy only */
 	if (sv.kickfd >= 0)
@@ -406,16 +404,28 @@ void sv_kick(void)
 	kick_nic();
 }
 
-/* Put @qp on the ready list (once). */
+/*
+ * The ready list is a lock-free stack: threads push, the NIC thread takes
+ * the whole stack at once (an exchange), so there is no ABA. on_ready makes
+ * a QP's push happen once until the NIC thread has read its ready_next.
+ */
+static void stack_push(struct sv_qp *qp)
+{
+	struct sv_qp *head = atomic_load_explicit(&sv.ready,
+						  memory_order_relaxed);
+
+	do
+		qp->ready_next = head;
+	/* release: ready_next and the QP's new work before the QP is seen */
+	while (!atomic_compare_exchange_weak_explicit(&sv.ready, &head, qp,
+						      memory_order_release,
+						      memory_order_relaxed));
+}
+
 static void ready_push(struct sv_qp *qp)
 {
-	pthread_mutex_lock(&sv.ready_lock);
-	if (!qp->on_ready) {
-		qp->on_ready = true;
-		qp->ready_next = sv.ready;
-		sv.ready = qp;
-	}
-	pthread_mutex_unlock(&sv.ready_lock);
+	if (!atomic_exchange(&qp->on_ready, true))
+		stack_push(qp);
 }
 
 void sv_kick_qp(struct sv_qp *qp)
@@ -424,19 +434,21 @@ void sv_kick_qp(struct sv_qp *qp)
 	kick_nic();
 }
 
+/* sv.lock held, so the NIC thread is not walking a stack it took; other
+ * threads may push meanwhile: take everything, put back all but @qp. */
 void sv_nic_unready(struct sv_qp *qp)
 {
-	struct sv_qp **p;
+	struct sv_qp *list, *next;
 
-	pthread_mutex_lock(&sv.ready_lock);
-	for (p = &sv.ready; qp->on_ready && *p; p = &(*p)->ready_next) {
-		if (*p == qp) {
-			*p = qp->ready_next;
-			qp->on_ready = false;
-			break;
-		}
+	if (!atomic_load(&qp->on_ready))
+		return;
+	list = atomic_exchange_explicit(&sv.ready, NULL, memory_order_acquire);
+	for (; list; list = next) {
+		next = list->ready_next;
+		if (list != qp)
+			stack_push(list);
 	}
-	pthread_mutex_unlock(&sv.ready_lock);
+	atomic_store(&qp->on_ready, false);
 }
 
 void sv_nic_add_ep(struct sv_ep *ep, uint32_t events)
@@ -617,23 +629,50 @@ static int spin_next(uint64_t *seen, uint64_t *until, unsigned int *turn,
  */
 static void progress_ready(bool all)
 {
-	struct sv_qp *list, *qp;
+	/* acquire: pairs with the release of stack_push() */
+	struct sv_qp *list = atomic_exchange_explicit(&sv.ready, NULL,
+						      memory_order_acquire);
+	struct sv_qp *qp;
 
-	pthread_mutex_lock(&sv.ready_lock);
-	list = sv.ready;
-	sv.ready = NULL;
-	pthread_mutex_unlock(&sv.ready_lock);
 	while ((qp = list)) {
-		pthread_mutex_lock(&sv.ready_lock);
 		list = qp->ready_next;
-		qp->on_ready = false;
-		pthread_mutex_unlock(&sv.ready_lock);
+		/* after reading ready_next: a new push may rewrite it; seq_cst,
+		 * so a post after this is seen by sv_qp_progress() below or
+		 * pushes the QP again (and kicks) */
+		atomic_store(&qp->on_ready, false);
 		if (!all)
 			sv_qp_progress(qp);
 	}
 	if (all)
 		for (qp = sv.qps; qp; qp = qp->next)
 			sv_qp_progress(qp);
+}
+
+/*
+ * The data path holds sv.lock briefly (a NIC thread pass, a post writing
+ * into a ring, a poll reaping acks), its holder running on another CPU:
+ * a few hundred pauses (about a microsecond) for it cost less than a
+ * futex wait and the wake its unlock then needs, or than a kick of the
+ * NIC thread. Bounded, so a long holder costs at most that.
+ */
+#define SV_LOCK_SPIN 256
+
+bool sv_trylock_spin(void)
+{
+	for (int i = 0; i < SV_LOCK_SPIN; i++) {
+		if (!pthread_mutex_trylock(&sv.lock))
+			return true;
+#if defined(__x86_64__) || defined(__i386__)
+		__builtin_ia32_pause();
+#endif
+	}
+	return false;
+}
+
+static void nic_lock(void)
+{
+	if (!sv_trylock_spin())
+		pthread_mutex_lock(&sv.lock);
 }
 
 static void *nic_loop(void *arg)
@@ -660,7 +699,7 @@ static void *nic_loop(void *arg)
 		/* application threads first: their sections are short */
 		while (sv.spinning && atomic_load(&sv.lock_wanted))
 			sched_yield();
-		pthread_mutex_lock(&sv.lock);
+		nic_lock();
 		sv.wake_at = 0;
 		/* timeouts (RNR), delays and spinning look at every QP */
 		all = n == 0 || atomic_load(&sv.rnr_waiters) ||
@@ -673,9 +712,14 @@ static void *nic_loop(void *arg)
 		arm_timer();
 		timeout = atomic_load(&sv.rnr_waiters) ? 1 : -1;
 		timeout = spin_next(&seen, &until, &turn, timeout);
+		/* no callback still looks at this pass's events: free the
+		 * dead eps now, saving a second round on the lock */
+		if (!user)
+			free_dead_eps();
 		pthread_mutex_unlock(&sv.lock);
-		if (user)
-			run_user(evs, n);
+		if (!user)
+			continue;
+		run_user(evs, n);
 		pthread_mutex_lock(&sv.lock);
 		free_dead_eps();
 		pthread_mutex_unlock(&sv.lock);

@@ -14,8 +14,6 @@
  *   rq->lock                a receive queue (QP's own or an SRQ's).
  *   cq->lock                completion ring and arming.
  *   ctx->ev_lock            the context's async event queue.
- *   sv.ready_lock           the NIC thread's ready list (a leaf: nothing is
- *                           taken inside it).
  *
  *   Order: sv.lock -> qp->lock -> rq->lock -> cq->lock -> ctx->ev_lock.
  *   The data path entry points (post_send, post_recv, poll_cq) never wait
@@ -93,7 +91,10 @@ struct sv_cq {
 	struct sv_owner owner;
 	pthread_mutex_t lock;
 	struct ibv_wc *ring;
-	uint32_t cap, head, count;
+	uint32_t cap, head;
+	/* entries; written under lock, peeked without by poll_cq (an empty
+	 * CQ costs a busy poller no lock the NIC thread then waits for) */
+	_Atomic uint32_t count;
 	/* 0, 1 = any, 2 = solicited only; written under lock, read without
 	 * by sv_wire.c (seq_cst with shm_reqs: see conn_use_shm()) */
 	_Atomic int armed;
@@ -162,11 +163,15 @@ struct sv_qp {
 	struct sv_srq *srq;
 	struct sv_context *ctx;
 	unsigned int async_reported; /* events fetched; under ctx->ev_lock */
-	/* send queue: [done, tx) executed, awaiting ack; [tx, head) posted */
+	/* send queue: [done, tx) executed, awaiting ack; [tx, head) posted;
+	 * tx under sv.lock only, done also under lock (post_send reads it) */
 	struct sv_swqe *sq;
 	struct ibv_sge *sq_sges;
 	uint8_t *sq_inl;
-	uint32_t sq_cap, sq_head, sq_tx, sq_done;
+	uint32_t sq_cap, sq_tx, sq_done;
+	/* written under lock by post_send (release, after the WQEs), read
+	 * without by the NIC thread: sv_sq_head() */
+	_Atomic uint32_t sq_head;
 	struct sv_rq rq;
 	/* connection */
 	uint32_t dest_qpn;
@@ -184,8 +189,8 @@ struct sv_qp {
 	bool delay_set;
 	struct sv_qp *next; /* sv.qps list */
 	struct sv_qp *scq_next; /* scq->sq_qps list */
-	struct sv_qp *ready_next; /* sv.ready list; under sv.ready_lock */
-	bool on_ready;
+	struct sv_qp *ready_next; /* sv.ready stack (see ready_push()) */
+	_Atomic bool on_ready;
 };
 
 /* An epoll registration of the NIC thread; freed only by the NIC thread. */
@@ -224,8 +229,7 @@ struct sv_global {
 	/* what the NIC thread looks at after a kick: every QP (kick_all,
 	 * sv_kick()) or only those on the ready list (sv_kick_qp()) */
 	_Atomic int kick_all;
-	pthread_mutex_t ready_lock;
-	struct sv_qp *ready;
+	_Atomic(struct sv_qp *) ready; /* lock-free stack: push, take all */
 	pthread_t nic;
 	struct sv_ep *eps, *dead_eps;
 	pthread_mutex_t cb_lock; /* held while USER callbacks run */
@@ -244,6 +248,8 @@ extern struct sv_global sv;
 uint64_t sv_now_ns(void);
 /* sv.lock for an application thread (a spinning NIC thread lets it in). */
 void sv_lock(void);
+/* sv.lock if it comes free within about a microsecond (see sv_main.c). */
+bool sv_trylock_spin(void);
 int sv_gettid(void);
 /* Wake the NIC thread to look at every QP, or only at @qp. */
 void sv_kick(void);
@@ -289,6 +295,8 @@ int sv_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr,
 int sv_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr,
 		 struct ibv_recv_wr **bad);
 struct sv_qp *sv_qp_lookup(uint32_t qpn);
+/* The send queue's head: posted WQEs before it are complete in memory. */
+uint32_t sv_sq_head(struct sv_qp *qp);
 void sv_qp_set_err(struct sv_qp *qp);
 void sv_qp_fatal(struct sv_qp *qp, bool peer_gone);
 void sv_qp_drop(struct sv_qp *qp);

@@ -71,6 +71,12 @@ struct sv_qp *sv_qp_lookup(uint32_t qpn)
 	return NULL;
 }
 
+uint32_t sv_sq_head(struct sv_qp *qp)
+{
+	/* pairs with the release in sv_post_send() */
+	return atomic_load_explicit(&qp->sq_head, memory_order_acquire);
+}
+
 static enum ibv_wc_opcode wc_opcode(enum ibv_wr_opcode op)
 {
 	switch (op) {
@@ -122,9 +128,7 @@ void sv_qp_flush(struct sv_qp *qp)
 	struct ibv_sge sges[SV_MAX_SGE];
 	uint32_t head;
 
-	pthread_mutex_lock(&qp->lock);
-	head = qp->sq_head;
-	pthread_mutex_unlock(&qp->lock);
+	head = sv_sq_head(qp);
 	while (qp->sq_done != head)
 		sv_sq_complete(qp, IBV_WC_WR_FLUSH_ERR);
 	if (qp->srq)
@@ -177,9 +181,7 @@ void sv_qp_check_gone(struct sv_qp *qp)
 
 	if (!atomic_load(&qp->peer_gone) || qp->state != IBV_QPS_RTS)
 		return;
-	pthread_mutex_lock(&qp->lock);
-	head = qp->sq_head;
-	pthread_mutex_unlock(&qp->lock);
+	head = sv_sq_head(qp);
 	if (qp->sq_done == head)
 		return;
 	sv_sq_complete(qp, IBV_WC_RETRY_EXC_ERR);
@@ -627,7 +629,9 @@ int sv_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
 		ret = fill_swqe(qp, &qp->sq[qp->sq_head % qp->sq_cap], wr);
 		if (ret)
 			break;
-		qp->sq_head++;
+		/* release: the WQE is written before the NIC thread sees it */
+		atomic_store_explicit(&qp->sq_head, qp->sq_head + 1,
+				      memory_order_release);
 	}
 	if (ret)
 		sv_log(SV_LOG_INFO, "QP %u: post_send: %s (state %d, %u of %u in use)",

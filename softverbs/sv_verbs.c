@@ -441,13 +441,17 @@ int sv_poll_cq(struct ibv_cq *ibcq, int n, struct ibv_wc *wc)
 	if (n < 0)
 		return -EINVAL;
 	sv_cq_reap(cq, false);
-	pthread_mutex_lock(&cq->lock);
-	for (i = 0; i < n && cq->count; i++) {
-		wc[i] = cq->ring[cq->head];
-		cq->head = (cq->head + 1) % cq->cap;
-		cq->count--;
+	i = 0;
+	/* acquire: pairs with the increment in sv_cq_push() */
+	if (atomic_load_explicit(&cq->count, memory_order_acquire)) {
+		pthread_mutex_lock(&cq->lock);
+		for (; i < n && cq->count; i++) {
+			wc[i] = cq->ring[cq->head];
+			cq->head = (cq->head + 1) % cq->cap;
+			cq->count--;
+		}
+		pthread_mutex_unlock(&cq->lock);
 	}
-	pthread_mutex_unlock(&cq->lock);
 	/*
 	 * Let the NIC threads run on a busy machine, but not at the price of
 	 * a syscall per empty poll (a NIC's CQ costs none): every

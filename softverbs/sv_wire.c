@@ -600,9 +600,7 @@ static bool req_next(struct sv_conn *c)
 	struct sv_swqe *w;
 	uint32_t head, lcnt;
 
-	pthread_mutex_lock(&qp->lock);
-	head = qp->sq_head;
-	pthread_mutex_unlock(&qp->lock);
+	head = sv_sq_head(qp);
 	if (qp->state != IBV_QPS_RTS || qp->sq_tx == head)
 		return false;
 	w = &qp->sq[qp->sq_tx % qp->sq_cap];
@@ -658,9 +656,7 @@ static void req_tx(struct sv_conn *c)
 			struct sv_qp *qp = c->qp;
 
 			c->tx_wqe = false;
-			pthread_mutex_lock(&qp->lock);
-			qp->sq_tx++;
-			pthread_mutex_unlock(&qp->lock);
+			qp->sq_tx++; /* sv.lock: post_send never reads it */
 			sv_fault_count(qp);
 		}
 	}
@@ -1091,7 +1087,7 @@ struct sv_qp *sv_wire_event(struct sv_ep *ep, uint32_t events)
  * Application thread, right after a post: transmit the new WQEs of @qp on
  * its shared-memory connection itself, as a NIC's doorbell write starts
  * the hardware, instead of waking the NIC thread (a kick and an epoll_wait
- * of the NIC thread saved per post). Only when sv.lock is free at once and
+ * of the NIC thread saved per post). Only when sv.lock comes free soon and
  * nothing needs the NIC thread's timing (delays); true when every posted
  * WQE is on the ring, false when the NIC thread must carry on (ring full,
  * a local error to complete, no connection yet, a lost one).
@@ -1101,7 +1097,7 @@ bool sv_wire_post(struct sv_qp *qp)
 	struct sv_conn *c;
 	bool done = false;
 
-	if (sv.cfg.delay_us || pthread_mutex_trylock(&sv.lock))
+	if (sv.cfg.delay_us || !sv_trylock_spin())
 		return false;
 	c = qp->req;
 	/* c->pid: not a connection a forked child inherited (rings unmapped) */
@@ -1166,9 +1162,7 @@ static void check_blocked(struct sv_qp *qp)
 	struct sv_swqe *w;
 	uint32_t head;
 
-	pthread_mutex_lock(&qp->lock);
-	head = qp->sq_head;
-	pthread_mutex_unlock(&qp->lock);
+	head = sv_sq_head(qp);
 	if (qp->sq_done != qp->sq_tx || qp->sq_tx == head)
 		return;
 	w = &qp->sq[qp->sq_tx % qp->sq_cap];
@@ -1189,9 +1183,7 @@ static void ensure_requester(struct sv_qp *qp)
 		sv_kick();
 		return;
 	}
-	pthread_mutex_lock(&qp->lock);
-	head = qp->sq_head;
-	pthread_mutex_unlock(&qp->lock);
+	head = sv_sq_head(qp);
 	if (qp->sq_done == head)
 		return;
 	sv_wire_connect(qp);
