@@ -16,12 +16,14 @@
  *   ctx->ev_lock            the context's async event queue.
  *
  *   Order: sv.lock -> qp->lock -> rq->lock -> cq->lock -> ctx->ev_lock.
- *   The data path entry points (post_send, post_recv, poll_cq) never wait
- *   for sv.lock; they record work and kick the NIC thread (only the QP
+ *   The data path entry points (post_send, post_recv, poll_cq) never block
+ *   on sv.lock; they record work and kick the NIC thread (only the QP
  *   with new work: sv_kick_qp()). post_send, after releasing qp->lock,
- *   tries sv.lock once and, when it is free, puts the new WQEs on a
- *   shared-memory ring itself (sv_wire_post()); poll_cq, when it is free,
- *   turns the peers' acks on the rings into completions (sv_cq_reap()).
+ *   spins for sv.lock about a microsecond (sv_trylock_spin()) and, when
+ *   it gets it, puts the new WQEs on a shared-memory ring itself
+ *   (sv_wire_post()); poll_cq, when it is free, turns the peers' acks on
+ *   the rings into completions (sv_cq_reap()). The NIC thread reads the
+ *   send queue head and a CQ's count without the QP's and CQ's locks.
  *   They wait for it only when the send queue is full (post_send) and
  *   when arming a send CQ of ring connections (req_notify_cq).
  *
