@@ -303,8 +303,9 @@ Test(sv_xproc, bad_rkey_is_remote_access_error)
  */
 Test(sv_xproc, nak_in_a_stream_keeps_the_completion_order)
 {
-	static const int want[3] = { IBV_WC_SUCCESS, IBV_WC_REM_ACCESS_ERR,
-				     IBV_WC_WR_FLUSH_ERR };
+	static const enum ibv_wc_status want[3] = { IBV_WC_SUCCESS,
+						    IBV_WC_REM_ACCESS_ERR,
+						    IBV_WC_WR_FLUSH_ERR };
 	struct ibv_wc wc[3];
 	uint64_t i;
 
