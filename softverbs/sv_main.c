@@ -145,6 +145,7 @@ static void atfork_child(void)
 	pthread_mutex_init(&sv.lock, NULL);
 	live_after_fork();
 	pthread_mutex_init(&sv.cb_lock, NULL);
+	atomic_store(&sv.ready, NULL);
 	if (sv.epfd >= 0)
 		close(sv.epfd); /* the child's copy only */
 	if (sv.kickfd >= 0)
@@ -162,6 +163,7 @@ static void atfork_child(void)
 	sv.nic_running = false;
 	atomic_store(&sv.rnr_waiters, 0);
 	atomic_store(&sv.kick_pending, 0);
+	atomic_store(&sv.kick_all, 0);
 	atomic_store(&sv.lock_wanted, 0);
 	sv.spinning = false;
 }
@@ -381,15 +383,72 @@ void sv_lock(void)
 	atomic_fetch_sub(&sv.lock_wanted, 1);
 }
 
-void sv_kick(void)
+static void kick_nic(void)
 {
 	uint64_t one = 1;
 
-	/* pairs with the exchange in nic_loop(): one wakeup per pass */
+	/*
+	 * Pairs with the store in handle_events(): one wakeup per pass. A
+	 * kick that finds one pending is seen by that pass: the NIC thread
+	 * clears kick_pending before it reads kick_all and the ready list.
+	 */
 	if (sv.kickfd < 0 || atomic_exchange(&sv.kick_pending, 1))
 		return;
 	if (write(sv.kickfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		sv_log(SV_LOG_ERR, "kick: %s", strerror(errno));
+}
+
+void sv_kick(void)
+{
+	atomic_store(&sv.kick_all, 1);
+	kick_nic();
+}
+
+/*
+ * The ready list is a lock-free stack: threads push, the NIC thread takes
+ * the whole stack at once (an exchange), so there is no ABA. on_ready makes
+ * a QP's push happen once until the NIC thread has read its ready_next.
+ */
+static void stack_push(struct sv_qp *qp)
+{
+	struct sv_qp *head = atomic_load_explicit(&sv.ready,
+						  memory_order_relaxed);
+
+	do
+		qp->ready_next = head;
+	/* release: ready_next and the QP's new work before the QP is seen */
+	while (!atomic_compare_exchange_weak_explicit(&sv.ready, &head, qp,
+						      memory_order_release,
+						      memory_order_relaxed));
+}
+
+static void ready_push(struct sv_qp *qp)
+{
+	if (!atomic_exchange(&qp->on_ready, true))
+		stack_push(qp);
+}
+
+void sv_kick_qp(struct sv_qp *qp)
+{
+	ready_push(qp);
+	kick_nic();
+}
+
+/* sv.lock held, so the NIC thread is not walking a stack it took; other
+ * threads may push meanwhile: take everything, put back all but @qp. */
+void sv_nic_unready(struct sv_qp *qp)
+{
+	struct sv_qp *list, *next;
+
+	if (!atomic_load(&qp->on_ready))
+		return;
+	list = atomic_exchange_explicit(&sv.ready, NULL, memory_order_acquire);
+	for (; list; list = next) {
+		next = list->ready_next;
+		if (list != qp)
+			stack_push(list);
+	}
+	atomic_store(&qp->on_ready, false);
 }
 
 void sv_nic_add_ep(struct sv_ep *ep, uint32_t events)
@@ -459,8 +518,11 @@ static void run_user(struct epoll_event *evs, int n)
 	pthread_mutex_unlock(&sv.cb_lock);
 }
 
-static void handle_events(struct epoll_event *evs, int n, bool *user)
+/* Handle one pass's events; *@all: every QP needs a look. */
+static void handle_events(struct epoll_event *evs, int n, bool *user,
+			  bool *all)
 {
+	struct sv_qp *qp;
 	uint64_t v;
 	int i;
 
@@ -482,13 +544,17 @@ static void handle_events(struct epoll_event *evs, int n, bool *user)
 				sv_log(SV_LOG_ERR, "timer read: %s",
 				       strerror(errno));
 			timer_armed = 0;
+			*all = true;
 			break;
 		case SV_EP_LISTEN:
 			sv_wire_accept(ep);
+			*all = true;
 			break;
 		case SV_EP_CONN:
 		case SV_EP_BELL:
-			sv_wire_event(ep, evs[i].events);
+			qp = sv_wire_event(ep, evs[i].events);
+			if (qp)
+				ready_push(qp); /* the rest of its progress */
 			break;
 		case SV_EP_USER:
 			*user = true;
@@ -554,6 +620,61 @@ static int spin_next(uint64_t *seen, uint64_t *until, unsigned int *turn,
 	return 0;
 }
 
+/*
+ * Progress the QPs on the ready list (kicked by their own post, or with
+ * an event this pass), or every QP when @all: no scan of every QP per
+ * wakeup on the data path. A QP stays marked until its turn, so a post
+ * meanwhile adds nothing; one marked after its turn is on the new list,
+ * and its kick wakes the next pass.
+ */
+static void progress_ready(bool all)
+{
+	/* acquire: pairs with the release of stack_push() */
+	struct sv_qp *list = atomic_exchange_explicit(&sv.ready, NULL,
+						      memory_order_acquire);
+	struct sv_qp *qp;
+
+	while ((qp = list)) {
+		list = qp->ready_next;
+		/* after reading ready_next: a new push may rewrite it; seq_cst,
+		 * so a post after this is seen by sv_qp_progress() below or
+		 * pushes the QP again (and kicks) */
+		atomic_store(&qp->on_ready, false);
+		if (!all)
+			sv_qp_progress(qp);
+	}
+	if (all)
+		for (qp = sv.qps; qp; qp = qp->next)
+			sv_qp_progress(qp);
+}
+
+/*
+ * The data path holds sv.lock briefly (a NIC thread pass, a post writing
+ * into a ring, a poll reaping acks), its holder running on another CPU:
+ * a few hundred pauses (about a microsecond) for it cost less than a
+ * futex wait and the wake its unlock then needs, or than a kick of the
+ * NIC thread. Bounded, so a long holder costs at most that.
+ */
+#define SV_LOCK_SPIN 256
+
+bool sv_trylock_spin(void)
+{
+	for (int i = 0; i < SV_LOCK_SPIN; i++) {
+		if (!pthread_mutex_trylock(&sv.lock))
+			return true;
+#if defined(__x86_64__) || defined(__i386__)
+		__builtin_ia32_pause();
+#endif
+	}
+	return false;
+}
+
+static void nic_lock(void)
+{
+	if (!sv_trylock_spin())
+		pthread_mutex_lock(&sv.lock);
+}
+
 static void *nic_loop(void *arg)
 {
 	struct epoll_event evs[64];
@@ -563,8 +684,7 @@ static void *nic_loop(void *arg)
 
 	(void)arg;
 	for (;;) {
-		bool user = false;
-		struct sv_qp *qp;
+		bool user = false, all;
 		int n = 0;
 
 		if (!sv.spinning || ++turn % SV_SPIN_EPOLL == 0)
@@ -579,17 +699,27 @@ static void *nic_loop(void *arg)
 		/* application threads first: their sections are short */
 		while (sv.spinning && atomic_load(&sv.lock_wanted))
 			sched_yield();
-		pthread_mutex_lock(&sv.lock);
+		nic_lock();
 		sv.wake_at = 0;
-		handle_events(evs, n, &user);
-		for (qp = sv.qps; qp; qp = qp->next)
-			sv_qp_progress(qp);
+		/* timeouts (RNR), delays and spinning look at every QP */
+		all = n == 0 || atomic_load(&sv.rnr_waiters) ||
+		      sv.cfg.delay_us || sv.cfg.spin_us;
+		handle_events(evs, n, &user, &all);
+		/* after kick_pending was cleared: see kick_nic() */
+		if (atomic_exchange(&sv.kick_all, 0))
+			all = true;
+		progress_ready(all);
 		arm_timer();
 		timeout = atomic_load(&sv.rnr_waiters) ? 1 : -1;
 		timeout = spin_next(&seen, &until, &turn, timeout);
+		/* no callback still looks at this pass's events: free the
+		 * dead eps now, saving a second round on the lock */
+		if (!user)
+			free_dead_eps();
 		pthread_mutex_unlock(&sv.lock);
-		if (user)
-			run_user(evs, n);
+		if (!user)
+			continue;
+		run_user(evs, n);
 		pthread_mutex_lock(&sv.lock);
 		free_dead_eps();
 		pthread_mutex_unlock(&sv.lock);

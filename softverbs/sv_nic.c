@@ -356,9 +356,7 @@ void sv_qp_progress(struct sv_qp *qp)
 	}
 	sv_qp_check_gone(qp);
 	if (qp->state == IBV_QPS_RTS && qp->peer) {
-		pthread_mutex_lock(&qp->lock);
-		head = qp->sq_head;
-		pthread_mutex_unlock(&qp->lock);
+		head = sv_sq_head(qp);
 		while (qp->sq_done != head && qp->peer &&
 		       exec_local(qp, &qp->sq[qp->sq_done % qp->sq_cap]))
 			;

@@ -16,10 +16,16 @@
  *   ctx->ev_lock            the context's async event queue.
  *
  *   Order: sv.lock -> qp->lock -> rq->lock -> cq->lock -> ctx->ev_lock.
- *   The data path entry points (post_send, post_recv, poll_cq, req_notify)
- *   never wait for sv.lock; they record work and kick the NIC thread.
- *   post_send, after releasing qp->lock, tries sv.lock once and, when it is
- *   free, puts the new WQEs on a shared-memory ring itself (sv_wire_post()).
+ *   The data path entry points (post_send, post_recv, poll_cq) never block
+ *   on sv.lock; they record work and kick the NIC thread (only the QP
+ *   with new work: sv_kick_qp()). post_send, after releasing qp->lock,
+ *   spins for sv.lock about a microsecond (sv_trylock_spin()) and, when
+ *   it gets it, puts the new WQEs on a shared-memory ring itself
+ *   (sv_wire_post()); poll_cq, when it is free, turns the peers' acks on
+ *   the rings into completions (sv_cq_reap()). The NIC thread reads the
+ *   send queue head and a CQ's count without the QP's and CQ's locks.
+ *   They wait for it only when the send queue is full (post_send) and
+ *   when arming a send CQ of ring connections (req_notify_cq).
  *
  * Data path
  *   post_send copies the WR (and inline data) into the send queue and kicks
@@ -87,10 +93,19 @@ struct sv_cq {
 	struct sv_owner owner;
 	pthread_mutex_t lock;
 	struct ibv_wc *ring;
-	uint32_t cap, head, count;
-	int armed; /* 0, 1 = any, 2 = solicited only */
+	uint32_t cap, head;
+	/* entries; written under lock, peeked without by poll_cq (an empty
+	 * CQ costs a busy poller no lock the NIC thread then waits for) */
+	_Atomic uint32_t count;
+	/* 0, 1 = any, 2 = solicited only; written under lock, read without
+	 * by sv_wire.c (seq_cst with shm_reqs: see conn_use_shm()) */
+	_Atomic int armed;
 	bool overflowed;
 	int refs; /* 1 for the application + 1 per QP; under sv.lock */
+	struct sv_qp *sq_qps; /* QPs sending to it (qp->scq_next); sv.lock */
+	/* of those, requester connections on rings: their acks are reaped
+	 * by ibv_poll_cq (sv_wire_reap()) */
+	_Atomic int shm_reqs;
 	unsigned int async_reported; /* events fetched; under ctx->ev_lock */
 	struct sv_context *ctx;
 };
@@ -150,11 +165,15 @@ struct sv_qp {
 	struct sv_srq *srq;
 	struct sv_context *ctx;
 	unsigned int async_reported; /* events fetched; under ctx->ev_lock */
-	/* send queue: [done, tx) executed, awaiting ack; [tx, head) posted */
+	/* send queue: [done, tx) executed, awaiting ack; [tx, head) posted;
+	 * tx under sv.lock only, done also under lock (post_send reads it) */
 	struct sv_swqe *sq;
 	struct ibv_sge *sq_sges;
 	uint8_t *sq_inl;
-	uint32_t sq_cap, sq_head, sq_tx, sq_done;
+	uint32_t sq_cap, sq_tx, sq_done;
+	/* written under lock by post_send (release, after the WQEs), read
+	 * without by the NIC thread: sv_sq_head() */
+	_Atomic uint32_t sq_head;
 	struct sv_rq rq;
 	/* connection */
 	uint32_t dest_qpn;
@@ -171,6 +190,9 @@ struct sv_qp {
 	uint32_t delay_seq;
 	bool delay_set;
 	struct sv_qp *next; /* sv.qps list */
+	struct sv_qp *scq_next; /* scq->sq_qps list */
+	struct sv_qp *ready_next; /* sv.ready stack (see ready_push()) */
+	_Atomic bool on_ready;
 };
 
 /* An epoll registration of the NIC thread; freed only by the NIC thread. */
@@ -206,6 +228,10 @@ struct sv_global {
 	uint32_t next_qpn;
 	int epfd, kickfd;
 	_Atomic int kick_pending;
+	/* what the NIC thread looks at after a kick: every QP (kick_all,
+	 * sv_kick()) or only those on the ready list (sv_kick_qp()) */
+	_Atomic int kick_all;
+	_Atomic(struct sv_qp *) ready; /* lock-free stack: push, take all */
 	pthread_t nic;
 	struct sv_ep *eps, *dead_eps;
 	pthread_mutex_t cb_lock; /* held while USER callbacks run */
@@ -224,8 +250,14 @@ extern struct sv_global sv;
 uint64_t sv_now_ns(void);
 /* sv.lock for an application thread (a spinning NIC thread lets it in). */
 void sv_lock(void);
+/* sv.lock if it comes free within about a microsecond (see sv_main.c). */
+bool sv_trylock_spin(void);
 int sv_gettid(void);
+/* Wake the NIC thread to look at every QP, or only at @qp. */
 void sv_kick(void);
+void sv_kick_qp(struct sv_qp *qp);
+/* Take @qp off the ready list (destroy; sv.lock held). */
+void sv_nic_unready(struct sv_qp *qp);
 struct sv_context *sv_ctx(struct ibv_context *ctx);
 void sv_async_event(struct sv_context *ctx, const struct ibv_async_event *ev);
 void sv_async_quiesce(struct sv_context *ctx, const struct ibv_async_event *ev);
@@ -244,10 +276,14 @@ int sv_sge_to_iov(struct ibv_pd *pd, const struct ibv_sge *sge, uint32_t n,
 		  uint64_t *total);
 void sv_cq_push(struct sv_cq *cq, const struct ibv_wc *wc, bool solicited);
 void sv_cq_put(struct sv_cq *cq);
+/* Reap the acks of @cq's ring connections into it (application thread;
+ * @wait: take sv.lock even if busy, else only when free). */
+void sv_cq_reap(struct sv_cq *cq, bool wait);
 int sv_rq_init(struct sv_rq *rq, uint32_t cap, uint32_t max_sge);
 void sv_rq_fini(struct sv_rq *rq);
+/* *@was_empty: the queue held no receive before (see sv_post_recv()). */
 int sv_rq_post(struct sv_rq *rq, struct ibv_recv_wr *wr,
-	       struct ibv_recv_wr **bad);
+	       struct ibv_recv_wr **bad, bool *was_empty);
 bool sv_rq_take(struct sv_rq *rq, struct sv_rwqe *out, struct ibv_sge *sges);
 int sv_post_srq_recv(struct ibv_srq *srq, struct ibv_recv_wr *wr,
 		     struct ibv_recv_wr **bad);
@@ -261,6 +297,8 @@ int sv_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr,
 int sv_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr,
 		 struct ibv_recv_wr **bad);
 struct sv_qp *sv_qp_lookup(uint32_t qpn);
+/* The send queue's head: posted WQEs before it are complete in memory. */
+uint32_t sv_sq_head(struct sv_qp *qp);
 void sv_qp_set_err(struct sv_qp *qp);
 void sv_qp_fatal(struct sv_qp *qp, bool peer_gone);
 void sv_qp_drop(struct sv_qp *qp);
@@ -318,7 +356,14 @@ void sv_wire_progress(struct sv_qp *qp);
 /* Application thread after a post (takes sv.lock if free): true when it
  * put every posted WQE on the ring itself, so no kick is needed. */
 bool sv_wire_post(struct sv_qp *qp);
-void sv_wire_event(struct sv_ep *ep, uint32_t events);
+/* Application thread, sv.lock held: acks of the rings to completions
+ * (reap: also read the responses waiting; reap_acks: only the counter). */
+void sv_wire_reap(struct sv_qp *qp);
+void sv_wire_reap_acks(struct sv_qp *qp);
+/* Arming the send CQ: the peer rings for the next ack (sv.lock held). */
+void sv_wire_want_ack(struct sv_qp *qp);
+/* An event of a connection's socket or doorbell: its QP, or NULL. */
+struct sv_qp *sv_wire_event(struct sv_ep *ep, uint32_t events);
 void sv_wire_accept(struct sv_ep *ep);
 void sv_conn_free(struct sv_conn *c);
 
@@ -341,6 +386,17 @@ int sv_shm_accept(int sock, struct sv_shm **out);
 ssize_t sv_shm_writev(struct sv_shm *s, const struct iovec *iov, int cnt);
 ssize_t sv_shm_readv(struct sv_shm *s, const struct iovec *iov, int cnt);
 int sv_shm_bell_fd(const struct sv_shm *s);
+/* Responder: requests up to @msn are executed (rings if asked to). */
+void sv_shm_ack(struct sv_shm *s, uint32_t msn);
+/* Requester: false while responses wait in the ring (they come first);
+ * else true with *@upto = the responder's last msn + 1 (0 = none yet). */
+bool sv_shm_acked(struct sv_shm *s, uint32_t *upto);
+/* Requester: has the peer acked past @acked_seen or written a response?
+ * Two reads of cache lines the peer rarely writes: the cheap look of a
+ * busy-polling ibv_poll_cq. */
+bool sv_shm_rx_news(const struct sv_shm *s, uint32_t acked_seen);
+/* Requester: ask for the doorbell at the next ack (one-shot). */
+void sv_shm_want_ack(struct sv_shm *s);
 /* Close the doorbells (the rings stay mapped); then free (NULL is fine). */
 void sv_shm_close(struct sv_shm *s);
 void sv_shm_free(struct sv_shm *s);

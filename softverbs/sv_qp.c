@@ -71,6 +71,12 @@ struct sv_qp *sv_qp_lookup(uint32_t qpn)
 	return NULL;
 }
 
+uint32_t sv_sq_head(struct sv_qp *qp)
+{
+	/* pairs with the release in sv_post_send() */
+	return atomic_load_explicit(&qp->sq_head, memory_order_acquire);
+}
+
 static enum ibv_wc_opcode wc_opcode(enum ibv_wr_opcode op)
 {
 	switch (op) {
@@ -122,9 +128,7 @@ void sv_qp_flush(struct sv_qp *qp)
 	struct ibv_sge sges[SV_MAX_SGE];
 	uint32_t head;
 
-	pthread_mutex_lock(&qp->lock);
-	head = qp->sq_head;
-	pthread_mutex_unlock(&qp->lock);
+	head = sv_sq_head(qp);
 	while (qp->sq_done != head)
 		sv_sq_complete(qp, IBV_WC_WR_FLUSH_ERR);
 	if (qp->srq)
@@ -177,9 +181,7 @@ void sv_qp_check_gone(struct sv_qp *qp)
 
 	if (!atomic_load(&qp->peer_gone) || qp->state != IBV_QPS_RTS)
 		return;
-	pthread_mutex_lock(&qp->lock);
-	head = qp->sq_head;
-	pthread_mutex_unlock(&qp->lock);
+	head = sv_sq_head(qp);
 	if (qp->sq_done == head)
 		return;
 	sv_sq_complete(qp, IBV_WC_RETRY_EXC_ERR);
@@ -311,6 +313,8 @@ struct ibv_qp *ibv_create_qp(struct ibv_pd *pd, struct ibv_qp_init_attr *init)
 	qp->rcq->refs++;
 	qp->next = sv.qps;
 	sv.qps = qp;
+	qp->scq_next = qp->scq->sq_qps;
+	qp->scq->sq_qps = qp;
 	pthread_mutex_unlock(&sv.lock);
 	sv_strict_touch(&qp->owner, "QP", qp);
 	sv_log(SV_LOG_DEBUG, "created QP %u", qp->ibv.qp_num);
@@ -333,6 +337,12 @@ static void unlink_qp(struct sv_qp *qp)
 			break;
 		}
 	}
+	for (p = &qp->scq->sq_qps; *p; p = &(*p)->scq_next) {
+		if (*p == qp) {
+			*p = qp->scq_next;
+			break;
+		}
+	}
 	for (o = sv.qps; o; o = o->next) {
 		if (o->peer == qp) {
 			o->peer = NULL;
@@ -350,6 +360,7 @@ int ibv_destroy_qp(struct ibv_qp *ibqp)
 	sv_log(SV_LOG_DEBUG, "destroying QP %u", qp->ibv.qp_num);
 	sv_lock();
 	unlink_qp(qp);
+	sv_nic_unready(qp);
 	sv_wire_close_qp(qp, true);
 	sv_wire_unlisten(qp);
 	for (; qp->sq_done != qp->sq_head; qp->sq_done++) {
@@ -489,9 +500,13 @@ int ibv_modify_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *attr,
 		to_rtr(qp);
 	if (next == IBV_QPS_RESET)
 		to_reset(qp);
-	if (next == IBV_QPS_ERR)
+	if (next == IBV_QPS_ERR) {
+		/* sends the peer acknowledged on the rings succeeded (their
+		 * completions were only waiting to be reaped) */
+		if (cur == IBV_QPS_RTS)
+			sv_wire_reap_acks(qp);
 		sv_qp_set_err(qp);
-	else
+	} else
 		set_state(qp, next);
 	sv_kick(); /* stalled peers' data may now be accepted */
 out:
@@ -591,6 +606,7 @@ int sv_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
 		 struct ibv_send_wr **bad)
 {
 	struct sv_qp *qp = SV_container_of(ibqp, struct sv_qp, ibv);
+	bool reaped = false;
 	int ret = 0;
 
 	sv_strict_touch(&qp->owner, "QP", qp);
@@ -598,6 +614,14 @@ int sv_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
 	if (qp->state != IBV_QPS_RTS && qp->state != IBV_QPS_ERR)
 		ret = EINVAL;
 	for (; wr && !ret; wr = wr->next) {
+		if (qp->sq_head - qp->sq_done >= qp->sq_cap && !reaped) {
+			/* acks on rings wait to be reaped (unsignaled sends
+			 * of a send CQ nobody polls, too) */
+			pthread_mutex_unlock(&qp->lock);
+			sv_cq_reap(qp->scq, true);
+			pthread_mutex_lock(&qp->lock);
+			reaped = true;
+		}
 		if (qp->sq_head - qp->sq_done >= qp->sq_cap) {
 			ret = ENOMEM;
 			break;
@@ -605,7 +629,9 @@ int sv_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
 		ret = fill_swqe(qp, &qp->sq[qp->sq_head % qp->sq_cap], wr);
 		if (ret)
 			break;
-		qp->sq_head++;
+		/* release: the WQE is written before the NIC thread sees it */
+		atomic_store_explicit(&qp->sq_head, qp->sq_head + 1,
+				      memory_order_release);
 	}
 	if (ret)
 		sv_log(SV_LOG_INFO, "QP %u: post_send: %s (state %d, %u of %u in use)",
@@ -614,8 +640,10 @@ int sv_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
 	pthread_mutex_unlock(&qp->lock);
 	if (ret && bad)
 		*bad = wr;
-	if (ret || !sv_wire_post(qp))
+	if (ret)
 		sv_kick();
+	else if (!sv_wire_post(qp))
+		sv_kick_qp(qp); /* only this QP has new work */
 	return ret;
 }
 
@@ -624,8 +652,8 @@ int sv_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
 {
 	struct sv_qp *qp = SV_container_of(ibqp, struct sv_qp, ibv);
 	enum ibv_qp_state state;
+	bool was_empty;
 	int ret;
-
 
 	sv_strict_touch(&qp->owner, "QP", qp);
 	pthread_mutex_lock(&qp->lock);
@@ -636,7 +664,10 @@ int sv_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
 			*bad = wr;
 		return EINVAL;
 	}
-	ret = sv_rq_post(&qp->rq, wr, bad);
-	sv_kick();
+	ret = sv_rq_post(&qp->rq, wr, bad, &was_empty);
+	/* only a queue that was empty can have stalled a message (RNR, the
+	 * check and the take are under rq->lock): no wakeup per receive */
+	if (was_empty)
+		sv_kick();
 	return ret;
 }

@@ -36,6 +36,14 @@
  * flag at all, so a peer streaming to it rings no doorbell; it sets them
  * in its last pass before it sleeps (see nic_loop()).
  *
+ * Acknowledgements carry no message: the responder stores the msn of the
+ * last request it executed in the response ring's control page (acked),
+ * and the requester turns it into send completions when it looks (its
+ * NIC thread's pass, ibv_poll_cq, a full send queue), as a NIC's poll_cq
+ * reads the CQEs the hardware wrote. Only a requester that waits for a
+ * completion event sets want_ack, and only then does the responder ring
+ * its doorbell for an acknowledgement (same fences as want_data).
+ *
  * The peer is not trusted: the memfd must carry the shrink/grow seals and
  * the expected size (a shrunk file would fault this process), the doorbells
  * must be eventfds, the peer must run as our user, and indices read from
@@ -44,6 +52,7 @@
  */
 
 #define SV_SHM_MAGIC 0xa0 /* first byte: never an opcode of the socket stream */
+#define SV_SHM_VERSION 2 /* 2: acknowledgements in the control page */
 #define SV_RING_BYTES (1u << 19)
 #define SV_RING_HDR 4096u
 #define SV_SHM_BYTES (SV_RING_HDR + 2u * SV_RING_BYTES)
@@ -53,6 +62,11 @@ struct sv_ring_ctl {
 	_Alignas(64) _Atomic uint64_t head; /* written by the consumer */
 	_Alignas(64) _Atomic uint32_t want_data; /* consumer sleeps on empty */
 	_Atomic uint32_t want_space; /* producer sleeps on full */
+	/* response ring only: requests executed, as msn + 1 (0 = none),
+	 * written by the responder; want_ack: the requester asks for the
+	 * doorbell when it moves (it waits for a completion event) */
+	_Alignas(64) _Atomic uint32_t acked;
+	_Atomic uint32_t want_ack;
 };
 _Static_assert(2 * sizeof(struct sv_ring_ctl) <= SV_RING_HDR,
 	       "ring controls fit the first page");
@@ -172,7 +186,7 @@ static uint8_t *map_fd(int fd)
 
 struct sv_shm *sv_shm_offer(int sock)
 {
-	struct sv_hello h = { .magic = SV_SHM_MAGIC, .version = 1,
+	struct sv_hello h = { .magic = SV_SHM_MAGIC, .version = SV_SHM_VERSION,
 			      .ring_bytes = SV_RING_BYTES };
 	int ret, fds[3] = { -1, -1, -1 }; /* memfd, acceptor's bell, ours */
 	struct sv_shm *s = NULL;
@@ -237,7 +251,7 @@ static int check_offer(int sock, const struct sv_hello *h, const int *fds)
 	struct stat st;
 	int seals;
 
-	if (h->version != 1 || h->ring_bytes != SV_RING_BYTES)
+	if (h->version != SV_SHM_VERSION || h->ring_bytes != SV_RING_BYTES)
 		return -EPROTO;
 	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) ||
 	    cred.uid != getuid())
@@ -454,4 +468,43 @@ ssize_t sv_shm_readv(struct sv_shm *s, const struct iovec *iov, int cnt)
 	};
 
 	return ring_move(s, &e, iov, cnt);
+}
+
+void sv_shm_ack(struct sv_shm *s, uint32_t msn)
+{
+	/* release: every response written before it is in the ring first
+	 * (the requester checks the ring is empty after its acquire) */
+	atomic_store_explicit(&s->tx_ctl->acked, msn + 1, memory_order_release);
+	notify(s, &s->tx_ctl->want_ack);
+}
+
+bool sv_shm_acked(struct sv_shm *s, uint32_t *upto)
+{
+	/* pairs with the release in sv_shm_ack(): a response the responder
+	 * wrote before this ack is visible in the ring now */
+	uint32_t v = atomic_load_explicit(&s->rx_ctl->acked,
+					  memory_order_acquire);
+
+	if (atomic_load_explicit(&s->rx_ctl->tail, memory_order_acquire) !=
+	    s->rx_head)
+		return false; /* read those responses first: they come before */
+	*upto = v;
+	return true;
+}
+
+bool sv_shm_rx_news(const struct sv_shm *s, uint32_t acked_seen)
+{
+	/* a hint only (relaxed): the reader then loads with acquire */
+	return atomic_load_explicit(&s->rx_ctl->acked, memory_order_relaxed) !=
+		       acked_seen ||
+	       atomic_load_explicit(&s->rx_ctl->tail, memory_order_relaxed) !=
+		       s->rx_head;
+}
+
+void sv_shm_want_ack(struct sv_shm *s)
+{
+	atomic_store_explicit(&s->rx_ctl->want_ack, 1, memory_order_relaxed);
+	/* pairs with the fence in notify(): it sees the flag, or our next
+	 * sv_shm_acked() sees its ack */
+	atomic_thread_fence(memory_order_seq_cst);
 }

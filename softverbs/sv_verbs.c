@@ -412,6 +412,23 @@ void sv_cq_push(struct sv_cq *cq, const struct ibv_wc *wc, bool solicited)
 	}
 }
 
+void sv_cq_reap(struct sv_cq *cq, bool wait)
+{
+	struct sv_qp *qp;
+
+	if (!atomic_load_explicit(&cq->shm_reqs, memory_order_relaxed))
+		return;
+	/* a busy lock is a NIC thread pass, which reaps too: never wait
+	 * for it on the polling path (no futex) */
+	if (wait)
+		sv_lock();
+	else if (pthread_mutex_trylock(&sv.lock))
+		return;
+	for (qp = cq->sq_qps; qp; qp = qp->scq_next)
+		sv_wire_reap(qp);
+	pthread_mutex_unlock(&sv.lock);
+}
+
 #define SV_POLL_YIELD 256
 static _Thread_local unsigned int empty_polls;
 
@@ -423,13 +440,18 @@ int sv_poll_cq(struct ibv_cq *ibcq, int n, struct ibv_wc *wc)
 	sv_strict_touch(&cq->owner, "CQ", cq);
 	if (n < 0)
 		return -EINVAL;
-	pthread_mutex_lock(&cq->lock);
-	for (i = 0; i < n && cq->count; i++) {
-		wc[i] = cq->ring[cq->head];
-		cq->head = (cq->head + 1) % cq->cap;
-		cq->count--;
+	sv_cq_reap(cq, false);
+	i = 0;
+	/* acquire: pairs with the increment in sv_cq_push() */
+	if (atomic_load_explicit(&cq->count, memory_order_acquire)) {
+		pthread_mutex_lock(&cq->lock);
+		for (; i < n && cq->count; i++) {
+			wc[i] = cq->ring[cq->head];
+			cq->head = (cq->head + 1) % cq->cap;
+			cq->count--;
+		}
+		pthread_mutex_unlock(&cq->lock);
 	}
-	pthread_mutex_unlock(&cq->lock);
 	/*
 	 * Let the NIC threads run on a busy machine, but not at the price of
 	 * a syscall per empty poll (a NIC's CQ costs none): every
@@ -453,6 +475,17 @@ int sv_req_notify_cq(struct ibv_cq *ibcq, int solicited_only)
 	if (cq->armed != 1)
 		cq->armed = solicited_only ? 2 : 1;
 	pthread_mutex_unlock(&cq->lock);
+	/* acks on rings ring our doorbell from now on (the application is
+	 * about to sleep), so that the NIC thread makes the completions */
+	/* seq_cst after the store of armed: see conn_use_shm() */
+	if (atomic_load(&cq->shm_reqs)) {
+		struct sv_qp *qp;
+
+		sv_lock();
+		for (qp = cq->sq_qps; qp; qp = qp->scq_next)
+			sv_wire_want_ack(qp);
+		pthread_mutex_unlock(&sv.lock);
+	}
 	return 0;
 }
 
@@ -487,11 +520,12 @@ void sv_rq_fini(struct sv_rq *rq)
 }
 
 int sv_rq_post(struct sv_rq *rq, struct ibv_recv_wr *wr,
-	       struct ibv_recv_wr **bad)
+	       struct ibv_recv_wr **bad, bool *was_empty)
 {
 	int ret = 0;
 
 	pthread_mutex_lock(&rq->lock);
+	*was_empty = !rq->count;
 	for (; wr; wr = wr->next) {
 		uint32_t slot;
 		struct sv_rwqe *w;
@@ -634,11 +668,13 @@ int sv_post_srq_recv(struct ibv_srq *ibsrq, struct ibv_recv_wr *wr,
 		     struct ibv_recv_wr **bad)
 {
 	struct sv_srq *srq = SV_container_of(ibsrq, struct sv_srq, ibv);
+	bool was_empty;
 	int ret;
 
 	sv_strict_touch(&srq->owner, "SRQ", srq);
-	ret = sv_rq_post(&srq->rq, wr, bad);
-	sv_kick();
+	ret = sv_rq_post(&srq->rq, wr, bad, &was_empty);
+	if (was_empty)
+		sv_kick(); /* see sv_post_recv() */
 	return ret;
 }
 

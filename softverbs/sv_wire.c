@@ -117,6 +117,8 @@ struct sv_conn {
 	struct sv_ep *bell; /* our doorbell, watched by the NIC thread */
 	bool mode_known; /* accepted side: the first bytes were looked at */
 	bool peer_eof; /* shm: the socket reported the peer's close */
+	uint32_t acked_seen; /* requester: the peer's ack counter applied */
+	bool on_cq; /* requester: counted in its send CQ's shm_reqs */
 	/* references (requester): MR ids whose memfd went on the socket */
 	struct sv_ref tref[SV_MAX_SGE];
 	uint32_t *sent, nsent, sent_cap;
@@ -215,6 +217,9 @@ static void conn_close(struct sv_conn *c, bool shut)
 		resp_tx(c); /* best effort: pending acks go out first */
 	qp = c->qp;
 	if (qp) {
+		if (c->on_cq)
+			atomic_fetch_sub(&qp->scq->shm_reqs, 1);
+		c->on_cq = false;
 		if (qp->req == c)
 			qp->req = NULL;
 		if (qp->resp == c)
@@ -244,6 +249,17 @@ static void conn_use_shm(struct sv_conn *c)
 	ep->fd = sv_shm_bell_fd(c->shm);
 	ep->obj = c;
 	c->bell = ep;
+	if (c->is_req && c->qp) {
+		/*
+		 * Its acks become completions when the CQ is polled. A CQ
+		 * armed already gets the doorbell: seq_cst, so either we see
+		 * armed here or sv_req_notify_cq() sees shm_reqs and asks.
+		 */
+		atomic_fetch_add(&c->qp->scq->shm_reqs, 1);
+		c->on_cq = true;
+		if (atomic_load(&c->qp->scq->armed))
+			sv_shm_want_ack(c->shm);
+	}
 	/* edge-triggered: each ring of the doorbell is an event, never read */
 	sv_nic_add_ep(ep, EPOLLIN | EPOLLET);
 }
@@ -584,9 +600,7 @@ static bool req_next(struct sv_conn *c)
 	struct sv_swqe *w;
 	uint32_t head, lcnt;
 
-	pthread_mutex_lock(&qp->lock);
-	head = qp->sq_head;
-	pthread_mutex_unlock(&qp->lock);
+	head = sv_sq_head(qp);
 	if (qp->state != IBV_QPS_RTS || qp->sq_tx == head)
 		return false;
 	w = &qp->sq[qp->sq_tx % qp->sq_cap];
@@ -642,9 +656,7 @@ static void req_tx(struct sv_conn *c)
 			struct sv_qp *qp = c->qp;
 
 			c->tx_wqe = false;
-			pthread_mutex_lock(&qp->lock);
-			qp->sq_tx++;
-			pthread_mutex_unlock(&qp->lock);
+			qp->sq_tx++; /* sv.lock: post_send never reads it */
 			sv_fault_count(qp);
 		}
 	}
@@ -655,6 +667,16 @@ static void resp_push(struct sv_conn *c, uint8_t op, uint32_t msn, int status,
 {
 	struct sv_resp_item *it;
 
+	/*
+	 * Rings: an ack is the counter in the control page, once every
+	 * earlier response is in the ring (the requester reads those first);
+	 * c->pid: a forked child never writes to the parent's rings.
+	 */
+	if (op == SV_OP_ACK && c->shm && !c->q_head && !c->tbusy &&
+	    c->pid == sv.pid) {
+		sv_shm_ack(c->shm, msn);
+		return;
+	}
 	if (op == SV_OP_ACK && c->q_tail && c->q_tail->hdr.op == SV_OP_ACK) {
 		c->q_tail->hdr.msn = msn; /* cumulative: coalesce */
 		return;
@@ -862,10 +884,31 @@ static void req_got_hdr(struct sv_conn *c)
 	}
 }
 
+/*
+ * Requester: complete what the responder's ack counter covers, when no
+ * response waits in the ring before it (a NAK or READ response of an
+ * earlier message must be read first). Between messages only.
+ */
+static void apply_acked(struct sv_conn *c)
+{
+	uint32_t upto;
+
+	while (c->shm && !c->in_payload && !c->rh_off && c->qp &&
+	       sv_shm_acked(c->shm, &upto) && upto != c->acked_seen) {
+		c->acked_seen = upto;
+		ack_upto(c->qp, upto - 1);
+		/* still armed (those sends were unsignaled): the doorbell
+		 * again for the next ack, then look once more */
+		if (c->qp && atomic_load(&c->qp->scq->armed))
+			sv_shm_want_ack(c->shm);
+	}
+}
+
 static void req_rx(struct sv_conn *c)
 {
 	while (!conn_dead(c)) {
 		if (!c->in_payload) {
+			apply_acked(c);
 			if (read_hdr(c) <= 0)
 				return;
 			c->rh_off = 0;
@@ -1009,9 +1052,10 @@ static void resp_rx(struct sv_conn *c)
 
 /* ---- NIC thread entry points ---- */
 
-void sv_wire_event(struct sv_ep *ep, uint32_t events)
+struct sv_qp *sv_wire_event(struct sv_ep *ep, uint32_t events)
 {
 	struct sv_conn *c = ep->obj;
+	struct sv_qp *qp = c->qp;
 
 	/* rings: the socket only reports the end (after the peer's last bytes) */
 	if (ep == c->ep && (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
@@ -1020,7 +1064,7 @@ void sv_wire_event(struct sv_ep *ep, uint32_t events)
 	if (ep == c->ep && (events & EPOLLIN) && !c->is_req && c->shm &&
 	    sv_peer_mrs_recv(c->fd, &c->pmrs)) {
 		conn_lost_why(c, "bad control message");
-		return;
+		return qp;
 	}
 	if (c->is_req) {
 		req_rx(c);
@@ -1036,13 +1080,14 @@ void sv_wire_event(struct sv_ep *ep, uint32_t events)
 		resp_rx(c);
 		resp_tx(c);
 	}
+	return qp;
 }
 
 /*
  * Application thread, right after a post: transmit the new WQEs of @qp on
  * its shared-memory connection itself, as a NIC's doorbell write starts
  * the hardware, instead of waking the NIC thread (a kick and an epoll_wait
- * of the NIC thread saved per post). Only when sv.lock is free at once and
+ * of the NIC thread saved per post). Only when sv.lock comes free soon and
  * nothing needs the NIC thread's timing (delays); true when every posted
  * WQE is on the ring, false when the NIC thread must carry on (ring full,
  * a local error to complete, no connection yet, a lost one).
@@ -1052,7 +1097,7 @@ bool sv_wire_post(struct sv_qp *qp)
 	struct sv_conn *c;
 	bool done = false;
 
-	if (sv.cfg.delay_us || pthread_mutex_trylock(&sv.lock))
+	if (sv.cfg.delay_us || !sv_trylock_spin())
 		return false;
 	c = qp->req;
 	/* c->pid: not a connection a forked child inherited (rings unmapped) */
@@ -1067,15 +1112,57 @@ bool sv_wire_post(struct sv_qp *qp)
 	return done;
 }
 
+static void check_blocked(struct sv_qp *qp);
+
+/*
+ * Application thread (sv.lock held): turn what the peer acknowledged on
+ * the rings into send completions now, as a NIC's poll_cq reads the CQEs
+ * the hardware wrote, instead of the NIC thread waking for each ack.
+ */
+void sv_wire_reap(struct sv_qp *qp)
+{
+	struct sv_conn *c = qp->req;
+
+	if (!c || !c->shm || c->pid != sv.pid || conn_dead(c) ||
+	    !sv_shm_rx_news(c->shm, c->acked_seen))
+		return; /* nothing new: no lock, no fence, no flag written */
+	req_rx(c);
+	if (qp->state == IBV_QPS_RTS && !qp->peer)
+		check_blocked(qp);
+}
+
+/* Before the application moves @qp to ERR: what the peer acknowledged
+ * completed successfully (its ack is as good as a CQE already written). */
+void sv_wire_reap_acks(struct sv_qp *qp)
+{
+	struct sv_conn *c = qp->req;
+
+	if (c && c->pid == sv.pid && !conn_dead(c))
+		apply_acked(c);
+}
+
+/*
+ * Application thread arming @qp's send CQ (sv.lock held): from now on the
+ * peer rings our doorbell for an ack, so the NIC thread produces the
+ * completion (and the event) while the application sleeps.
+ */
+void sv_wire_want_ack(struct sv_qp *qp)
+{
+	struct sv_conn *c = qp->req;
+
+	if (!c || !c->shm || c->pid != sv.pid || conn_dead(c))
+		return;
+	sv_shm_want_ack(c->shm);
+	apply_acked(c); /* an ack stored before the flag was seen */
+}
+
 /* A WQE that failed locally completes once everything before it did. */
 static void check_blocked(struct sv_qp *qp)
 {
 	struct sv_swqe *w;
 	uint32_t head;
 
-	pthread_mutex_lock(&qp->lock);
-	head = qp->sq_head;
-	pthread_mutex_unlock(&qp->lock);
+	head = sv_sq_head(qp);
 	if (qp->sq_done != qp->sq_tx || qp->sq_tx == head)
 		return;
 	w = &qp->sq[qp->sq_tx % qp->sq_cap];
@@ -1096,9 +1183,7 @@ static void ensure_requester(struct sv_qp *qp)
 		sv_kick();
 		return;
 	}
-	pthread_mutex_lock(&qp->lock);
-	head = qp->sq_head;
-	pthread_mutex_unlock(&qp->lock);
+	head = sv_sq_head(qp);
 	if (qp->sq_done == head)
 		return;
 	sv_wire_connect(qp);

@@ -2,6 +2,7 @@
 /* softverbs tests: helpers to build connected QPs in-process and across a fork. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -264,4 +265,11 @@ uint32_t svt_sum(const uint8_t *p, size_t n)
 		b = (b + a) % 65521;
 	}
 	return b << 16 | a;
+}
+
+bool svt_readable(int fd, int timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, timeout_ms) == 1 && (p.revents & POLLIN);
 }

@@ -77,5 +77,7 @@ void svt_read_all(int fd, void *p, size_t n);
 /* Wait for a child, return its exit status (or 128 + signal). */
 int svt_wait_child(int pid);
 uint32_t svt_sum(const uint8_t *p, size_t n);
+/* @fd polls readable within @timeout_ms. */
+bool svt_readable(int fd, int timeout_ms);
 
 #endif /* SVT_H */

@@ -3,7 +3,6 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <time.h>
 #include <stdlib.h>
@@ -26,13 +25,6 @@ static void setup(void)
 static void teardown(void)
 {
 	svt_close_pair(&a, &b);
-}
-
-static bool readable(int fd, int timeout_ms)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-
-	return poll(&p, 1, timeout_ms) == 1 && (p.revents & POLLIN);
 }
 
 TestSuite(sv_events, .fini = teardown, .timeout = 30);
@@ -64,13 +56,13 @@ Test(sv_events, channel_delivers_one_event_per_arming, .init = setup)
 	struct ibv_wc wc;
 
 	arm_then_send(0);
-	cr_assert(readable(b.ch->fd, 5000), "channel fd not readable");
+	cr_assert(svt_readable(b.ch->fd, 5000), "channel fd not readable");
 	expect_cq_event(&b, b.rcq);
 	cr_assert_eq(svt_poll(b.rcq, &wc, 1, 5000), 1);
 	/* not re-armed: the second completion raises no event */
 	cr_assert_eq(svt_post(&a, IBV_WR_SEND, 0, 8, 0, 0, 0, 0, 2), 0);
 	cr_assert_eq(svt_poll(b.rcq, &wc, 1, 5000), 1);
-	cr_assert(!readable(b.ch->fd, 0), "event without arming");
+	cr_assert(!svt_readable(b.ch->fd, 0), "event without arming");
 }
 
 Test(sv_events, solicited_only_ignores_unsolicited, .init = setup)
@@ -79,10 +71,10 @@ Test(sv_events, solicited_only_ignores_unsolicited, .init = setup)
 
 	arm_then_send(1);
 	cr_assert_eq(svt_poll(b.rcq, &wc, 1, 5000), 1);
-	cr_assert(!readable(b.ch->fd, 0), "event for an unsolicited send");
+	cr_assert(!svt_readable(b.ch->fd, 0), "event for an unsolicited send");
 	cr_assert_eq(svt_post(&a, IBV_WR_SEND, 0, 8, 0, 0, 0,
 			      IBV_SEND_SOLICITED, 2), 0);
-	cr_assert(readable(b.ch->fd, 5000));
+	cr_assert(svt_readable(b.ch->fd, 5000));
 	expect_cq_event(&b, b.rcq);
 }
 
@@ -119,7 +111,7 @@ Test(sv_events, cq_overflow_raises_cq_err_async_event)
 		cr_assert_eq(svt_post(&a, IBV_WR_RDMA_WRITE, 0, 8,
 				      (uintptr_t)b.buf, b.mr->rkey, 0,
 				      IBV_SEND_SIGNALED, (uint64_t)i), 0);
-	cr_assert(readable(a.ctx->async_fd, 5000), "no async event");
+	cr_assert(svt_readable(a.ctx->async_fd, 5000), "no async event");
 	cr_assert_eq(ibv_get_async_event(a.ctx, &ev), 0);
 	cr_assert_eq(ev.event_type, IBV_EVENT_CQ_ERR);
 	cr_assert_eq(ev.element.cq, a.scq);
@@ -195,7 +187,7 @@ Test(sv_events, srq_receives_and_limit_event)
 	cr_assert_eq(wc.qp_num, qp->qp_num);
 	cr_assert_eq(b.buf[0], 9);
 	cr_assert_eq(svt_post(&a, IBV_WR_SEND, 0, 64, 0, 0, 0, 0, 2), 0);
-	cr_assert(readable(b.ctx->async_fd, 5000));
+	cr_assert(svt_readable(b.ctx->async_fd, 5000));
 	cr_assert_eq(ibv_get_async_event(b.ctx, &ev), 0);
 	cr_assert_eq(ev.event_type, IBV_EVENT_SRQ_LIMIT_REACHED);
 	cr_assert_eq(ev.element.srq, srq);

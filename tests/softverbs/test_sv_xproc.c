@@ -33,6 +33,7 @@ static int to_child = -1, from_child = -1, child = -1;
 static struct svt_info peer;
 static uint8_t my_rnr_retry = 7;
 static const char *my_delay_us; /* SOFTVERBS_DELAY_US of this process only */
+static bool my_armed; /* CQs on a channel, send CQ armed before connecting */
 
 /* Mappings of softverbs MR memfds in this process (its own and its peer's). */
 static uint32_t mr_mappings(void)
@@ -138,7 +139,10 @@ static void setup(void)
 		cr_assert_eq(setenv("SOFTVERBS_DELAY_US", my_delay_us, 1), 0);
 	svt_opts_init(&o);
 	o.buflen = 2 << 20;
+	o.channel = my_armed;
 	svt_open(&a, &o);
+	if (my_armed)
+		cr_assert_eq(ibv_req_notify_cq(a.scq, 0), 0);
 	svt_read_all(from_child, &peer, sizeof(peer));
 	svt_connect(&a, peer.qpn, my_rnr_retry);
 	svt_info(&a, &me);
@@ -289,6 +293,34 @@ Test(sv_xproc, bad_rkey_is_remote_access_error)
 	cr_assert_eq(svt_state(a.qp), IBV_QPS_ERR);
 	/* the stream stays usable for the peer: payload was consumed */
 	cr_assert_eq(ask('S', 0, 16, 0).status, 0);
+}
+
+/*
+ * The peer executes the write after the bad one (its QP is not in error)
+ * and acknowledges it; the requester still sees the NAK first: success,
+ * the error, then a flush, in send-queue order (on the rings the ack is a
+ * counter that must not overtake the NAK in the ring).
+ */
+Test(sv_xproc, nak_in_a_stream_keeps_the_completion_order)
+{
+	static const enum ibv_wc_status want[3] = { IBV_WC_SUCCESS,
+						    IBV_WC_REM_ACCESS_ERR,
+						    IBV_WC_WR_FLUSH_ERR };
+	struct ibv_wc wc[3];
+	uint64_t i;
+
+	for (i = 0; i < 3; i++)
+		cr_assert_eq(svt_post(&a, IBV_WR_RDMA_WRITE, 64 * i, 64,
+				      peer.addr + 64 * i,
+				      i == 1 ? peer.rkey + 1 : peer.rkey, 0,
+				      IBV_SEND_SIGNALED, i), 0);
+	cr_assert_eq(svt_poll(a.scq, wc, 3, 10000), 3);
+	for (i = 0; i < 3; i++) {
+		cr_assert_eq(wc[i].wr_id, i);
+		cr_assert_eq(wc[i].status, want[i], "wr %d: %s", (int)i,
+			     ibv_wc_status_str(wc[i].status));
+	}
+	cr_assert_eq(svt_state(a.qp), IBV_QPS_ERR);
 }
 
 Test(sv_xproc, peer_destroy_fails_the_next_send_and_flushes)
@@ -449,6 +481,52 @@ Test(sv_xproc_rnr, receive_posted_in_time_succeeds)
 	r = ask('P', 0, 4096, 0);
 	cr_assert_eq(r.status, IBV_WC_SUCCESS);
 	cr_assert_eq(r.imm, 5);
+}
+
+/*
+ * An application that sleeps on its completion channel is woken by the
+ * acknowledgement of its send alone (on the rings an ack is a counter the
+ * requester reads when it polls; armed, it asks the peer for the
+ * doorbell), also when it armed the CQ before the connection existed and
+ * when an unsignaled send's ack came first.
+ */
+static void setup_armed(void)
+{
+	my_armed = true;
+	setup();
+}
+
+TestSuite(sv_xproc_armed, .init = setup_armed, .fini = teardown,
+	  .timeout = 60);
+
+Test(sv_xproc_armed, armed_send_cq_gets_its_event_from_the_ack_alone)
+{
+	struct ibv_wc wc[2];
+	struct ibv_cq *cq;
+	void *cq_ctx;
+	uint64_t round;
+
+	fill(a.buf, 4096, 3);
+	for (round = 0; round < 3; round++) {
+		if (round)
+			cr_assert_eq(ibv_req_notify_cq(a.scq, 0), 0);
+		cr_assert_eq(svt_post(&a, IBV_WR_RDMA_WRITE, 0, 2048,
+				      peer.addr, peer.rkey, 0, 0, 10 + round),
+			     0);
+		cr_assert_eq(svt_post(&a, IBV_WR_RDMA_WRITE, 2048, 2048,
+				      peer.addr + 2048, peer.rkey, 0,
+				      IBV_SEND_SIGNALED, 20 + round),
+			     0);
+		cr_assert(svt_readable(a.ch->fd, 10000),
+			  "round %d: no completion event", (int)round);
+		cr_assert_eq(ibv_get_cq_event(a.ch, &cq, &cq_ctx), 0);
+		cr_assert_eq(cq, a.scq);
+		ibv_ack_cq_events(cq, 1);
+		cr_assert_eq(ibv_poll_cq(a.scq, 2, wc), 1);
+		cr_assert_eq(wc[0].status, IBV_WC_SUCCESS);
+		cr_assert_eq(wc[0].wr_id, 20 + round);
+	}
+	cr_assert_eq(ask('S', 0, 4096, 0).sum, svt_sum(a.buf, 4096));
 }
 
 /*
