@@ -59,19 +59,25 @@ void rdm_acl_auth_may_change(void)
 		users[i].full = -1;
 }
 
+/* Is the user name a exactly (case matters) p[0..len)? */
+static bool name_is(RedisModuleString *a, const char *p, size_t len)
+{
+	size_t alen;
+	const char *ap = RedisModule_StringPtrLen(a, &alen);
+
+	return alen == len && !memcmp(ap, p, len);
+}
+
 struct rdm_acl_user *rdm_acl_user(const char *name)
 {
-	size_t len = strlen(name), blen;
+	size_t len = strlen(name);
 	RedisModuleString *str;
 	RedisModuleUser *u;
-	const char *b;
 	int i;
 
-	for (i = 0; i < n_users; i++) {
-		b = RedisModule_StringPtrLen(users[i].name, &blen);
-		if (blen == len && !memcmp(b, name, len))
+	for (i = 0; i < n_users; i++)
+		if (name_is(users[i].name, name, len))
 			return &users[i];
-	}
 	str = RedisModule_CreateString(NULL, name, len);
 	u = str ? RedisModule_GetModuleUserFromUserName(str) : NULL;
 	if (!u) {
@@ -222,15 +228,6 @@ static bool getuser_full(RedisModuleCtx *ctx, RedisModuleString *name)
 	return hits == 3;
 }
 
-static bool same_name(RedisModuleString *a, RedisModuleString *b)
-{
-	size_t la, lb;
-	const char *pa = RedisModule_StringPtrLen(a, &la);
-	const char *pb = RedisModule_StringPtrLen(b, &lb);
-
-	return la == lb && !memcmp(pa, pb, la);
-}
-
 /*
  * Is u allowed everything? ACL GETUSER costs about 200 us of main-thread
  * time, so its answer is kept by name across batches, for up to
@@ -248,13 +245,13 @@ static bool user_full(RedisModuleCtx *ctx, struct rdm_acl_user *u, bool ask)
 
 	if (u->full >= 0)
 		return u->full;
+	p = RedisModule_StringPtrLen(u->name, &len);
 	for (i = 0; i < n_known; i++)
-		if (same_name(known[i].name, u->name))
+		if (name_is(known[i].name, p, len))
 			return (u->full = known[i].full);
 	if (!ask && n_known == KNOWN_USERS)
 		return false;
 	u->full = getuser_full(ctx, u->name);
-	p = RedisModule_StringPtrLen(u->name, &len);
 	name = n_known < KNOWN_USERS ? RedisModule_CreateString(NULL, p, len)
 				     : NULL;
 	if (name) {

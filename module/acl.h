@@ -15,10 +15,10 @@
  * check processCommand makes for a TCP client) before it runs, the
  * module's own connection commands (SELECT...) included; users allowed
  * everything (+@all ~* &*, looked up once with ACL GETUSER and again after
- * any command that may change users) skip it, as they cannot be refused. The user is
- * resolved by name once per batch and after every ACL command (ACL
- * DELUSER and ACL LOAD free the objects a RedisModuleUser points at), so
- * ACL changes apply to the next command of every client, as on TCP.
+ * any command that may change users) skip it, as they cannot be refused.
+ * The user is resolved by name once per batch and after every ACL command
+ * (ACL DELUSER and ACL LOAD free the objects a RedisModuleUser points at),
+ * so ACL changes apply to the next command of every client, as on TCP.
  *
  * Some commands are checked by the server against the calling client while
  * they run: scripts and functions (each redis.call) and SORT's BY and GET
