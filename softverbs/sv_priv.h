@@ -387,7 +387,7 @@ ssize_t sv_shm_writev(struct sv_shm *s, const struct iovec *iov, int cnt);
 ssize_t sv_shm_readv(struct sv_shm *s, const struct iovec *iov, int cnt);
 int sv_shm_bell_fd(const struct sv_shm *s);
 /* Responder: requests up to @msn are executed (rings if asked to). */
-void sv_shm_ack(struct sv_shm *s, uint32_t msn);
+void sv_shm_ack(struct sv_shm *s, uint32_t msn, bool signaled);
 /* Requester: false while responses wait in the ring (they come first);
  * else true with *@upto = the responder's last msn + 1 (0 = none yet). */
 bool sv_shm_acked(struct sv_shm *s, uint32_t *upto);

@@ -42,7 +42,8 @@
  * NIC thread's pass, ibv_poll_cq, a full send queue), as a NIC's poll_cq
  * reads the CQEs the hardware wrote. Only a requester that waits for a
  * completion event sets want_ack, and only then does the responder ring
- * its doorbell for an acknowledgement (same fences as want_data).
+ * its doorbell, for the acknowledgement of a signaled request (same
+ * fences as want_data): an unsignaled one makes no completion.
  *
  * The peer is not trusted: the memfd must carry the shrink/grow seals and
  * the expected size (a shrunk file would fault this process), the doorbells
@@ -52,7 +53,9 @@
  */
 
 #define SV_SHM_MAGIC 0xa0 /* first byte: never an opcode of the socket stream */
-#define SV_SHM_VERSION 2 /* 2: acknowledgements in the control page */
+/* 2: acknowledgements in the control page; 3: requests say whether they
+ * are signaled (the ack doorbell rings only for those) */
+#define SV_SHM_VERSION 3
 #define SV_RING_BYTES (1u << 19)
 #define SV_RING_HDR 4096u
 #define SV_SHM_BYTES (SV_RING_HDR + 2u * SV_RING_BYTES)
@@ -470,12 +473,16 @@ ssize_t sv_shm_readv(struct sv_shm *s, const struct iovec *iov, int cnt)
 	return ring_move(s, &e, iov, cnt);
 }
 
-void sv_shm_ack(struct sv_shm *s, uint32_t msn)
+void sv_shm_ack(struct sv_shm *s, uint32_t msn, bool signaled)
 {
 	/* release: every response written before it is in the ring first
 	 * (the requester checks the ring is empty after its acquire) */
 	atomic_store_explicit(&s->tx_ctl->acked, msn + 1, memory_order_release);
-	notify(s, &s->tx_ctl->want_ack);
+	/* the ack of an unsignaled request makes no completion: nothing to
+	 * wake the requester for; a later signaled one covers it (acks are
+	 * cumulative) */
+	if (signaled)
+		notify(s, &s->tx_ctl->want_ack);
 }
 
 bool sv_shm_acked(struct sv_shm *s, uint32_t *upto)

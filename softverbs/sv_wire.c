@@ -52,9 +52,17 @@ enum {
 	SV_OP_READ_RESP = 0x82,
 };
 
+/* sv_hdr.flags of a request */
+enum {
+	SV_HF_SOLICITED = 1,
+	/* the requester makes a completion of it: only its ack is worth a
+	 * doorbell to a requester that sleeps on its send CQ */
+	SV_HF_SIGNALED = 2,
+};
+
 struct sv_hdr {
 	uint8_t op;
-	uint8_t solicited;
+	uint8_t flags;
 	uint8_t rnr_retry;
 	uint8_t status;
 	uint32_t msn;
@@ -614,7 +622,9 @@ static bool req_next(struct sv_conn *c)
 		return false; /* the NIC thread comes back when it is due */
 	memset(&c->th, 0, sizeof(c->th));
 	c->th.op = (uint8_t)w->opcode;
-	c->th.solicited = !!(w->send_flags & IBV_SEND_SOLICITED);
+	c->th.flags = (w->send_flags & IBV_SEND_SOLICITED ? SV_HF_SOLICITED : 0) |
+		      (w->send_flags & IBV_SEND_SIGNALED || qp->sq_sig_all ?
+			       SV_HF_SIGNALED : 0);
 	c->th.rnr_retry = (uint8_t)qp->attr.rnr_retry;
 	c->th.msn = c->tx_msn++;
 	c->th.imm = w->imm;
@@ -674,7 +684,8 @@ static void resp_push(struct sv_conn *c, uint8_t op, uint32_t msn, int status,
 	 */
 	if (op == SV_OP_ACK && c->shm && !c->q_head && !c->tbusy &&
 	    c->pid == sv.pid) {
-		sv_shm_ack(c->shm, msn);
+		/* an ack is always of the request in c->rh */
+		sv_shm_ack(c->shm, msn, c->rh.flags & SV_HF_SIGNALED);
 		return;
 	}
 	if (op == SV_OP_ACK && c->q_tail && c->q_tail->hdr.op == SV_OP_ACK) {
@@ -930,7 +941,7 @@ static bool resp_got_hdr(struct sv_conn *c)
 	size_t payload;
 
 	r->op = c->rh.op;
-	r->solicited = c->rh.solicited;
+	r->solicited = !!(c->rh.flags & SV_HF_SOLICITED);
 	r->rnr_retry = c->rh.rnr_retry;
 	r->imm = c->rh.imm;
 	r->rkey = c->rh.rkey;

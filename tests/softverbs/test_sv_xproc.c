@@ -2,6 +2,7 @@
 /* softverbs conformance: cross-process peers (shared-memory rings, or the socket with SOFTVERBS_TRANSPORT=socket), peer loss and fork. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -527,6 +528,90 @@ Test(sv_xproc_armed, armed_send_cq_gets_its_event_from_the_ack_alone)
 		cr_assert_eq(wc[0].wr_id, 20 + round);
 	}
 	cr_assert_eq(ask('S', 0, 4096, 0).sum, svt_sum(a.buf, 4096));
+}
+
+/* Times this process's NIC thread went to sleep (and was woken), from
+ * /proc: the voluntary context switches of the thread named sv-nic. */
+static long nic_sleeps(void)
+{
+	char path[300], line[128];
+	long n = -1;
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+
+	cr_assert(d);
+	while (n < 0 && (e = readdir(d))) {
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
+			 e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(line, sizeof(line), f) && !strcmp(line, "sv-nic\n")) {
+			fclose(f);
+			snprintf(path, sizeof(path),
+				 "/proc/self/task/%s/status", e->d_name);
+			f = fopen(path, "r");
+			cr_assert(f);
+			while (fgets(line, sizeof(line), f))
+				sscanf(line, "voluntary_ctxt_switches: %ld", &n);
+		}
+		fclose(f);
+	}
+	closedir(d);
+	cr_assert_geq(n, 0, "no sv-nic thread");
+	return n;
+}
+
+/*
+ * The ack of an unsignaled send makes no completion, so it does not wake
+ * a requester that sleeps on its send CQ: 100 unsignaled writes, each
+ * executed by the peer before the next, cost our NIC thread no wakeup per
+ * ack (rings only); the signaled one after them still brings the event.
+ */
+Test(sv_xproc_armed, unsignaled_acks_ring_no_doorbell)
+{
+	const char *t = getenv("SOFTVERBS_TRANSPORT");
+	struct ibv_wc wc;
+	struct ibv_cq *cq;
+	void *cq_ctx;
+	long before, woken;
+	unsigned int i;
+
+	fill(a.buf, 4096, 9);
+	/* the connection's own start-up wakeups are over */
+	cr_assert_eq(svt_post(&a, IBV_WR_RDMA_WRITE, 0, 64, peer.addr,
+			      peer.rkey, 0, IBV_SEND_SIGNALED, 1), 0);
+	cr_assert(svt_readable(a.ch->fd, 10000));
+	cr_assert_eq(ibv_get_cq_event(a.ch, &cq, &cq_ctx), 0);
+	ibv_ack_cq_events(cq, 1);
+	cr_assert_eq(svt_poll(a.scq, &wc, 1, 10000), 1);
+	cr_assert_eq(ibv_req_notify_cq(a.scq, 0), 0);
+	before = nic_sleeps();
+	for (i = 0; i < 100; i++) {
+		a.buf[64 + i] ^= 0x5a;
+		cr_assert_eq(svt_post(&a, IBV_WR_RDMA_WRITE, 64 + i, 1,
+				      peer.addr + 64 + i, peer.rkey, 0, 0,
+				      100 + i), 0);
+		/* executed (and acknowledged) by the peer before the next */
+		while (ask('S', 64 + i, 1, 0).sum != svt_sum(a.buf + 64 + i, 1))
+			;
+	}
+	woken = nic_sleeps() - before;
+	/* on the socket an ack is a message our NIC thread must read */
+	if (!t || strcmp(t, "socket"))
+		cr_assert_lt(woken, 25, "%ld wakeups of our NIC thread for "
+			     "100 acks nobody waits for", woken);
+	cr_assert_eq(svt_post(&a, IBV_WR_RDMA_WRITE, 0, 64, peer.addr,
+			      peer.rkey, 0, IBV_SEND_SIGNALED, 2), 0);
+	cr_assert(svt_readable(a.ch->fd, 10000), "no event for the signaled "
+		  "write");
+	cr_assert_eq(ibv_get_cq_event(a.ch, &cq, &cq_ctx), 0);
+	ibv_ack_cq_events(cq, 1);
+	cr_assert_eq(svt_poll(a.scq, &wc, 1, 10000), 1);
+	cr_assert_eq(wc.wr_id, 2);
+	cr_assert_eq(ask('S', 0, 164, 0).sum, svt_sum(a.buf, 164));
 }
 
 /*
