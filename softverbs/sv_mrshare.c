@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,7 +16,8 @@
 /*
  * At ibv_reg_mr the whole pages of an MR that lie in a private anonymous
  * mapping (mmap'd buffers, glibc's large allocations) are moved onto a
- * memfd: the memfd is mapped elsewhere, the pages' contents copied into it,
+ * memfd: the memfd is mapped elsewhere, the pages that hold data copied into
+ * it (never-touched pages and memfd holes read as zeros: skipped),
  * and that mapping moved over the original range with one mremap(), so the
  * application keeps its addresses and contents. The memfd has no name in
  * any file system, is owner-only, sealed against shrinking (a mapping peer
@@ -58,6 +60,45 @@ struct sv_ctl {
 static _Atomic uint32_t next_id = 1;
 static _Atomic int live; /* shared MRs, each holding an fd */
 
+/* PROCMAP_QUERY (Linux 6.11, <linux/fs.h>): one mapping by address, instead
+ * of reading and parsing all of /proc/self/maps. The ABI is fixed; the
+ * headers of older distributions do not have it. */
+struct sv_procmap_query {
+	uint64_t size, query_flags, query_addr;
+	uint64_t vma_start, vma_end, vma_flags, vma_page_size, vma_offset;
+	uint64_t inode;
+	uint32_t dev_major, dev_minor;
+	uint32_t vma_name_size, build_id_size;
+	uint64_t vma_name_addr, build_id_addr;
+};
+#define SV_PROCMAP_QUERY _IOWR('f', 17, struct sv_procmap_query)
+#define SV_VMA_RW 0x3 /* readable | writable */
+#define SV_VMA_XS 0xc /* executable | shared */
+
+/* find_mapping() by ioctl: 0, -ENOENT, or -ENOTTY (older kernel). */
+static int query_mapping(int fd, uintptr_t start, uintptr_t end, ino_t *ino,
+			 bool *anon_rw)
+{
+	char name[256];
+	struct sv_procmap_query q = {
+		.size = sizeof(q), .query_addr = start,
+		.vma_name_size = sizeof(name),
+		.vma_name_addr = (uintptr_t)name,
+	};
+
+	if (ioctl(fd, SV_PROCMAP_QUERY, &q))
+		/* a name that long is a file's: not one of ours either */
+		return errno == ENAMETOOLONG ? -ENOENT : -errno;
+	if (end > q.vma_end)
+		return -ENOENT; /* spans mappings: leave it alone */
+	*ino = (ino_t)q.inode;
+	/* no name: not a file, nor [heap] or [stack], whose owners shrink
+	 * and grow them behind our back */
+	*anon_rw = (q.vma_flags & (SV_VMA_RW | SV_VMA_XS)) == SV_VMA_RW &&
+		   !q.inode && !q.vma_name_size;
+	return 0;
+}
+
 /*
  * The mapping of /proc/self/maps that holds [@start, @end): 0 with its
  * inode and whether it is private, anonymous and read-write; -ENOENT.
@@ -71,6 +112,12 @@ static int find_mapping(uintptr_t start, uintptr_t end, ino_t *ino,
 
 	if (!f)
 		return -errno;
+	ret = query_mapping(fileno(f), start, end, ino, anon_rw);
+	if (ret != -ENOTTY && ret != -EINVAL) {
+		fclose(f);
+		return ret;
+	}
+	ret = -ENOENT;
 	while (fgets(line, sizeof(line), f)) {
 		uintmax_t lo, hi, off, inode;
 		char perms[8], dev[16];
@@ -94,15 +141,96 @@ static int find_mapping(uintptr_t start, uintptr_t end, ino_t *ino,
 	return ret;
 }
 
-/* Replace [@at, @at + @len) by @fd's pages (or fresh private ones, @fd < 0) holding the same bytes. */
-static int swap_pages(uint8_t *at, size_t len, int fd)
+#define PM_PRESENT (1ull << 63) /* /proc/self/pagemap: page in memory */
+#define PM_SWAPPED (1ull << 62) /* page swapped out */
+#define PM_BATCH 512 /* entries read at once */
+
+/*
+ * Copy the pages of the private anonymous range @from that hold data
+ * (present or swapped out) into @to, which reads as zeros: a page never
+ * touched reads as zeros too, and copying it would fault in a page on
+ * both sides (a fresh receive buffer is all such pages). Everything when
+ * pagemap cannot be read.
+ */
+static void copy_anon_data(uint8_t *to, const uint8_t *from, size_t len)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), n = len / page, i = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	uint64_t pm[PM_BATCH];
+
+	if (fd < 0) {
+		memcpy(to, from, len);
+		return;
+	}
+	while (i < n) {
+		size_t want = n - i < PM_BATCH ? n - i : PM_BATCH, got, j, run;
+		off_t at = (off_t)(((uintptr_t)from / page + i) * sizeof(*pm));
+		ssize_t r = pread(fd, pm, want * sizeof(*pm), at);
+
+		if (r < (ssize_t)sizeof(*pm)) {
+			memcpy(to + i * page, from + i * page, len - i * page);
+			break;
+		}
+		got = (size_t)r / sizeof(*pm);
+		for (j = 0; j < got; j += run) {
+			bool data = pm[j] & (PM_PRESENT | PM_SWAPPED);
+
+			for (run = 1; j + run < got &&
+				      !(pm[j + run] & (PM_PRESENT | PM_SWAPPED)) ==
+					      !data;
+			     run++)
+				;
+			if (data)
+				memcpy(to + (i + j) * page, from + (i + j) * page,
+				       run * page);
+		}
+		i += got;
+	}
+	close(fd);
+}
+
+/*
+ * Copy the data of memfd @fd, mapped at @from, into @to, which reads as
+ * zeros: holes (pages nobody wrote) are skipped. Everything from where
+ * SEEK_DATA fails for a reason other than "no more data".
+ */
+static void copy_memfd_data(uint8_t *to, const uint8_t *from, size_t len,
+			    int fd)
+{
+	off_t off = 0, data, hole;
+
+	while ((size_t)off < len) {
+		data = lseek(fd, off, SEEK_DATA);
+		if (data < 0 && errno == ENXIO)
+			return;
+		hole = data < 0 ? -1 : lseek(fd, data, SEEK_HOLE);
+		if (hole < 0) {
+			memcpy(to + off, from + off, len - (size_t)off);
+			return;
+		}
+		if ((size_t)hole > len)
+			hole = (off_t)len;
+		memcpy(to + data, from + data, (size_t)(hole - data));
+		off = hole;
+	}
+}
+
+/*
+ * Replace [@at, @at + @len) by @to_fd's pages (or fresh private ones,
+ * @to_fd < 0, when the range is memfd @from_fd's) holding the same bytes.
+ */
+static int swap_pages(uint8_t *at, size_t len, int to_fd, int from_fd)
 {
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		       fd < 0 ? MAP_PRIVATE | MAP_ANONYMOUS : MAP_SHARED, fd, 0);
+		       to_fd < 0 ? MAP_PRIVATE | MAP_ANONYMOUS : MAP_SHARED,
+		       to_fd, 0);
 
 	if (p == MAP_FAILED)
 		return -errno;
-	memcpy(p, at, len);
+	if (to_fd >= 0)
+		copy_anon_data(p, at, len);
+	else
+		copy_memfd_data(p, at, len, from_fd);
 	/* atomic for the range: it is never unmapped in between */
 	if (mremap(p, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, at) != at) {
 		int err = errno;
@@ -140,7 +268,7 @@ struct sv_mrshare *sv_mrshare_new(void *addr, size_t length)
 	s->fd = memfd_create("softverbs-mr", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (s->fd < 0 || fchmod(s->fd, 0600) || ftruncate(s->fd, (off_t)s->len) ||
 	    fcntl(s->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) ||
-	    fstat(s->fd, &st) || swap_pages(s->base, s->len, s->fd)) {
+	    fstat(s->fd, &st) || swap_pages(s->base, s->len, s->fd, -1)) {
 		sv_log(SV_LOG_INFO, "MR at %p: not shared with peers (%s): two copies per byte",
 		       addr, strerror(errno));
 		if (s->fd >= 0)
@@ -163,7 +291,7 @@ void sv_mrshare_unshare(struct sv_mrshare *s)
 	if (s->base &&
 	    !find_mapping((uintptr_t)s->base, (uintptr_t)s->base + s->len,
 			  &ino, &anon_rw) &&
-	    ino == s->ino && swap_pages(s->base, s->len, -1))
+	    ino == s->ino && swap_pages(s->base, s->len, -1, s->fd))
 		sv_log(SV_LOG_WARN, "MR pages at %p stay shared: %s",
 		       (void *)s->base, strerror(errno));
 	s->base = NULL;
