@@ -75,11 +75,22 @@ raw() {
 }
 
 # free_port: a port free for TCP and for softverbs' rdma_cm names (abstract
-# unix sockets), so that it serves as either.
+# unix sockets), so that it serves as either. It is outside the kernel's
+# ephemeral range, which every client connection of the machine draws its
+# local port from (a port only checked for a listener could be taken by one
+# before the server binds it), and no TCP socket uses it as its local port.
 free_port() {
-	local p _
+	local lo hi p _ range=/proc/sys/net/ipv4/ip_local_port_range
+	read -r lo hi 2>/dev/null <"$range" || { lo=32768 hi=60999; }
 	for _ in $(seq 1 100); do
-		p=$((20000 + RANDOM % 20000))
+		if [ "$lo" -gt 12000 ]; then
+			p=$((10000 + RANDOM % (lo - 10000)))
+		else
+			p=$((hi + 1 + RANDOM % (65535 - hi)))
+		fi
+		# local address column of /proc/net/tcp*: ADDR:PORT in hex
+		grep -qi "^ *[0-9]*: [0-9A-F]*:$(printf '%04X' "$p") " \
+			/proc/net/tcp /proc/net/tcp6 2>/dev/null && continue
 		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
 		grep -q "@softverbs/cm/.*:$p\$" /proc/net/unix && continue
 		echo "$p"
