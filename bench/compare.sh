@@ -137,7 +137,7 @@ cpu_delta() {
 small=200000 big=48
 [ "$QUICK" = 1 ] && small=20000 big=16
 TESTS=(
-	"16B_P1|-d 16 -c 50 -P 1|-d 16 -c 50 -P 1|$((small / 10))"
+	"16B_P1|-d 16 -c 50 -P 1|-d 16 -c 50 -P 1|$((small / 2))"
 	"16B_P16|-d 16 -c 50 -P 16|-d 16 -c 50 -P 16|$small"
 	"10MB|-d 10485760 -c 8 --threads 8 --verify|-d 10485760 -c 8 --threads 8|$big"
 )
