@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: BSD-3-Clause
 /* softverbs tests: helpers to build connected QPs in-process and across a fork. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -272,4 +274,31 @@ bool svt_readable(int fd, int timeout_ms)
 	struct pollfd p = { .fd = fd, .events = POLLIN };
 
 	return poll(&p, 1, timeout_ms) == 1 && (p.revents & POLLIN);
+}
+
+int svt_thread_tid(const char *name)
+{
+	DIR *d = opendir("/proc/self/task");
+	size_t n = strlen(name);
+	char path[300], comm[32];
+	struct dirent *e;
+	int tid = -1;
+	FILE *f;
+
+	cr_assert(d);
+	while (tid < 0 && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
+			 e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue; /* the thread ended */
+		if (fgets(comm, sizeof(comm), f) && !strncmp(comm, name, n) &&
+		    comm[n] == '\n')
+			tid = atoi(e->d_name);
+		fclose(f);
+	}
+	closedir(d);
+	return tid;
 }

@@ -79,5 +79,7 @@ int svt_wait_child(int pid);
 uint32_t svt_sum(const uint8_t *p, size_t n);
 /* @fd polls readable within @timeout_ms. */
 bool svt_readable(int fd, int timeout_ms);
+/* The tid of this process's thread called @name (its comm), or -1. */
+int svt_thread_tid(const char *name);
 
 #endif /* SVT_H */

@@ -2,43 +2,20 @@
 /* softverbs: its NIC and CM threads run on the process's CPUs, not on the CPU of the thread that started them. */
 #define _GNU_SOURCE /* sched_getaffinity, CPU_* */
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <sched.h>
 #include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include <infiniband/verbs.h>
 #include <rdma/rdma_cma.h>
 
+#include "svt.h"
+
 /* The CPUs of this process's thread called name; false if there is none. */
 static bool thread_cpus(const char *name, cpu_set_t *cpus)
 {
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
-	char path[300], comm[32];
-	bool found = false;
-	FILE *f;
+	int tid = svt_thread_tid(name);
 
-	cr_assert(d);
-	while (!found && (e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
-			 e->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue; /* the thread ended */
-		if (fgets(comm, sizeof(comm), f) &&
-		    !strncmp(comm, name, strlen(name)) &&
-		    comm[strlen(name)] == '\n')
-			found = !sched_getaffinity(atoi(e->d_name),
-						   sizeof(*cpus), cpus);
-		fclose(f);
-	}
-	closedir(d);
-	return found;
+	return tid >= 0 && !sched_getaffinity(tid, sizeof(*cpus), cpus);
 }
 
 Test(sv_affinity, helper_threads_keep_the_process_cpus, .timeout = 60)

@@ -2,7 +2,6 @@
 /* softverbs conformance: cross-process peers (shared-memory rings, or the socket with SOFTVERBS_TRANSPORT=socket), peer loss and fork. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -534,33 +533,19 @@ Test(sv_xproc_armed, armed_send_cq_gets_its_event_from_the_ack_alone)
  * /proc: the voluntary context switches of the thread named sv-nic. */
 static long nic_sleeps(void)
 {
-	char path[300], line[128];
+	int tid = svt_thread_tid("sv-nic");
+	char path[64], line[128];
 	long n = -1;
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
+	FILE *f;
 
-	cr_assert(d);
-	while (n < 0 && (e = readdir(d))) {
-		FILE *f;
-
-		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
-			 e->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		if (fgets(line, sizeof(line), f) && !strcmp(line, "sv-nic\n")) {
-			fclose(f);
-			snprintf(path, sizeof(path),
-				 "/proc/self/task/%s/status", e->d_name);
-			f = fopen(path, "r");
-			cr_assert(f);
-			while (fgets(line, sizeof(line), f))
-				sscanf(line, "voluntary_ctxt_switches: %ld", &n);
-		}
-		fclose(f);
-	}
-	closedir(d);
-	cr_assert_geq(n, 0, "no sv-nic thread");
+	cr_assert_geq(tid, 0, "no sv-nic thread");
+	snprintf(path, sizeof(path), "/proc/self/task/%d/status", tid);
+	f = fopen(path, "r");
+	cr_assert(f);
+	while (fgets(line, sizeof(line), f))
+		sscanf(line, "voluntary_ctxt_switches: %ld", &n);
+	fclose(f);
+	cr_assert_geq(n, 0, "no voluntary_ctxt_switches in %s", path);
 	return n;
 }
 
