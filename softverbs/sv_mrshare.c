@@ -141,8 +141,8 @@ static int find_mapping(uintptr_t start, uintptr_t end, ino_t *ino,
 	return ret;
 }
 
-#define PM_PRESENT (1ull << 63) /* /proc/self/pagemap: page in memory */
-#define PM_SWAPPED (1ull << 62) /* page swapped out */
+/* /proc/self/pagemap: the page is in memory or swapped out (holds data) */
+#define PM_DATA (1ull << 63 | 1ull << 62)
 #define PM_BATCH 512 /* entries read at once */
 
 /*
@@ -173,11 +173,11 @@ static void copy_anon_data(uint8_t *to, const uint8_t *from, size_t len)
 		}
 		got = (size_t)r / sizeof(*pm);
 		for (j = 0; j < got; j += run) {
-			bool data = pm[j] & (PM_PRESENT | PM_SWAPPED);
+			bool data = pm[j] & PM_DATA;
 
+			/* the run of pages like this one */
 			for (run = 1; j + run < got &&
-				      !(pm[j + run] & (PM_PRESENT | PM_SWAPPED)) ==
-					      !data;
+				      !(pm[j + run] & PM_DATA) == !data;
 			     run++)
 				;
 			if (data)
@@ -216,21 +216,21 @@ static void copy_memfd_data(uint8_t *to, const uint8_t *from, size_t len,
 }
 
 /*
- * Replace [@at, @at + @len) by @to_fd's pages (or fresh private ones,
- * @to_fd < 0, when the range is memfd @from_fd's) holding the same bytes.
+ * Replace [@at, @at + @len) by pages holding the same bytes: memfd @fd's
+ * (@share), or, when the range is @fd's, fresh private ones.
  */
-static int swap_pages(uint8_t *at, size_t len, int to_fd, int from_fd)
+static int swap_pages(uint8_t *at, size_t len, int fd, bool share)
 {
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		       to_fd < 0 ? MAP_PRIVATE | MAP_ANONYMOUS : MAP_SHARED,
-		       to_fd, 0);
+		       share ? MAP_SHARED : MAP_PRIVATE | MAP_ANONYMOUS,
+		       share ? fd : -1, 0);
 
 	if (p == MAP_FAILED)
 		return -errno;
-	if (to_fd >= 0)
+	if (share)
 		copy_anon_data(p, at, len);
 	else
-		copy_memfd_data(p, at, len, from_fd);
+		copy_memfd_data(p, at, len, fd);
 	/* atomic for the range: it is never unmapped in between */
 	if (mremap(p, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, at) != at) {
 		int err = errno;
@@ -268,7 +268,7 @@ struct sv_mrshare *sv_mrshare_new(void *addr, size_t length)
 	s->fd = memfd_create("softverbs-mr", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (s->fd < 0 || fchmod(s->fd, 0600) || ftruncate(s->fd, (off_t)s->len) ||
 	    fcntl(s->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) ||
-	    fstat(s->fd, &st) || swap_pages(s->base, s->len, s->fd, -1)) {
+	    fstat(s->fd, &st) || swap_pages(s->base, s->len, s->fd, true)) {
 		sv_log(SV_LOG_INFO, "MR at %p: not shared with peers (%s): two copies per byte",
 		       addr, strerror(errno));
 		if (s->fd >= 0)
@@ -291,7 +291,7 @@ void sv_mrshare_unshare(struct sv_mrshare *s)
 	if (s->base &&
 	    !find_mapping((uintptr_t)s->base, (uintptr_t)s->base + s->len,
 			  &ino, &anon_rw) &&
-	    ino == s->ino && swap_pages(s->base, s->len, -1, s->fd))
+	    ino == s->ino && swap_pages(s->base, s->len, s->fd, false))
 		sv_log(SV_LOG_WARN, "MR pages at %p stay shared: %s",
 		       (void *)s->base, strerror(errno));
 	s->base = NULL;
