@@ -113,7 +113,8 @@ static int connect_server(void)
 	struct rcl_engine_opts eo = {.prog = PROG,
 				     .threads = 1,
 				     .rx_size = RRING_DEFAULT_RX_SIZE,
-				     .external = true};
+				     .external = true,
+				     .hold_warnings = true};
 	uint64_t deadline;
 	int ret;
 
@@ -178,6 +179,8 @@ static int send_command(int argc, const char *const *argv, const size_t *lens)
 	while (C.state == ST_UP && C.sends)
 		pump(-1);
 	free(buf);
+	if (ret)
+		rcl_print_held();
 	if (ret && C.state == ST_UP)
 		fprintf(stderr, "Error: cannot send a %zu-byte command: %s\n",
 			len, strerror(-ret));
@@ -205,6 +208,7 @@ static int next_frame(const char **frame, size_t *len)
 			break;
 		pump(-1);
 	}
+	rcl_print_held();
 	if (ret == -EPROTO)
 		fprintf(stderr,
 			"Error: Protocol error in the server's reply\n");

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* rdmaring: the RESP client role shared by rring-bench and rring-cli. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,10 +58,45 @@ void rcl_rbuf_free(struct rcl_rbuf *rb)
 	memset(rb, 0, sizeof(*rb));
 }
 
+/* Engine warnings held back (rcl_engine_opts.hold_warnings); the engine
+ * logs from its own threads. */
+static struct {
+	pthread_mutex_t lock;
+	bool on;
+	char text[2048];
+	size_t len;
+} held = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
 static void engine_log(int level, const char *msg, void *arg)
 {
-	if (level <= 1)
-		fprintf(stderr, "%s: engine: %s\n", (const char *)arg, msg);
+	char line[512];
+	int n;
+
+	if (level > 1)
+		return;
+	n = snprintf(line, sizeof(line), "%s: engine: %s\n",
+		     (const char *)arg, msg);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line))
+		n = (int)sizeof(line) - 1;
+	pthread_mutex_lock(&held.lock);
+	/* errors always show; a warning that does not fit is dropped */
+	if (!held.on || !level)
+		fputs(line, stderr);
+	else if (held.len + (size_t)n < sizeof(held.text)) {
+		memcpy(held.text + held.len, line, (size_t)n);
+		held.len += (size_t)n;
+	}
+	pthread_mutex_unlock(&held.lock);
+}
+
+void rcl_print_held(void)
+{
+	pthread_mutex_lock(&held.lock);
+	fwrite(held.text, 1, held.len, stderr);
+	held.len = 0;
+	pthread_mutex_unlock(&held.lock);
 }
 
 static int set_params(struct rring_params *p, const struct rcl_engine_opts *o)
@@ -106,6 +142,7 @@ struct rring_engine *rcl_engine_start(
 
 	if (set_params(&p, o))
 		return NULL;
+	held.on = o->hold_warnings;
 	e = rring_engine_create(&p, &h);
 	if (!e) {
 		fprintf(stderr, "%s: cannot create the RDMA engine: %s\n",
@@ -126,6 +163,7 @@ struct rring_engine *rcl_engine_start(
 void rcl_connect_error(const char *prog, const char *host, unsigned int port,
 		       int err)
 {
+	rcl_print_held();
 	fprintf(stderr, "%s: could not connect over RDMA to %s:%u: %s\n", prog,
 		host, port, strerror(-err));
 	if (err == -ECONNREFUSED || err == -ENODEV || err == -EHOSTUNREACH ||

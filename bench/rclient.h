@@ -37,7 +37,15 @@ struct rcl_engine_opts {
 	 * and redis-benchmark does not spin either) */
 	uint32_t poll_idle_us;
 	bool external; /* the caller drives the IO thread (rring_io_process) */
+	/* keep the engine's warnings until rcl_print_held(): a command-line
+	 * client shows them only when they explain its failure (a server that
+	 * refuses a client and closes makes the client's racing write fail,
+	 * after the reply arrived; redis-cli prints nothing for that) */
+	bool hold_warnings;
 };
+
+/* Print the held engine warnings (rcl_engine_opts.hold_warnings). */
+void rcl_print_held(void);
 
 /* Create and start the engine; NULL after printing why on stderr. */
 struct rring_engine *
@@ -45,8 +53,9 @@ rcl_engine_start(const struct rcl_engine_opts *o,
 		 void (*event)(struct rring_io *io,
 			       const struct rring_event *ev, void *arg));
 
-/* Print why connecting to host:port failed (err: -errno), with the hint
- * that a machine without an RDMA NIC needs softverbs. */
+/* Print why connecting to host:port failed (err: -errno), after the held
+ * engine warnings, with the hint that a machine without an RDMA NIC needs
+ * softverbs. */
 void rcl_connect_error(const char *prog, const char *host, unsigned int port,
 		       int err);
 
