@@ -25,6 +25,7 @@ void rring_params_init(struct rring_params *p)
 	p->msg_depth = RRING_DEFAULT_MSG_DEPTH;
 	p->io_external = RRING_DEFAULT_IO_EXTERNAL;
 	p->signal_every = RRING_DEFAULT_SIGNAL_EVERY;
+	p->io_fit_cpus = RRING_DEFAULT_IO_FIT_CPUS;
 	snprintf(p->sysfs_root, sizeof(p->sysfs_root), "%s",
 		 RRING_DEFAULT_SYSFS_ROOT);
 }
@@ -102,6 +103,7 @@ static const struct int_key int_keys[] = {
     UKEY("wire", wire, 0, 1, 0),
     UKEY("signal-every", signal_every, RRING_DEFAULT_SIGNAL_EVERY_MIN,
 	 RRING_DEFAULT_SIGNAL_EVERY_MAX, 0),
+    UKEY("io-threads-fit-cpus", io_fit_cpus, 0, 1, 0),
 };
 
 static int set_int(struct rring_params *p, const struct int_key *k,

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: BSD-3-Clause
 /* rdmaring: the connection table (cds_lfht by id), the routes by qp_num, owners. */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine.h"
 
@@ -215,13 +217,33 @@ void rr_table_del(struct rring_engine *e, struct rring_conn *c)
 	call_rcu(&c->rcu, conn_free_rcu);
 }
 
-/* Least-loaded IO thread; ties go round-robin from the last choice. */
+unsigned int rr_owners_for_cpus(unsigned int n_io, int cpus)
+{
+	if (cpus <= 2)
+		return 1;
+	return (unsigned int)cpus - 1 < n_io ? (unsigned int)cpus - 1 : n_io;
+}
+
+unsigned int rr_owners_in_use(const struct rring_engine *e)
+{
+	cpu_set_t set;
+
+	/* The main thread's (tid = pid) affinity stands for the process's:
+	 * the poller, which asks, may be pinned to one CPU. */
+	if (!e->p.io_fit_cpus ||
+	    sched_getaffinity(getpid(), sizeof(set), &set))
+		return e->n_io;
+	return rr_owners_for_cpus(e->n_io, CPU_COUNT(&set));
+}
+
+/* Least-loaded IO thread of those in use; ties go round-robin from the
+ * last choice. */
 struct rring_io *rr_pick_owner(struct rring_engine *e)
 {
-	unsigned int i, best = e->rr_next % e->n_io;
+	unsigned int i, n = rr_owners_in_use(e), best = e->rr_next % n;
 
-	for (i = 0; i < e->n_io; i++) {
-		unsigned int k = (e->rr_next + i) % e->n_io;
+	for (i = 0; i < n; i++) {
+		unsigned int k = (e->rr_next + i) % n;
 
 		if (e->io[k]->n_conns < e->io[best]->n_conns)
 			best = k;

@@ -391,6 +391,11 @@ const struct rr_route *rr_table_route(const struct rring_engine *e,
 				      uint32_t qpn);
 void rr_conn_set_state(struct rring_engine *e, struct rring_conn *c,
 		       enum rr_conn_state state);
+/* IO threads that take new connections: all, or with io-threads-fit-cpus
+ * one per CPU besides the poller's (rr_owners_for_cpus: cpus - 1, at least
+ * one, at most n_io). */
+unsigned int rr_owners_for_cpus(unsigned int n_io, int cpus);
+unsigned int rr_owners_in_use(const struct rring_engine *e);
 struct rring_io *rr_pick_owner(struct rring_engine *e);
 
 /* poller.c */

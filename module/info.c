@@ -16,6 +16,7 @@ static void add_io_thread(RedisModuleInfoCtx *ctx, unsigned int i,
 
 	snprintf(name, sizeof(name), "io_thread_%u", i);
 	RedisModule_InfoBeginDictField(ctx, name);
+	RedisModule_InfoAddFieldULongLong(ctx, "clients", io->clients);
 	RedisModule_InfoAddFieldULongLong(ctx, "ring_depth", io->ring_depth);
 	RedisModule_InfoAddFieldULongLong(ctx, "ring_overflow",
 					  io->ring_overflow);

@@ -696,4 +696,5 @@ void rdm_loopback_stats(struct rdm_stats *s)
 	s->io[0].bytes_out = atomic_load(&lb.bytes_out);
 	s->io[0].completions = atomic_load(&lb.completions);
 	s->io[0].wakeups = atomic_load(&lb.wakeups);
+	s->io[0].clients = s->connected_clients;
 }

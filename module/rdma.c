@@ -1066,6 +1066,11 @@ static int fill_params(const struct rdm_knobs *k, struct rring_params *p,
 	if (!ret)
 		ret = rring_params_set(p, "io-threads-external", "1", err,
 				       errlen);
+	/* more IO threads than CPUs only add a sleep and a wake-up per
+	 * request (module/README.md, "How many IO threads") */
+	if (!ret)
+		ret = rring_params_set(p, "io-threads-fit-cpus", "1", err,
+				       errlen);
 	if (!ret)
 		ret = rring_params_set(p, "io-thread-cpus", k->io_thread_cpus,
 				       err, errlen);
@@ -1370,6 +1375,7 @@ static void rdma_stats(void *priv, struct rdm_stats *s)
 		s->io[i].writes_posted = es.io[i].writes_posted;
 		s->io[i].writes_signaled = es.io[i].writes_signaled;
 		s->io[i].sends_coalesced = es.io[i].sends_coalesced;
+		s->io[i].clients = es.io[i].connections;
 	}
 }
 

@@ -21,6 +21,7 @@ struct rdm_io_stats {
 	uint64_t writes_posted;	  /* RDMA writes of data */
 	uint64_t writes_signaled; /* of them asking for a completion */
 	uint64_t sends_coalesced; /* sends that shared a write with another */
+	uint64_t clients; /* clients it owns now */
 	char cpus[64];	  /* CPUs it may run on, read back; "" unknown */
 	int node;	  /* their NUMA node, -1 unknown or several */
 };

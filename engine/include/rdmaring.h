@@ -91,6 +91,12 @@ struct rring_conn;   /* one RC connection, owned by one IO thread */
 #define RRING_DEFAULT_SIGNAL_EVERY 512
 #define RRING_DEFAULT_SIGNAL_EVERY_MIN 1
 #define RRING_DEFAULT_SIGNAL_EVERY_MAX 960
+/* "io-threads-fit-cpus": 1 = new connections go only to as many IO threads
+ * as the process has CPUs for besides the poller's (CPUs - 1, at least 1,
+ * counted at each connection from the main thread's affinity): on fewer
+ * CPUs than threads, every further owner only adds a sleep and a wake-up
+ * per request. 0 = spread over all io-threads. */
+#define RRING_DEFAULT_IO_FIT_CPUS 0
 
 /*
  * Engine parameters. Append-only: new fields go at the end and `size` tells
@@ -115,6 +121,7 @@ struct rring_params {
 	char sysfs_root[RRING_SYSFS_ROOT_MAX]; /* "sysfs-root" */
 	uint32_t wire;			       /* "wire" */
 	uint32_t signal_every;		       /* "signal-every" */
+	uint32_t io_fit_cpus;		       /* "io-threads-fit-cpus" */
 };
 
 /* Fill p with the RRING_DEFAULT_* values. Any thread. */

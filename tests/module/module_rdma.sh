@@ -145,6 +145,20 @@ n=$(info_field inplace_replies)
 ok "INFO inplace_replies $n: registrations of sent replies dropped"
 expect_eq "INFO io_threads" "$(info_field io_threads)" 8
 expect_has "INFO io_thread_7" "$(info_field io_thread_7)" "completions="
+# clients went only to one IO thread per CPU besides the poller's (the
+# server has this shell's CPUs): those got every completion, the rest none
+cpus=$(nproc)
+fit=$((cpus > 2 ? cpus - 1 : 1))
+[ "$fit" -le 8 ] || fit=8
+for i in 0 1 2 3 4 5 6 7; do
+	n=$(info_field "io_thread_$i" | grep -o 'completions=[0-9]*' | cut -d= -f2)
+	if [ "$i" -lt "$fit" ]; then
+		[ "${n:-0}" -gt 0 ] || fail "io_thread_$i (of $fit in use) had no completion"
+	else
+		expect_eq "io_thread_$i beyond the $fit in use: completions" "$n" 0
+	fi
+done
+ok "clients on the first $fit IO threads only ($cpus CPUs)"
 
 # placement, read back: INFO, the startup line and the threads agree
 # task_cpus NAME: CPUs of the server's threads named NAME (one line each)
