@@ -98,14 +98,14 @@ struct sv_cq {
 	 * CQ costs a busy poller no lock the NIC thread then waits for) */
 	_Atomic uint32_t count;
 	/* 0, 1 = any, 2 = solicited only; written under lock, read without
-	 * by sv_wire.c (seq_cst with owed: see req_next() there) */
+	 * by sv_wire.c (seq_cst with shm_reqs: see conn_use_shm()) */
 	_Atomic int armed;
 	bool overflowed;
 	int refs; /* 1 for the application + 1 per QP; under sv.lock */
 	struct sv_qp *sq_qps; /* QPs sending to it (qp->scq_next); sv.lock */
-	/* the sum of their qp->owed (WQEs on rings whose completion waits
-	 * for a reaped ack): 0 = ibv_poll_cq and arming skip the rings */
-	_Atomic int owed;
+	/* of those, requester connections on rings: their acks are reaped
+	 * by ibv_poll_cq (sv_wire_reap()) */
+	_Atomic int shm_reqs;
 	unsigned int async_reported; /* events fetched; under ctx->ev_lock */
 	struct sv_context *ctx;
 };
@@ -147,8 +147,6 @@ struct sv_swqe {
 	int status; /* set when a local error is found at execution */
 	uint64_t rnr_deadline; /* ns, 0 = none (in-process RNR) */
 	uint64_t post_ns; /* when posted (only with SOFTVERBS_DELAY_US) */
-	/* counted in qp->owed (sv_wire.c: sv_wire_owe()); sv.lock */
-	bool owed;
 	struct ibv_sge *sge;
 	uint8_t *inl; /* inline payload (IBV_SEND_INLINE) */
 };
@@ -183,9 +181,6 @@ struct sv_qp {
 	struct sv_qp *peer; /* in-process target, or NULL */
 	struct sv_conn *req; /* cross-process: our requests out, responses in */
 	struct sv_conn *resp; /* cross-process: their requests in */
-	/* WQEs on the rings whose completion waits for an ack to be reaped:
-	 * signaled, or failed locally behind unsignaled ones (sv.lock) */
-	uint32_t owed;
 	struct sv_ep *lep; /* listening socket @softverbs/qp/<qpn> */
 	_Atomic bool peer_gone;
 	unsigned long nmsgs; /* messages executed (fault injection) */
@@ -309,8 +304,6 @@ void sv_qp_fatal(struct sv_qp *qp, bool peer_gone);
 void sv_qp_drop(struct sv_qp *qp);
 void sv_qp_check_gone(struct sv_qp *qp);
 void sv_sq_complete(struct sv_qp *qp, int status);
-/* Drop every posted WQE without a completion (reset, destroy). */
-void sv_sq_drop(struct sv_qp *qp);
 void sv_qp_flush(struct sv_qp *qp);
 
 /* sv_nic.c: execution of work requests (sv.lock held) */
@@ -369,10 +362,6 @@ void sv_wire_reap(struct sv_qp *qp);
 void sv_wire_reap_acks(struct sv_qp *qp);
 /* Arming the send CQ: the peer rings for the next ack (sv.lock held). */
 void sv_wire_want_ack(struct sv_qp *qp);
-/* @w's completion waits for a reaped ack: count it (sv.lock held). */
-void sv_wire_owe(struct sv_qp *qp, struct sv_swqe *w);
-/* @w completed or was dropped: no longer counted. */
-void sv_wire_owed_done(struct sv_qp *qp, struct sv_swqe *w);
 /* An event of a connection's socket or doorbell: its QP, or NULL. */
 struct sv_qp *sv_wire_event(struct sv_ep *ep, uint32_t events);
 void sv_wire_accept(struct sv_ep *ep);

@@ -111,7 +111,6 @@ void sv_sq_complete(struct sv_qp *qp, int status)
 		w->rnr_deadline = 0;
 		atomic_fetch_sub(&sv.rnr_waiters, 1);
 	}
-	sv_wire_owed_done(qp, w);
 	/* free the slot before the completion is visible, as hardware does */
 	pthread_mutex_lock(&qp->lock);
 	qp->sq_done++;
@@ -120,21 +119,6 @@ void sv_sq_complete(struct sv_qp *qp, int status)
 	pthread_mutex_unlock(&qp->lock);
 	if (signal)
 		sv_cq_push(qp->scq, &wc, false);
-}
-
-void sv_sq_drop(struct sv_qp *qp)
-{
-	while (qp->sq_done != qp->sq_head) {
-		struct sv_swqe *w = &qp->sq[qp->sq_done % qp->sq_cap];
-
-		if (w->rnr_deadline) {
-			w->rnr_deadline = 0;
-			atomic_fetch_sub(&sv.rnr_waiters, 1);
-		}
-		sv_wire_owed_done(qp, w);
-		qp->sq_done++;
-	}
-	qp->sq_tx = qp->sq_done;
 }
 
 /* Flush every outstanding send and (non-SRQ) receive WQE (sv.lock held). */
@@ -370,6 +354,7 @@ static void unlink_qp(struct sv_qp *qp)
 int ibv_destroy_qp(struct ibv_qp *ibqp)
 {
 	struct sv_qp *qp = SV_container_of(ibqp, struct sv_qp, ibv);
+	struct sv_swqe *w;
 
 	sv_strict_touch(&qp->owner, "QP", qp);
 	sv_log(SV_LOG_DEBUG, "destroying QP %u", qp->ibv.qp_num);
@@ -378,7 +363,11 @@ int ibv_destroy_qp(struct ibv_qp *ibqp)
 	sv_nic_unready(qp);
 	sv_wire_close_qp(qp, true);
 	sv_wire_unlisten(qp);
-	sv_sq_drop(qp);
+	for (; qp->sq_done != qp->sq_head; qp->sq_done++) {
+		w = &qp->sq[qp->sq_done % qp->sq_cap];
+		if (w->rnr_deadline)
+			atomic_fetch_sub(&sv.rnr_waiters, 1);
+	}
 	sv_cq_put(qp->scq);
 	sv_cq_put(qp->rcq);
 	pthread_mutex_unlock(&sv.lock);
@@ -410,7 +399,16 @@ static void to_reset(struct sv_qp *qp)
 	qp->peer = NULL;
 	qp->connected = false;
 	atomic_store(&qp->peer_gone, false);
-	sv_sq_drop(qp);
+	while (qp->sq_done != qp->sq_head) {
+		struct sv_swqe *w = &qp->sq[qp->sq_done % qp->sq_cap];
+
+		if (w->rnr_deadline) {
+			w->rnr_deadline = 0;
+			atomic_fetch_sub(&sv.rnr_waiters, 1);
+		}
+		qp->sq_done++;
+	}
+	qp->sq_tx = qp->sq_done;
 	if (!qp->srq)
 		while (sv_rq_take(&qp->rq, &r, sges))
 			;
@@ -589,7 +587,6 @@ static int fill_swqe(struct sv_qp *qp, struct sv_swqe *w,
 	w->status = 0;
 	w->msn = 0;
 	w->rnr_deadline = 0;
-	w->owed = false;
 	if ((wr->send_flags & IBV_SEND_INLINE) && wr->opcode != IBV_WR_RDMA_READ)
 		return copy_inline(w, wr);
 	w->send_flags &= ~(unsigned int)IBV_SEND_INLINE;
@@ -621,9 +618,7 @@ int sv_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
 			/* acks on rings wait to be reaped (unsignaled sends
 			 * of a send CQ nobody polls, too) */
 			pthread_mutex_unlock(&qp->lock);
-			sv_lock();
-			sv_wire_reap(qp);
-			pthread_mutex_unlock(&sv.lock);
+			sv_cq_reap(qp->scq, true);
 			pthread_mutex_lock(&qp->lock);
 			reaped = true;
 		}

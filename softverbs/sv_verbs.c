@@ -416,9 +416,7 @@ void sv_cq_reap(struct sv_cq *cq, bool wait)
 {
 	struct sv_qp *qp;
 
-	/* a hint (relaxed): a completion owed but not counted yet is of a
-	 * request still being sent, whose ack cannot be there either */
-	if (!atomic_load_explicit(&cq->owed, memory_order_relaxed))
+	if (!atomic_load_explicit(&cq->shm_reqs, memory_order_relaxed))
 		return;
 	/* a busy lock is a NIC thread pass, which reaps too: never wait
 	 * for it on the polling path (no futex) */
@@ -427,8 +425,7 @@ void sv_cq_reap(struct sv_cq *cq, bool wait)
 	else if (pthread_mutex_trylock(&sv.lock))
 		return;
 	for (qp = cq->sq_qps; qp; qp = qp->scq_next)
-		if (qp->owed)
-			sv_wire_reap(qp);
+		sv_wire_reap(qp);
 	pthread_mutex_unlock(&sv.lock);
 }
 
@@ -478,17 +475,15 @@ int sv_req_notify_cq(struct ibv_cq *ibcq, int solicited_only)
 	if (cq->armed != 1)
 		cq->armed = solicited_only ? 2 : 1;
 	pthread_mutex_unlock(&cq->lock);
-	/* acks that make a completion ring our doorbell from now on (the
-	 * application is about to sleep), so that the NIC thread makes the
-	 * completions; seq_cst after the store of armed: see req_next() in
-	 * sv_wire.c, which asks for requests sent from now on */
-	if (atomic_load(&cq->owed)) {
+	/* acks on rings ring our doorbell from now on (the application is
+	 * about to sleep), so that the NIC thread makes the completions */
+	/* seq_cst after the store of armed: see conn_use_shm() */
+	if (atomic_load(&cq->shm_reqs)) {
 		struct sv_qp *qp;
 
 		sv_lock();
 		for (qp = cq->sq_qps; qp; qp = qp->scq_next)
-			if (qp->owed)
-				sv_wire_want_ack(qp);
+			sv_wire_want_ack(qp);
 		pthread_mutex_unlock(&sv.lock);
 	}
 	return 0;

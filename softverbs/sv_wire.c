@@ -126,6 +126,7 @@ struct sv_conn {
 	bool mode_known; /* accepted side: the first bytes were looked at */
 	bool peer_eof; /* shm: the socket reported the peer's close */
 	uint32_t acked_seen; /* requester: the peer's ack counter applied */
+	bool on_cq; /* requester: counted in its send CQ's shm_reqs */
 	/* references (requester): MR ids whose memfd went on the socket */
 	struct sv_ref tref[SV_MAX_SGE];
 	uint32_t *sent, nsent, sent_cap;
@@ -224,6 +225,9 @@ static void conn_close(struct sv_conn *c, bool shut)
 		resp_tx(c); /* best effort: pending acks go out first */
 	qp = c->qp;
 	if (qp) {
+		if (c->on_cq)
+			atomic_fetch_sub(&qp->scq->shm_reqs, 1);
+		c->on_cq = false;
 		if (qp->req == c)
 			qp->req = NULL;
 		if (qp->resp == c)
@@ -253,6 +257,17 @@ static void conn_use_shm(struct sv_conn *c)
 	ep->fd = sv_shm_bell_fd(c->shm);
 	ep->obj = c;
 	c->bell = ep;
+	if (c->is_req && c->qp) {
+		/*
+		 * Its acks become completions when the CQ is polled. A CQ
+		 * armed already gets the doorbell: seq_cst, so either we see
+		 * armed here or sv_req_notify_cq() sees shm_reqs and asks.
+		 */
+		atomic_fetch_add(&c->qp->scq->shm_reqs, 1);
+		c->on_cq = true;
+		if (atomic_load(&c->qp->scq->armed))
+			sv_shm_want_ack(c->shm);
+	}
 	/* edge-triggered: each ring of the doorbell is an event, never read */
 	sv_nic_add_ep(ep, EPOLLIN | EPOLLET);
 }
@@ -601,8 +616,6 @@ static bool req_next(struct sv_conn *c)
 		return false; /* completes once everything before it is acked */
 	if (sv_local_iov(qp, w, liov, &lcnt)) {
 		w->status = IBV_WC_LOC_PROT_ERR;
-		if (c->shm)
-			sv_wire_owe(qp, w);
 		return false;
 	}
 	if (!sv_delay_ready(qp, w, qp->sq_tx))
@@ -612,16 +625,6 @@ static bool req_next(struct sv_conn *c)
 	c->th.flags = (w->send_flags & IBV_SEND_SOLICITED ? SV_HF_SOLICITED : 0) |
 		      (w->send_flags & IBV_SEND_SIGNALED || qp->sq_sig_all ?
 			       SV_HF_SIGNALED : 0);
-	if (c->shm && (c->th.flags & SV_HF_SIGNALED)) {
-		/* Its ack makes a completion: ibv_poll_cq reaps this ring
-		 * from now on, and a CQ armed already gets the doorbell.
-		 * seq_cst, after the count: we see armed here, or
-		 * sv_req_notify_cq() sees the count and asks. Before the
-		 * request is in the ring, so no ack of it came yet. */
-		sv_wire_owe(qp, w);
-		if (atomic_load(&qp->scq->armed))
-			sv_shm_want_ack(c->shm);
-	}
 	c->th.rnr_retry = (uint8_t)qp->attr.rnr_retry;
 	c->th.msn = c->tx_msn++;
 	c->th.imm = w->imm;
@@ -905,10 +908,9 @@ static void apply_acked(struct sv_conn *c)
 	       sv_shm_acked(c->shm, &upto) && upto != c->acked_seen) {
 		c->acked_seen = upto;
 		ack_upto(c->qp, upto - 1);
-		/* still armed with completions owed (those sends were
-		 * unsignaled): the doorbell again for the next ack, then
-		 * look once more */
-		if (c->qp && c->qp->owed && atomic_load(&c->qp->scq->armed))
+		/* still armed (those sends were unsignaled): the doorbell
+		 * again for the next ack, then look once more */
+		if (c->qp && atomic_load(&c->qp->scq->armed))
 			sv_shm_want_ack(c->shm);
 	}
 }
@@ -1163,24 +1165,6 @@ void sv_wire_want_ack(struct sv_qp *qp)
 		return;
 	sv_shm_want_ack(c->shm);
 	apply_acked(c); /* an ack stored before the flag was seen */
-}
-
-void sv_wire_owe(struct sv_qp *qp, struct sv_swqe *w)
-{
-	if (w->owed)
-		return;
-	w->owed = true;
-	qp->owed++;
-	atomic_fetch_add(&qp->scq->owed, 1);
-}
-
-void sv_wire_owed_done(struct sv_qp *qp, struct sv_swqe *w)
-{
-	if (!w->owed)
-		return;
-	w->owed = false;
-	qp->owed--;
-	atomic_fetch_sub(&qp->scq->owed, 1);
 }
 
 /* A WQE that failed locally completes once everything before it did. */

@@ -181,14 +181,9 @@ int svt_post_recv(struct svt_side *s, size_t off, uint32_t len, uint64_t wr_id)
 	return ibv_post_recv(s->qp, &wr, &bad);
 }
 
-uint64_t svt_now_ms(void)
-{
-	return ts_now_ns() / 1000000;
-}
-
 int svt_poll(struct ibv_cq *cq, struct ibv_wc *wc, int n, int timeout_ms)
 {
-	uint64_t end = svt_now_ms() + (uint64_t)timeout_ms;
+	uint64_t end = ts_now_ns() / 1000000 + (uint64_t)timeout_ms;
 	int got = 0;
 
 	while (got < n) {
@@ -196,7 +191,7 @@ int svt_poll(struct ibv_cq *cq, struct ibv_wc *wc, int n, int timeout_ms)
 
 		cr_assert_geq(r, 0);
 		got += r;
-		if (got < n && svt_now_ms() > end)
+		if (got < n && ts_now_ns() / 1000000 > end)
 			break;
 	}
 	return got;

@@ -64,8 +64,6 @@ int svt_post(struct svt_side *s, enum ibv_wr_opcode op, size_t off, uint32_t len
 	     uint64_t wr_id);
 /* Post one receive of [off, off+len) (len 0: zero SGEs). */
 int svt_post_recv(struct svt_side *s, size_t off, uint32_t len, uint64_t wr_id);
-/* Monotonic milliseconds, for deadlines. */
-uint64_t svt_now_ms(void);
 /* Poll until @n completions arrived or @timeout_ms passed; returns how many. */
 int svt_poll(struct ibv_cq *cq, struct ibv_wc *wc, int n, int timeout_ms);
 /* Current QP state from ibv_query_qp. */

@@ -285,43 +285,6 @@ Test(sv_xproc, mixed_stream_stays_in_order)
 	}
 }
 
-/*
- * Unsignaled writes, three send queues' worth, with the send CQ never
- * polled: once the peer executed a queue's worth, the next post finds the
- * queue full and takes the peer's acks itself (nothing is owed to the CQ,
- * so no poll would), at the first try. None of them makes a completion;
- * the signaled write after them makes exactly one.
- */
-Test(sv_xproc, unsignaled_writes_past_the_queue_need_no_poll)
-{
-	struct ibv_wc wc[4];
-	uint64_t deadline;
-	unsigned int round, i, off;
-	uint32_t want;
-
-	fill(a.buf, 3 * 128, 5);
-	for (round = 0; round < 3; round++) {
-		for (i = 0; i < 128; i++) {
-			off = round * 128 + i;
-			cr_assert_eq(svt_post(&a, IBV_WR_RDMA_WRITE, off, 1,
-					      peer.addr + off, peer.rkey, 0, 0,
-					      off), 0, "write %u", off);
-		}
-		want = svt_sum(a.buf, off + 1);
-		deadline = svt_now_ms() + 10000;
-		while (ask('S', 0, off + 1, 0).sum != want)
-			cr_assert_lt(svt_now_ms(), deadline, "round %u: the "
-				     "peer lacks the writes", round);
-	}
-	cr_assert_eq(svt_post(&a, IBV_WR_RDMA_WRITE, 0, 64, peer.addr,
-			      peer.rkey, 0, IBV_SEND_SIGNALED, 1000), 0);
-	cr_assert_eq(svt_poll(a.scq, wc, 1, 10000), 1);
-	cr_assert_eq(wc[0].wr_id, 1000);
-	cr_assert_eq(wc[0].status, IBV_WC_SUCCESS);
-	cr_assert_eq(ibv_poll_cq(a.scq, 4, wc), 0, "an unsignaled write "
-		     "completed");
-}
-
 Test(sv_xproc, bad_rkey_is_remote_access_error)
 {
 	cr_assert_eq(svt_post(&a, IBV_WR_RDMA_WRITE, 0, 100000, peer.addr,
