@@ -104,7 +104,7 @@ expect_has "INFO busy" "$info" "rdmaring_poller_busy_pct:"
 expect_has "INFO engine" "$info" "rdmaring_engine:running"
 expect_has "INFO transfers" "$info" "rdmaring_transfers_in_progress:0"
 expect_has "INFO io thread 1" "$info" \
-	"rdmaring_io_thread_1:ring_depth=0,ring_overflow=0,completions=0,bytes_in=0,bytes_out=0,wakeups=0"
+	"rdmaring_io_thread_1:clients=0,ring_depth=0,ring_overflow=0,completions=0,bytes_in=0,bytes_out=0,wakeups=0"
 expect_eq "INFO one line per IO thread" \
 	"$(echo "$info" | grep -c '^rdmaring_io_thread_')" 2
 
