@@ -150,7 +150,7 @@ struct rring_engine *rr_engine_new(const struct rring_params *p,
 {
 	struct rring_engine *e;
 	char err[256];
-	unsigned int i;
+	unsigned int i, owners;
 	int ret;
 
 	ret = rring_params_validate(p, err, sizeof(err));
@@ -183,11 +183,12 @@ struct rring_engine *rr_engine_new(const struct rring_params *p,
 	for (i = 0; i < RRING_DEFAULT_IO_THREADS_MAX; i++)
 		e->placed.io[i].node = -1;
 	e->spin = engine_may_spin(e);
-	if (rr_owners_in_use(e) < e->n_io)
+	owners = rr_owners_in_use(e);
+	if (owners < e->n_io)
 		rr_log(&e->h, RR_LOG_INFO,
 		       "io-threads-fit-cpus: new connections go to %u of the "
 		       "%u IO threads now, one per CPU besides the poller's",
-		       rr_owners_in_use(e), e->n_io);
+		       owners, e->n_io);
 	e->io = calloc(e->n_io, sizeof(*e->io));
 	if (!e->io)
 		goto err_free;
