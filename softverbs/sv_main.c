@@ -27,7 +27,7 @@ struct sv_global sv = {
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int init_err;
-static struct sv_ep kick_ep, timer_ep;
+static struct sv_ep kick_ep, timer_ep, wake_ep;
 static uint64_t timer_armed; /* NIC thread: timerfd expiry set, 0 = none */
 
 static void live_after_fork(void);
@@ -166,6 +166,8 @@ static void atfork_child(void)
 	atomic_store(&sv.kick_all, 0);
 	atomic_store(&sv.lock_wanted, 0);
 	sv.spinning = false;
+	sv.nhot = 0;
+	sv_awake_forget();
 }
 
 static void do_init(void)
@@ -428,6 +430,11 @@ static void ready_push(struct sv_qp *qp)
 		stack_push(qp);
 }
 
+void sv_nic_ready(struct sv_qp *qp)
+{
+	ready_push(qp);
+}
+
 void sv_kick_qp(struct sv_qp *qp)
 {
 	ready_push(qp);
@@ -558,6 +565,10 @@ static void handle_events(struct epoll_event *evs, int n, bool *user,
 			break;
 		case SV_EP_USER:
 			*user = true;
+			break;
+		case SV_EP_WAKE:
+			/* edge-triggered, never read: the hot rings' messages
+			 * are found by the look before the next sleep */
 			break;
 		}
 	}
@@ -691,6 +702,7 @@ static void *nic_loop(void *arg)
 			n = epoll_wait(sv.epfd, evs, 64, timeout);
 		else
 			sched_yield(); /* a busy-polling application may need this CPU */
+		sv_awake_set(); /* peers skip the doorbells of hot rings */
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -701,8 +713,9 @@ static void *nic_loop(void *arg)
 			sched_yield();
 		nic_lock();
 		sv.wake_at = 0;
-		/* timeouts (RNR), delays and spinning look at every QP */
-		all = n == 0 || atomic_load(&sv.rnr_waiters) ||
+		/* timeouts (RNR), delays and spinning look at every QP; a
+		 * look after the hot rings had messages is not a timeout */
+		all = (n == 0 && timeout) || atomic_load(&sv.rnr_waiters) ||
 		      sv.cfg.delay_us || sv.cfg.spin_us;
 		handle_events(evs, n, &user, &all);
 		/* after kick_pending was cleared: see kick_nic() */
@@ -712,6 +725,9 @@ static void *nic_loop(void *arg)
 		arm_timer();
 		timeout = atomic_load(&sv.rnr_waiters) ? 1 : -1;
 		timeout = spin_next(&seen, &until, &turn, timeout);
+		/* about to sleep: the hot rings' messages first */
+		if (timeout && sv_wire_hot_check())
+			timeout = 0;
 		/* no callback still looks at this pass's events: free the
 		 * dead eps now, saving a second round on the lock */
 		if (!user)
@@ -760,17 +776,29 @@ int sv_nic_start(void)
 	ret = sv_thread_attr_init(&attr);
 	if (ret)
 		goto err_close_timer;
+	/* not fatal: only the doorbells to a busy NIC thread stay */
+	ret = sv_awake_init();
+	if (!ret)
+		ret = add_own_ep(&wake_ep, SV_EP_WAKE, sv_awake_bell(),
+				 EPOLLIN | EPOLLET);
+	if (ret) {
+		sv_log(SV_LOG_WARN, "no awake page (%s): ring peers ring every doorbell",
+		       strerror(-ret));
+		sv_awake_fini();
+	}
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	ret = -pthread_create(&sv.nic, &attr, nic_loop, NULL);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
 	if (ret)
-		goto err_close_timer;
+		goto err_free_awake;
 	pthread_setname_np(sv.nic, "sv-nic");
 	pthread_detach(sv.nic);
 	return 0;
 
+err_free_awake:
+	sv_awake_fini();
 err_close_timer:
 	close(sv.timerfd);
 	sv.timerfd = -1;

@@ -56,6 +56,7 @@
 #define SV_MAX_MSG (1u << 31)
 #define SV_ASYNC_QUEUE 256 /* async events a context holds */
 #define SV_RNR_STEP_NS 2000000ull /* wait per RNR retry */
+#define SV_HOT_MAX 64 /* hot list: its look before a sleep reads this many tails */
 #define SV_container_of(ptr, type, member) \
 	((type *)((char *)(ptr) - offsetof(type, member)))
 
@@ -203,6 +204,7 @@ enum sv_ep_type {
 	SV_EP_USER,
 	SV_EP_TIMER, /* wakes the NIC thread when a delayed message is due */
 	SV_EP_BELL, /* a connection's shared-memory doorbell (sv_shm.c) */
+	SV_EP_WAKE, /* the awake page's doorbell: look at the hot rings */
 };
 struct sv_ep {
 	enum sv_ep_type type;
@@ -241,6 +243,10 @@ struct sv_global {
 	/* shared-memory rings (sv_shm.c), under sv.lock */
 	uint64_t shm_moved; /* bytes moved through rings, ever */
 	bool spinning; /* the NIC thread polls: rings ask for no doorbell */
+	/* ring connections the NIC thread reads again before each sleep, so
+	 * their producers skip the doorbell while it is awake (sv_wire.c) */
+	struct sv_conn *hot[SV_HOT_MAX];
+	uint32_t nhot;
 	_Atomic int lock_wanted; /* application threads waiting for sv.lock */
 };
 
@@ -256,6 +262,8 @@ int sv_gettid(void);
 /* Wake the NIC thread to look at every QP, or only at @qp. */
 void sv_kick(void);
 void sv_kick_qp(struct sv_qp *qp);
+/* NIC thread: progress @qp in this pass or the next (no kick). */
+void sv_nic_ready(struct sv_qp *qp);
 /* Take @qp off the ready list (destroy; sv.lock held). */
 void sv_nic_unready(struct sv_qp *qp);
 struct sv_context *sv_ctx(struct ibv_context *ctx);
@@ -365,14 +373,18 @@ void sv_wire_want_ack(struct sv_qp *qp);
 /* An event of a connection's socket or doorbell: its QP, or NULL. */
 struct sv_qp *sv_wire_event(struct sv_ep *ep, uint32_t events);
 void sv_wire_accept(struct sv_ep *ep);
+/* NIC thread, before it sleeps (sv.lock held): clear the awake word and
+ * read the hot rings; true when messages came (their QPs are on the
+ * ready list and the word is set again: do not sleep). */
+bool sv_wire_hot_check(void);
 void sv_conn_free(struct sv_conn *c);
 
-/* sv_shm.c: a small message with up to 3 fds (SCM_RIGHTS) on a unix socket,
+/* sv_shm.c: a small message with up to 4 fds (SCM_RIGHTS) on a unix socket,
  * whole or not at all, never blocking: 0 or -errno. */
 int sv_send_fds(int sock, const void *msg, size_t len, const int *fds,
 		int nfds);
-/* Receive one: bytes or -errno; @fds gets exactly @nfds fds or all -1
- * (a message with another number of fds has them closed). */
+/* Receive one: bytes or -errno; @fds gets the message's fds, at most
+ * @nfds, the rest -1 (a message with more has them all closed). */
 ssize_t sv_recv_fds(int sock, void *msg, size_t len, int *fds, int nfds);
 
 /* sv_shm.c: a connection's two byte streams as rings in shared memory */
@@ -386,6 +398,17 @@ int sv_shm_accept(int sock, struct sv_shm **out);
 ssize_t sv_shm_writev(struct sv_shm *s, const struct iovec *iov, int cnt);
 ssize_t sv_shm_readv(struct sv_shm *s, const struct iovec *iov, int cnt);
 int sv_shm_bell_fd(const struct sv_shm *s);
+/* Requester: read the accepting side's awake page from @sock (its only
+ * message there): 0, or -EPROTO for anything else. */
+int sv_shm_recv_awake(struct sv_shm *s, int sock);
+/* Our NIC thread's hot list holds the connection (@hot) or not: arm the
+ * rx ring HOT or ALWAYS. Leaving it, true when bytes wait in the ring
+ * (the caller reads them: no doorbell will come for them). */
+bool sv_shm_set_hot(struct sv_shm *s, bool hot);
+/* Bytes came into the rx ring since the last call and wait there (a
+ * relaxed look, as for sv_shm_rx_news()); bytes the consumer leaves
+ * there (no receive posted) count only once. */
+bool sv_shm_rx_arrived(struct sv_shm *s);
 /* Responder: requests up to @msn are executed (rings if asked to). */
 void sv_shm_ack(struct sv_shm *s, uint32_t msn, bool signaled);
 /* Requester: false while responses wait in the ring (they come first);
@@ -400,6 +423,30 @@ void sv_shm_want_ack(struct sv_shm *s);
 /* Close the doorbells (the rings stay mapped); then free (NULL is fine). */
 void sv_shm_close(struct sv_shm *s);
 void sv_shm_free(struct sv_shm *s);
+
+/* sv_awake.c: the word peers look at before ringing a HOT ring's doorbell */
+enum {
+	SV_AWAKE_ASLEEP = 0, /* in epoll_wait(): the first producer rings */
+	SV_AWAKE_AWAKE = 1, /* reads its hot rings before it sleeps */
+	SV_AWAKE_WOKEN = 2, /* a producer rang; so is the next state */
+};
+/* Create this process's page (the NIC thread's start): 0 or -errno. */
+int sv_awake_init(void);
+/* Unmap and close it (the NIC thread did not start). */
+void sv_awake_fini(void);
+/* Forked child: the parent's page is not ours (its mapping is gone). */
+void sv_awake_forget(void);
+/* The page's fd and its doorbell (an eventfd the NIC thread watches), to
+ * hand to ring peers; -1 when there is none. */
+int sv_awake_fd(void);
+int sv_awake_bell(void);
+/* NIC thread: set after epoll_wait(); clear, with a full fence, before the
+ * last look at the hot rings (see sv_wire_hot_check()). */
+void sv_awake_set(void);
+void sv_awake_clear(void);
+/* A peer's page, mapped after checking it; NULL with errno. */
+_Atomic uint32_t *sv_awake_map_peer(int fd);
+void sv_awake_unmap_peer(_Atomic uint32_t *w);
 
 /* sv_mrshare.c: registered memory a peer process maps (one copy per byte) */
 struct sv_mrshare;

@@ -17,9 +17,11 @@
  * The connecting process (the requester) creates a sealed memfd holding two
  * single-producer single-consumer byte rings, ring 0 for its requests and
  * ring 1 for the responses, and two eventfds, one doorbell per process. It
- * sends the three fds with a hello message (SCM_RIGHTS) as the first bytes
- * on the QP's unix socket and keeps its own copies; the accepting process
- * maps the memfd and watches its doorbell. Both close the memfd once mapped:
+ * sends the three fds, and its awake page and that page's doorbell, with a
+ * hello message (SCM_RIGHTS) as the first bytes on the QP's unix socket and
+ * keeps its own copies; the accepting process maps the memfd, watches its
+ * doorbell and answers with its own awake page and doorbell (the only
+ * message it ever sends on that socket). Both close the memfd once mapped:
  * the rings exist only in the two mappings (and in nothing a file name could
  * reach). The socket stays open as the liveness signal: its EOF tells a
  * process that the peer closed the connection or died, after everything the
@@ -35,6 +37,15 @@
  * (sv.spinning: it polls every ring again within microseconds) it sets no
  * flag at all, so a peer streaming to it rings no doorbell; it sets them
  * in its last pass before it sleeps (see nic_loop()).
+ *
+ * want_data HOT instead of ALWAYS: the ring is on the consumer's hot list,
+ * which its NIC thread reads again before each sleep, so the producer rings
+ * only to wake that NIC thread from a sleep, and only if no other producer
+ * did (the awake word, sv_awake.c). HOT stays set: the flag is the
+ * consumer's, the word is shared by all its peers. Each process hands its
+ * peers that page: the requester with its hello, the accepting side in a
+ * reply on the socket. Until a producer has the page it rings for HOT as
+ * for ALWAYS.
  *
  * Acknowledgements carry no message: the responder stores the msn of the
  * last request it executed in the response ring's control page (acked),
@@ -54,8 +65,10 @@
 
 #define SV_SHM_MAGIC 0xa0 /* first byte: never an opcode of the socket stream */
 /* 2: acknowledgements in the control page; 3: requests say whether they
- * are signaled (the ack doorbell rings only for those) */
-#define SV_SHM_VERSION 3
+ * are signaled (the ack doorbell rings only for those); 4: awake pages
+ * and HOT rings */
+#define SV_SHM_VERSION 4
+#define SV_SHM_AWAKE_MAGIC 0xa1 /* the accepting side's page, on the socket */
 #define SV_RING_BYTES (1u << 19)
 #define SV_RING_HDR 4096u
 #define SV_SHM_BYTES (SV_RING_HDR + 2u * SV_RING_BYTES)
@@ -63,7 +76,7 @@
 struct sv_ring_ctl {
 	_Alignas(64) _Atomic uint64_t tail; /* written by the producer */
 	_Alignas(64) _Atomic uint64_t head; /* written by the consumer */
-	_Alignas(64) _Atomic uint32_t want_data; /* consumer sleeps on empty */
+	_Alignas(64) _Atomic uint32_t want_data; /* consumer sleeps: SV_WANT_* */
 	_Atomic uint32_t want_space; /* producer sleeps on full */
 	/* response ring only: requests executed, as msn + 1 (0 = none),
 	 * written by the responder; want_ack: the requester asks for the
@@ -73,6 +86,13 @@ struct sv_ring_ctl {
 };
 _Static_assert(2 * sizeof(struct sv_ring_ctl) <= SV_RING_HDR,
 	       "ring controls fit the first page");
+
+/* What a side that sleeps on a ring asks of the other (want_*). */
+enum {
+	SV_WANT_NONE = 0,
+	SV_WANT_ALWAYS = 1, /* ring the doorbell */
+	SV_WANT_HOT = 2, /* ring it unless the consumer's awake word is set */
+};
 
 struct sv_hello {
 	uint8_t magic;
@@ -87,6 +107,10 @@ struct sv_shm {
 	uint8_t *tx, *rx;
 	uint64_t tx_tail, rx_head; /* our own indices, the truth */
 	int my_bell, peer_bell;
+	bool hot; /* on our NIC thread's hot list: arm the rx ring HOT */
+	uint64_t hot_tail; /* the rx tail at the hot list's last look */
+	_Atomic uint32_t *peer_awake; /* the peer's awake word, or NULL */
+	int peer_wake; /* and its doorbell */
 };
 
 static struct sv_shm *shm_new(uint8_t *map, bool requester, int my_bell,
@@ -105,10 +129,11 @@ static struct sv_shm *shm_new(uint8_t *map, bool requester, int my_bell,
 	s->rx = data + (requester ? SV_RING_BYTES : 0);
 	s->my_bell = my_bell;
 	s->peer_bell = peer_bell;
+	s->peer_wake = -1;
 	return s;
 }
 
-#define SV_MAX_PASSED_FDS 3
+#define SV_MAX_PASSED_FDS 5
 
 int sv_send_fds(int sock, const void *msg, size_t len, const int *fds,
 		int nfds)
@@ -164,12 +189,12 @@ ssize_t sv_recv_fds(int sock, void *msg, size_t len, int *fds, int nfds)
 	cm = CMSG_FIRSTHDR(&m);
 	if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
 		return n;
-	if (cm->cmsg_len == CMSG_LEN((size_t)nfds * sizeof(int)) &&
+	if (cm->cmsg_len <= CMSG_LEN((size_t)nfds * sizeof(int)) &&
 	    !(m.msg_flags & MSG_CTRUNC)) {
-		memcpy(fds, CMSG_DATA(cm), (size_t)nfds * sizeof(int));
+		memcpy(fds, CMSG_DATA(cm), cm->cmsg_len - CMSG_LEN(0));
 		return n;
 	}
-	/* not the number asked for: none is kept */
+	/* more than asked for: none is kept */
 	for (i = 0; i < (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int)); i++)
 		close(((int *)CMSG_DATA(cm))[i]);
 	return n;
@@ -191,7 +216,9 @@ struct sv_shm *sv_shm_offer(int sock)
 {
 	struct sv_hello h = { .magic = SV_SHM_MAGIC, .version = SV_SHM_VERSION,
 			      .ring_bytes = SV_RING_BYTES };
-	int ret, fds[3] = { -1, -1, -1 }; /* memfd, acceptor's bell, ours */
+	/* memfd, acceptor's bell, ours; our awake page and its bell (when we
+	 * have them) */
+	int ret, fds[5] = { -1, -1, -1, sv_awake_fd(), sv_awake_bell() };
 	struct sv_shm *s = NULL;
 	uint8_t *map = NULL;
 
@@ -208,12 +235,12 @@ struct sv_shm *sv_shm_offer(int sock)
 	if (!map)
 		goto fail;
 	/* nobody has looked yet: the first message of each ring rings */
-	atomic_store(&((struct sv_ring_ctl *)map)[0].want_data, 1);
-	atomic_store(&((struct sv_ring_ctl *)map)[1].want_data, 1);
+	atomic_store(&((struct sv_ring_ctl *)map)[0].want_data, SV_WANT_ALWAYS);
+	atomic_store(&((struct sv_ring_ctl *)map)[1].want_data, SV_WANT_ALWAYS);
 	s = shm_new(map, true, fds[2], fds[1]);
 	if (!s)
 		goto fail;
-	ret = sv_send_fds(sock, &h, sizeof(h), fds, 3);
+	ret = sv_send_fds(sock, &h, sizeof(h), fds, fds[3] >= 0 ? 5 : 3);
 	if (ret) {
 		errno = -ret;
 		goto fail;
@@ -268,10 +295,25 @@ static int check_offer(int sock, const struct sv_hello *h, const int *fds)
 	return 0;
 }
 
+/* Accepted side: our awake page to the requester (best effort: without
+ * it the requester rings for HOT as for ALWAYS). */
+static void send_awake(int sock)
+{
+	struct sv_hello h = { .magic = SV_SHM_AWAKE_MAGIC,
+			      .version = SV_SHM_VERSION };
+	int fds[2] = { sv_awake_fd(), sv_awake_bell() }, ret;
+
+	if (fds[0] < 0)
+		return;
+	ret = sv_send_fds(sock, &h, sizeof(h), fds, 2);
+	if (ret)
+		sv_log(SV_LOG_DEBUG, "awake page not sent: %s", strerror(-ret));
+}
+
 int sv_shm_accept(int sock, struct sv_shm **out)
 {
 	struct sv_hello h;
-	int fds[3], ret, i;
+	int fds[5], ret, i;
 	uint8_t first;
 	uint8_t *map;
 	ssize_t n;
@@ -282,7 +324,7 @@ int sv_shm_accept(int sock, struct sv_shm **out)
 		return errno == EAGAIN || errno == EINTR ? -EAGAIN : 0;
 	if (n == 0 || first != SV_SHM_MAGIC)
 		return 0; /* the socket stream (or its EOF) */
-	n = sv_recv_fds(sock, &h, sizeof(h), fds, 3);
+	n = sv_recv_fds(sock, &h, sizeof(h), fds, 5);
 	ret = n != (ssize_t)sizeof(h) || fds[0] < 0 ? -EPROTO :
 						      check_offer(sock, &h, fds);
 	map = ret ? NULL : map_fd(fds[0]);
@@ -297,13 +339,53 @@ int sv_shm_accept(int sock, struct sv_shm **out)
 			ret = -ENOMEM;
 		}
 	}
-	if (fds[0] >= 0)
-		close(fds[0]);
-	if (ret)
-		for (i = 1; i < 3; i++)
-			if (fds[i] >= 0)
-				close(fds[i]);
+	if (!ret && (fds[3] >= 0 || fds[4] >= 0)) {
+		if (fds[4] >= 0 && is_eventfd(fds[4]))
+			(*out)->peer_awake = sv_awake_map_peer(fds[3]);
+		if (!(*out)->peer_awake) {
+			sv_shm_free(*out); /* closes the doorbells */
+			*out = NULL;
+			fds[1] = fds[2] = -1;
+			ret = -EPROTO;
+		} else {
+			(*out)->peer_wake = fds[4];
+			fds[4] = -1;
+		}
+	}
+	for (i = 0; i < 5; i++)
+		if (fds[i] >= 0 && (i == 0 || i >= 3 || ret))
+			close(fds[i]);
+	if (!ret)
+		send_awake(sock);
 	return ret ? ret : 1;
+}
+
+int sv_shm_recv_awake(struct sv_shm *s, int sock)
+{
+	for (;;) {
+		struct sv_hello h;
+		int fds[2], ret = 0;
+		ssize_t n = sv_recv_fds(sock, &h, sizeof(h), fds, 2);
+
+		if (n == -EAGAIN || n == -EINTR || n == 0)
+			return 0; /* EOF: the NIC thread learns it from epoll */
+		if (n < 0)
+			return (int)n;
+		/* one page, once: anything else is not our protocol */
+		if (n != (ssize_t)sizeof(h) || h.magic != SV_SHM_AWAKE_MAGIC ||
+		    h.version != SV_SHM_VERSION || fds[1] < 0 ||
+		    !is_eventfd(fds[1]) || s->peer_awake)
+			ret = -EPROTO;
+		else if (!(s->peer_awake = sv_awake_map_peer(fds[0])))
+			ret = -EPROTO;
+		if (fds[0] >= 0)
+			close(fds[0]);
+		if (ret && fds[1] >= 0)
+			close(fds[1]);
+		if (ret)
+			return ret;
+		s->peer_wake = fds[1];
+	}
 }
 
 int sv_shm_bell_fd(const struct sv_shm *s)
@@ -317,7 +399,9 @@ void sv_shm_close(struct sv_shm *s)
 		close(s->my_bell);
 	if (s->peer_bell >= 0)
 		close(s->peer_bell);
-	s->my_bell = s->peer_bell = -1;
+	if (s->peer_wake >= 0)
+		close(s->peer_wake);
+	s->my_bell = s->peer_bell = s->peer_wake = -1;
 }
 
 void sv_shm_free(struct sv_shm *s)
@@ -325,6 +409,7 @@ void sv_shm_free(struct sv_shm *s)
 	if (!s)
 		return;
 	sv_shm_close(s);
+	sv_awake_unmap_peer(s->peer_awake);
 	munmap(s->map, SV_SHM_BYTES);
 	free(s);
 }
@@ -332,15 +417,31 @@ void sv_shm_free(struct sv_shm *s)
 /* Ring the peer's doorbell if it asked for it in @want (after a full fence). */
 static void notify(struct sv_shm *s, _Atomic uint32_t *want)
 {
+	int bell = s->peer_bell;
 	uint64_t one = 1;
+	uint32_t w;
 
-	/* pairs with the fence of the side that set @want, then looked again */
+	/* pairs with the fence of the side that set @want, then looked again,
+	 * and with the one after the peer cleared its awake word */
 	atomic_thread_fence(memory_order_seq_cst);
-	if (!atomic_load_explicit(want, memory_order_relaxed) ||
-	    !atomic_exchange_explicit(want, 0, memory_order_relaxed))
+	w = atomic_load_explicit(want, memory_order_relaxed);
+	if (w == SV_WANT_NONE)
 		return;
-	if (s->peer_bell >= 0 && write(s->peer_bell, &one, sizeof(one)) < 0 &&
-	    errno != EAGAIN)
+	if (w == SV_WANT_HOT && s->peer_awake) {
+		uint32_t asleep = SV_AWAKE_ASLEEP;
+
+		/* awake or woken: its NIC thread reads this ring before it
+		 * sleeps; asleep: we wake it, and the next producers need not */
+		if (!atomic_compare_exchange_strong_explicit(
+			    s->peer_awake, &asleep, SV_AWAKE_WOKEN,
+			    memory_order_relaxed, memory_order_relaxed))
+			return;
+		bell = s->peer_wake;
+	} else if (!atomic_exchange_explicit(want, SV_WANT_NONE,
+					     memory_order_relaxed)) {
+		return;
+	}
+	if (bell >= 0 && write(bell, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		sv_log(SV_LOG_WARN, "doorbell: %s", strerror(errno));
 }
 
@@ -382,6 +483,7 @@ struct ring_end {
 	uint64_t *mine;
 	_Atomic uint64_t *my_idx, *peer_idx;
 	_Atomic uint32_t *wait, *wake;
+	uint32_t arm; /* what we store in @wait (SV_WANT_*) */
 	bool producer;
 };
 
@@ -407,7 +509,7 @@ static ssize_t ring_move(struct sv_shm *s, const struct ring_end *e,
 	int i;
 
 	if (room == 0 && !sv.spinning) {
-		atomic_store_explicit(e->wait, 1, memory_order_relaxed);
+		atomic_store_explicit(e->wait, e->arm, memory_order_relaxed);
 		/* pairs with the fence in notify(): see its index, or it sees us */
 		atomic_thread_fence(memory_order_seq_cst);
 		room = ring_room(e);
@@ -455,7 +557,7 @@ ssize_t sv_shm_writev(struct sv_shm *s, const struct iovec *iov, int cnt)
 		.data = s->tx, .mine = &s->tx_tail,
 		.my_idx = &s->tx_ctl->tail, .peer_idx = &s->tx_ctl->head,
 		.wait = &s->tx_ctl->want_space, .wake = &s->tx_ctl->want_data,
-		.producer = true,
+		.arm = SV_WANT_ALWAYS, .producer = true,
 	};
 
 	return ring_move(s, &e, iov, cnt);
@@ -467,7 +569,7 @@ ssize_t sv_shm_readv(struct sv_shm *s, const struct iovec *iov, int cnt)
 		.data = s->rx, .mine = &s->rx_head,
 		.my_idx = &s->rx_ctl->head, .peer_idx = &s->rx_ctl->tail,
 		.wait = &s->rx_ctl->want_data, .wake = &s->rx_ctl->want_space,
-		.producer = false,
+		.arm = s->hot ? SV_WANT_HOT : SV_WANT_ALWAYS, .producer = false,
 	};
 
 	return ring_move(s, &e, iov, cnt);
@@ -483,6 +585,14 @@ void sv_shm_ack(struct sv_shm *s, uint32_t msn, bool signaled)
 	 * cumulative) */
 	if (signaled)
 		notify(s, &s->tx_ctl->want_ack);
+}
+
+/* Bytes wait in the rx ring: a hint only (relaxed), the reader then
+ * loads with acquire. */
+static bool rx_pending(const struct sv_shm *s)
+{
+	return atomic_load_explicit(&s->rx_ctl->tail, memory_order_relaxed) !=
+	       s->rx_head;
 }
 
 bool sv_shm_acked(struct sv_shm *s, uint32_t *upto)
@@ -504,8 +614,7 @@ bool sv_shm_rx_news(const struct sv_shm *s, uint32_t acked_seen)
 	/* a hint only (relaxed): the reader then loads with acquire */
 	return atomic_load_explicit(&s->rx_ctl->acked, memory_order_relaxed) !=
 		       acked_seen ||
-	       atomic_load_explicit(&s->rx_ctl->tail, memory_order_relaxed) !=
-		       s->rx_head;
+	       rx_pending(s);
 }
 
 void sv_shm_want_ack(struct sv_shm *s)
@@ -514,4 +623,31 @@ void sv_shm_want_ack(struct sv_shm *s)
 	/* pairs with the fence in notify(): it sees the flag, or our next
 	 * sv_shm_acked() sees its ack */
 	atomic_thread_fence(memory_order_seq_cst);
+}
+
+bool sv_shm_set_hot(struct sv_shm *s, bool hot)
+{
+	uint32_t w = SV_WANT_HOT;
+
+	s->hot = hot;
+	if (hot)
+		return false; /* armed HOT when it is next found empty */
+	/* a producer that saw HOT and our awake word set rang nothing: from
+	 * now on it rings, and we look once more */
+	atomic_compare_exchange_strong(&s->rx_ctl->want_data, &w,
+				       SV_WANT_ALWAYS);
+	/* pairs with the fence in notify(): it sees ALWAYS, or we its tail */
+	atomic_thread_fence(memory_order_seq_cst);
+	return rx_pending(s);
+}
+
+bool sv_shm_rx_arrived(struct sv_shm *s)
+{
+	uint64_t tail = atomic_load_explicit(&s->rx_ctl->tail,
+					     memory_order_relaxed);
+	/* bytes the consumer left (a receive it waits for) count once */
+	bool news = tail != s->rx_head && tail != s->hot_tail;
+
+	s->hot_tail = tail;
+	return news;
 }

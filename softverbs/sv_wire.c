@@ -125,6 +125,8 @@ struct sv_conn {
 	struct sv_ep *bell; /* our doorbell, watched by the NIC thread */
 	bool mode_known; /* accepted side: the first bytes were looked at */
 	bool peer_eof; /* shm: the socket reported the peer's close */
+	uint32_t hot_slot; /* index + 1 in sv.hot, 0 = not on the hot list */
+	uint32_t hot_idle; /* the hot list's looks that found nothing since */
 	uint32_t acked_seen; /* requester: the peer's ack counter applied */
 	bool on_cq; /* requester: counted in its send CQ's shm_reqs */
 	/* references (requester): MR ids whose memfd went on the socket */
@@ -216,6 +218,62 @@ void sv_conn_free(struct sv_conn *c)
 
 static void resp_tx(struct sv_conn *c);
 
+/* ---- the hot list (see sv_awake.c) ---- */
+
+/*
+ * A hot connection that brought nothing in this many looks before a sleep
+ * leaves the list, so the look stays short when other connections carry
+ * the traffic; one that brings a message again re-enters it.
+ */
+#define SV_HOT_IDLE 256
+
+/* @c brought bytes in: keep it on the hot list (when there is room). */
+static void hot_touch(struct sv_conn *c)
+{
+	c->hot_idle = 0;
+	if (c->hot_slot || sv.nhot == SV_HOT_MAX || sv_awake_fd() < 0)
+		return;
+	sv.hot[sv.nhot++] = c;
+	c->hot_slot = sv.nhot;
+	sv_shm_set_hot(c->shm, true);
+}
+
+/* Off the list; true when bytes wait in its ring (see sv_shm_set_hot()). */
+static bool hot_remove(struct sv_conn *c)
+{
+	struct sv_conn *last = sv.hot[--sv.nhot];
+
+	sv.hot[c->hot_slot - 1] = last;
+	last->hot_slot = c->hot_slot;
+	c->hot_slot = 0;
+	return sv_shm_set_hot(c->shm, false);
+}
+
+bool sv_wire_hot_check(void)
+{
+	bool found = false;
+	uint32_t i = sv.nhot;
+
+	sv_awake_clear();
+	/* downwards: hot_remove() moves the last entry, already looked at */
+	while (i--) {
+		struct sv_conn *c = sv.hot[i];
+		bool news = sv_shm_rx_arrived(c->shm);
+
+		if (news)
+			c->hot_idle = 0;
+		else if (++c->hot_idle >= SV_HOT_IDLE)
+			news = hot_remove(c);
+		if (news && c->qp) {
+			sv_nic_ready(c->qp);
+			found = true;
+		}
+	}
+	if (found)
+		sv_awake_set();
+	return found;
+}
+
 /* Detach @c from its QP and retire it; @shut sends the explicit close. */
 static void conn_close(struct sv_conn *c, bool shut)
 {
@@ -238,6 +296,8 @@ static void conn_close(struct sv_conn *c, bool shut)
 		shutdown(c->fd, SHUT_RDWR);
 	sv_nic_del_ep(c->ep);
 	if (c->shm) {
+		if (c->hot_slot)
+			hot_remove(c);
 		sv_nic_del_ep(c->bell);
 		sv_shm_close(c->shm); /* the doorbells; the rings stay mapped until freed */
 	}
@@ -295,6 +355,8 @@ static ssize_t conn_readv(struct sv_conn *c, struct iovec *iov, uint32_t cnt)
 	if (!c->shm)
 		return recvmsg(c->fd, &m, MSG_DONTWAIT);
 	n = sv_shm_readv(c->shm, iov, (int)cnt);
+	if (n > 0)
+		hot_touch(c);
 	if (n >= 0)
 		return n;
 	if (n == -EAGAIN && c->peer_eof)
@@ -1071,9 +1133,11 @@ struct sv_qp *sv_wire_event(struct sv_ep *ep, uint32_t events)
 	/* rings: the socket only reports the end (after the peer's last bytes) */
 	if (ep == c->ep && (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
 		c->peer_eof = true;
-	/* the requester's MR memfds, and which to forget (deregistered) */
-	if (ep == c->ep && (events & EPOLLIN) && !c->is_req && c->shm &&
-	    sv_peer_mrs_recv(c->fd, &c->pmrs)) {
+	/* the requester's MR memfds, and which to forget (deregistered);
+	 * the accepting side's awake page */
+	if (ep == c->ep && (events & EPOLLIN) && c->shm &&
+	    (c->is_req ? sv_shm_recv_awake(c->shm, c->fd) :
+			 sv_peer_mrs_recv(c->fd, &c->pmrs))) {
 		conn_lost_why(c, "bad control message");
 		return qp;
 	}
