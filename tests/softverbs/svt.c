@@ -240,6 +240,27 @@ void svt_read_all(int fd, void *p, size_t n)
 	}
 }
 
+int svt_fork_peer(void (*peer)(int in, int out), int *to, int *from)
+{
+	int p2c[2], c2p[2], pid;
+
+	cr_assert_eq(pipe(p2c), 0);
+	cr_assert_eq(pipe(c2p), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (!pid) {
+		close(p2c[1]);
+		close(c2p[0]);
+		peer(p2c[0], c2p[1]);
+		_exit(1);
+	}
+	close(p2c[0]);
+	close(c2p[1]);
+	*to = p2c[1];
+	*from = c2p[0];
+	return pid;
+}
+
 int svt_wait_child(int pid)
 {
 	int st;

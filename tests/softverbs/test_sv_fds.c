@@ -71,21 +71,11 @@ Test(sv_fds, destroyed_qps_close_their_sockets_at_once, .timeout = 60)
 {
 	static struct svt_side s[NQP];
 	uint32_t mine[NQP], theirs[NQP];
-	int p2c[2], c2p[2], pid, base, i;
+	int to, from, pid, base, i;
 	struct ibv_wc wc;
 	char b;
 
-	cr_assert_eq(pipe(p2c), 0);
-	cr_assert_eq(pipe(c2p), 0);
-	pid = fork();
-	cr_assert_geq(pid, 0);
-	if (!pid) {
-		close(p2c[1]);
-		close(c2p[0]);
-		clients(p2c[0], c2p[1]);
-	}
-	close(p2c[0]);
-	close(c2p[1]);
+	pid = svt_fork_peer(clients, &to, &from);
 	/* the baseline: softverbs initialised, one QP made and gone */
 	open_small(&s[0]);
 	svt_close(&s[0]);
@@ -94,11 +84,11 @@ Test(sv_fds, destroyed_qps_close_their_sockets_at_once, .timeout = 60)
 		open_small(&s[i]);
 		mine[i] = s[i].qp->qp_num;
 	}
-	svt_read_all(c2p[0], theirs, sizeof(theirs));
-	svt_write_all(p2c[1], mine, sizeof(mine));
+	svt_read_all(from, theirs, sizeof(theirs));
+	svt_write_all(to, mine, sizeof(mine));
 	for (i = 0; i < NQP; i++)
 		svt_connect(&s[i], theirs[i], 7);
-	svt_read_all(c2p[0], &b, 1);
+	svt_read_all(from, &b, 1);
 	for (i = 0; i < NQP; i++)
 		cr_assert_eq(svt_post(&s[i], IBV_WR_SEND, 0, 64, 0, 0, 0,
 				      IBV_SEND_SIGNALED, (uint64_t)i), 0);
@@ -107,11 +97,11 @@ Test(sv_fds, destroyed_qps_close_their_sockets_at_once, .timeout = 60)
 		cr_assert_eq(wc.status, IBV_WC_SUCCESS);
 	}
 	cr_assert_gt(count_fds(), base + NQP, "each QP holds sockets");
-	svt_read_all(c2p[0], &b, 1);
+	svt_read_all(from, &b, 1);
 	cr_assert_eq(svt_wait_child(pid), 0);
 	for (i = 0; i < NQP; i++)
 		svt_close(&s[i]);
 	cr_assert_eq(count_fds(), base, "fds left behind by destroyed QPs");
-	close(p2c[1]);
-	close(c2p[0]);
+	close(to);
+	close(from);
 }

@@ -18,6 +18,19 @@ static uint8_t pattern(int qp, int i)
 	return (uint8_t)(qp * 31 + i * 7 + 1);
 }
 
+/* NQP sides with a page of memory each; @qpn gets their QP numbers. */
+static void open_all(struct svt_side *s, uint32_t *qpn)
+{
+	struct svt_opts o;
+
+	svt_opts_init(&o);
+	o.buflen = 4096;
+	for (int i = 0; i < NQP; i++) {
+		svt_open(&s[i], &o);
+		qpn[i] = s[i].qp->qp_num;
+	}
+}
+
 /*
  * The receiving process: NQP QPs with two receives each. It takes the
  * first message of every QP (its NIC thread now keeps them on its hot
@@ -32,14 +45,7 @@ static void receiver(int in, int out)
 	int i, good = 0;
 	char b = 0;
 
-	for (i = 0; i < NQP; i++) {
-		struct svt_opts o;
-
-		svt_opts_init(&o);
-		o.buflen = 4096;
-		svt_open(&r[i], &o);
-		mine[i] = r[i].qp->qp_num;
-	}
+	open_all(r, mine);
 	svt_write_all(out, mine, sizeof(mine));
 	svt_read_all(in, theirs, sizeof(theirs));
 	for (i = 0; i < NQP; i++) {
@@ -117,36 +123,19 @@ Test(sv_wake, one_doorbell_wakes_a_sleeping_peer_for_all_its_hot_rings,
 	static struct svt_side s[NQP];
 	uint32_t mine[NQP], theirs[NQP];
 	const char *t = getenv("SOFTVERBS_TRANSPORT");
-	int p2c[2], c2p[2], pid, i, good;
+	int to, from, pid, i, good;
 	uint64_t deadline;
 	struct ibv_wc wc;
 	long writes;
 	char b = 0;
 
-	cr_assert_eq(pipe(p2c), 0);
-	cr_assert_eq(pipe(c2p), 0);
-	pid = fork();
-	cr_assert_geq(pid, 0);
-	if (!pid) {
-		close(p2c[1]);
-		close(c2p[0]);
-		receiver(p2c[0], c2p[1]);
-	}
-	close(p2c[0]);
-	close(c2p[1]);
-	for (i = 0; i < NQP; i++) {
-		struct svt_opts o;
-
-		svt_opts_init(&o);
-		o.buflen = 4096;
-		svt_open(&s[i], &o);
-		mine[i] = s[i].qp->qp_num;
-	}
-	svt_read_all(c2p[0], theirs, sizeof(theirs));
-	svt_write_all(p2c[1], mine, sizeof(mine));
+	pid = svt_fork_peer(receiver, &to, &from);
+	open_all(s, mine);
+	svt_read_all(from, theirs, sizeof(theirs));
+	svt_write_all(to, mine, sizeof(mine));
 	for (i = 0; i < NQP; i++)
 		svt_connect(&s[i], theirs[i], 7);
-	svt_read_all(c2p[0], &b, 1);
+	svt_read_all(from, &b, 1);
 	for (i = 0; i < NQP; i++) {
 		memset(s[i].buf, 0, MSG);
 		for (int k = 0; k < MSG; k++)
@@ -158,7 +147,7 @@ Test(sv_wake, one_doorbell_wakes_a_sleeping_peer_for_all_its_hot_rings,
 		cr_assert_eq(svt_poll(s[i].scq, &wc, 1, 10000), 1);
 		cr_assert_eq(wc.status, IBV_WC_SUCCESS);
 	}
-	svt_read_all(c2p[0], &b, 1);
+	svt_read_all(from, &b, 1);
 	cr_assert_eq(kill(pid, SIGSTOP), 0);
 	deadline = ts_now_ns() + 10000000000ull;
 	while (proc_state(pid) != 'T')
@@ -169,7 +158,7 @@ Test(sv_wake, one_doorbell_wakes_a_sleeping_peer_for_all_its_hot_rings,
 				      IBV_SEND_SIGNALED, 2), 0);
 	writes = my_io("syscw") - writes;
 	cr_assert_eq(kill(pid, SIGCONT), 0);
-	svt_read_all(c2p[0], &good, sizeof(good));
+	svt_read_all(from, &good, sizeof(good));
 	cr_assert_eq(good, NQP, "%d of %d second messages arrived intact",
 		     good, NQP);
 	for (i = 0; i < NQP; i++) {
@@ -177,7 +166,7 @@ Test(sv_wake, one_doorbell_wakes_a_sleeping_peer_for_all_its_hot_rings,
 		cr_assert_eq(wc.status, IBV_WC_SUCCESS);
 		cr_assert_eq(wc.wr_id, 2);
 	}
-	svt_write_all(p2c[1], &b, 1);
+	svt_write_all(to, &b, 1);
 	cr_assert_eq(svt_wait_child(pid), 0);
 	/* one doorbell, and a kick of our own NIC thread should a post
 	 * find sv.lock busy: far fewer than one per connection (the socket
@@ -188,6 +177,6 @@ Test(sv_wake, one_doorbell_wakes_a_sleeping_peer_for_all_its_hot_rings,
 			      writes, NQP);
 	for (i = 0; i < NQP; i++)
 		svt_close(&s[i]);
-	close(p2c[1]);
-	close(c2p[0]);
+	close(to);
+	close(from);
 }

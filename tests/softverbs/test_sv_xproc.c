@@ -119,22 +119,8 @@ static void setup(void)
 {
 	struct svt_opts o;
 	struct svt_info me;
-	int p2c[2], c2p[2];
 
-	cr_assert_eq(pipe(p2c), 0);
-	cr_assert_eq(pipe(c2p), 0);
-	child = fork();
-	cr_assert_geq(child, 0);
-	if (!child) {
-		close(p2c[1]);
-		close(c2p[0]);
-		child_loop(p2c[0], c2p[1]);
-		_exit(1);
-	}
-	close(p2c[0]);
-	close(c2p[1]);
-	to_child = p2c[1];
-	from_child = c2p[0];
+	child = svt_fork_peer(child_loop, &to_child, &from_child);
 	if (my_delay_us)
 		cr_assert_eq(setenv("SOFTVERBS_DELAY_US", my_delay_us, 1), 0);
 	svt_opts_init(&o);
