@@ -1087,20 +1087,29 @@ static int refs_copy(struct sv_conn *c)
 }
 
 /*
- * The request is complete: acknowledge it first, then make the receive
- * completion visible, as hardware acks before the CQE is polled. An
- * application that sees its last receive and destroys the QP thus never
- * cuts off the peer's send completion.
+ * The request is complete. A successful receive completion is in the CQ
+ * before the acknowledgement leaves: a requester that sees its send
+ * acknowledged may disconnect at once, and our application, told of the
+ * disconnect, polls its CQ one last time and must find the data there (it
+ * found it missing about once in 300 runs of a 50 MB transfer when the
+ * NIC thread was preempted between the two). The application that sees
+ * that completion and destroys the QP still cannot cut the ack off: the
+ * destroy waits for sv.lock, held until the ack is out. A failed receive
+ * moves the QP to ERR, so its completion comes after the NAK.
  */
 static void resp_done(struct sv_conn *c)
 {
+	bool cqe_first = c->qp && !c->tg.recv_status;
+
 	c->in_payload = false;
+	if (cqe_first)
+		sv_target_finish(c->qp, &c->req, &c->tg);
 	if (c->nak_status > 0)
 		resp_push(c, SV_OP_NAK, c->rh.msn, c->nak_status, NULL);
 	else if (!c->nak_status)
 		resp_push(c, SV_OP_ACK, c->rh.msn, 0, NULL);
 	resp_tx(c);
-	if (c->qp)
+	if (!cqe_first && c->qp)
 		sv_target_finish(c->qp, &c->req, &c->tg);
 }
 
