@@ -5,7 +5,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "sv_priv.h"
@@ -38,8 +37,6 @@
  * inherited).
  */
 
-#define SV_AWAKE_BYTES 4096u
-
 static struct {
 	int fd, bell;
 	_Atomic uint32_t *word;
@@ -62,9 +59,8 @@ int sv_awake_init(void)
 		ret = -errno;
 		goto err_close_fd;
 	}
-	map = mmap(NULL, SV_AWAKE_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED,
-		   fd, 0);
-	if (map == MAP_FAILED) {
+	map = sv_shm_map(fd, SV_AWAKE_BYTES);
+	if (!map) {
 		ret = -errno;
 		goto err_close_fd;
 	}
@@ -72,7 +68,6 @@ int sv_awake_init(void)
 		ret = -errno;
 		goto err_unmap;
 	}
-	madvise(map, SV_AWAKE_BYTES, MADV_DONTFORK);
 	page.fd = fd;
 	page.bell = bell;
 	page.word = map;
@@ -131,30 +126,4 @@ void sv_awake_clear(void)
 	 * read after this include every one published by a producer that
 	 * did not find ASLEEP */
 	atomic_thread_fence(memory_order_seq_cst);
-}
-
-_Atomic uint32_t *sv_awake_map_peer(int fd)
-{
-	struct stat st;
-	void *map;
-	int seals = fcntl(fd, F_GET_SEALS);
-
-	/* shrink sealed and one page: reading it can never fault */
-	if (seals < 0 || !(seals & F_SEAL_SHRINK) || fstat(fd, &st) ||
-	    st.st_size != (off_t)SV_AWAKE_BYTES) {
-		errno = EPROTO;
-		return NULL;
-	}
-	map = mmap(NULL, SV_AWAKE_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED,
-		   fd, 0);
-	if (map == MAP_FAILED)
-		return NULL;
-	madvise(map, SV_AWAKE_BYTES, MADV_DONTFORK);
-	return map;
-}
-
-void sv_awake_unmap_peer(_Atomic uint32_t *w)
-{
-	if (w)
-		munmap(w, SV_AWAKE_BYTES);
 }

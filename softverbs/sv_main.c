@@ -424,20 +424,15 @@ static void stack_push(struct sv_qp *qp)
 						      memory_order_relaxed));
 }
 
-static void ready_push(struct sv_qp *qp)
+void sv_nic_ready(struct sv_qp *qp)
 {
 	if (!atomic_exchange(&qp->on_ready, true))
 		stack_push(qp);
 }
 
-void sv_nic_ready(struct sv_qp *qp)
-{
-	ready_push(qp);
-}
-
 void sv_kick_qp(struct sv_qp *qp)
 {
-	ready_push(qp);
+	sv_nic_ready(qp);
 	kick_nic();
 }
 
@@ -561,7 +556,7 @@ static void handle_events(struct epoll_event *evs, int n, bool *user,
 		case SV_EP_BELL:
 			qp = sv_wire_event(ep, evs[i].events);
 			if (qp)
-				ready_push(qp); /* the rest of its progress */
+				sv_nic_ready(qp); /* the rest of its progress */
 			break;
 		case SV_EP_USER:
 			*user = true;

@@ -192,7 +192,7 @@ struct sv_qp {
 	bool delay_set;
 	struct sv_qp *next; /* sv.qps list */
 	struct sv_qp *scq_next; /* scq->sq_qps list */
-	struct sv_qp *ready_next; /* sv.ready stack (see ready_push()) */
+	struct sv_qp *ready_next; /* sv.ready stack (see sv_nic_ready()) */
 	_Atomic bool on_ready;
 };
 
@@ -262,7 +262,8 @@ int sv_gettid(void);
 /* Wake the NIC thread to look at every QP, or only at @qp. */
 void sv_kick(void);
 void sv_kick_qp(struct sv_qp *qp);
-/* NIC thread: progress @qp in this pass or the next (no kick). */
+/* Put @qp on the ready list without a kick (the NIC thread, or a thread
+ * that kicks next): its next pass progresses it. */
 void sv_nic_ready(struct sv_qp *qp);
 /* Take @qp off the ready list (destroy; sv.lock held). */
 void sv_nic_unready(struct sv_qp *qp);
@@ -379,10 +380,15 @@ void sv_wire_accept(struct sv_ep *ep);
 bool sv_wire_hot_check(void);
 void sv_conn_free(struct sv_conn *c);
 
-/* sv_shm.c: a small message with up to 4 fds (SCM_RIGHTS) on a unix socket,
+/* sv_shm.c: a small message with up to 5 fds (SCM_RIGHTS) on a unix socket,
  * whole or not at all, never blocking: 0 or -errno. */
 int sv_send_fds(int sock, const void *msg, size_t len, const int *fds,
 		int nfds);
+/* @len bytes of memfd @fd mapped shared, not into forked children; NULL
+ * with errno. */
+void *sv_shm_map(int fd, size_t len);
+/* The process at the other end of unix socket @sock runs as our user. */
+bool sv_peer_is_us(int sock);
 /* Receive one: bytes or -errno; @fds gets the message's fds, at most
  * @nfds, the rest -1 (a message with more has them all closed). */
 ssize_t sv_recv_fds(int sock, void *msg, size_t len, int *fds, int nfds);
@@ -425,6 +431,7 @@ void sv_shm_close(struct sv_shm *s);
 void sv_shm_free(struct sv_shm *s);
 
 /* sv_awake.c: the word peers look at before ringing a HOT ring's doorbell */
+#define SV_AWAKE_BYTES 4096u /* the page: a sealed one-page memfd */
 enum {
 	SV_AWAKE_ASLEEP = 0, /* in epoll_wait(): the first producer rings */
 	SV_AWAKE_AWAKE = 1, /* reads its hot rings before it sleeps */
@@ -444,9 +451,6 @@ int sv_awake_bell(void);
  * last look at the hot rings (see sv_wire_hot_check()). */
 void sv_awake_set(void);
 void sv_awake_clear(void);
-/* A peer's page, mapped after checking it; NULL with errno. */
-_Atomic uint32_t *sv_awake_map_peer(int fd);
-void sv_awake_unmap_peer(_Atomic uint32_t *w);
 
 /* sv_mrshare.c: registered memory a peer process maps (one copy per byte) */
 struct sv_mrshare;

@@ -91,7 +91,7 @@ _Static_assert(2 * sizeof(struct sv_ring_ctl) <= SV_RING_HDR,
 enum {
 	SV_WANT_NONE = 0,
 	SV_WANT_ALWAYS = 1, /* ring the doorbell */
-	SV_WANT_HOT = 2, /* ring it unless the consumer's awake word is set */
+	SV_WANT_HOT = 2, /* ring only a sleeping consumer (its awake word) */
 };
 
 struct sv_hello {
@@ -200,16 +200,35 @@ ssize_t sv_recv_fds(int sock, void *msg, size_t len, int *fds, int nfds)
 	return n;
 }
 
-static uint8_t *map_fd(int fd)
+void *sv_shm_map(int fd, size_t len)
 {
-	void *p = mmap(NULL, SV_SHM_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED,
-		       fd, 0);
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 
 	if (p == MAP_FAILED)
 		return NULL;
 	/* a forked child (BGSAVE) gets no copy of the rings */
-	madvise(p, SV_SHM_BYTES, MADV_DONTFORK);
+	madvise(p, len, MADV_DONTFORK);
 	return p;
+}
+
+/* A peer's memfd we may map: shrink-sealed (a shrunk file would fault
+ * this process) and of the expected size. */
+static bool sealed_size(int fd, size_t len)
+{
+	struct stat st;
+	int seals = fcntl(fd, F_GET_SEALS);
+
+	return seals >= 0 && (seals & F_SEAL_SHRINK) && !fstat(fd, &st) &&
+	       st.st_size == (off_t)len;
+}
+
+bool sv_peer_is_us(int sock)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	return !getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) &&
+	       cred.uid == getuid();
 }
 
 struct sv_shm *sv_shm_offer(int sock)
@@ -231,7 +250,7 @@ struct sv_shm *sv_shm_offer(int sock)
 	fds[2] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (fds[1] < 0 || fds[2] < 0)
 		goto fail;
-	map = map_fd(fds[0]);
+	map = sv_shm_map(fds[0], SV_SHM_BYTES);
 	if (!map)
 		goto fail;
 	/* nobody has looked yet: the first message of each ring rings */
@@ -276,23 +295,37 @@ static bool is_eventfd(int fd)
 /* The peer's hello and fds are acceptable (see the trust notes above). */
 static int check_offer(int sock, const struct sv_hello *h, const int *fds)
 {
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-	struct stat st;
-	int seals;
-
 	if (h->version != SV_SHM_VERSION || h->ring_bytes != SV_RING_BYTES)
 		return -EPROTO;
-	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) ||
-	    cred.uid != getuid())
+	if (!sv_peer_is_us(sock))
 		return -EPERM;
-	seals = fcntl(fds[0], F_GET_SEALS);
-	if (seals < 0 || !(seals & F_SEAL_SHRINK) || fstat(fds[0], &st) ||
-	    st.st_size != (off_t)SV_SHM_BYTES)
+	if (!sealed_size(fds[0], SV_SHM_BYTES))
 		return -EPROTO;
 	if (!is_eventfd(fds[1]) || !is_eventfd(fds[2]))
 		return -EPROTO;
 	return 0;
+}
+
+/*
+ * A peer's awake page and its doorbell, from the hello or the reply: keep
+ * them in @s (the page mapped) and 0, or -EPROTO. The page's fd is closed
+ * either way, the doorbell's when it is refused.
+ */
+static int take_awake(struct sv_shm *s, int page, int bell)
+{
+	int ret = 0;
+
+	if (page < 0 || bell < 0 || !is_eventfd(bell) || s->peer_awake ||
+	    !sealed_size(page, SV_AWAKE_BYTES) ||
+	    !(s->peer_awake = sv_shm_map(page, SV_AWAKE_BYTES)))
+		ret = -EPROTO;
+	if (page >= 0)
+		close(page);
+	if (ret && bell >= 0)
+		close(bell);
+	if (!ret)
+		s->peer_wake = bell;
+	return ret;
 }
 
 /* Accepted side: our awake page to the requester (best effort: without
@@ -327,7 +360,7 @@ int sv_shm_accept(int sock, struct sv_shm **out)
 	n = sv_recv_fds(sock, &h, sizeof(h), fds, 5);
 	ret = n != (ssize_t)sizeof(h) || fds[0] < 0 ? -EPROTO :
 						      check_offer(sock, &h, fds);
-	map = ret ? NULL : map_fd(fds[0]);
+	map = ret ? NULL : sv_shm_map(fds[0], SV_SHM_BYTES);
 	if (!ret && !map)
 		ret = -errno;
 	if (!ret) {
@@ -340,16 +373,12 @@ int sv_shm_accept(int sock, struct sv_shm **out)
 		}
 	}
 	if (!ret && (fds[3] >= 0 || fds[4] >= 0)) {
-		if (fds[4] >= 0 && is_eventfd(fds[4]))
-			(*out)->peer_awake = sv_awake_map_peer(fds[3]);
-		if (!(*out)->peer_awake) {
+		ret = take_awake(*out, fds[3], fds[4]);
+		fds[3] = fds[4] = -1;
+		if (ret) {
 			sv_shm_free(*out); /* closes the doorbells */
 			*out = NULL;
 			fds[1] = fds[2] = -1;
-			ret = -EPROTO;
-		} else {
-			(*out)->peer_wake = fds[4];
-			fds[4] = -1;
 		}
 	}
 	for (i = 0; i < 5; i++)
@@ -364,27 +393,24 @@ int sv_shm_recv_awake(struct sv_shm *s, int sock)
 {
 	for (;;) {
 		struct sv_hello h;
-		int fds[2], ret = 0;
+		int fds[2];
 		ssize_t n = sv_recv_fds(sock, &h, sizeof(h), fds, 2);
 
 		if (n == -EAGAIN || n == -EINTR || n == 0)
 			return 0; /* EOF: the NIC thread learns it from epoll */
 		if (n < 0)
 			return (int)n;
-		/* one page, once: anything else is not our protocol */
+		/* one page, once (take_awake() refuses a second): anything
+		 * else is not our protocol */
 		if (n != (ssize_t)sizeof(h) || h.magic != SV_SHM_AWAKE_MAGIC ||
-		    h.version != SV_SHM_VERSION || fds[1] < 0 ||
-		    !is_eventfd(fds[1]) || s->peer_awake)
-			ret = -EPROTO;
-		else if (!(s->peer_awake = sv_awake_map_peer(fds[0])))
-			ret = -EPROTO;
-		if (fds[0] >= 0)
-			close(fds[0]);
-		if (ret && fds[1] >= 0)
-			close(fds[1]);
-		if (ret)
-			return ret;
-		s->peer_wake = fds[1];
+		    h.version != SV_SHM_VERSION) {
+			for (int i = 0; i < 2; i++)
+				if (fds[i] >= 0)
+					close(fds[i]);
+			return -EPROTO;
+		}
+		if (take_awake(s, fds[0], fds[1]))
+			return -EPROTO;
 	}
 }
 
@@ -409,7 +435,8 @@ void sv_shm_free(struct sv_shm *s)
 	if (!s)
 		return;
 	sv_shm_close(s);
-	sv_awake_unmap_peer(s->peer_awake);
+	if (s->peer_awake)
+		munmap(s->peer_awake, SV_AWAKE_BYTES);
 	munmap(s->map, SV_SHM_BYTES);
 	free(s);
 }

@@ -619,15 +619,8 @@ static bool mr_sent(struct sv_conn *c, const struct sv_mrshare *s)
 /* The peer runs as our user (who may map our memory anyway). */
 static bool peer_trusted(struct sv_conn *c)
 {
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-
 	if (!c->peer_same_uid)
-		c->peer_same_uid = !getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED,
-					       &cred, &len) &&
-						   cred.uid == getuid() ?
-					   1 :
-					   -1;
+		c->peer_same_uid = sv_peer_is_us(c->fd) ? 1 : -1;
 	return c->peer_same_uid > 0;
 }
 
