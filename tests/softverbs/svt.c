@@ -301,6 +301,22 @@ bool svt_readable(int fd, int timeout_ms)
 	return poll(&p, 1, timeout_ms) == 1 && (p.revents & POLLIN);
 }
 
+long svt_proc_field(const char *path, const char *field)
+{
+	size_t n = strlen(field);
+	FILE *f = fopen(path, "r");
+	char line[128];
+	long v = -1;
+
+	cr_assert(f, "cannot open %s", path);
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, field, n) && line[n] == ':')
+			v = atol(line + n + 1);
+	fclose(f);
+	cr_assert_geq(v, 0, "no %s in %s", field, path);
+	return v;
+}
+
 int svt_thread_tid(const char *name)
 {
 	DIR *d = opendir("/proc/self/task");

@@ -76,23 +76,6 @@ static void receiver(int in, int out)
 	_exit(0);
 }
 
-/* A field of /proc/thread-self/io ("syscw": write system calls). */
-static long my_io(const char *field)
-{
-	FILE *f = fopen("/proc/thread-self/io", "r");
-	size_t n = strlen(field);
-	char line[128];
-	long v = -1;
-
-	cr_assert(f, "no /proc/thread-self/io");
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, field, n) && line[n] == ':')
-			v = atol(line + n + 1);
-	fclose(f);
-	cr_assert_geq(v, 0, "no %s in /proc/thread-self/io", field);
-	return v;
-}
-
 /* The state letter of process @pid (/proc/PID/stat), or 0. */
 static char proc_state(int pid)
 {
@@ -152,11 +135,11 @@ Test(sv_wake, one_doorbell_wakes_a_sleeping_peer_for_all_its_hot_rings,
 	deadline = ts_now_ns() + 10000000000ull;
 	while (proc_state(pid) != 'T')
 		cr_assert_lt(ts_now_ns(), deadline, "receiver did not stop");
-	writes = my_io("syscw");
+	writes = svt_proc_field("/proc/thread-self/io", "syscw");
 	for (i = 0; i < NQP; i++)
 		cr_assert_eq(svt_post(&s[i], IBV_WR_SEND, MSG, MSG, 0, 0, 0,
 				      IBV_SEND_SIGNALED, 2), 0);
-	writes = my_io("syscw") - writes;
+	writes = svt_proc_field("/proc/thread-self/io", "syscw") - writes;
 	cr_assert_eq(kill(pid, SIGCONT), 0);
 	svt_read_all(from, &good, sizeof(good));
 	cr_assert_eq(good, NQP, "%d of %d second messages arrived intact",

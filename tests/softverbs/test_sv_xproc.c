@@ -520,19 +520,11 @@ Test(sv_xproc_armed, armed_send_cq_gets_its_event_from_the_ack_alone)
 static long nic_sleeps(void)
 {
 	int tid = svt_thread_tid("sv-nic");
-	char path[64], line[128];
-	long n = -1;
-	FILE *f;
+	char path[64];
 
 	cr_assert_geq(tid, 0, "no sv-nic thread");
 	snprintf(path, sizeof(path), "/proc/self/task/%d/status", tid);
-	f = fopen(path, "r");
-	cr_assert(f);
-	while (fgets(line, sizeof(line), f))
-		sscanf(line, "voluntary_ctxt_switches: %ld", &n);
-	fclose(f);
-	cr_assert_geq(n, 0, "no voluntary_ctxt_switches in %s", path);
-	return n;
+	return svt_proc_field(path, "voluntary_ctxt_switches");
 }
 
 /*
