@@ -301,7 +301,7 @@ bool svt_readable(int fd, int timeout_ms)
 	return poll(&p, 1, timeout_ms) == 1 && (p.revents & POLLIN);
 }
 
-long svt_proc_field(const char *path, const char *field)
+long svt_proc_field(const char *path, const char *field, int base)
 {
 	size_t n = strlen(field);
 	FILE *f = fopen(path, "r");
@@ -311,7 +311,7 @@ long svt_proc_field(const char *path, const char *field)
 	cr_assert(f, "cannot open %s", path);
 	while (fgets(line, sizeof(line), f))
 		if (!strncmp(line, field, n) && line[n] == ':')
-			v = atol(line + n + 1);
+			v = strtol(line + n + 1, NULL, base);
 	fclose(f);
 	cr_assert_geq(v, 0, "no %s in %s", field, path);
 	return v;

@@ -84,7 +84,8 @@ uint32_t svt_sum(const uint8_t *p, size_t n);
 bool svt_readable(int fd, int timeout_ms);
 /* The tid of this process's thread called @name (its comm), or -1. */
 int svt_thread_tid(const char *name);
-/* The number after "@field:" in the /proc file @path (fails without one). */
-long svt_proc_field(const char *path, const char *field);
+/* The number (in @base) after "@field:" in the /proc file @path (fails
+ * without one). */
+long svt_proc_field(const char *path, const char *field, int base);
 
 #endif /* SVT_H */

@@ -524,7 +524,7 @@ static long nic_sleeps(void)
 
 	cr_assert_geq(tid, 0, "no sv-nic thread");
 	snprintf(path, sizeof(path), "/proc/self/task/%d/status", tid);
-	return svt_proc_field(path, "voluntary_ctxt_switches");
+	return svt_proc_field(path, "voluntary_ctxt_switches", 10);
 }
 
 /*
