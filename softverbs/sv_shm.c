@@ -58,9 +58,10 @@
  *
  * The peer is not trusted: the memfd must carry the shrink/grow seals and
  * the expected size (a shrunk file would fault this process), the doorbells
- * must be eventfds, the peer must run as our user, and indices read from
- * the shared pages are checked before use; this process keeps its own
- * indices privately and only publishes them.
+ * must be eventfds, the peer must run as our user (a requester offers only
+ * to a listener of our user, so peers of two users use the socket), and
+ * indices read from the shared pages are checked before use; this process
+ * keeps its own indices privately and only publishes them.
  */
 
 #define SV_SHM_MAGIC 0xa0 /* first byte: never an opcode of the socket stream */
@@ -241,6 +242,13 @@ struct sv_shm *sv_shm_offer(int sock)
 	struct sv_shm *s = NULL;
 	uint8_t *map = NULL;
 
+	/* the accepting side refuses another user's rings; ours and our awake
+	 * page go to nobody else either (connect() succeeded: the listener's
+	 * credentials are known) */
+	if (!sv_peer_is_us(sock)) {
+		sv_log(SV_LOG_INFO, "peer runs as another user: using the socket");
+		return NULL;
+	}
 	fds[0] = memfd_create("softverbs-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fds[0] < 0 || ftruncate(fds[0], SV_SHM_BYTES) ||
 	    fcntl(fds[0], F_ADD_SEALS,

@@ -2,10 +2,12 @@
 /* softverbs conformance: cross-process peers (shared-memory rings, or the socket with SOFTVERBS_TRANSPORT=socket), peer loss and fork. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "svt.h"
@@ -34,9 +36,10 @@ static struct svt_info peer;
 static uint8_t my_rnr_retry = 7;
 static const char *my_delay_us; /* SOFTVERBS_DELAY_US of this process only */
 static bool my_armed; /* CQs on a channel, send CQ armed before connecting */
+static bool peer_nobody; /* the child runs as nobody (we are root) */
 
-/* Mappings of softverbs MR memfds in this process (its own and its peer's). */
-static uint32_t mr_mappings(void)
+/* Mappings of this process's memfds called @name (/proc/self/maps). */
+static uint32_t memfd_mappings(const char *name)
 {
 	char line[512];
 	uint32_t n = 0;
@@ -45,9 +48,21 @@ static uint32_t mr_mappings(void)
 	if (!f)
 		return ~0u;
 	while (fgets(line, sizeof(line), f))
-		n += strstr(line, "/memfd:softverbs-mr") != NULL;
+		n += strstr(line, name) != NULL;
 	fclose(f);
 	return n;
+}
+
+/* Mappings of softverbs MR memfds in this process (its own and its peer's). */
+static uint32_t mr_mappings(void)
+{
+	return memfd_mappings("/memfd:softverbs-mr");
+}
+
+/* Mappings of the rings of this process's shared-memory connections. */
+static uint32_t ring_mappings(void)
+{
+	return memfd_mappings("/memfd:softverbs-ring");
 }
 
 static void child_loop(int in, int out)
@@ -60,6 +75,11 @@ static void child_loop(int in, int out)
 	struct ibv_wc wc;
 	size_t i;
 
+	/* setuid() clears the parent-death signal: set it again */
+	if (peer_nobody && (setgroups(0, NULL) || setgid(65534) ||
+			    setuid(65534) ||
+			    prctl(PR_SET_PDEATHSIG, SIGKILL)))
+		_exit(4);
 	svt_opts_init(&o);
 	o.buflen = 2 << 20;
 	svt_open(&b, &o);
@@ -381,19 +401,13 @@ Test(sv_xproc, transport_is_the_one_asked_for)
 {
 	const char *t = getenv("SOFTVERBS_TRANSPORT");
 	bool want_shm = !t || strcmp(t, "socket");
-	char line[512];
-	bool rings = false;
-	FILE *f;
+	bool rings;
 
 	fill(a.buf, 4096, 5);
 	cr_assert_eq(svt_post(&a, IBV_WR_RDMA_WRITE, 0, 4096, peer.addr,
 			      peer.rkey, 0, IBV_SEND_SIGNALED, 1), 0);
 	expect_send(IBV_WC_SUCCESS, IBV_WC_RDMA_WRITE);
-	f = fopen("/proc/self/maps", "r");
-	cr_assert(f);
-	while (fgets(line, sizeof(line), f))
-		rings |= strstr(line, "/memfd:softverbs-ring") != NULL;
-	fclose(f);
+	rings = ring_mappings() > 0;
 	cr_assert_eq(rings, want_shm, "rings mapped: %d, transport %s", rings,
 		     t ? t : "(default)");
 }
@@ -467,6 +481,42 @@ Test(sv_xproc_rnr, receive_posted_in_time_succeeds)
 	r = ask('P', 0, 4096, 0);
 	cr_assert_eq(r.status, IBV_WC_SUCCESS);
 	cr_assert_eq(r.imm, 5);
+}
+
+/*
+ * A peer of another user: neither side offers the other its rings (the
+ * accepting side would refuse them, and the QP would lose its peer), so
+ * both connections use the socket and every operation works.
+ */
+static void setup_nobody(void)
+{
+	peer_nobody = geteuid() == 0;
+	setup();
+}
+
+TestSuite(sv_xproc_nobody, .init = setup_nobody, .fini = teardown,
+	  .timeout = 60);
+
+Test(sv_xproc_nobody, peers_of_two_users_talk_over_the_socket)
+{
+	struct reply r;
+
+	if (!peer_nobody)
+		cr_skip_test("only root can run the peer as another user");
+	fill(a.buf, 65536, 4);
+	cr_assert_eq(ask('R', 0, 65536, 3).status, 0);
+	cr_assert_eq(svt_post(&a, IBV_WR_SEND, 0, 65536, 0, 0, 0,
+			      IBV_SEND_SIGNALED, 1), 0);
+	expect_send(IBV_WC_SUCCESS, IBV_WC_SEND);
+	r = ask('P', 0, 65536, 0);
+	expect_recv(&r, IBV_WC_RECV, 65536, 3);
+	cr_assert_eq(ask('F', 8192, 4096, 9).status, 0);
+	cr_assert_eq(svt_post(&a, IBV_WR_RDMA_READ, 4096, 4096,
+			      peer.addr + 8192, peer.rkey, 0,
+			      IBV_SEND_SIGNALED, 2), 0);
+	expect_send(IBV_WC_SUCCESS, IBV_WC_RDMA_READ);
+	cr_assert_eq(svt_sum(a.buf + 4096, 4096), ask('S', 8192, 4096, 0).sum);
+	cr_assert_eq(ring_mappings(), 0, "rings shared with another user");
 }
 
 /*
