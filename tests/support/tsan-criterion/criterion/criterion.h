@@ -14,7 +14,8 @@
  * .init, .fini, .timeout, .signal, .exit_code and .disabled options; each
  * test runs in its own forked child (so a failed assert, an expected
  * signal and a timeout stay per test); the cr_assert family with an
- * optional printf-style message. Command-line arguments are ignored.
+ * optional printf-style message; cr_skip_test() (the test passes).
+ * Command-line arguments are ignored.
  */
 
 #include <signal.h>
@@ -54,6 +55,8 @@ struct nocr_test {
  * registry and one main(). */
 __attribute__((weak)) struct nocr_test *nocr_tests;
 __attribute__((weak)) struct nocr_suite *nocr_suites;
+/* The running test's .fini (in its child), for cr_skip_test(). */
+__attribute__((weak)) void (*nocr_fini)(void);
 
 #define NOCR_REGISTER(list, obj)                                               \
 	__attribute__((constructor)) static void nocr_reg_##obj(void)          \
@@ -87,6 +90,24 @@ nocr_fail(const char *file, int line, const char *expr, const char *fmt, ...)
 	fputc('\n', stderr);
 	exit(1);
 }
+
+/* The rest of the test is skipped: it passes, its .fini runs. */
+__attribute__((format(printf, 1, 2), noreturn)) static inline void
+nocr_skip(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("[SKIP]", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	if (nocr_fini)
+		nocr_fini();
+	exit(0);
+}
+
+#define cr_skip_test(...) nocr_skip(" " __VA_ARGS__)
 
 /* " " __VA_ARGS__ turns an optional message into a non-empty format. */
 #define NOCR_CHECK(ok, expr, ...)                                              \
@@ -153,6 +174,7 @@ static inline void nocr_child(const struct nocr_test *t,
 {
 	if (o->timeout > 0)
 		alarm((unsigned int)o->timeout + 1);
+	nocr_fini = o->fini;
 	if (o->init)
 		o->init();
 	t->fn();
