@@ -151,8 +151,23 @@ Test(policy, table_is_consistent)
 	r = rdm_cmd_rules(&n);
 	cr_assert_gt(n, 20);
 	for (i = 0; i < n; i++) {
-		cr_assert_eq(rdm_cmd_policy(r[i].name, strlen(r[i].name)),
-			     &r[i]);
+		char up[64];
+		size_t k, len = strlen(r[i].name);
+
+		/* the lookup searches by halves */
+		if (i)
+			cr_assert_lt(strcmp(r[i - 1].name, r[i].name), 0,
+				     "%s before %s", r[i - 1].name, r[i].name);
+		cr_assert_eq(rdm_cmd_policy(r[i].name, len), &r[i]);
+		cr_assert_lt(len, sizeof(up));
+		for (k = 0; k < len; k++)
+			up[k] = (char)toupper((unsigned char)r[i].name[k]);
+		cr_assert_eq(rdm_cmd_policy(up, len), &r[i], "%.*s", (int)len,
+			     up);
+		/* one byte more or less is another command */
+		cr_assert_null(rdm_cmd_policy(r[i].name, len - 1));
+		up[len] = 'x';
+		cr_assert_neq(rdm_cmd_policy(up, len + 1), &r[i]);
 		cr_assert_eq(r[i].action == RDM_CMD_DENY ||
 				 r[i].action == RDM_CMD_MOVE,
 			     r[i].error != NULL, "%s", r[i].name);
