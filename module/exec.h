@@ -87,6 +87,11 @@ enum rdm_job_kind {
 	RDM_JOB_KILL,	 /* to an IO thread: close its clients with a reason */
 };
 
+/* A small argument's bytes at off in the job's own allocation. */
+struct rdm_job_arg {
+	uint32_t off, len;
+};
+
 struct rdm_job {
 	struct rdm_mpsc_node node; /* first member */
 	enum rdm_job_kind kind;
@@ -99,6 +104,10 @@ struct rdm_job {
 	size_t sent;		    /* transport: bytes of out posted */
 	int argc;
 	RedisModuleString **argv; /* args below, or NULL once freed */
+	/* argc spans of the small arguments' bytes, kept in the job and made
+	 * strings on the main thread (their argv entries NULL until then);
+	 * NULL when there are none or once made */
+	struct rdm_job_arg *small;
 	/* the command's policy (NULL: run it), decided by the IO thread that
 	 * parsed it: the main thread does no name lookup */
 	const struct rdm_cmd_rule *rule;
@@ -111,7 +120,9 @@ struct rdm_job {
 	bool close_now;	  /* output limit: close at once, drop replies */
 	size_t counted;	  /* bytes added to s->reply_bytes */
 	char msg[320];	  /* module-made reply */
-	RedisModuleString *args[]; /* argc, in the job's own allocation */
+	/* argc, in the job's own allocation (then argc rdm_job_arg and the
+	 * small arguments' bytes when there are any) */
+	RedisModuleString *args[];
 };
 
 /* rdm_session_init - fresh session; authenticated or not as the default
