@@ -89,16 +89,32 @@ struct rc_conn {
 /* SEND_DONE tag of relayed bytes (jobs are never at address 0). */
 #define RELAY_TAG 0
 
+/*
+ * One IO thread. Three cache lines, each written by one thread: its own
+ * state, the reply queue (the main thread pushes), and its counters (INFO
+ * reads them). Sharing a line, the main thread's pushes made every counter
+ * update of the IO thread a miss (conn_flush's add to bytes_out was 72% of
+ * its samples); rios are allocated 64-aligned, so neighbours share none.
+ */
 struct rio {
 	struct rring_io *io;
 	pthread_t thread;
 	bool started;
 	int epfd, stop_efd;
-	struct rdm_mpsc reply_q;
 	struct rc_conn *conns;
-	_Atomic uint64_t bytes_in, bytes_out, wakeups;
+	_Alignas(64) struct rdm_mpsc reply_q;
+	_Alignas(64) _Atomic uint64_t bytes_in, bytes_out, wakeups;
 	_Atomic uint64_t replies; /* replies fully posted */
 };
+
+/* Add n to one of the IO thread's own counters: it is their only writer,
+ * so a relaxed load and store (no locked add); readers see some recent
+ * total. */
+static inline void count(_Atomic uint64_t *c, uint64_t n)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
 
 struct rdma {
 	struct rring_engine *e;
@@ -256,8 +272,7 @@ static bool post_job(struct rc_conn *rc, struct rdm_job *j)
 			atomic_fetch_add(&rd.transfers, 1);
 		j->sent += n;
 		j->sends++;
-		atomic_fetch_add_explicit(&rc->io->bytes_out, n,
-					  memory_order_relaxed);
+		count(&rc->io->bytes_out, n);
 	}
 	return true;
 }
@@ -269,8 +284,7 @@ static void conn_flush(struct rc_conn *rc)
 	while (!rc->closing && (j = rc->post) && j->ready) {
 		if (!post_job(rc, j))
 			break;
-		atomic_fetch_add_explicit(&rc->io->replies, 1,
-					  memory_order_relaxed);
+		count(&rc->io->replies, 1);
 		rc->post = j->order_next;
 		if (j->close_after) {
 			if (!rc->why)
@@ -387,8 +401,7 @@ static size_t relay_to_client(void *arg, const char *data, size_t len)
 		}
 		rc->relay_sends++;
 		done += n;
-		atomic_fetch_add_explicit(&rc->io->bytes_out, n,
-					  memory_order_relaxed);
+		count(&rc->io->bytes_out, n);
 	}
 	return done;
 }
@@ -622,7 +635,7 @@ static void conn_parse(struct rc_conn *rc)
 
 static void on_recv(struct rc_conn *rc, const char *data, size_t len)
 {
-	atomic_fetch_add_explicit(&rc->io->bytes_in, len, memory_order_relaxed);
+	count(&rc->io->bytes_in, len);
 	/* RECVs of one round of the buffer follow each other in memory */
 	if (!rc->win_len)
 		rc->win = data;
@@ -876,7 +889,7 @@ static void handle_replies(struct rio *io)
 	struct rdm_job *j;
 	struct rc_conn *rc;
 
-	atomic_fetch_add_explicit(&io->wakeups, 1, memory_order_relaxed);
+	count(&io->wakeups, 1);
 	/* the replies of this wakeup leave together: a write per connection */
 	rring_io_batch_begin(io->io);
 	for (n = rdm_mpsc_drain(&io->reply_q); n; n = next) {
@@ -1206,7 +1219,10 @@ int rdm_rdma_start(const struct rdm_knobs *k, char *err, size_t errlen)
 		return ret;
 	}
 	rd.n_io = rring_engine_io_count(rd.e);
-	rd.ios = calloc(rd.n_io, sizeof(*rd.ios));
+	/* sizeof is a multiple of the alignment (see struct rio) */
+	rd.ios = aligned_alloc(_Alignof(struct rio), rd.n_io * sizeof(*rd.ios));
+	if (rd.ios)
+		memset(rd.ios, 0, rd.n_io * sizeof(*rd.ios));
 	if (!rd.ios) {
 		ret = -ENOMEM;
 		snprintf(err, errlen, "out of memory");
