@@ -214,7 +214,6 @@ struct rdm_job *rdm_job_new_static(struct rdm_session *s, void *owner,
 	return j;
 }
 
-
 void rdm_job_free(struct rdm_job *j)
 {
 	if (!j)

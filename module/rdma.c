@@ -1221,13 +1221,12 @@ int rdm_rdma_start(const struct rdm_knobs *k, char *err, size_t errlen)
 	rd.n_io = rring_engine_io_count(rd.e);
 	/* sizeof is a multiple of the alignment (see struct rio) */
 	rd.ios = aligned_alloc(_Alignof(struct rio), rd.n_io * sizeof(*rd.ios));
-	if (rd.ios)
-		memset(rd.ios, 0, rd.n_io * sizeof(*rd.ios));
 	if (!rd.ios) {
 		ret = -ENOMEM;
 		snprintf(err, errlen, "out of memory");
 		goto err_destroy;
 	}
+	memset(rd.ios, 0, rd.n_io * sizeof(*rd.ios));
 	ret = rring_engine_start(rd.e);
 	if (ret) {
 		snprintf(err, errlen, "cannot start the engine: %s",

@@ -74,10 +74,10 @@ void svt_expect_wc(struct ibv_cq *cq, enum ibv_wc_opcode op, struct ibv_wc *wc);
 /* Pipes to a forked peer. */
 void svt_write_all(int fd, const void *p, size_t n);
 void svt_read_all(int fd, void *p, size_t n);
-/* Wait for a child, return its exit status (or 128 + signal). */
 /* Fork a peer process that runs @peer on its ends of two pipes (and exits
  * if it returns); *@to and *@from get ours. Returns its pid. */
 int svt_fork_peer(void (*peer)(int in, int out), int *to, int *from);
+/* Wait for a child, return its exit status (or 128 + signal). */
 int svt_wait_child(int pid);
 uint32_t svt_sum(const uint8_t *p, size_t n);
 /* @fd polls readable within @timeout_ms. */
